@@ -1,0 +1,37 @@
+/**
+ * Every error edge-infer raises on purpose carries a machine-readable `code` beside a message
+ * that names what is wrong and where, so callers (CLI, Node-RED, the pipeline's dead-letter
+ * table) can both show it and sort it.
+ */
+export type ErrorCode =
+  | 'E_MODEL_FILE' // the model file cannot be read
+  | 'E_MODEL_CORRUPT' // not an ONNX model, or truncated
+  | 'E_MODEL_UNSUPPORTED' // valid ONNX that the runtime cannot run
+  | 'E_CARD_INVALID' // model card fails its schema or disagrees with the model
+  | 'E_CARD_MISSING' // no card next to the model
+  | 'E_INPUT_MISSING' // a declared model input was not given
+  | 'E_INPUT_UNKNOWN' // an input was given that the model does not declare
+  | 'E_INPUT_DTYPE' // wrong element type
+  | 'E_INPUT_SHAPE' // wrong rank or dimension
+  | 'E_INPUT_VALUE' // NaN or infinite value
+  | 'E_BACKEND' // backend not available or failed to start
+  | 'E_SESSION_CLOSED' // session used after dispose
+  | 'E_RUN' // the runtime failed while running the model
+  | 'E_ARGUMENT' // bad argument at a public function or the CLI
+  | 'E_REGISTRY' // no such model or variant
+  | 'E_DEVICE_PROFILE'; // a device profile fails its schema
+
+export class EdgeInferError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EdgeInferError';
+    this.code = code;
+  }
+}
+
+/** True when `err` is an EdgeInferError, optionally of the given code. */
+export function isEdgeInferError(err: unknown, code?: ErrorCode): err is EdgeInferError {
+  return err instanceof EdgeInferError && (code === undefined || err.code === code);
+}
