@@ -1,0 +1,5 @@
+// Sensor streams: spectra and the card's feature transforms (decoders, windows and the
+// scheduler join them here).
+export { magnitudeSpectrum, peakFrequency, amplitudeAt, nextPowerOfTwo } from './spectrum';
+export type { Spectrum } from './spectrum';
+export { computeFeatures, normalize } from './features';

@@ -1,0 +1,80 @@
+// Magnitude spectra of sensor windows, the basis of the spectral features and of how a
+// vibration analyst reads a machine (1x, 2x, bearing defect frequencies).
+import FFT from 'fft.js';
+
+const ffts = new Map<number, FFT>();
+function fftOf(size: number): FFT {
+  let f = ffts.get(size);
+  if (!f) ffts.set(size, (f = new FFT(size)));
+  return f;
+}
+
+/** The smallest power of two ≥ n (and ≥ 2, as the FFT needs). */
+export function nextPowerOfTwo(n: number): number {
+  let p = 2;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export interface Spectrum {
+  /** One-sided amplitude per bin, 0 Hz to Nyquist: a sine of amplitude A shows as ≈ A at its bin. */
+  magnitudes: Float32Array;
+  /** Width of one bin in Hz. */
+  binHz: number;
+}
+
+/**
+ * One-sided amplitude spectrum: the mean is removed (an accelerometer's 1 g offset would swamp
+ * the low bins), a Hann window applied with its coherent gain corrected, and the window
+ * zero-padded to a power of two.
+ */
+export function magnitudeSpectrum(samples: ArrayLike<number>, sampleRate: number, window: 'hann' | 'none' = 'hann'): Spectrum {
+  const n = samples.length;
+  const size = nextPowerOfTwo(n);
+  const input = new Float64Array(size);
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += samples[i];
+  mean /= n || 1;
+  let gain = 0;
+  for (let i = 0; i < n; i++) {
+    const w = window === 'hann' ? 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / Math.max(1, n - 1)) : 1;
+    gain += w;
+    input[i] = (samples[i] - mean) * w;
+  }
+  const f = fftOf(size);
+  const out = f.createComplexArray();
+  f.realTransform(out, input);
+  const bins = size / 2 + 1;
+  const magnitudes = new Float32Array(bins);
+  const scale = gain > 0 ? 2 / gain : 0;
+  for (let k = 0; k < bins; k++) {
+    const re = out[2 * k];
+    const im = out[2 * k + 1];
+    magnitudes[k] = Math.sqrt(re * re + im * im) * (k === 0 || k === size / 2 ? scale / 2 : scale);
+  }
+  return { magnitudes, binHz: sampleRate / size };
+}
+
+/** The frequency of the strongest bin between lowHz and highHz. */
+export function peakFrequency(spectrum: Spectrum, lowHz = 0, highHz = Infinity): number {
+  let best = -1;
+  let bestK = 0;
+  for (let k = 0; k < spectrum.magnitudes.length; k++) {
+    const f = k * spectrum.binHz;
+    if (f < lowHz || f > highHz) continue;
+    if (spectrum.magnitudes[k] > best) {
+      best = spectrum.magnitudes[k];
+      bestK = k;
+    }
+  }
+  return bestK * spectrum.binHz;
+}
+
+/** The largest amplitude within ±toleranceHz of a frequency. */
+export function amplitudeAt(spectrum: Spectrum, hz: number, toleranceHz = spectrum.binHz): number {
+  const lo = Math.max(0, Math.floor((hz - toleranceHz) / spectrum.binHz));
+  const hi = Math.min(spectrum.magnitudes.length - 1, Math.ceil((hz + toleranceHz) / spectrum.binHz));
+  let m = 0;
+  for (let k = lo; k <= hi; k++) m = Math.max(m, spectrum.magnitudes[k]);
+  return m;
+}
