@@ -90,6 +90,7 @@ function asEdgeError(err: unknown): EdgeInferError {
 export class ModelSession {
   readonly stats: SessionStats = { runs: 0, windows: 0, totalMs: 0, lastMs: 0 };
   private closed = false;
+  private released = false;
   /** Runs go one at a time: a backend session is not re-entrant. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -152,8 +153,9 @@ export class ModelSession {
   }
 
   private async timedRun(feeds: TensorMap, batch: number): Promise<RunResult> {
+    // Open-ness is checked when a run is accepted: runs queued before dispose() still finish.
     return this.exclusive(async () => {
-      this.ensureOpen();
+      if (this.released) throw new EdgeInferError('E_SESSION_CLOSED', `${this.name}: the session was disposed`);
       const t0 = performance.now();
       const outputs = await this.inner.run(feeds);
       const ms = performance.now() - t0;
@@ -252,6 +254,7 @@ export class ModelSession {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
+    this.released = true;
     await this.inner.release();
   }
 }

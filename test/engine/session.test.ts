@@ -1,0 +1,199 @@
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelSession, float32 } from '../../runtime/engine';
+import { isEdgeInferError } from '../../runtime/errors';
+import { gatherModel, gemmModel, twoInputModel } from '../helpers/models';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'edge-infer-engine-'));
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function expectCode(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(isEdgeInferError(err), `expected an EdgeInferError, got ${String(err)}`).toBe(true);
+  expect((err as { code: string }).code).toBe(code);
+  expect((err as Error).message).toMatch(message);
+}
+
+describe('ModelSession.load', () => {
+  it('should load a model from a file and compute its outputs', async () => {
+    const file = path.join(dir, 'gemm.onnx');
+    await fs.writeFile(file, gemmModel());
+    const s = await ModelSession.load(file, { backend: 'wasm' });
+    const { outputs, batch } = await s.run({ x: float32([1, 1, 2, 0], [2, 2]) });
+    expect(batch).toBe(2);
+    expect(outputs.y.dims).toEqual([2, 3]);
+    expect(Array.from(outputs.y.data as Float32Array)).toEqual([3, 7, 12, 2, 6, 11]);
+    expect(s.backend).toBe('wasm');
+    expect(s.signature.inputs).toEqual([{ name: 'x', type: 'float32', shape: ['batch', 2] }]);
+    await s.dispose();
+  });
+
+  it('should load a model from bytes', async () => {
+    const s = await ModelSession.load(gemmModel(), { backend: 'wasm' });
+    expect(s.name).toBe('<bytes>');
+    const { outputs } = await s.run({ x: float32([0, 0], [1, 2]) });
+    expect(Array.from(outputs.y.data as Float32Array)).toEqual([0, 0, 1]);
+    await s.dispose();
+  });
+
+  it('should name the file when it does not exist', async () => {
+    await expectCode(ModelSession.load(path.join(dir, 'missing.onnx'), { backend: 'wasm' }), 'E_MODEL_FILE', /missing\.onnx: cannot read \(ENOENT\)/);
+  });
+
+  it('should refuse a file that is not ONNX, naming it', async () => {
+    const file = path.join(dir, 'notes.onnx');
+    await fs.writeFile(file, 'these are not the weights you are looking for\n'.repeat(20));
+    await expectCode(ModelSession.load(file, { backend: 'wasm' }), 'E_MODEL_CORRUPT', /notes\.onnx: not (an ONNX model|a whole ONNX model)/);
+  });
+
+  it('should say a cut-short model is truncated', async () => {
+    const bytes = gemmModel();
+    const file = path.join(dir, 'truncated.onnx');
+    await fs.writeFile(file, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    await expectCode(ModelSession.load(file, { backend: 'wasm' }), 'E_MODEL_CORRUPT', /truncated\.onnx: .*truncated/);
+  });
+
+  it('should refuse an empty file', async () => {
+    await expectCode(ModelSession.load(new Uint8Array(0), { name: 'empty.onnx', backend: 'wasm' }), 'E_MODEL_CORRUPT', /empty\.onnx: empty file/);
+  });
+
+  it('should refuse bad options with the option named', async () => {
+    await expectCode(ModelSession.load(gemmModel(), { threads: 0 }), 'E_ARGUMENT', /threads must be a whole number ≥ 1, got 0/);
+    await expectCode(ModelSession.load(gemmModel(), { maxBatch: 1.5 }), 'E_ARGUMENT', /maxBatch/);
+    await expectCode(ModelSession.load(gemmModel(), { backend: 'gpu' as never }), 'E_ARGUMENT', /backend must be one of auto, wasm, native, got 'gpu'/);
+  });
+});
+
+describe('input validation', () => {
+  let s: ModelSession;
+  let two: ModelSession;
+  beforeAll(async () => {
+    s = await ModelSession.load(gemmModel(), { backend: 'wasm', name: 'gemm.onnx' });
+    two = await ModelSession.load(twoInputModel(), { backend: 'wasm', name: 'two.onnx' });
+  });
+  afterAll(async () => {
+    await s.dispose();
+    await two.dispose();
+  });
+
+  it('should name a missing input and its expected shape', async () => {
+    await expectCode(s.run({}), 'E_INPUT_MISSING', /gemm\.onnx: input 'x' is missing: expected float32 \[batch, 2\]/);
+  });
+  it('should name an input the model does not have', async () => {
+    await expectCode(s.run({ x: float32([1, 2], [1, 2]), z: float32([1]) }), 'E_INPUT_UNKNOWN', /input 'z' is not an input of this model \(it takes 'x'\)/);
+  });
+  it('should refuse the wrong element type', async () => {
+    await expectCode(s.run({ x: { type: 'int32', data: new Int32Array(2), dims: [1, 2] } }), 'E_INPUT_DTYPE', /input 'x': expected float32 \[batch, 2\], got int32 \[1, 2\]/);
+  });
+  it('should refuse data that cannot hold the declared type', async () => {
+    await expectCode(s.run({ x: { type: 'float32', data: new Float64Array(2) as never, dims: [1, 2] } }), 'E_INPUT_DTYPE', /Float64Array, which cannot hold float32/);
+  });
+  it('should refuse the wrong rank', async () => {
+    await expectCode(s.run({ x: float32([1, 2]) }), 'E_INPUT_SHAPE', /expected rank 2 \[batch, 2\], got rank 1 \[2\]/);
+  });
+  it('should refuse a wrong fixed dimension, naming the axis', async () => {
+    await expectCode(s.run({ x: float32([1, 2, 3], [1, 3]) }), 'E_INPUT_SHAPE', /axis 1 must be 2/);
+  });
+  it('should refuse dims that do not match the data length', async () => {
+    await expectCode(s.run({ x: float32([1, 2, 3], [2, 2]) }), 'E_INPUT_SHAPE', /dims \[2, 2\] hold 4 values, the data has 3/);
+  });
+  it('should refuse NaN and infinite values, naming where', async () => {
+    await expectCode(s.run({ x: float32([1, 2, 3, Number.NaN], [2, 2]) }), 'E_INPUT_VALUE', /value at \[1, 1\] is NaN/);
+    await expectCode(s.run({ x: float32([Number.POSITIVE_INFINITY, 2], [1, 2]) }), 'E_INPUT_VALUE', /value at \[0, 0\] is Infinity/);
+  });
+  it('should refuse dynamic dimensions that disagree across inputs', async () => {
+    await expectCode(two.run({ a: float32(new Float32Array(8), [2, 4]), b: float32(new Float32Array(12), [3, 4]) }), 'E_INPUT_SHAPE', /dimension 'batch' \(axis 0\) is 3, but input 'a' gave it 2/);
+  });
+  it('should keep working after refusing bad input', async () => {
+    const { outputs } = await s.run({ x: float32([1, 1], [1, 2]) });
+    expect(Array.from(outputs.y.data as Float32Array)).toEqual([3, 7, 12]);
+  });
+});
+
+describe('micro-batching', () => {
+  it('should stack windows into one run and split the outputs back per window', async () => {
+    const s = await ModelSession.load(gemmModel(), { backend: 'wasm', maxBatch: 4 });
+    const windows = Array.from({ length: 10 }, (_, i) => ({ x: float32([i, 1]) }));
+    const runsBefore = s.stats.runs;
+    const out = await s.runWindows(windows);
+    expect(s.stats.runs - runsBefore).toBe(3); // 4 + 4 + 2
+    out.forEach((o, i) => {
+      expect(o.ok).toBe(true);
+      if (!o.ok) return;
+      expect(o.outputs.y.dims).toEqual([3]);
+      expect(Array.from(o.outputs.y.data as Float32Array)).toEqual([i + 2, 3 * i + 4, 5 * i + 7]);
+      expect(o.batch).toBe(i < 8 ? 4 : 2);
+    });
+    await s.dispose();
+  });
+
+  it('should give a bad window its own error and still run the others', async () => {
+    const s = await ModelSession.load(gemmModel(), { backend: 'wasm' });
+    const out = await s.runWindows([{ x: float32([1, 1]) }, { x: float32([Number.NaN, 1]) }, { x: float32([1, 2, 3]) }, { x: float32([0, 0]) }]);
+    expect(out.map((o) => o.ok)).toEqual([true, false, false, true]);
+    expect(!out[1].ok && out[1].error.message).toMatch(/window 1: input 'x': value at \[0, 0\] is NaN/);
+    expect(!out[2].ok && out[2].error.code).toBe('E_INPUT_SHAPE');
+    await s.dispose();
+  });
+
+  it('should isolate the window that makes the model fail mid-run', async () => {
+    const s = await ModelSession.load(gatherModel(), { backend: 'wasm' });
+    const out = await s.runWindows([{ x: float32([1]) }, { x: float32([100]) }, { x: float32([3]) }]);
+    expect(out.map((o) => o.ok)).toEqual([true, false, true]);
+    expect(!out[1].ok && out[1].error.code).toBe('E_RUN');
+    expect(out[2].ok && Array.from(out[2].outputs.y.data as Float32Array)).toEqual([30, 31]);
+    await s.dispose();
+  });
+
+  it('should run windows one at a time when the batch axis is fixed', async () => {
+    const s = await ModelSession.load(gemmModel({ batch: 1 }), { backend: 'wasm' });
+    expect(s.batchable).toBe(false);
+    const before = s.stats.runs;
+    const out = await s.runWindows([{ x: float32([1, 0]) }, { x: float32([0, 1]) }]);
+    expect(s.stats.runs - before).toBe(2);
+    expect(out.every((o) => o.ok && o.batch === 1)).toBe(true);
+    await s.dispose();
+  });
+});
+
+describe('timing, concurrency and dispose', () => {
+  it('should time every run and count windows, leaving warm-up out', async () => {
+    const s = await ModelSession.load(gemmModel(), { backend: 'wasm', warmupRuns: 3 });
+    expect(s.stats).toEqual({ runs: 0, windows: 0, totalMs: 0, lastMs: 0 });
+    const r = await s.run({ x: float32(new Float32Array(8), [4, 2]) });
+    expect(r.ms).toBeGreaterThan(0);
+    expect(s.stats.runs).toBe(1);
+    expect(s.stats.windows).toBe(4);
+    expect(s.stats.lastMs).toBe(r.ms);
+    await s.dispose();
+  });
+
+  it('should give every concurrent caller its own outputs', async () => {
+    const s = await ModelSession.load(gemmModel(), { backend: 'wasm' });
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => s.run({ x: float32([i, 0], [1, 2]) })));
+    results.forEach((r, i) => expect((r.outputs.y.data as Float32Array)[0]).toBe(i));
+    await s.dispose();
+  });
+
+  it('should refuse runs after dispose and let dispose be called twice', async () => {
+    const s = await ModelSession.load(gemmModel(), { backend: 'wasm' });
+    await s.dispose();
+    await s.dispose();
+    await expectCode(s.run({ x: float32([1, 1], [1, 2]) }), 'E_SESSION_CLOSED', /disposed/);
+    await expectCode(s.runWindows([{ x: float32([1, 1]) }]), 'E_SESSION_CLOSED', /disposed/);
+  });
+
+  it('should let runs already queued finish before releasing', async () => {
+    const s = await ModelSession.load(gemmModel(), { backend: 'wasm' });
+    const pending = s.run({ x: float32([2, 0], [1, 2]) });
+    await s.dispose();
+    expect(((await pending).outputs.y.data as Float32Array)[0]).toBe(2);
+  });
+});

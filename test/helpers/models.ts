@@ -1,0 +1,34 @@
+// Tiny real ONNX models for tests, written with the project's graph builder.
+import { GraphBuilder, encodeModel } from '../../runtime/onnx';
+
+/** y = x · Wᵀ + b with W = [[1,2],[3,4],[5,6]], b = [0,0,1]: x [batch, 2] → y [batch, 3]. */
+export function gemmModel(opts: { batch?: number | string; metadata?: Record<string, string> } = {}): Uint8Array {
+  const g = new GraphBuilder('gemm');
+  const batch = opts.batch ?? 'batch';
+  const x = g.input('x', 'float32', [batch, 2]);
+  const y = g.op1('Gemm', [x, g.weight('w', [3, 2], [1, 2, 3, 4, 5, 6]), g.weight('b', [3], [0, 0, 1])], { transB: 1 });
+  g.output(y, 'float32', [batch, 3], 'y');
+  return encodeModel(g.build({ metadata: opts.metadata }));
+}
+
+/** Two inputs sharing the dynamic 'batch' dim: sum = a + b, both [batch, 4]. */
+export function twoInputModel(): Uint8Array {
+  const g = new GraphBuilder('two-inputs');
+  const a = g.input('a', 'float32', ['batch', 4]);
+  const b = g.input('b', 'float32', ['batch', 4]);
+  g.output(g.op1('Add', [a, b]), 'float32', ['batch', 4], 'sum');
+  return encodeModel(g.build());
+}
+
+/**
+ * A model that fails at run time for some inputs: it gathers row round(x[0]) of a 4-row table,
+ * so x[0] ≥ 4 makes onnxruntime refuse (index out of bounds). x: [batch, 1] → y: [batch, 1, 2].
+ */
+export function gatherModel(): Uint8Array {
+  const g = new GraphBuilder('gather');
+  const x = g.input('x', 'float32', ['batch', 1]);
+  const idx = g.op1('Cast', [x], { to: 7 });
+  const table = g.weight('table', [4, 2], [0, 1, 10, 11, 20, 21, 30, 31]);
+  g.output(g.op1('Gather', [table, idx], { axis: 0 }), 'float32', ['batch', 1, 2], 'y');
+  return encodeModel(g.build());
+}
