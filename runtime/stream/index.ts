@@ -3,3 +3,5 @@
 export { magnitudeSpectrum, peakFrequency, amplitudeAt, nextPowerOfTwo } from './spectrum';
 export type { Spectrum } from './spectrum';
 export { computeFeatures, normalize } from './features';
+export { SlidingWindow } from './window';
+export type { Window } from './window';

@@ -1,0 +1,78 @@
+// Count-based sliding windows over a multi-channel sample stream: a window of `window` samples
+// every `hop` samples (hop = window: tumbling windows).
+import { EdgeInferError } from '../errors';
+
+export interface Window {
+  /** One array per channel, `window` samples each (copies: safe to keep). */
+  channels: Float32Array[];
+  /** Index in the stream of the window's first sample (0 = first sample ever pushed). */
+  start: number;
+  /** Index of the sample after the window's last. */
+  end: number;
+}
+
+export class SlidingWindow {
+  private readonly buffers: Float32Array[];
+  /** Samples currently held in the buffers. */
+  private held = 0;
+  /** Stream index of buffers[·][0]. */
+  private firstIndex = 0;
+  /** Stream index where the next window starts. */
+  private nextStart = 0;
+
+  constructor(readonly channels: number, readonly window: number, readonly hop: number) {
+    for (const [name, v] of [['channels', channels], ['window', window], ['hop', hop]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new EdgeInferError('E_ARGUMENT', `${name} must be a whole number ≥ 1, got ${v}`);
+    }
+    if (hop > window) throw new EdgeInferError('E_ARGUMENT', `hop (${hop}) cannot exceed the window (${window})`);
+    // Room for one window plus one more block of a typical size before compacting.
+    this.buffers = Array.from({ length: channels }, () => new Float32Array(window * 2));
+  }
+
+  /** Samples pushed so far. */
+  get position(): number {
+    return this.firstIndex + this.held;
+  }
+
+  /** Appends one block (one array per channel, equal lengths) and returns the windows it completes. */
+  push(block: readonly ArrayLike<number>[]): Window[] {
+    if (block.length !== this.channels) throw new EdgeInferError('E_INPUT_SHAPE', `expected ${this.channels} channels, got ${block.length}`);
+    const n = block[0].length;
+    if (block.some((c) => c.length !== n)) throw new EdgeInferError('E_INPUT_SHAPE', `channels differ in length (${block.map((c) => c.length).join(', ')})`);
+    const out: Window[] = [];
+    let offset = 0;
+    while (offset < n) {
+      this.makeRoom();
+      const take = Math.min(n - offset, this.buffers[0].length - this.held);
+      for (let c = 0; c < this.channels; c++) {
+        const src = block[c];
+        const dst = this.buffers[c];
+        for (let i = 0; i < take; i++) dst[this.held + i] = src[offset + i];
+      }
+      this.held += take;
+      offset += take;
+      while (this.nextStart + this.window <= this.position) {
+        const from = this.nextStart - this.firstIndex;
+        out.push({ channels: this.buffers.map((b) => b.slice(from, from + this.window)), start: this.nextStart, end: this.nextStart + this.window });
+        this.nextStart += this.hop;
+      }
+    }
+    return out;
+  }
+
+  /** Drops the samples no future window needs, so the buffer never grows past 2 windows. */
+  private makeRoom(): void {
+    if (this.held < this.buffers[0].length) return;
+    const keepFrom = Math.min(this.nextStart, this.position) - this.firstIndex;
+    for (const b of this.buffers) b.copyWithin(0, keepFrom, this.held);
+    this.held -= keepFrom;
+    this.firstIndex += keepFrom;
+  }
+
+  /** Forgets everything held (after a gap in the stream); indices continue. */
+  reset(): void {
+    this.firstIndex = this.position;
+    this.held = 0;
+    this.nextStart = this.firstIndex;
+  }
+}
