@@ -2,6 +2,8 @@
 // a low-bit variant against.
 import { EdgeInferError } from '../errors';
 
+export { quantile } from '../stats';
+
 /** Index of the largest value of row `row` in a [rows, width] array. */
 export function argmax(values: ArrayLike<number>, width = values.length, row = 0): number {
   let best = 0;
@@ -51,17 +53,6 @@ export function rocAuc(scores: readonly number[], positive: readonly boolean[]):
   const nNeg = scores.length - nPos;
   if (nPos === 0 || nNeg === 0) throw new EdgeInferError('E_ARGUMENT', 'rocAuc needs both positive and negative examples');
   return (rankSum - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
-}
-
-/** The q-quantile (0..1) by linear interpolation. */
-export function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) throw new EdgeInferError('E_ARGUMENT', 'quantile of no values');
-  if (!(q >= 0 && q <= 1)) throw new EdgeInferError('E_ARGUMENT', `quantile q must be within 0..1, got ${q}`);
-  const s = [...values].sort((a, b) => a - b);
-  const pos = q * (s.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
 }
 
 /** How close two output vectors are: cosine similarity, largest and mean absolute difference. */

@@ -144,30 +144,33 @@ export const CardSchema = z
   })
   .strict()
   .superRefine((card, ctx) => {
-    if (card.input.hop > card.input.window) {
-      ctx.addIssue({ code: 'custom', path: ['input', 'hop'], message: `hop (${card.input.hop}) cannot exceed the window (${card.input.window})` });
+    // Messages read "expected ..., got ..." like the schema's own, with the numbers that clash.
+    // A window that already failed its own check would only add echoes of that problem here.
+    const windowOk = Number.isInteger(card.input.window) && card.input.window >= 1;
+    if (windowOk && card.input.hop > card.input.window) {
+      ctx.addIssue({ code: 'custom', path: ['input', 'hop'], message: `expected at most the window (${card.input.window}), got ${card.input.hop}` });
     }
     if (card.task === 'classification' && !card.output.labels) {
-      ctx.addIssue({ code: 'custom', path: ['output', 'labels'], message: 'a classification model needs its labels' });
+      ctx.addIssue({ code: 'custom', path: ['output', 'labels'], message: 'expected the class labels of a classification model, got nothing' });
     }
     if (card.task === 'anomaly' && card.output.threshold === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['output', 'threshold'], message: 'an anomaly model needs its threshold' });
+      ctx.addIssue({ code: 'custom', path: ['output', 'threshold'], message: 'expected the score threshold of an anomaly model, got nothing' });
     }
     if (card.precision !== 'fp32' && card.precision !== 'fp16' && !card.quantization) {
-      ctx.addIssue({ code: 'custom', path: ['quantization'], message: `a ${card.precision} variant needs to say how it was quantized` });
+      ctx.addIssue({ code: 'custom', path: ['quantization'], message: `expected how the ${card.precision} variant was quantized (method, calibration, agreement), got nothing` });
     }
     const n = card.input.normalization;
     if (n.kind === 'standard' && n.mean.length !== n.std.length) {
-      ctx.addIssue({ code: 'custom', path: ['input', 'normalization', 'std'], message: `std has ${n.std.length} values, mean has ${n.mean.length}` });
+      ctx.addIssue({ code: 'custom', path: ['input', 'normalization', 'std'], message: `expected as many values as mean (${n.mean.length}), got ${n.std.length}` });
     }
     const f = card.input.features;
     if (f.transform === 'fft-magnitude') {
       const nyquist = card.input.sampleRate / 2;
       if (f.maxHz !== undefined && f.maxHz > nyquist) {
-        ctx.addIssue({ code: 'custom', path: ['input', 'features', 'maxHz'], message: `maxHz (${f.maxHz}) is above the Nyquist frequency (${nyquist} Hz)` });
+        ctx.addIssue({ code: 'custom', path: ['input', 'features', 'maxHz'], message: `expected at most the Nyquist frequency (${nyquist} Hz), got ${f.maxHz}` });
       }
-      if (f.bins > Math.floor(card.input.window / 2)) {
-        ctx.addIssue({ code: 'custom', path: ['input', 'features', 'bins'], message: `${f.bins} bins need a window of at least ${f.bins * 2} samples, the window is ${card.input.window}` });
+      if (windowOk && f.bins > Math.floor(card.input.window / 2)) {
+        ctx.addIssue({ code: 'custom', path: ['input', 'features', 'bins'], message: `expected at most half the window (${Math.floor(card.input.window / 2)} bins for ${card.input.window} samples), got ${f.bins}` });
       }
     }
   });
@@ -194,7 +197,7 @@ export function featureShape(input: ModelCard['input']): number[] {
 function describeValue(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
+  if (Array.isArray(v)) return count(v.length, 'item');
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   if (typeof v === 'object') return 'an object';
   return String(v);
@@ -216,6 +219,68 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out || '(card)';
 }
 
+/** The parts of a zod schema that `knownFields` walks; zod 4 keeps them under `_zod.def`. */
+interface SchemaNode {
+  _zod: { def: { type: string; innerType?: SchemaNode; element?: SchemaNode; valueType?: SchemaNode; options?: SchemaNode[]; discriminator?: string; values?: unknown[]; shape?: Record<string, SchemaNode> } };
+}
+
+/** The fields the card allows for the object at `path` in `value`, so an unknown field can say what was expected. */
+function knownFields(node: SchemaNode, value: unknown, path: readonly PropertyKey[]): string[] {
+  const def = node._zod.def;
+  if (def.innerType) return knownFields(def.innerType, value, path); // optional, default
+  if (def.type === 'union' && def.discriminator) {
+    const tag = (value as Record<string, unknown> | null | undefined)?.[def.discriminator];
+    const option = def.options?.find((o) => o._zod.def.shape?.[def.discriminator as string]?._zod.def.values?.includes(tag));
+    return option ? knownFields(option, value, path) : [];
+  }
+  if (path.length === 0) return Object.keys(def.shape ?? {});
+  const [key, ...rest] = path;
+  const child = def.type === 'object' ? def.shape?.[String(key)] : (def.element ?? def.valueType);
+  return child ? knownFields(child, valueAt(value, [key]), rest) : [];
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** "expected number to be >=1" in words: "expected a number ≥ 1", "expected at least 2 items". */
+function describeBound(issue: z.core.$ZodIssue): string | undefined {
+  if (issue.code !== 'too_small' && issue.code !== 'too_big') return undefined;
+  const small = issue.code === 'too_small';
+  const limit = Number(small ? issue.minimum : issue.maximum);
+  const strict = issue.inclusive === false;
+  if (issue.origin === 'array' || issue.origin === 'string') {
+    const n = strict ? limit + (small ? 1 : -1) : limit;
+    return `expected ${small ? 'at least' : 'at most'} ${count(n, issue.origin === 'array' ? 'item' : 'character')}`;
+  }
+  return `expected a number ${small ? (strict ? '>' : '≥') : strict ? '<' : '≤'} ${limit}`;
+}
+
+/** One problem as "field: expected ..., got ...". */
+function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
+  const field = formatPath(issue.path);
+  const got = describeValue(valueAt(value, issue.path));
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys
+        .map((k) => `${formatPath([...issue.path, k])}: unknown field, expected one of ${knownFields(CardSchema as unknown as SchemaNode, value, issue.path).join(', ')}`)
+        .join('; ');
+    case 'invalid_type': {
+      const expected = issue.expected === 'int' ? 'a whole number' : issue.expected;
+      return got === 'nothing' ? `${field}: missing, expected ${expected}` : `${field}: expected ${expected}, got ${got}`;
+    }
+    case 'invalid_union': {
+      const options = (issue as { options?: unknown[] }).options;
+      if (options) return `${field}: expected one of ${options.map((o) => JSON.stringify(o)).join('|')}, got ${got}`;
+      break;
+    }
+    case 'custom':
+      return `${field}: ${issue.message}`;
+  }
+  const message = describeBound(issue) ?? issue.message.replace(/^Invalid (input|option): /, '');
+  return `${field}: ${message}, got ${got}`;
+}
+
 /**
  * Validates a parsed card. `source` names the file in messages. Throws E_CARD_INVALID whose
  * message lists every problem as "file: field: expected ..., got ...".
@@ -223,12 +288,7 @@ function formatPath(path: readonly PropertyKey[]): string {
 export function parseCard(value: unknown, source = '<card>'): ModelCard {
   const result = CardSchema.safeParse(value);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const field = formatPath(issue.path);
-    if (issue.code === 'unrecognized_keys') return `${field}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-    const got = issue.code === 'custom' ? '' : `, got ${describeValue(valueAt(value, issue.path))}`;
-    return `${field}: ${issue.message.replace(/^Invalid (input|option): /, '')}${got}`;
-  });
+  const problems = result.error.issues.map((issue) => describeIssue(issue, value));
   throw new EdgeInferError('E_CARD_INVALID', `${source}: invalid model card: ${problems.join('; ')}`);
 }
 
@@ -238,7 +298,7 @@ export function parseCardJson(text: string, source = '<card>'): ModelCard {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new EdgeInferError('E_CARD_INVALID', `${source}: not valid JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    throw new EdgeInferError('E_CARD_INVALID', `${source}: expected a model card as JSON, got text that is not valid JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
   return parseCard(value, source);
 }

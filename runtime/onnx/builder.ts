@@ -105,7 +105,14 @@ export class GraphBuilder {
 
   /** Adds a prepared initializer tensor (its name must be unique). */
   initializer(t: TensorProto): string {
-    const name = this.claim(t.name ?? this.fresh('init'));
+    const name = t.name ? this.claim(t.name) : this.fresh('init');
+    this.initializers.push({ ...t, name });
+    return name;
+  }
+
+  /** Adds an initializer under a fresh name derived from `base` (constants shared by layers). */
+  private constant(base: string, t: TensorProto): string {
+    const name = this.fresh(base);
     this.initializers.push({ ...t, name });
     return name;
   }
@@ -117,12 +124,12 @@ export class GraphBuilder {
 
   /** An int64 constant (shapes, axes). */
   int64(name: string, values: readonly number[], dims: readonly number[] = [values.length]): string {
-    return this.initializer(int64Tensor(this.fresh(name), dims, values));
+    return this.constant(name, int64Tensor(name, dims, values));
   }
 
   /** A float32 scalar constant. */
   scalar(name: string, value: number): string {
-    return this.initializer(floatTensor(this.fresh(name), [], [value]));
+    return this.constant(name, floatTensor(name, [], [value]));
   }
 
   /**

@@ -1,0 +1,82 @@
+// Timing a loaded model on synthetic windows: what `edge-infer bench` and the benchmarks report.
+import { mean, quantile } from '../stats';
+import type { ModelSession } from './session';
+import type { TensorSpec } from './signature';
+import type { TensorData, TensorMap } from './tensor';
+import { sizeOf } from './tensor';
+
+export interface BenchmarkOptions {
+  /** Windows per run, on the dynamic batch axis (default 1). */
+  batch?: number;
+  /** Exactly this many timed runs (default: as many as fit in `seconds`). */
+  runs?: number;
+  /** Stop after this much time (default 3 s). */
+  seconds?: number;
+  /** Untimed runs first (default 3). */
+  warmup?: number;
+  /** Sizes of other dynamic dimensions, by name (default 1). */
+  dims?: Record<string, number>;
+}
+
+export interface BenchmarkResult {
+  batch: number;
+  runs: number;
+  /** Per-run latency, milliseconds. */
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** Windows per second (runs × batch / time spent running). */
+  windowsPerSecond: number;
+}
+
+/** A seeded generator of standard normal values, so runs are comparable across backends. */
+function gaussian(seed: number): () => number {
+  let s = seed >>> 0;
+  const uniform = (): number => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+/** Random inputs of the model's declared shapes, the batch axis set to `batch`. */
+export function syntheticFeeds(inputs: readonly TensorSpec[], batch: number, dims: Record<string, number> = {}, seed = 1): TensorMap {
+  const next = gaussian(seed);
+  const feeds: TensorMap = {};
+  for (const spec of inputs) {
+    const shape = (spec.shape ?? [batch]).map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? batch : (d !== null && dims[d]) || 1));
+    const n = sizeOf(shape);
+    let t: TensorData;
+    if (spec.type === 'int64') t = { type: 'int64', data: new BigInt64Array(n), dims: shape };
+    else if (spec.type === 'int32') t = { type: 'int32', data: new Int32Array(n), dims: shape };
+    else t = { type: 'float32', data: Float32Array.from({ length: n }, next), dims: shape };
+    feeds[spec.name] = t;
+  }
+  return feeds;
+}
+
+/** Runs the model repeatedly on synthetic inputs and reports latency percentiles and throughput. */
+export async function benchmarkSession(session: ModelSession, options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
+  const batch = options.batch ?? 1;
+  const feeds = syntheticFeeds(session.signature.inputs, batch, options.dims);
+  for (let i = 0; i < (options.warmup ?? 3); i++) await session.run(feeds);
+  // A run count, when given, decides alone; otherwise the clock does.
+  const deadline = performance.now() + (options.seconds ?? 3) * 1000;
+  const maxRuns = options.runs ?? Number.POSITIVE_INFINITY;
+  const times: number[] = [];
+  while (times.length < maxRuns) {
+    times.push((await session.run(feeds)).ms);
+    if (options.runs === undefined && performance.now() >= deadline) break;
+  }
+  const total = times.reduce((a, b) => a + b, 0);
+  return {
+    batch,
+    runs: times.length,
+    p50Ms: quantile(times, 0.5),
+    p99Ms: quantile(times, 0.99),
+    meanMs: mean(times),
+    windowsPerSecond: (times.length * batch * 1000) / total,
+  };
+}

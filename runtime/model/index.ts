@@ -1,0 +1,9 @@
+// Models: the model card, and the registry of a models directory that picks a variant by policy.
+export * from './card';
+export { ModelRegistry } from './registry';
+export type { RegistryOptions, RegistryEvents } from './registry';
+export type { VariantEntry, ModelEntry } from './variant';
+export type { BrokenModel, RemovedVariant, RegistryChanges } from './catalog';
+export { DEFAULT_POLICY, parsePolicy, pickVariant, formatPolicy } from './policy';
+export type { Policy, PolicyCandidate } from './policy';
+export { cardFileFor } from './files';
