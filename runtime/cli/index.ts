@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { isEdgeInferError } from '../errors';
 import { packageVersion } from '../paths';
 import { registerBench } from './bench';
+import { registerInfer } from './infer';
+import { registerInspect } from './inspect';
 import { oneLine } from './output';
 
 export function buildProgram(): Command {
@@ -12,6 +14,8 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
+  registerInspect(program);
+  registerInfer(program);
   registerBench(program);
   // Sub-commands inherit the one-line error handling.
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });

@@ -2,8 +2,11 @@
 export * from './card';
 export { ModelRegistry } from './registry';
 export type { RegistryOptions, RegistryEvents } from './registry';
-export type { VariantEntry, ModelEntry } from './variant';
+export { findCard, readVariantFile } from './variant';
+export type { VariantEntry, ModelEntry, CardFound } from './variant';
 export type { BrokenModel, RemovedVariant, RegistryChanges } from './catalog';
 export { DEFAULT_POLICY, parsePolicy, pickVariant, formatPolicy } from './policy';
 export type { Policy, PolicyCandidate } from './policy';
 export { cardFileFor } from './files';
+export { interpret, normalLabel } from './interpret';
+export type { Interpretation } from './interpret';

@@ -1,12 +1,13 @@
 // One model variant as the registry knows it: its card, where it lives, what it declares.
 // Reading one decodes the ONNX file and its card; it never starts an inference session.
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { type ModelSignature, signatureOf } from '../engine';
 import { EdgeInferError } from '../errors';
 import { type ModelProto, metadataOf, readModelFile } from '../onnx';
 import { CARD_METADATA_KEY, type ModelCard, type Precision, type Task, parseCardJson, variantOf } from './card';
 import { checkCardAgainstModel } from './check';
-import type { ModelFileFound } from './files';
+import { type ModelFileFound, cardFileFor } from './files';
 
 export interface VariantEntry {
   /** The model id, shared by all its variants. */
@@ -33,7 +34,7 @@ export interface ModelEntry {
   readonly variants: readonly VariantEntry[];
 }
 
-interface CardFound {
+export interface CardFound {
   card: ModelCard;
   cardFile: string | null;
   /** Names where the card came from in messages. */
@@ -50,19 +51,41 @@ async function readCardText(cardFile: string): Promise<string | null> {
   }
 }
 
-/** The card file next to the model wins; a card mirrored in the model's metadata_props is the fallback. */
-async function readCard(found: ModelFileFound, model: ModelProto): Promise<CardFound> {
-  const text = await readCardText(found.cardFile);
-  if (text !== null) return { card: parseCardJson(text, found.cardFile), cardFile: found.cardFile, source: found.cardFile };
+/**
+ * The card of a model file, or null when it has none. The card file next to the model wins; a
+ * card mirrored in the model's metadata_props is the fallback. A card that is there but bad throws.
+ */
+export async function findCard(file: string, model: ModelProto): Promise<CardFound | null> {
+  const cardFile = cardFileFor(file);
+  const text = await readCardText(cardFile);
+  if (text !== null) return { card: parseCardJson(text, cardFile), cardFile, source: cardFile };
   const embedded = metadataOf(model)[CARD_METADATA_KEY];
   if (embedded !== undefined) {
-    const source = `${found.file} (card in metadata_props '${CARD_METADATA_KEY}')`;
+    const source = `${file} (card in metadata_props '${CARD_METADATA_KEY}')`;
     return { card: parseCardJson(embedded, source), cardFile: null, source };
   }
+  return null;
+}
+
+async function readCard(found: ModelFileFound, model: ModelProto): Promise<CardFound> {
+  const card = await findCard(found.file, model);
+  if (card) return card;
   throw new EdgeInferError(
     'E_CARD_MISSING',
     `${found.file}: no model card: expected ${found.cardFile} next to it, or a card in the model's metadata_props under '${CARD_METADATA_KEY}'`,
   );
+}
+
+/** Reads and checks the variant in one .onnx file, outside any registry (the CLI's way in). */
+export async function readVariantFile(file: string): Promise<VariantEntry> {
+  const abs = path.resolve(file);
+  let stats;
+  try {
+    stats = await fs.stat(abs);
+  } catch (err) {
+    throw new EdgeInferError('E_MODEL_FILE', `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+  }
+  return readVariant({ file: abs, cardFile: cardFileFor(abs), stamp: '', mtimeMs: stats.mtimeMs });
 }
 
 /** Reads and checks one variant. Throws EdgeInferError naming the file for every way it can be unfit. */
