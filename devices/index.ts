@@ -1,0 +1,14 @@
+// Devices: machine profiles and physics-based sensor simulators with fault injection. Other
+// folders import only this file.
+export { MACHINE_LABELS, BEARING_LOCATIONS, FAULT_TYPES } from './faults';
+export type { MachineLabel, FaultType, BearingLocation, FaultSpec } from './faults';
+export { DeviceProfileSchema, parseProfile, parseProfileJson, loadProfile, builtinProfiles, builtinProfilesDir, profileById } from './profile';
+export type { DeviceProfile, DeviceProfileInput, DeviceStream, DeviceChannel, SignalKind, BearingGeometry } from './profile';
+export { bearingFrequencies } from './bearing';
+export type { BearingFrequencies } from './bearing';
+export { MachineSimulator } from './simulator';
+export type { SimulatorOptions } from './simulator';
+export { renderWindow } from './window';
+export type { WindowSpec } from './window';
+export type { SampleBlock } from './stream';
+export { Random, hashSeed } from './random';
