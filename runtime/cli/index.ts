@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { isEdgeInferError } from '../errors';
 import { packageVersion } from '../paths';
 import { registerBench } from './bench';
+import { registerDemo } from './demo';
+import { registerSimulate } from './simulate';
 import { registerInfer } from './infer';
 import { registerInspect } from './inspect';
 import { oneLine } from './output';
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerInfer(program);
   registerBench(program);
+  registerSimulate(program);
+  registerDemo(program);
   // Sub-commands inherit the one-line error handling.
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
   return program;
