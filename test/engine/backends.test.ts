@@ -1,0 +1,45 @@
+// wasm and native give the same outputs on every example model, within a stated tolerance: the
+// two builds of onnxruntime differ only in float summation order and kernels.
+import { describe, expect, it } from 'vitest';
+import { ModelSession, availableBackends, resolveBackend, syntheticFeeds } from '../../runtime/engine';
+import { outputAgreement } from '../../runtime/eval';
+import { ModelRegistry } from '../../runtime/model';
+import { bundledModelsDir } from '../../runtime/paths';
+
+/** Largest absolute difference allowed between backends, relative to the output's scale. */
+const TOLERANCE = 1e-4;
+
+describe('backends', () => {
+  it('should pick native for auto where onnxruntime-node loads, else wasm', () => {
+    expect(resolveBackend('auto').name).toBe(availableBackends()[0]);
+    expect(resolveBackend('wasm').name).toBe('wasm');
+  });
+
+  it('should have onnxruntime-node here, as package.json installs it on this platform', () => {
+    expect(availableBackends()).toContain('native');
+  });
+
+  it('should give the same outputs on wasm and native for every example model', async () => {
+    const registry = await ModelRegistry.open(bundledModelsDir(), { watch: false });
+    const variants = registry.models().flatMap((m) => m.variants);
+    await registry.close();
+    expect(variants.length).toBeGreaterThanOrEqual(3);
+    for (const v of variants) {
+      const wasm = await ModelSession.load(v.file, { backend: 'wasm' });
+      const native = await ModelSession.load(v.file, { backend: 'native' });
+      const feeds = syntheticFeeds(wasm.signature.inputs, 16, {}, 7);
+      const a = (await wasm.run(feeds)).outputs;
+      const b = (await native.run(feeds)).outputs;
+      for (const name of Object.keys(a)) {
+        const x = a[name].data as Float32Array;
+        const y = b[name].data as Float32Array;
+        const scale = Math.max(1, ...Array.from(x, Math.abs));
+        const { maxAbsError, cosine } = outputAgreement(x, y);
+        expect(maxAbsError / scale, `${v.id} ${v.variant} output '${name}'`).toBeLessThan(TOLERANCE);
+        expect(cosine).toBeGreaterThan(0.99999);
+      }
+      await wasm.dispose();
+      await native.dispose();
+    }
+  });
+});
