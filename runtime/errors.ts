@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'E_RUN' // the runtime failed while running the model
   | 'E_ARGUMENT' // bad argument at a public function or the CLI
   | 'E_REGISTRY' // no such model or variant
-  | 'E_DEVICE_PROFILE'; // a device profile fails its schema
+  | 'E_DEVICE_PROFILE' // a device profile fails its schema
+  | 'E_CANCELLED'; // the user stopped a long job (calibration)
 
 export class EdgeInferError extends Error {
   readonly code: ErrorCode;

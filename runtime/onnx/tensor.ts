@@ -107,9 +107,12 @@ export type TensorValues =
   | BigInt64Array
   | BigUint64Array;
 
-/** A copy of `bytes` that starts on an aligned offset, so a typed array can view it. */
+/**
+ * A copy of `bytes` in an ArrayBuffer of its own, so a typed array can view it aligned. (A
+ * Node Buffer's slice() is a view into a shared pool, not a copy.)
+ */
 function aligned(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer as ArrayBuffer;
+  return new Uint8Array(bytes).buffer as ArrayBuffer;
 }
 
 /**

@@ -115,3 +115,11 @@ describe('model files', () => {
     await expect(readModelFile('/nonexistent-dir/m.onnx')).rejects.toThrow(/cannot read \(ENOENT\)/);
   });
 });
+
+describe('tensors read from a decoded file', () => {
+  it('should read exactly the tensor bytes, not the whole buffer they were decoded from', () => {
+    const model = decodeModel(Buffer.from(gemmModel()));
+    const w = model.graph!.initializer!.find((t) => t.name === 'w')!;
+    expect(Array.from(tensorValues(w) as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+});
