@@ -4,6 +4,7 @@ import { isEdgeInferError } from '../errors';
 import { packageVersion } from '../paths';
 import { registerBench } from './bench';
 import { registerDemo } from './demo';
+import { registerQuantize } from './quantize';
 import { registerSimulate } from './simulate';
 import { registerInfer } from './infer';
 import { registerInspect } from './inspect';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerInfer(program);
   registerBench(program);
+  registerQuantize(program);
   registerSimulate(program);
   registerDemo(program);
   // Sub-commands inherit the one-line error handling.

@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { type BackendChoice, ModelSession, type TensorMap } from '../engine';
 import { findCard, interpret } from '../model';
 import { readModelFile } from '../onnx';
-import { readInputWindows } from './inputs';
+import { readInputWindows } from '../stream';
 import { backendOption, threadsOption } from './options';
 import { printJson } from './output';
 

@@ -80,3 +80,35 @@ export async function benchmarkSession(session: ModelSession, options: Benchmark
     windowsPerSecond: (times.length * batch * 1000) / total,
   };
 }
+
+export interface SideBySideOptions {
+  batch?: number;
+  /** Rounds; in each, every session takes its turn (default 7). */
+  rounds?: number;
+  /** Runs per turn (default 20). */
+  runsPerTurn?: number;
+}
+
+/**
+ * Times several sessions on the same synthetic windows, taking turns round by round, so that
+ * whatever else the machine is doing slows them alike; reports each one's median time per run.
+ * This is how every speed ratio edge-infer reports is measured.
+ */
+export async function benchmarkSideBySide(sessions: readonly ModelSession[], options: SideBySideOptions = {}): Promise<Array<{ msPerRun: number; windowsPerSecond: number }>> {
+  const batch = options.batch ?? 1;
+  const feeds = sessions.map((s) => syntheticFeeds(s.signature.inputs, batch));
+  for (let i = 0; i < sessions.length; i++) for (let w = 0; w < 3; w++) await sessions[i].run(feeds[i]);
+  const samples = sessions.map(() => [] as number[]);
+  for (let r = 0; r < (options.rounds ?? 7); r++) {
+    for (let i = 0; i < sessions.length; i++) {
+      const t0 = performance.now();
+      const n = options.runsPerTurn ?? 20;
+      for (let k = 0; k < n; k++) await sessions[i].run(feeds[i]);
+      samples[i].push((performance.now() - t0) / n);
+    }
+  }
+  return samples.map((s) => {
+    const msPerRun = quantile(s, 0.5);
+    return { msPerRun, windowsPerSecond: (batch * 1000) / msPerRun };
+  });
+}

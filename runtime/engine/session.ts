@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import { EdgeInferError } from '../errors';
-import { decodeModel, type ModelProto } from '../onnx';
+import { decodeModel, encodeModel, type ModelProto } from '../onnx';
 import { type BackendChoice, type BackendName, type BackendSession, resolveBackend } from './backends';
 import { type ModelSignature, type TensorSpec, formatShape, hasDynamicBatch, signatureOf } from './signature';
 import { type TensorArray, type TensorData, type TensorMap, sizeOf } from './tensor';
@@ -19,6 +19,11 @@ export interface SessionOptions {
   warmupRuns?: number;
   /** Names the model in error messages (default: the file path, or '<bytes>'). */
   name?: string;
+  /**
+   * Rewrites the decoded model before the runtime sees it (for example, dequantizing FP8
+   * weights once at load for `fast` loading). Default: the model runs as stored.
+   */
+  prepare?: (model: ModelProto) => ModelProto;
 }
 
 export interface RunResult {
@@ -126,7 +131,11 @@ export class ModelSession {
       throw new EdgeInferError('E_ARGUMENT', `a model is a file path or bytes, got ${typeof source}`);
     }
     // Our own decode first: it names the file and says "truncated" where onnxruntime would only fail.
-    const model = decodeModel(bytes, name);
+    let model = decodeModel(bytes, name);
+    if (options.prepare) {
+      model = options.prepare(model);
+      bytes = encodeModel(model);
+    }
     const signature = signatureOf(model);
     const backend = resolveBackend(options.backend ?? 'auto');
     let inner: BackendSession;

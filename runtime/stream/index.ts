@@ -5,3 +5,5 @@ export type { Spectrum } from './spectrum';
 export { computeFeatures, normalize } from './features';
 export { SlidingWindow } from './window';
 export type { Window } from './window';
+export { readInputWindows, windowsFromChannels, parseSamplesCsv, nestedToTensor } from './input-files';
+export type { InputWindow } from './input-files';

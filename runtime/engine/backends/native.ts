@@ -2,6 +2,7 @@
 // It is an optional dependency, so its absence is a reason, not a crash.
 import type { Backend, BackendSession, BackendSessionOptions } from './types';
 import { type OrtModule, OrtBackendSession } from './ort-session';
+import { NO_SPINNING } from './wasm';
 
 let ortNode: OrtModule | undefined;
 let loadError: string | undefined;
@@ -30,6 +31,7 @@ export const nativeBackend: Backend = {
       intraOpNumThreads: Math.max(1, options.threads),
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
+      extra: NO_SPINNING,
     });
   },
 };

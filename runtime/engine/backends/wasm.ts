@@ -3,6 +3,12 @@ import * as os from 'node:os';
 import type { Backend, BackendSession, BackendSessionOptions } from './types';
 import { type OrtModule, OrtBackendSession } from './ort-session';
 
+/**
+ * Idle pool threads sleep instead of spinning: on a gateway the cores are shared with the MQTT
+ * client, SQLite and Node-RED, and a spinning pool starves them (and any other model's session).
+ */
+export const NO_SPINNING = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
+
 type OrtWeb = OrtModule & { env: { wasm: { numThreads?: number } } };
 
 let ortWeb: OrtWeb | undefined;
@@ -28,6 +34,6 @@ export const wasmBackend: Backend = {
       startedThreads = Math.max(1, Math.min(options.threads, os.availableParallelism()));
       web.env.wasm.numThreads = startedThreads;
     }
-    return OrtBackendSession.create(web, model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    return OrtBackendSession.create(web, model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all', extra: NO_SPINNING });
   },
 };

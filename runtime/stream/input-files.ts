@@ -1,10 +1,12 @@
-// Reading windows for `edge-infer infer` from JSON or CSV files, with errors that say where.
+// Reading windows from JSON, JSON-lines or CSV files, with errors that say where: what
+// `edge-infer infer` runs and what the quantizer calibrates on.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { TensorData, TensorMap, TensorSpec } from '../engine';
 import { EdgeInferError } from '../errors';
-import { type ModelCard, featureShape } from '../model';
-import { SlidingWindow, computeFeatures } from '../stream';
+import { type ModelCard, featureShape } from '../model/card';
+import { computeFeatures } from './features';
+import { SlidingWindow } from './window';
 
 /** One window ready to run (without its batch axis), and where it came from. */
 export interface InputWindow {
@@ -111,7 +113,8 @@ function windowFromObject(value: unknown, inputs: readonly TensorSpec[], card: M
 /**
  * The windows in an input file ('-' reads stdin). JSON: tensors by input name (nested arrays,
  * or {dims, data}), raw samples as {"channels": {"vib_x": [...], ...}}, or an array of those.
- * CSV: samples with a header row of channel names.
+ * JSON lines (.jsonl, .ndjson): one such object per line. CSV: samples with a header row of
+ * channel names.
  */
 export async function readInputWindows(file: string, inputs: readonly TensorSpec[], card: ModelCard | null): Promise<InputWindow[]> {
   let text: string;
@@ -124,6 +127,18 @@ export async function readInputWindows(file: string, inputs: readonly TensorSpec
   if (path.extname(file).toLowerCase() === '.csv') {
     if (!card) throw bad(source, 'CSV samples need the model card (none found next to the model)');
     return windowsFromChannels(card, parseSamplesCsv(text, source), source);
+  }
+  if (['.jsonl', '.ndjson'].includes(path.extname(file).toLowerCase())) {
+    return text.split(/\r?\n/).flatMap((line, i) => {
+      if (line.trim() === '') return [];
+      let v: unknown;
+      try {
+        v = JSON.parse(line);
+      } catch (err) {
+        throw bad(`${source} line ${i + 1}`, `not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+      }
+      return windowFromObject(v, inputs, card, `${source} line ${i + 1}`);
+    });
   }
   let value: unknown;
   try {

@@ -1,0 +1,139 @@
+// `edge-infer quantize <in.onnx> --to ... -o <out.onnx>`: a low-bit variant made on the gateway,
+// calibrated on its own data, checked against fp32 before anyone deploys it.
+import { promises as fs, constants as fsConstants } from 'node:fs';
+import * as path from 'node:path';
+import { Presets, SingleBar } from 'cli-progress';
+import { type Command, Option } from 'commander';
+import { type BackendChoice, ModelSession, type TensorMap, syntheticFeeds } from '../engine';
+import { EdgeInferError } from '../errors';
+import { type ModelCard, cardFileFor, findCard } from '../model';
+import { encodeModel, readModelFile, writeFileAtomic } from '../onnx';
+import {
+  CALIBRATION_METHODS, type CalibrationMethod, type CalibrationSet, type HeldOut, QUANT_TARGETS, type QuantTarget, type WeightLoading, WEIGHT_LOADINGS,
+  compareWithFp32, embedCard, htmlReport, loadCalibration, parseCalibrationSource, preparerFor, quantizeModel, textReport, variantCard,
+} from '../quant';
+import { backendOption, wholeNumber } from './options';
+import { print } from './output';
+
+interface QuantizeOptions {
+  to: QuantTarget;
+  calibrate?: string;
+  samples: number;
+  method: CalibrationMethod;
+  block?: number;
+  output: string;
+  html: boolean;
+  load: WeightLoading;
+  backend: BackendChoice;
+}
+
+/** Fails now, not after a long calibration, if the output folder cannot be written. */
+async function checkWritable(file: string): Promise<void> {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    await fs.access(dir, fsConstants.W_OK);
+  } catch (err) {
+    throw new EdgeInferError('E_ARGUMENT', `${file}: cannot write there (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+  }
+}
+
+/** Random windows of the model's input shapes: a last resort to compare on, for a model without card or data. */
+function syntheticHeldOut(session: ModelSession, count: number): HeldOut {
+  const windows: TensorMap[] = [];
+  for (let i = 0; i < count; i++) {
+    const feeds = syntheticFeeds(session.signature.inputs, 1, {}, i + 1);
+    windows.push(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { ...t, dims: t.dims.slice(1) }])));
+  }
+  return { windows, source: 'synthetic random windows (no card, no --calibrate)' };
+}
+
+/** A progress bar on a terminal; nothing in logs. Ctrl-C cancels through `abort`. */
+function progress(label: string, abort: AbortController): { onProgress: (done: number, total: number) => void; stop: () => void } {
+  const onSigint = (): void => abort.abort();
+  process.once('SIGINT', onSigint);
+  const bar = process.stderr.isTTY ? new SingleBar({ format: `${label} [{bar}] {value}/{total} windows, {eta}s left (Ctrl-C cancels)`, stream: process.stderr, clearOnComplete: true, hideCursor: true }, Presets.shades_classic) : null;
+  let started = false;
+  return {
+    onProgress(done, total) {
+      if (!bar) return;
+      if (!started) {
+        bar.start(total, 0);
+        started = true;
+      }
+      bar.update(done);
+    },
+    stop() {
+      process.removeListener('SIGINT', onSigint);
+      bar?.stop();
+    },
+  };
+}
+
+export function registerQuantize(program: Command): void {
+  program
+    .command('quantize')
+    .description('make an int8 or FP8 variant of a model, calibrated on local data, and check it against fp32')
+    .argument('<model>', 'the fp32 .onnx file')
+    .addOption(new Option('--to <precision>', 'int8 (static, calibrated), int8-dynamic, fp8-e4m3 or fp8-e5m2 (weight-only)').choices([...QUANT_TARGETS]).makeOptionMandatory())
+    .addOption(new Option('--calibrate <source>', 'windows to calibrate and check on: sim[:seed], db:<gateway.db>, or a .jsonl/.json/.csv file (default for int8: sim)'))
+    .addOption(new Option('--samples <n>', 'calibration windows').argParser(wholeNumber(1, 1_000_000)).default(1000))
+    .addOption(new Option('--method <method>', 'calibration of activation ranges (int8)').choices([...CALIBRATION_METHODS]).default('percentile'))
+    .addOption(new Option('--block <n>', 'FP8: one scale per block of n weights along the reduction axis (e.g. 128) instead of per channel').argParser(wholeNumber(2, 1 << 20)))
+    .addOption(new Option('-o, --output <file>', 'where to write the quantized .onnx (its card goes next to it)').makeOptionMandatory())
+    .addOption(new Option('--no-html', 'skip the HTML report (<output>.report.html)'))
+    .addOption(new Option('--load <mode>', 'how the variant is loaded for the latency check: fast (weights dequantized once) or compact (kept at 1 byte)').choices([...WEIGHT_LOADINGS]).default('fast'))
+    .addOption(backendOption())
+    .action(async (file: string, opts: QuantizeOptions) => {
+      await checkWritable(opts.output);
+      const { model, bytes } = await readModelFile(file);
+      const card: ModelCard | null = (await findCard(file, model))?.card ?? null;
+      if (card && card.precision !== 'fp32') throw new EdgeInferError('E_ARGUMENT', `${file}: is already a ${card.precision} variant; quantize the fp32 model`);
+      const fp32 = await ModelSession.load(bytes, { name: file, backend: 'wasm', warmupRuns: 0 });
+      const calibrateText = opts.calibrate ?? (opts.to === 'int8' || card ? 'sim' : undefined);
+      if (opts.to === 'int8' && !calibrateText) throw new EdgeInferError('E_ARGUMENT', `static int8 needs calibration windows: give --calibrate <file> (the model has no card, so the simulator cannot feed it)`);
+      let set: CalibrationSet | undefined;
+      if (calibrateText) set = await loadCalibration(parseCalibrationSource(calibrateText), card, fp32.signature, { samples: opts.samples });
+      const heldOut = set?.heldOut ?? syntheticHeldOut(fp32, 256);
+      await fp32.dispose();
+
+      const abort = new AbortController();
+      const bar = progress('calibrating', abort);
+      let result;
+      try {
+        result = await quantizeModel({
+          model,
+          to: opts.to,
+          blockSize: opts.block,
+          calibration: set && opts.to === 'int8' ? { windows: set.calibration, source: set.description, method: opts.method } : undefined,
+          onProgress: bar.onProgress,
+          signal: abort.signal,
+        });
+      } finally {
+        bar.stop();
+      }
+      const calibration = set && opts.to === 'int8' ? { source: set.description, windows: set.calibration.length, method: opts.method } : undefined;
+      const quantized = encodeModel(card ? embedCard(result.model, variantCard(card, opts.to, result, calibration)) : result.model);
+      const comparison = await compareWithFp32(bytes, quantized, heldOut, { card, variant: opts.to, backend: opts.backend, prepare: preparerFor(opts.load) });
+
+      // Write the model and its card only now that both are whole; each goes through a temp file.
+      let out = quantized;
+      if (card) {
+        const finalCard = variantCard(card, opts.to, result, calibration, comparison);
+        out = encodeModel(embedCard(result.model, finalCard));
+        await writeFileAtomic(opts.output, out);
+        await writeFileAtomic(cardFileFor(opts.output), `${JSON.stringify(finalCard, null, 2)}\n`);
+      } else {
+        await writeFileAtomic(opts.output, out);
+      }
+      const reportFile = opts.output.replace(/\.onnx$/i, '') + '.report.html';
+      if (opts.html) await writeFileAtomic(reportFile, htmlReport(card?.id ?? path.basename(file), [{ ...comparison, sizeBytes: out.length }]));
+
+      print(`${opts.output}: ${opts.to} variant of ${card?.id ?? file}`);
+      print(`method      ${result.method}`);
+      if (set) print(`calibrated  ${opts.to === 'int8' ? `${set.description} (${opts.method})` : 'no calibration needed'}; checked on ${heldOut.source}`);
+      for (const line of textReport({ ...comparison, sizeBytes: out.length })) print(line);
+      if (!card) print('card        none written: the fp32 model has no card to derive one from');
+      if (opts.html) print(`report      ${reportFile}`);
+      for (const n of result.notices) print(`notice      ${n}`);
+    });
+}

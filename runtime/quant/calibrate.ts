@@ -1,0 +1,185 @@
+// Calibration: the range of every activation the static quantizer will quantize, observed by
+// running the fp32 model on real windows. MinMax takes the extremes; Percentile clips the rare
+// outliers; Entropy picks the clipping threshold that loses least information (minimum KL
+// divergence between the float distribution and its 128-level quantized form).
+import { ModelSession, type TensorMap } from '../engine';
+import { EdgeInferError } from '../errors';
+import { type ModelProto, encodeModel } from '../onnx';
+import { GraphEditor, cloneModel } from './graph';
+
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
+export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['minmax', 'percentile', 'entropy'];
+
+export interface TensorRange {
+  min: number;
+  max: number;
+}
+
+export interface CalibrationOptions {
+  method: CalibrationMethod;
+  /** Percentile method: the share of values kept inside the range, in percent (default 99.99). */
+  percentile?: number;
+  /** Histogram bins for percentile and entropy (default 2048). */
+  bins?: number;
+  /** Windows per run (default 64). */
+  batch?: number;
+  /** Called as windows are processed: done of total (two passes count as 2 × windows). */
+  onProgress?: (done: number, total: number) => void;
+  /** Aborts the calibration (E_CANCELLED). */
+  signal?: AbortSignal;
+}
+
+/** Windows to calibrate on: one feeds map per window (each input without its batch axis). */
+export type CalibrationWindows = readonly TensorMap[];
+
+/** The model with the named tensors added as outputs, so one run observes them all. */
+function exposing(model: ModelProto, tensors: readonly string[]): ModelProto {
+  const editor = new GraphEditor(cloneModel(model));
+  const outputs = new Set((editor.graph.output ?? []).map((o) => o.name));
+  for (const t of tensors) {
+    if (!outputs.has(t)) editor.graph.output!.push({ name: t, type: { tensor_type: { elem_type: 1 } } });
+  }
+  return editor.model;
+}
+
+class Histogram {
+  readonly counts: Float64Array;
+  constructor(readonly lo: number, readonly hi: number, bins: number) {
+    this.counts = new Float64Array(bins);
+  }
+  add(data: Float32Array): void {
+    const n = this.counts.length;
+    const width = (this.hi - this.lo) / n || 1;
+    for (let i = 0; i < data.length; i++) {
+      const b = Math.floor((data[i] - this.lo) / width);
+      this.counts[b < 0 ? 0 : b >= n ? n - 1 : b]++;
+    }
+  }
+  /** The value below which `share` of the observations fall. */
+  quantile(share: number): number {
+    const total = this.counts.reduce((a, b) => a + b, 0);
+    let seen = 0;
+    const width = (this.hi - this.lo) / this.counts.length;
+    for (let b = 0; b < this.counts.length; b++) {
+      seen += this.counts[b];
+      if (seen >= share * total) return this.lo + (b + 1) * width;
+    }
+    return this.hi;
+  }
+}
+
+/**
+ * TensorRT's entropy calibration on a histogram of |x| over [0, amax]: for each candidate
+ * threshold, fold the tail into the last bin (P), quantize the kept bins into 128 levels and
+ * expand back (Q), and keep the threshold with the smallest KL(P‖Q).
+ */
+export function entropyThreshold(counts: Float64Array, amax: number, levels = 128): number {
+  const bins = counts.length;
+  let best = bins;
+  let bestKl = Number.POSITIVE_INFINITY;
+  for (let t = levels; t <= bins; t++) {
+    const p = Array.from(counts.subarray(0, t));
+    for (let b = t; b < bins; b++) p[t - 1] += counts[b];
+    const total = p.reduce((a, b) => a + b, 0);
+    if (total === 0) continue;
+    const q = new Float64Array(t);
+    const per = t / levels;
+    for (let l = 0; l < levels; l++) {
+      const start = Math.floor(l * per);
+      const end = Math.min(t, Math.floor((l + 1) * per));
+      let sum = 0;
+      let nonzero = 0;
+      for (let b = start; b < end; b++) {
+        sum += counts[b];
+        if (counts[b] > 0) nonzero++;
+      }
+      for (let b = start; b < end; b++) if (counts[b] > 0) q[b] = sum / nonzero;
+    }
+    const qTotal = q.reduce((a, b) => a + b, 0);
+    let kl = 0;
+    for (let b = 0; b < t; b++) {
+      if (p[b] === 0) continue;
+      const pb = p[b] / total;
+      const qb = q[b] / qTotal;
+      kl += qb > 0 ? pb * Math.log(pb / qb) : pb * 50; // an empty Q bin where P has mass: heavy penalty
+    }
+    if (kl < bestKl) {
+      bestKl = kl;
+      best = t;
+    }
+  }
+  return (best / bins) * amax;
+}
+
+function stack(windows: CalibrationWindows, from: number, to: number): TensorMap {
+  const feeds: TensorMap = {};
+  for (const name of Object.keys(windows[0])) {
+    const first = windows[0][name];
+    const per = first.data.length;
+    const data = new Float32Array(per * (to - from));
+    for (let i = from; i < to; i++) data.set(windows[i][name].data as Float32Array, (i - from) * per);
+    feeds[name] = { type: 'float32', data, dims: [to - from, ...first.dims] };
+  }
+  return feeds;
+}
+
+/** Observes the ranges of `tensors` over the calibration windows. */
+export async function calibrateRanges(model: ModelProto, tensors: readonly string[], windows: CalibrationWindows, options: CalibrationOptions): Promise<Map<string, TensorRange>> {
+  if (windows.length === 0) throw new EdgeInferError('E_ARGUMENT', 'calibration needs at least one window');
+  if (!CALIBRATION_METHODS.includes(options.method)) throw new EdgeInferError('E_ARGUMENT', `calibration method must be one of ${CALIBRATION_METHODS.join(', ')}, got '${String(options.method)}'`);
+  const session = await ModelSession.load(encodeModel(exposing(model, tensors)), { name: 'calibration', warmupRuns: 0 });
+  const batch = options.batch ?? 64;
+  const passes = options.method === 'minmax' ? 1 : 2;
+  const total = windows.length * passes;
+  let done = 0;
+  const run = async (visit: (name: string, data: Float32Array) => void): Promise<void> => {
+    for (let start = 0; start < windows.length; start += batch) {
+      if (options.signal?.aborted) throw new EdgeInferError('E_CANCELLED', `calibration cancelled after ${done} of ${total} windows`);
+      const end = Math.min(windows.length, start + batch);
+      const { outputs } = await session.run(stack(windows, start, end));
+      for (const name of tensors) {
+        const t = outputs[name];
+        if (!t) throw new EdgeInferError('E_RUN', `calibration: the model did not give tensor '${name}'`);
+        visit(name, t.data as Float32Array);
+      }
+      done += end - start;
+      options.onProgress?.(done, total);
+    }
+  };
+  try {
+    const ranges = new Map<string, TensorRange>(tensors.map((t) => [t, { min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY }]));
+    await run((name, data) => {
+      const r = ranges.get(name)!;
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i];
+        if (v < r.min) r.min = v;
+        if (v > r.max) r.max = v;
+      }
+    });
+    for (const [name, r] of ranges) {
+      if (!Number.isFinite(r.min) || !Number.isFinite(r.max)) throw new EdgeInferError('E_INPUT_VALUE', `calibration: tensor '${name}' took non-finite values (min ${r.min}, max ${r.max}); check the calibration windows`);
+    }
+    if (options.method === 'minmax') return ranges;
+    const bins = options.bins ?? 2048;
+    const hists = new Map<string, Histogram>();
+    for (const [name, r] of ranges) {
+      // Entropy works on |x|; percentile on x itself, both tails.
+      hists.set(name, options.method === 'entropy' ? new Histogram(0, Math.max(Math.abs(r.min), Math.abs(r.max)) || 1, bins) : new Histogram(r.min, r.max > r.min ? r.max : r.min + 1, bins));
+    }
+    await run((name, data) => hists.get(name)!.add(options.method === 'entropy' ? data.map(Math.abs) : data));
+    const out = new Map<string, TensorRange>();
+    for (const [name, r] of ranges) {
+      const h = hists.get(name)!;
+      if (options.method === 'percentile') {
+        const keep = (options.percentile ?? 99.99) / 100;
+        out.set(name, { min: Math.max(r.min, h.quantile((1 - keep) / 2)), max: Math.min(r.max, h.quantile(1 - (1 - keep) / 2)) });
+      } else {
+        const t = entropyThreshold(h.counts, h.hi);
+        out.set(name, { min: Math.max(r.min, -t), max: Math.min(r.max, t) });
+      }
+    }
+    return out;
+  } finally {
+    await session.dispose();
+  }
+}

@@ -1,0 +1,103 @@
+// Dynamic int8: weights int8 per output channel, activations quantized at run time. Written in
+// the form onnxruntime fuses into its integer matrix kernels (DynamicQuantizeMatMul):
+//   DynamicQuantizeLinear(A) → MatMulInteger(A_q, W_q, A_zp, W_zp) → Cast → Mul(A_scale · W_scale)
+import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, makeTensor, tensorDims } from '../onnx';
+import { EdgeInferError } from '../errors';
+import { GraphEditor, cloneModel, intAttr } from './graph';
+import { findWeights } from './targets';
+import type { QuantizeOutcome } from './weight-only';
+import { quantizeWeight } from './weights';
+
+/** A [N, K] matrix as [K, N]. */
+function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c];
+  return out;
+}
+
+function floatAttr(node: NodeProto, name: string, fallback: number): number {
+  const a = node.attribute?.find((x) => x.name === name);
+  return a?.f ?? fallback;
+}
+
+/**
+ * Gemm(A, B, C) → MatMul(A, B') + C, with B' = Bᵀ when transB: the integer matrix kernels take
+ * [K, N] weights, and PyTorch exports Linear layers as Gemm with transB. Only plain Gemms
+ * (alpha = beta = 1, no transA) are rewritten; the others are left and reported.
+ */
+function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[]): boolean {
+  const [a, b, c] = node.input ?? [];
+  const weight = editor.initializers.get(b);
+  if (!weight || intAttr(node, 'transA', 0) || floatAttr(node, 'alpha', 1) !== 1 || floatAttr(node, 'beta', 1) !== 1) {
+    notices.push(`Gemm '${node.name ?? ''}' stays fp32: only Gemm with a constant weight, alpha = beta = 1 and no transA is quantized dynamically`);
+    return false;
+  }
+  const dims = tensorDims(weight);
+  let name = b;
+  if (intAttr(node, 'transB', 0)) {
+    name = editor.addInitializer(floatTensor(`${b}_transposed`, [dims[1], dims[0]], transpose(floatValues(weight), dims[0], dims[1])));
+  }
+  const out = node.output![0];
+  const product = c ? editor.fresh(`${out}_matmul`) : out;
+  const matmul: NodeProto = { op_type: 'MatMul', name: editor.fresh(`${node.name ?? 'gemm'}_MatMul`), input: [a, name], output: [product] };
+  editor.insertBefore(node, matmul);
+  if (c) editor.insertBefore(node, { op_type: 'Add', name: editor.fresh(`${node.name ?? 'gemm'}_bias`), input: [product, c], output: [out] });
+  editor.removeNode(node);
+  editor.dropInitializerIfUnused(b);
+  return true;
+}
+
+/** Rewrites every MatMul with a constant 2-D weight into the dynamically quantized form. */
+export function quantizeDynamic(source: ModelProto): QuantizeOutcome {
+  const editor = new GraphEditor(cloneModel(source));
+  const notices: string[] = [];
+  for (const node of [...editor.nodes]) if (node.op_type === 'Gemm' && !node.domain) gemmToMatMul(editor, node, notices);
+  const { uses, notices: skipped } = findWeights(editor);
+  notices.push(...skipped.filter((n) => !n.startsWith('Gemm')));
+  // One DynamicQuantizeLinear per activation, shared by every MatMul that reads it (Q, K and V
+  // projections read the same normalized tokens).
+  const quantizedInputs = new Map<string, [string, string, string]>();
+  const weights = new Map<string, { q: string; scale: string; zp: string }>();
+  let count = 0;
+  for (const use of uses) {
+    const node = use.node;
+    if (node.op_type !== 'MatMul') {
+      notices.push(`${node.op_type} '${node.name ?? ''}' stays fp32 in dynamic mode (use static int8 for convolutions)`);
+      continue;
+    }
+    if (use.dims.length !== 2) {
+      notices.push(`MatMul '${node.name ?? ''}' stays fp32: its weight has ${use.dims.length} dimensions, the integer kernel takes 2`);
+      continue;
+    }
+    const a = node.input![0];
+    let qa = quantizedInputs.get(a);
+    if (!qa) {
+      qa = [editor.fresh(`${a}_quantized`), editor.fresh(`${a}_scale`), editor.fresh(`${a}_zero_point`)];
+      editor.insertBefore(node, { op_type: 'DynamicQuantizeLinear', name: editor.fresh(`${a}_DynamicQuantizeLinear`), input: [a], output: [...qa] });
+      quantizedInputs.set(a, qa);
+    }
+    let w = weights.get(use.name);
+    if (!w) {
+      const q = quantizeWeight(floatValues(use.tensor), use.dims, 'int8', 1);
+      w = {
+        q: editor.addInitializer(makeTensor(`${use.name}_quantized`, DataType.INT8, use.dims, q.data)),
+        scale: editor.addInitializer(floatTensor(`${use.name}_scale`, [use.dims[1]], q.scale)),
+        zp: editor.addInitializer(makeTensor(`${use.name}_zero_point`, DataType.INT8, [use.dims[1]], new Int8Array(use.dims[1]))),
+      };
+      weights.set(use.name, w);
+    }
+    const base = node.name ?? editor.fresh('matmul');
+    const integer = editor.fresh(`${base}_integer`);
+    const asFloat = editor.fresh(`${base}_float`);
+    const scales = editor.fresh(`${base}_scales`);
+    editor.insertBefore(node, { op_type: 'MatMulInteger', name: editor.fresh(`${base}_MatMulInteger`), input: [qa[0], w.q, qa[2], w.zp], output: [integer] });
+    editor.insertBefore(node, { op_type: 'Cast', name: editor.fresh(`${base}_Cast`), input: [integer], output: [asFloat], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
+    editor.insertBefore(node, { op_type: 'Mul', name: editor.fresh(`${base}_scales_mul`), input: [qa[1], w.scale], output: [scales] });
+    editor.insertBefore(node, { op_type: 'Mul', name: editor.fresh(`${base}_rescale`), input: [asFloat, scales], output: [node.output![0]] });
+    editor.removeNode(node);
+    count++;
+  }
+  for (const name of weights.keys()) editor.dropInitializerIfUnused(name);
+  if (count === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', `the model has no MatMul or Gemm with a constant float weight to quantize dynamically${notices.length ? `: ${notices.join('; ')}` : ''}`);
+  return { model: editor.model, notices, weights: weights.size };
+}

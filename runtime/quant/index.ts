@@ -1,0 +1,22 @@
+// Quantization on the gateway: FP8 codec, int8 and FP8 methods, calibration, comparison with fp32.
+export { float32ToFp8, fp8ToFloat32, float32ArrayToFp8, fp8ArrayToFloat32, fp8Table, fp8Max } from './fp8';
+export type { Fp8Format } from './fp8';
+export { QUANT_TARGETS, quantizeModel, variantCard, embedCard, isQuantTarget, precisionOf } from './quantize';
+export type { QuantTarget, QuantizeRequest, QuantizeResult } from './quantize';
+export { quantizeWeightsOnly } from './weight-only';
+export type { WeightOnlyOptions, QuantizeOutcome } from './weight-only';
+export { quantizeDynamic } from './dynamic';
+export { quantizeStatic, activationParams, QDQ_OPS } from './static';
+export { calibrateRanges, entropyThreshold, CALIBRATION_METHODS } from './calibrate';
+export type { CalibrationMethod, CalibrationOptions, TensorRange } from './calibrate';
+export { compareWithFp32 } from './compare';
+export type { VariantComparison, HeldOut, CompareOptions } from './compare';
+export { textReport, htmlReport, errorHistogram } from './report';
+export { parseCalibrationSource, loadCalibration, describeSource } from './sources';
+export type { CalibrationSource, CalibrationSet } from './sources';
+export { foldConstantDequantize } from './fold';
+export { preparerFor, WEIGHT_LOADINGS } from './load';
+export type { WeightLoading } from './load';
+export { quantizeWeight, dequantize } from './weights';
+export type { WeightFormat, QuantizedWeight } from './weights';
+export { upgradeOpset } from './opset';

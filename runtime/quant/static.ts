@@ -1,0 +1,146 @@
+// Static int8 in QDQ form: calibrated QuantizeLinear → DequantizeLinear pairs around the
+// activations of quantizable operators, int8 per-channel weights and int32 biases. onnxruntime
+// recognises each DQ → op → Q group and runs it as one integer kernel (QLinearMatMul, QGemm,
+// QLinearConv, QLinearAdd, ...); operators outside the groups stay fp32 between a DQ and a Q.
+import { EdgeInferError } from '../errors';
+import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, makeTensor, tensorDims } from '../onnx';
+import { type CalibrationOptions, type CalibrationWindows, type TensorRange, calibrateRanges } from './calibrate';
+import { GraphEditor, cloneModel } from './graph';
+import { upgradeOpset } from './opset';
+import { findWeights } from './targets';
+import type { QuantizeOutcome } from './weight-only';
+import { quantizeWeight } from './weights';
+
+/**
+ * Operators whose activations are quantized: the integer kernels (MatMul, Gemm, Conv, Add, Mul),
+ * the activations and pools onnxruntime has QLinear forms of, and the layout operators whose
+ * Q/DQ onnxruntime drops so integer data flows through them.
+ */
+export const QDQ_OPS = ['MatMul', 'Gemm', 'Conv', 'Add', 'Mul', 'Relu', 'Sigmoid', 'Softmax', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze'] as const;
+
+/** Inputs that are shapes or axes, never activations. */
+const SHAPE_INPUTS: Record<string, number[]> = { Reshape: [1], Squeeze: [1], Unsqueeze: [1] };
+
+export interface StaticOptions extends CalibrationOptions {
+  windows: CalibrationWindows;
+}
+
+/** uint8 asymmetric parameters for a range (which must include 0, so zero is exact). */
+export function activationParams(r: TensorRange): { scale: number; zeroPoint: number } {
+  const lo = Math.min(0, r.min);
+  const hi = Math.max(0, r.max);
+  const scale = hi > lo ? (hi - lo) / 255 : 1;
+  return { scale, zeroPoint: Math.max(0, Math.min(255, Math.round(-lo / scale))) };
+}
+
+function isQuantizable(node: NodeProto): boolean {
+  return !node.domain && (QDQ_OPS as readonly string[]).includes(node.op_type ?? '');
+}
+
+/** The float activation inputs of a node: not constants, not shape inputs, not empty. */
+function activationInputs(editor: GraphEditor, node: NodeProto, weightSlots: Set<number>): string[] {
+  const skip = new Set([...(SHAPE_INPUTS[node.op_type ?? ''] ?? []), ...weightSlots]);
+  return (node.input ?? []).filter((name, i) => name && !skip.has(i) && !editor.initializers.has(name) && editor.producer(name)?.op_type !== 'Constant');
+}
+
+/** Quantizes a model to int8 in QDQ form, calibrated on `options.windows`. */
+export async function quantizeStatic(source: ModelProto, options: StaticOptions): Promise<QuantizeOutcome & { ranges: Map<string, TensorRange> }> {
+  const editor = new GraphEditor(cloneModel(source));
+  upgradeOpset(editor, 13);
+  const notices: string[] = [];
+  const { uses, notices: skipped } = findWeights(editor);
+  notices.push(...skipped);
+  const weightSlot = new Map<NodeProto, number>(uses.map((u) => [u.node, u.input]));
+
+  // 1. Which activations: inputs and outputs of quantizable nodes, except the graph's outputs
+  //    (the caller gets fp32 scores, not their 8-bit rounding).
+  const activations = new Set<string>();
+  for (const node of editor.nodes) {
+    if (!isQuantizable(node)) continue;
+    const slots = new Set<number>(weightSlot.has(node) ? [weightSlot.get(node)!] : []);
+    if ((node.op_type === 'Gemm' || node.op_type === 'Conv') && node.input?.[2]) slots.add(2);
+    for (const a of activationInputs(editor, node, slots)) activations.add(a);
+    for (const o of node.output ?? []) if (!editor.isGraphOutput(o)) activations.add(o);
+  }
+  const skippedOps = new Set(editor.nodes.filter((n) => !isQuantizable(n) && n.op_type !== 'Constant').map((n) => n.op_type ?? '?'));
+  if (skippedOps.size) notices.push(`stay fp32 between DequantizeLinear and QuantizeLinear: ${[...skippedOps].sort().join(', ')}`);
+  if (activations.size === 0 || uses.length === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', 'the model has no MatMul, Gemm or Conv with a constant float weight to quantize');
+
+  // 2. Calibrate on the fp32 model.
+  const ranges = await calibrateRanges(source, [...activations], options.windows, options);
+
+  // 3. Weights: int8 per output channel behind a DequantizeLinear.
+  const weightScales = new Map<string, Float32Array>();
+  for (const use of uses) {
+    if (weightScales.has(use.name) || !editor.initializers.has(use.name)) continue;
+    const q = quantizeWeight(floatValues(use.tensor), use.dims, 'int8', use.channelAxis);
+    weightScales.set(use.name, q.scale);
+    const codes = editor.addInitializer(makeTensor(`${use.name}_quantized`, DataType.INT8, use.dims, q.data));
+    const scale = editor.addInitializer(floatTensor(`${use.name}_scale`, [q.scale.length], q.scale));
+    const zp = editor.addInitializer(makeTensor(`${use.name}_zero_point`, DataType.INT8, [q.scale.length], new Int8Array(q.scale.length)));
+    editor.graph.initializer = editor.graph.initializer!.filter((t) => t.name !== use.name);
+    editor.initializers.delete(use.name);
+    editor.graph.input = (editor.graph.input ?? []).filter((i) => i.name !== use.name);
+    editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh(`${use.name}_DequantizeLinear`), input: [codes, scale, zp], output: [use.name], attribute: [{ name: 'axis', type: 2, i: use.channelAxis }] });
+  }
+
+  // 4. Biases of Gemm and Conv: int32 with scale = input scale × weight scale, zero point 0, as
+  //    the integer kernels add them to their int32 accumulators.
+  for (const use of uses) {
+    const node = use.node;
+    const bias = node.input?.[2];
+    if ((node.op_type !== 'Gemm' && node.op_type !== 'Conv') || !bias || !editor.initializers.has(bias)) continue;
+    const inputRange = ranges.get(node.input![0]);
+    const wScale = weightScales.get(use.name);
+    if (!inputRange || !wScale) continue;
+    const xScale = activationParams(inputRange).scale;
+    const values = floatValues(editor.initializers.get(bias)!);
+    if (values.length !== wScale.length) continue;
+    const scale = Float32Array.from(wScale, (s) => s * xScale);
+    const q = Int32Array.from(values, (v, i) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / scale[i]))));
+    const codes = editor.addInitializer(makeTensor(`${bias}_quantized`, DataType.INT32, [values.length], q));
+    const s = editor.addInitializer(floatTensor(`${bias}_scale`, [values.length], scale));
+    const zp = editor.addInitializer(makeTensor(`${bias}_zero_point`, DataType.INT32, [values.length], new Int32Array(values.length)));
+    const dq = editor.fresh(`${bias}_dequantized`);
+    editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh(`${bias}_DequantizeLinear`), input: [codes, s, zp], output: [dq], attribute: [{ name: 'axis', type: 2, i: 0 }] });
+    node.input![2] = dq;
+    editor.dropInitializerIfUnused(bias);
+  }
+
+  // 5. Activations: T → QuantizeLinear → DequantizeLinear → every reader of T.
+  for (const tensor of activations) {
+    const r = ranges.get(tensor);
+    if (!r) continue;
+    const { scale, zeroPoint } = activationParams(r);
+    const s = editor.addInitializer(floatTensor(`${tensor}_scale`, [], [scale]));
+    const zp = editor.addInitializer(makeTensor(`${tensor}_zero_point`, DataType.UINT8, [], Uint8Array.from([zeroPoint])));
+    const quantized = editor.fresh(`${tensor}_quantized`);
+    const dequantized = editor.fresh(`${tensor}_dequantized`);
+    const q: NodeProto = { op_type: 'QuantizeLinear', name: editor.fresh(`${tensor}_QuantizeLinear`), input: [tensor, s, zp], output: [quantized] };
+    const dq: NodeProto = { op_type: 'DequantizeLinear', name: editor.fresh(`${tensor}_DequantizeLinear`), input: [quantized, s, zp], output: [dequantized] };
+    editor.rewire(tensor, dequantized);
+    editor.insertAfterProducerOf(tensor, dq);
+    editor.insertAfterProducerOf(tensor, q);
+  }
+  // Constant operands of Add and Mul (a bias after a MatMul): uint8 per tensor, like activations,
+  // as QLinearAdd and QLinearMul take both operands in one type.
+  for (const node of editor.nodes.filter((n) => n.op_type === 'Add' || n.op_type === 'Mul')) {
+    (node.input ?? []).forEach((name, i) => {
+      const init = editor.initializers.get(name);
+      if (!init || init.data_type !== DataType.FLOAT) return;
+      const values = floatValues(init);
+      const r = { min: Math.min(...values), max: Math.max(...values) };
+      const { scale, zeroPoint } = activationParams(r);
+      const q = Uint8Array.from(values, (v) => Math.max(0, Math.min(255, Math.round(v / scale) + zeroPoint)));
+      const codes = editor.addInitializer(makeTensor(`${name}_quantized`, DataType.UINT8, tensorDims(init), q));
+      const s = editor.addInitializer(floatTensor(`${name}_scale`, [], [scale]));
+      const zp = editor.addInitializer(makeTensor(`${name}_zero_point`, DataType.UINT8, [], Uint8Array.from([zeroPoint])));
+      const dq = editor.fresh(`${name}_dequantized`);
+      editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh(`${name}_DequantizeLinear`), input: [codes, s, zp], output: [dq] });
+      node.input![i] = dq;
+      editor.dropInitializerIfUnused(name);
+    });
+  }
+  editor.sortTopologically();
+  return { model: editor.model, notices, weights: weightScales.size, ranges };
+}

@@ -1,0 +1,127 @@
+// Quantizing and dequantizing weight tensors: symmetric int8 and FP8 (E4M3FN, E5M2) with one
+// scale per output channel, or one per block of the reduction axis (ONNX opset 21 block_size).
+import { EdgeInferError } from '../errors';
+import { DataType } from '../onnx';
+import { type Fp8Format, float32ArrayToFp8, fp8ArrayToFloat32, fp8Max } from './fp8';
+
+export type WeightFormat = 'int8' | 'e4m3fn' | 'e5m2';
+
+export interface QuantizedWeight {
+  /** Codes: int8 values, or FP8 codes. */
+  data: Int8Array | Uint8Array;
+  dataType: DataType;
+  /** Scales: one per channel (1-D) or one per block (same rank as the weight). */
+  scale: Float32Array;
+  scaleDims: number[];
+  /** DequantizeLinear's axis: the channel axis, or the blocked (reduction) axis. */
+  axis: number;
+  blockSize?: number;
+}
+
+export const DATA_TYPE_OF: Record<WeightFormat, DataType> = {
+  int8: DataType.INT8,
+  e4m3fn: DataType.FLOAT8E4M3FN,
+  e5m2: DataType.FLOAT8E5M2,
+};
+
+/** The largest code magnitude of a format: 127 for int8 (symmetric, -128 unused), FP8's largest finite value. */
+export function formatMax(format: WeightFormat): number {
+  return format === 'int8' ? 127 : fp8Max(format as Fp8Format);
+}
+
+function strides(dims: readonly number[]): number[] {
+  const s = new Array<number>(dims.length).fill(1);
+  for (let i = dims.length - 2; i >= 0; i--) s[i] = s[i + 1] * dims[i + 1];
+  return s;
+}
+
+/**
+ * For every element, the index of its scale. Per channel: the coordinate on `axis`. Blocked:
+ * the flat index into the scale tensor, whose `axis` is divided into blocks of `blockSize`.
+ */
+export function scaleIndex(dims: readonly number[], axis: number, blockSize?: number): { index: Int32Array; scaleDims: number[] } {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const st = strides(dims);
+  const index = new Int32Array(n);
+  if (!blockSize) {
+    for (let i = 0; i < n; i++) index[i] = Math.floor(i / st[axis]) % dims[axis];
+    return { index, scaleDims: [dims[axis]] };
+  }
+  const scaleDims = dims.map((d, k) => (k === axis ? Math.ceil(d / blockSize) : d));
+  const sst = strides(scaleDims);
+  for (let i = 0; i < n; i++) {
+    let rest = i;
+    let s = 0;
+    for (let k = 0; k < dims.length; k++) {
+      const c = Math.floor(rest / st[k]);
+      rest -= c * st[k];
+      s += (k === axis ? Math.floor(c / blockSize) : c) * sst[k];
+    }
+    index[i] = s;
+  }
+  return { index, scaleDims };
+}
+
+/**
+ * Symmetric quantization of a weight: scale = largest |w| of the channel (or block) over the
+ * format's largest code, so the extreme weight lands on the largest code. An all-zero channel
+ * gets scale 1 and codes 0.
+ */
+export function quantizeWeight(values: Float32Array, dims: readonly number[], format: WeightFormat, channelAxis: number, blocked?: { axis: number; size: number }): QuantizedWeight {
+  if (values.length !== dims.reduce((a, b) => a * b, 1)) throw new EdgeInferError('E_ARGUMENT', `weight of ${values.length} values does not fill dims [${dims.join(', ')}]`);
+  const axis = blocked ? blocked.axis : channelAxis;
+  if (axis < 0 || axis >= dims.length) throw new EdgeInferError('E_ARGUMENT', `axis ${axis} is outside a weight of rank ${dims.length}`);
+  if (blocked && (!Number.isInteger(blocked.size) || blocked.size < 1)) throw new EdgeInferError('E_ARGUMENT', `block size must be a whole number ≥ 1, got ${blocked.size}`);
+  const { index, scaleDims } = scaleIndex(dims, axis, blocked?.size);
+  const scaleCount = scaleDims.reduce((a, b) => a * b, 1);
+  const amax = new Float32Array(scaleCount);
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(values[i]);
+    if (a > amax[index[i]]) amax[index[i]] = a;
+  }
+  const max = formatMax(format);
+  const scale = Float32Array.from(amax, (a) => (a > 0 ? a / max : 1));
+  const scaled = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) scaled[i] = values[i] / scale[index[i]];
+  let data: Int8Array | Uint8Array;
+  if (format === 'int8') {
+    data = new Int8Array(values.length);
+    for (let i = 0; i < values.length; i++) data[i] = Math.max(-127, Math.min(127, Math.round(scaled[i])));
+  } else {
+    data = float32ArrayToFp8(scaled, format, true);
+  }
+  return { data, dataType: DATA_TYPE_OF[format], scale, scaleDims: blocked ? scaleDims : [scaleDims[0]], axis, blockSize: blocked?.size };
+}
+
+/**
+ * DequantizeLinear on constant data, as ONNX defines it: per tensor (one scale), per axis (1-D
+ * scales along `axis`) or blocked (scales of the weight's rank, `axis` in blocks of blockSize).
+ */
+export function dequantize(
+  codes: Int8Array | Uint8Array | Int32Array,
+  dataType: DataType,
+  dims: readonly number[],
+  scale: Float32Array,
+  scaleDims: readonly number[],
+  zeroPoint: ArrayLike<number> | undefined,
+  axis: number,
+  blockSize?: number,
+): Float32Array {
+  const n = codes.length;
+  let values: Float32Array;
+  if (dataType === DataType.FLOAT8E4M3FN) values = fp8ArrayToFloat32(codes as Uint8Array, 'e4m3fn');
+  else if (dataType === DataType.FLOAT8E5M2) values = fp8ArrayToFloat32(codes as Uint8Array, 'e5m2');
+  else values = Float32Array.from(codes as ArrayLike<number>);
+  const isFp8 = dataType === DataType.FLOAT8E4M3FN || dataType === DataType.FLOAT8E5M2;
+  const perTensor = scale.length === 1;
+  const rank = dims.length;
+  const ax = axis < 0 ? axis + rank : axis;
+  const index = perTensor ? undefined : scaleIndex(dims, ax, blockSize && scaleDims.length === rank ? blockSize : undefined).index;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = index ? index[i] : 0;
+    const zp = zeroPoint && !isFp8 ? zeroPoint[zeroPoint.length === 1 ? 0 : s] : 0;
+    out[i] = (values[i] - zp) * scale[s];
+  }
+  return out;
+}
