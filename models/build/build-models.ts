@@ -1,7 +1,8 @@
 // `npm run models:build`: trains the example models on the simulated plant and writes them to
 // models/<id>/<id>.fp32.onnx with their cards. Reproducible: every seed is fixed here.
-//   --only <id>   build one model
-//   --quick       a few hundred windows and epochs, to try the pipeline (not for committing)
+//   --only <id>     build one model
+//   --quick         a few hundred windows and epochs, to try the pipeline (not for committing)
+//   --variants-only skip training: make the int8 and FP8 variants of the fp32 models there are
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,20 +11,22 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-wasm';
 import { ModelSession } from '../../runtime/engine';
 import { MODERATE, featuresOf, outputAgreement, predictWindows, quantile, simulatedWindows, taskMetrics } from '../../runtime/eval';
-import { type ModelCard, type Normalization, parseCard } from '../../runtime/model/card';
+import { type ModelCard, parseCard } from '../../runtime/model/card';
+import { main as cli } from '../../runtime/cli';
 import { encodeModel, writeFileAtomic } from '../../runtime/onnx';
+import { QUANT_TARGETS } from '../../runtime/quant';
 import { normalize } from '../../runtime/stream/features';
-import { type ExampleModel, anomalyModel, classifierModel, transformerModel } from './examples';
+import { type ExampleModel, type FeatureStats, anomalyModel, classifierModel, transformerModel } from './examples';
 import { parameterCount } from './nn';
 import { type Dataset, predict, stackDataset, trainNet } from './train';
 
-const { values: args } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean', default: false }, out: { type: 'string' }, 'variants-only': { type: 'boolean', default: false } } });
 const OUT = path.resolve(args.out ?? path.join(__dirname, '..'));
 const quick = args.quick;
 const n = (full: number): number => (quick ? Math.max(50, Math.round(full / 20)) : full);
 
-/** Mean and standard deviation per feature element (or per channel), with a floor on std. */
-function standardize(features: Float32Array[], groups: number): Normalization {
+/** Mean and standard deviation per group of feature elements (one group per element or per channel), std floored. */
+function statistics(features: Float32Array[], groups: number): FeatureStats {
   const width = features[0].length;
   const per = width / groups;
   const sum = new Float64Array(groups);
@@ -34,10 +37,20 @@ function standardize(features: Float32Array[], groups: number): Normalization {
     sq[g] += f[i] * f[i];
   }
   const count = features.length * per;
-  const mean = Array.from(sum, (s) => s / count);
-  const std = Array.from(sq, (s, g) => Math.max(1e-3, Math.sqrt(Math.max(0, s / count - mean[g] * mean[g]))));
-  const round = (v: number): number => Number(v.toPrecision(6));
-  return { kind: 'standard', mean: mean.map(round), std: std.map(round) };
+  const mean = Float32Array.from(sum, (s) => s / count);
+  const std = Float32Array.from(sq, (s, g) => Math.max(1e-3, Math.sqrt(Math.max(0, s / count - mean[g] * mean[g]))));
+  return { mean, std };
+}
+
+const round6 = (v: number): number => Number(v.toPrecision(6));
+
+/** Standardizes features in place with per-element or per-channel statistics. */
+function applyStats(features: Float32Array[], stats: FeatureStats): void {
+  const per = features[0].length / stats.mean.length;
+  for (const f of features) for (let i = 0; i < f.length; i++) {
+    const g = Math.floor(i / per);
+    f[i] = (f[i] - stats.mean[g]) / stats.std[g];
+  }
 }
 
 interface Split { features: Float32Array[]; labels: number[] }
@@ -51,7 +64,7 @@ function log(id: string, message: string): void {
   console.log(`[${new Date().toISOString().slice(11, 19)}] ${id}: ${message}`);
 }
 
-async function buildOne(model: ExampleModel, plan: { train: number; epochs: number; batch: number; lr: number; seed: number; perElement: boolean }): Promise<void> {
+async function buildOne(model: ExampleModel, plan: { train: number; epochs: number; batch: number; lr: number; seed: number }): Promise<void> {
   const id = model.card.id;
   const t0 = Date.now();
   let card = parseCard(model.card, id);
@@ -59,9 +72,17 @@ async function buildOne(model: ExampleModel, plan: { train: number; epochs: numb
   // Anomaly detectors learn healthy machines only; classifiers see every condition.
   const train = makeSplit(card, n(plan.train), plan.seed + 1, { labels: anomaly ? ['normal'] : undefined, severity: [0.1, 1] });
   log(id, `${train.features.length} training windows rendered (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
-  const groups = plan.perElement ? train.features[0].length : card.input.channels.length;
-  card = parseCard({ ...card, input: { ...card.input, normalization: standardize(train.features, groups) } }, id);
-  for (const f of train.features) normalize(card.input, f);
+  // The training features' statistics standardize the network's input: inside the ONNX graph
+  // (per feature element) or in the card (per channel), as the model says.
+  const inGraph = model.normalization === 'graph';
+  let stats = statistics(train.features, inGraph ? train.features[0].length : card.input.channels.length);
+  if (!inGraph) {
+    stats = { mean: Float32Array.from(stats.mean, round6), std: Float32Array.from(stats.std, round6) };
+    card = parseCard({ ...card, input: { ...card.input, normalization: { kind: 'standard', mean: Array.from(stats.mean), std: Array.from(stats.std) } } }, id);
+    for (const f of train.features) normalize(card.input, f);
+  } else {
+    applyStats(train.features, stats);
+  }
   const data: Dataset = stackDataset(train.features, model.shape, anomaly ? undefined : train.labels);
   await trainNet(model.net, data, {
     epochs: quick ? 3 : plan.epochs,
@@ -77,7 +98,7 @@ async function buildOne(model: ExampleModel, plan: { train: number; epochs: numb
   // test set has fresh seeds and moderate faults only, and is what the card reports.
   const validation = makeSplit(card, n(1000), plan.seed + 3);
   const test = makeSplit(card, n(2500), plan.seed + 4, { severity: MODERATE });
-  let bytes = encodeModel(model.toOnnx(card));
+  let bytes = encodeModel(model.toOnnx(card, stats));
   let session = await ModelSession.load(bytes, { backend: 'wasm', name: id });
   if (anomaly) {
     const scores = (await predictWindows(session, card, validation.features)).map((o) => o[0]);
@@ -97,15 +118,18 @@ async function buildOne(model: ExampleModel, plan: { train: number; epochs: numb
   await session.dispose();
 
   // The ONNX graph must compute what TensorFlow.js trained.
-  bytes = encodeModel(model.toOnnx(card));
+  bytes = encodeModel(model.toOnnx(card, stats));
   session = await ModelSession.load(bytes, { backend: 'wasm', name: id });
   const check = test.features.slice(0, 64);
   const fromOnnx = await predictWindows(session, card, check);
-  const reference = predict(model.net, stackDataset(check, model.shape));
+  // The network saw standardized features; with in-graph standardization the ONNX model sees raw ones.
+  const standardized = check.map((f) => Float32Array.from(f));
+  if (inGraph) applyStats(standardized, stats);
+  const reference = predict(model.net, stackDataset(standardized, model.shape));
   let worst = 0;
   fromOnnx.forEach((o, i) => {
     const ref = reference.values.subarray(i * reference.width, (i + 1) * reference.width);
-    const refOut = anomaly ? [tf.tidy(() => tf.mean(tf.square(tf.sub(tf.tensor(ref), tf.tensor(check[i])))).dataSync()[0])] : softmax(ref);
+    const refOut = anomaly ? [tf.tidy(() => tf.max(tf.square(tf.sub(tf.tensor(ref), tf.tensor(standardized[i])))).dataSync()[0])] : softmax(ref);
     worst = Math.max(worst, outputAgreement(o, refOut).maxAbsError);
   });
   await session.dispose();
@@ -129,13 +153,30 @@ async function main(): Promise<void> {
   await tf.setBackend('wasm');
   await tf.ready();
   const builds: Array<[string, () => Promise<void>]> = [
-    ['vibration-anomaly', () => buildOne(anomalyModel(11), { train: 4000, epochs: 40, batch: 64, lr: 2e-3, seed: 1100, perElement: true })],
-    ['fault-classifier', () => buildOne(classifierModel(21), { train: 6000, epochs: 40, batch: 64, lr: 2e-3, seed: 2100, perElement: true })],
-    ['fault-transformer', () => buildOne(transformerModel(31), { train: 8000, epochs: 30, batch: 32, lr: 1e-3, seed: 3100, perElement: false })],
+    ['vibration-anomaly', () => buildOne(anomalyModel(11), { train: 4000, epochs: 40, batch: 64, lr: 2e-3, seed: 1100 })],
+    ['fault-classifier', () => buildOne(classifierModel(21), { train: 6000, epochs: 40, batch: 64, lr: 2e-3, seed: 2100 })],
+    ['fault-transformer', () => buildOne(transformerModel(31), { train: 6000, epochs: 14, batch: 32, lr: 1e-3, seed: 3100 })],
   ];
   const only = args.only;
   if (only && !builds.some(([id]) => id === only)) throw new Error(`--only: no example model '${only}' (${builds.map(([id]) => id).join(', ')})`);
-  for (const [id, build] of builds) if (!only || id === only) await build();
+  for (const [id, build] of builds) {
+    if (only && id !== only) continue;
+    if (!args['variants-only']) await build();
+    await buildVariants(id);
+  }
+}
+
+/**
+ * The low-bit variants of a model, made by the same `edge-infer quantize` a user runs on a
+ * gateway: static int8 calibrated on the simulator, dynamic int8, and weight-only FP8.
+ */
+async function buildVariants(id: string): Promise<void> {
+  const fp32 = path.join(OUT, id, `${id}.fp32.onnx`);
+  for (const to of QUANT_TARGETS) {
+    const out = path.join(OUT, id, `${id}.${to}.onnx`);
+    const code = await cli(['node', 'edge-infer', 'quantize', fp32, '--to', to, '--calibrate', 'sim:3', '--samples', quick ? '100' : '1000', '--method', 'percentile', '--no-html', '-o', out]);
+    if (code !== 0) throw new Error(`${id}: quantizing to ${to} failed`);
+  }
 }
 
 main().catch((err: unknown) => {

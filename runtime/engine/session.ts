@@ -24,6 +24,8 @@ export interface SessionOptions {
    * weights once at load for `fast` loading). Default: the model runs as stored.
    */
   prepare?: (model: ModelProto) => ModelProto;
+  /** onnxruntime session configuration entries, passed through as they are. */
+  sessionConfig?: Record<string, string>;
 }
 
 export interface RunResult {
@@ -140,7 +142,7 @@ export class ModelSession {
     const backend = resolveBackend(options.backend ?? 'auto');
     let inner: BackendSession;
     try {
-      inner = await backend.createSession(bytes, { threads });
+      inner = await backend.createSession(bytes, { threads, config: options.sessionConfig });
     } catch (err) {
       const e = asEdgeError(err);
       throw new EdgeInferError(e.code, `${name}: ${e.message}`, { cause: err });

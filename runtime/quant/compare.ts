@@ -1,10 +1,9 @@
 // What a low-bit variant costs: agreement with fp32 on held-out windows, the task metric before
 // and after, size, and latency measured side by side.
-import { type BackendChoice, ModelSession, type TensorMap, benchmarkSideBySide } from '../engine';
+import { type BackendChoice, ModelSession, type SessionOptions, type TensorMap, benchmarkSideBySide } from '../engine';
 import { EdgeInferError } from '../errors';
 import { argmax, outputAgreement, primaryMetric, taskMetrics } from '../eval';
 import type { ModelCard } from '../model';
-import type { ModelProto } from '../onnx';
 
 export interface HeldOut {
   /** Held-out windows: one feeds map each (inputs without their batch axis). */
@@ -37,8 +36,8 @@ export interface CompareOptions {
   backend?: BackendChoice;
   /** Windows per run for the latency figures (default 32). */
   batch?: number;
-  /** Prepares the variant's model at load (fast FP8 loading). */
-  prepare?: (model: ModelProto) => ModelProto;
+  /** How the variant is loaded (fast or compact FP8 weights). */
+  load?: Pick<SessionOptions, 'sessionConfig'>;
   /** The fp32 card: names the output to compare and how to read it. Without one, the first output. */
   card?: ModelCard | null;
   /** Name of the variant in the report. */
@@ -65,7 +64,7 @@ export async function compareWithFp32(fp32: Uint8Array, variant: Uint8Array, hel
   const backend = options.backend ?? 'wasm';
   const card = options.card ?? null;
   const a = await ModelSession.load(fp32, { backend, name: 'fp32' });
-  const b = await ModelSession.load(variant, { backend, name: options.variant, prepare: options.prepare });
+  const b = await ModelSession.load(variant, { backend, name: options.variant, ...options.load });
   try {
     const output = card?.output.tensor ?? a.signature.outputs[0].name;
     const ref = await outputsOf(a, heldOut.windows, output);

@@ -1,8 +1,7 @@
 // onnxruntime-node: the native CPU build, faster where its prebuilt binary exists for the board.
 // It is an optional dependency, so its absence is a reason, not a crash.
 import type { Backend, BackendSession, BackendSessionOptions } from './types';
-import { type OrtModule, OrtBackendSession } from './ort-session';
-import { NO_SPINNING } from './wasm';
+import { type OrtModule, OrtBackendSession, sessionExtra } from './ort-session';
 
 let ortNode: OrtModule | undefined;
 let loadError: string | undefined;
@@ -31,7 +30,7 @@ export const nativeBackend: Backend = {
       intraOpNumThreads: Math.max(1, options.threads),
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
-      extra: NO_SPINNING,
+      extra: sessionExtra(options.config),
     });
   },
 };

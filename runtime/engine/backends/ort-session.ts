@@ -12,6 +12,24 @@ export interface OrtModule {
   Tensor: typeof ort.Tensor;
 }
 
+/**
+ * Idle pool threads sleep instead of spinning: on a gateway the cores are shared with the MQTT
+ * client, SQLite and Node-RED, and a spinning pool starves them (and any other model's session).
+ */
+const NO_SPINNING: Record<string, string> = { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' };
+
+/** Session configuration entries as the `extra` option takes them: nested by the dots of their keys. */
+export function sessionExtra(config: Record<string, string> = {}): Record<string, unknown> {
+  const extra: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries({ ...NO_SPINNING, ...config })) {
+    const parts = key.split('.');
+    let node = extra;
+    for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Record<string, unknown>;
+    node[parts[parts.length - 1]] = value;
+  }
+  return extra;
+}
+
 export class OrtBackendSession implements BackendSession {
   private constructor(
     private readonly module: OrtModule,

@@ -8,6 +8,8 @@ export type BackendChoice = BackendName | 'auto';
 export interface BackendSessionOptions {
   /** Threads for one run's operators. */
   threads: number;
+  /** onnxruntime session configuration entries ('session.disable_quant_qdq': '1', ...). */
+  config?: Record<string, string>;
 }
 
 /** One loaded model on one backend. */

@@ -1,13 +1,7 @@
 // onnxruntime-web's WebAssembly build (SIMD, multi-threaded): runs on every ARM and x86 board.
 import * as os from 'node:os';
 import type { Backend, BackendSession, BackendSessionOptions } from './types';
-import { type OrtModule, OrtBackendSession } from './ort-session';
-
-/**
- * Idle pool threads sleep instead of spinning: on a gateway the cores are shared with the MQTT
- * client, SQLite and Node-RED, and a spinning pool starves them (and any other model's session).
- */
-export const NO_SPINNING = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
+import { type OrtModule, OrtBackendSession, sessionExtra } from './ort-session';
 
 type OrtWeb = OrtModule & { env: { wasm: { numThreads?: number } } };
 
@@ -34,6 +28,6 @@ export const wasmBackend: Backend = {
       startedThreads = Math.max(1, Math.min(options.threads, os.availableParallelism()));
       web.env.wasm.numThreads = startedThreads;
     }
-    return OrtBackendSession.create(web, model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all', extra: NO_SPINNING });
+    return OrtBackendSession.create(web, model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all', extra: sessionExtra(options.config) });
   },
 };
