@@ -20,7 +20,12 @@ export type ErrorCode =
   | 'E_ARGUMENT' // bad argument at a public function or the CLI
   | 'E_REGISTRY' // no such model or variant
   | 'E_DEVICE_PROFILE' // a device profile fails its schema
-  | 'E_CANCELLED'; // the user stopped a long job (calibration)
+  | 'E_CANCELLED' // the user stopped a long job (calibration)
+  | 'E_STORE_OPEN' // the database file cannot be opened or is not SQLite
+  | 'E_STORE_SCHEMA' // the database schema is newer than this code, or a migration failed
+  | 'E_STORE_CLOSED' // the store was used after close()
+  | 'E_STORE_UNIT' // one commit unit could not be written; nothing of it was
+  | 'E_STORE_WRITE'; // a whole batch transaction failed (I/O error, disk full)
 
 export class EdgeInferError extends Error {
   readonly code: ErrorCode;

@@ -1,0 +1,13 @@
+// runtime/store: the gateway's SQLite log (results, alerts, dead letters, outbox, inbound keys,
+// calibration windows), written in batched transactions. See README.md.
+export { ResultStore, BUSY_TIMEOUT_MS, WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT } from './store';
+export { StoreError, isStoreError } from './errors';
+export type { StoreErrorCode } from './errors';
+export { DEAD_LETTER_MAX_BYTES } from './writer';
+export { SCHEMA_VERSION } from './schema';
+export { LOW_WATER } from './retention';
+export { DEFAULTS as STORE_DEFAULTS, MIN_MAX_BYTES } from './options';
+export type {
+  StoreOptions, RetentionOptions, SyncMode, InboundRef, ResultRecord, AlertRecord, DeadLetterRecord, OutboxMessage, WindowRecord, CommitUnit,
+  ResultRow, AlertRow, DeadLetterRow, OutboxEntry, WindowRow, SeriesPoint, AggregateRow, StoreCounts, StoreStats,
+} from './types';

@@ -1,0 +1,190 @@
+// Read side: what the dashboard, the publisher and calibration ask of the log. Statements are
+// prepared once per shape of query and reused.
+import type Database from 'better-sqlite3';
+import { EdgeInferError } from '../errors';
+import type { AggregateRow, AlertRow, DeadLetterRow, OutboxEntry, ResultRow, SeriesPoint, WindowRow } from './types';
+
+interface ResultSql {
+  id: number;
+  time_ms: number;
+  device: string;
+  model: string;
+  variant: string;
+  score: number;
+  label: string | null;
+  anomaly: number;
+  outputs: string;
+  latency_ms: number;
+  window_start_ms: number;
+  window_end_ms: number;
+  message_keys: string;
+}
+
+interface AlertSql {
+  id: number;
+  time_ms: number;
+  device: string;
+  model: string;
+  variant: string;
+  kind: string;
+  label: string | null;
+  score: number;
+  threshold: number | null;
+  message: string;
+}
+
+interface DeadLetterSql {
+  id: number;
+  time_ms: number;
+  topic: string;
+  device: string | null;
+  reason: string;
+  code: string;
+  payload: Buffer;
+  payload_bytes: number;
+  truncated: number;
+}
+
+const resultRow = (r: ResultSql): ResultRow => ({
+  id: r.id,
+  timeMs: r.time_ms,
+  device: r.device,
+  model: r.model,
+  variant: r.variant,
+  score: r.score,
+  label: r.label,
+  anomaly: r.anomaly === 1,
+  outputs: JSON.parse(r.outputs) as ResultRow['outputs'],
+  latencyMs: r.latency_ms,
+  windowStartMs: r.window_start_ms,
+  windowEndMs: r.window_end_ms,
+  messageKeys: JSON.parse(r.message_keys) as string[],
+});
+
+const alertRow = (a: AlertSql): AlertRow => ({
+  id: a.id, timeMs: a.time_ms, device: a.device, model: a.model, variant: a.variant, kind: a.kind, label: a.label, score: a.score, threshold: a.threshold, message: a.message,
+});
+
+const deadLetterRow = (l: DeadLetterSql): DeadLetterRow => ({
+  id: l.id, timeMs: l.time_ms, topic: l.topic, device: l.device, reason: l.reason, code: l.code, payload: l.payload, payloadBytes: l.payload_bytes, truncated: l.truncated === 1,
+});
+
+/** Float32 features from a BLOB, copied so the array is aligned and owns its memory. */
+function float32Of(blob: Buffer): Float32Array {
+  const out = new Float32Array(blob.byteLength / 4);
+  new Uint8Array(out.buffer).set(blob);
+  return out;
+}
+
+// Checks at the public boundary: errors name the argument.
+function arg(name: string, expected: string, got: unknown): EdgeInferError {
+  return new EdgeInferError('E_ARGUMENT', `${name}: expected ${expected}, got ${typeof got === 'string' ? `'${got}'` : String(got)}`);
+}
+export function checkTime(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw arg(name, 'a time in ms since the epoch', v);
+  return v;
+}
+export function checkCount(name: string, v: unknown, fallback?: number): number {
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw arg(name, 'a whole number ≥ 1', v);
+  return v;
+}
+export function checkName(name: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw arg(name, 'a non-empty string', v);
+  return v;
+}
+const optional = <T>(v: unknown, check: (v: unknown) => T): T | undefined => (v === undefined ? undefined : check(v));
+
+export const DEFAULT_LIMIT = 100;
+export const DEFAULT_WINDOWS_LIMIT = 1000;
+
+export class Queries {
+  private readonly cache = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  /** A statement prepared on first use and kept. */
+  private stmt(sql: string): Database.Statement {
+    let s = this.cache.get(sql);
+    if (!s) this.cache.set(sql, (s = this.db.prepare(sql)));
+    return s;
+  }
+
+  seen(key: string): boolean {
+    return this.stmt('SELECT 1 FROM inbound WHERE key = ?').pluck().get(key) !== undefined;
+  }
+
+  outboxPeek(limit: number, afterId: number, skip: (id: number) => boolean, skipped: number): OutboxEntry[] {
+    const rows = this.stmt('SELECT id, topic, payload, qos, retain FROM outbox WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit + skipped) as Array<{ id: number; topic: string; payload: Buffer | string; qos: 0 | 1 | 2; retain: number }>;
+    const out: OutboxEntry[] = [];
+    for (const r of rows) {
+      if (skip(r.id)) continue;
+      out.push({ id: r.id, topic: r.topic, payload: r.payload, qos: r.qos, retain: r.retain === 1 });
+      if (out.length === limit) break;
+    }
+    return out;
+  }
+
+  windows(model: string, opts: { limit?: number; device?: string; sinceMs?: number }): WindowRow[] {
+    const limit = checkCount('limit', opts.limit, DEFAULT_WINDOWS_LIMIT);
+    const device = optional(opts.device, (v) => checkName('device', v));
+    const since = optional(opts.sinceMs, (v) => checkTime('sinceMs', v));
+    const where = ['model = @model', device !== undefined && 'device = @device', since !== undefined && 'time_ms >= @since'].filter(Boolean).join(' AND ');
+    const rows = this.stmt(`SELECT time_ms, device, dims, features FROM windows WHERE ${where} ORDER BY time_ms DESC, id DESC LIMIT @limit`).all({ model, device, since, limit }) as Array<{ time_ms: number; device: string; dims: string; features: Buffer }>;
+    return rows.map((r) => ({ timeMs: r.time_ms, device: r.device, features: float32Of(r.features), dims: JSON.parse(r.dims) as number[] }));
+  }
+
+  /** The newest result of each (device, model) pair, found through the index pair by pair. */
+  latestPerDevice(model?: string): ResultRow[] {
+    const filter = model === undefined ? '' : 'WHERE s.model = @model';
+    const sql = `SELECT r.* FROM result_streams s
+      JOIN results r ON r.id = (SELECT id FROM results WHERE device = s.device AND model = s.model ORDER BY time_ms DESC, id DESC LIMIT 1)
+      ${filter} ORDER BY s.device, s.model`;
+    return (this.stmt(sql).all(model === undefined ? {} : { model }) as ResultSql[]).map(resultRow);
+  }
+
+  /**
+   * Results of one device and model in [fromMs, toMs], oldest first. Past maxPoints they are cut
+   * into maxPoints equal time buckets, each shown by its highest-scoring result, so spikes survive.
+   */
+  series(o: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number }): SeriesPoint[] {
+    const params = { device: o.device, model: o.model, from: o.fromMs, to: o.toMs };
+    const where = 'device = @device AND model = @model AND time_ms >= @from AND time_ms <= @to';
+    const n = this.stmt(`SELECT COUNT(*) FROM results WHERE ${where}`).pluck().get(params) as number;
+    type Point = { time_ms: number; score: number; label: string | null };
+    let rows: Point[];
+    if (n <= o.maxPoints) {
+      rows = this.stmt(`SELECT time_ms, score, label FROM results WHERE ${where} ORDER BY time_ms, id`).all(params) as Point[];
+    } else {
+      // floor(span / width) < maxPoints, so there are at most maxPoints buckets. With MAX() as the
+      // only aggregate, SQLite takes the other columns from the row that holds the maximum.
+      const width = Math.floor((o.toMs - o.fromMs) / o.maxPoints) + 1;
+      rows = this.stmt(`SELECT time_ms, MAX(score) AS score, label FROM results WHERE ${where} GROUP BY CAST((time_ms - @from) / @width AS INTEGER) ORDER BY time_ms`).all({ ...params, width }) as Point[];
+    }
+    return rows.map((r) => ({ timeMs: r.time_ms, score: r.score, label: r.label }));
+  }
+
+  /** Per (bucket, device, model): count, mean and max score, anomalies. Buckets are aligned to the epoch. */
+  aggregates(o: { fromMs: number; toMs: number; bucketMs: number; device?: string; model?: string }): AggregateRow[] {
+    const filter = [o.device !== undefined && 's.device = @device', o.model !== undefined && 's.model = @model'].filter(Boolean).join(' AND ');
+    // CROSS JOIN keeps result_streams outside, so each pair's time range is read through the index.
+    const sql = `SELECT (CAST(r.time_ms AS INTEGER) / CAST(@bucket AS INTEGER)) * CAST(@bucket AS INTEGER) AS bucket, s.device, s.model,
+        COUNT(*) AS count, AVG(r.score) AS mean, MAX(r.score) AS max, SUM(r.anomaly) AS anomalies
+      FROM result_streams s CROSS JOIN results r ON r.device = s.device AND r.model = s.model AND r.time_ms >= @from AND r.time_ms <= @to
+      ${filter ? `WHERE ${filter}` : ''}
+      GROUP BY bucket, s.device, s.model ORDER BY bucket, s.device, s.model`;
+    const rows = this.stmt(sql).all({ from: o.fromMs, to: o.toMs, bucket: o.bucketMs, device: o.device, model: o.model }) as Array<{ bucket: number; device: string; model: string; count: number; mean: number; max: number; anomalies: number }>;
+    return rows.map((r) => ({ bucketStartMs: r.bucket, device: r.device, model: r.model, count: r.count, meanScore: r.mean, maxScore: r.max, anomalies: r.anomalies }));
+  }
+
+  alerts(o: { fromMs?: number; toMs?: number; device?: string; limit: number }): AlertRow[] {
+    const where = [o.fromMs !== undefined && 'time_ms >= @from', o.toMs !== undefined && 'time_ms <= @to', o.device !== undefined && 'device = @device'].filter(Boolean);
+    const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time_ms DESC, id DESC LIMIT @limit`;
+    return (this.stmt(sql).all({ from: o.fromMs, to: o.toMs, device: o.device, limit: o.limit }) as AlertSql[]).map(alertRow);
+  }
+
+  deadLetters(o: { sinceMs?: number; limit: number }): DeadLetterRow[] {
+    const sql = `SELECT * FROM dead_letters ${o.sinceMs !== undefined ? 'WHERE time_ms >= @since' : ''} ORDER BY time_ms DESC, id DESC LIMIT @limit`;
+    return (this.stmt(sql).all({ since: o.sinceMs, limit: o.limit }) as DeadLetterSql[]).map(deadLetterRow);
+  }
+}

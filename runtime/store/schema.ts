@@ -1,0 +1,134 @@
+// The schema, as numbered migrations. PRAGMA user_version holds the number of the last one
+// applied; each migration runs in its own transaction together with the version bump, so a
+// failed migration leaves the file at the version before it.
+import type Database from 'better-sqlite3';
+import { StoreError, messageOf } from './errors';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Database.Database): void;
+}
+
+/** Times are ms since the epoch. Outputs and message keys are JSON. */
+const V1 = `
+CREATE TABLE results (
+  id              INTEGER PRIMARY KEY,
+  time_ms         INTEGER NOT NULL,
+  device          TEXT    NOT NULL,
+  model           TEXT    NOT NULL,
+  variant         TEXT    NOT NULL,
+  score           REAL    NOT NULL,
+  label           TEXT,
+  anomaly         INTEGER NOT NULL,
+  outputs         TEXT    NOT NULL,
+  latency_ms      REAL    NOT NULL,
+  window_start_ms INTEGER NOT NULL,
+  window_end_ms   INTEGER NOT NULL,
+  message_keys    TEXT    NOT NULL
+);
+-- The only index on results: a second one on time_ms alone costs a third of the insert rate.
+-- Queries over all devices walk result_streams and use this index pair by pair.
+CREATE INDEX results_device_model_time ON results (device, model, time_ms);
+
+-- The (device, model) pairs that have results, so latestPerDevice(), aggregates() and retention
+-- reach every pair's rows through the index above instead of scanning the table.
+CREATE TABLE result_streams (
+  device TEXT NOT NULL,
+  model  TEXT NOT NULL,
+  PRIMARY KEY (device, model)
+) WITHOUT ROWID;
+
+CREATE TABLE alerts (
+  id        INTEGER PRIMARY KEY,
+  time_ms   INTEGER NOT NULL,
+  device    TEXT    NOT NULL,
+  model     TEXT    NOT NULL,
+  variant   TEXT    NOT NULL,
+  kind      TEXT    NOT NULL,
+  label     TEXT,
+  score     REAL    NOT NULL,
+  threshold REAL,
+  message   TEXT    NOT NULL
+);
+CREATE INDEX alerts_time ON alerts (time_ms);
+CREATE INDEX alerts_device_time ON alerts (device, time_ms);
+
+CREATE TABLE dead_letters (
+  id            INTEGER PRIMARY KEY,
+  time_ms       INTEGER NOT NULL,
+  topic         TEXT    NOT NULL,
+  device        TEXT,
+  reason        TEXT    NOT NULL,
+  code          TEXT    NOT NULL,
+  payload       BLOB    NOT NULL,
+  payload_bytes INTEGER NOT NULL,
+  truncated     INTEGER NOT NULL
+);
+CREATE INDEX dead_letters_time ON dead_letters (time_ms);
+
+-- AUTOINCREMENT: an id is never handed out twice, even after the outbox empties, so a late
+-- PUBACK for an old id cannot remove a newer message.
+CREATE TABLE outbox (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  topic      TEXT    NOT NULL,
+  payload    BLOB    NOT NULL,
+  qos        INTEGER NOT NULL CHECK (qos IN (0, 1, 2)),
+  retain     INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+
+CREATE TABLE inbound (
+  key         TEXT    PRIMARY KEY,
+  topic       TEXT    NOT NULL,
+  received_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX inbound_received ON inbound (received_ms);
+
+CREATE TABLE windows (
+  id       INTEGER PRIMARY KEY,
+  time_ms  INTEGER NOT NULL,
+  device   TEXT    NOT NULL,
+  model    TEXT    NOT NULL,
+  dims     TEXT    NOT NULL,
+  features BLOB    NOT NULL
+);
+CREATE INDEX windows_model_time ON windows (model, time_ms);
+CREATE INDEX windows_time ON windows (time_ms);
+`;
+
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) }];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+export function schemaVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Brings the file up to the last migration. Returns the versions before and after. A file newer
+ * than the code is refused before anything is written to it.
+ */
+export function migrate(db: Database.Database, file: string, migrations: readonly Migration[] = MIGRATIONS): { from: number; to: number } {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${i} has version ${m.version}: migrations are numbered 1, 2, 3, ... in order`);
+  });
+  const latest = migrations.length;
+  const from = schemaVersion(db);
+  if (from > latest) {
+    throw new StoreError('E_STORE_SCHEMA', `${file}: the database has schema version ${from}, newer than the ${latest} this edge-infer knows; upgrade edge-infer or use another file`);
+  }
+  for (const m of migrations.slice(from)) {
+    const apply = db.transaction(() => {
+      m.up(db);
+      db.pragma(`user_version = ${m.version}`);
+    });
+    try {
+      apply.immediate();
+    } catch (err) {
+      throw new StoreError('E_STORE_SCHEMA', `${file}: migration ${m.version} (${m.name}) failed: ${messageOf(err)}`, { cause: err });
+    }
+  }
+  return { from, to: latest };
+}

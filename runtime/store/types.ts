@@ -1,0 +1,170 @@
+// What the pipeline hands the store and what the dashboard gets back.
+
+export type SyncMode = 'full' | 'normal' | 'off';
+
+export interface StoreOptions {
+  /** Database file (created with its folder if missing). */
+  path: string;
+  /** How hard a commit is pushed to the disk: 'full' survives power loss, 'normal' (default) a process crash, 'off' a process crash only and risks the file on power loss. See README. */
+  sync?: SyncMode;
+  /** A batch commits when it holds this many rows (all tables, inbound keys included); default 1000. */
+  batchRows?: number;
+  /** ...or when its oldest unit has waited this long, in ms; default 20. */
+  batchMs?: number;
+  /** Retention by age and by size; nothing is deleted unless one of the two is set. */
+  retention?: RetentionOptions;
+  /** Most messages kept in the outbox; beyond it the oldest are dropped and counted; default 1,000,000. */
+  outboxLimit?: number;
+  /** Called when background retention fails; default process.emitWarning. */
+  onError?: (err: Error) => void;
+}
+
+export interface RetentionOptions {
+  /** Rows older than this many days are deleted (outbox excepted). */
+  maxAgeDays?: number;
+  /** The database file is kept under this many bytes, deleting the oldest rows first. */
+  maxBytes?: number;
+  /** How often retention runs in the background, in ms; default 60,000; 0 runs it only on demand. */
+  everyMs?: number;
+}
+
+export interface InboundRef {
+  topic: string;
+  /** Stable identity of an inbound message for deduplication after redelivery: a hash of topic+payload, or the publisher's message number. */
+  key: string;
+  receivedMs: number;
+}
+
+export interface ResultRecord {
+  timeMs: number;
+  device: string;
+  model: string;
+  variant: string;
+  score: number;
+  label: string | null;
+  anomaly: boolean;
+  outputs: Record<string, number[]> | number[];
+  latencyMs: number;
+  windowStartMs: number;
+  windowEndMs: number;
+  messageKeys: string[];
+}
+
+export interface AlertRecord {
+  timeMs: number;
+  device: string;
+  model: string;
+  variant: string;
+  kind: string;
+  label: string | null;
+  score: number;
+  threshold: number | null;
+  message: string;
+}
+
+export interface DeadLetterRecord {
+  timeMs: number;
+  topic: string;
+  device: string | null;
+  reason: string;
+  code: string;
+  /** Raw input, stored as a BLOB and cut at DEAD_LETTER_MAX_BYTES. */
+  payload: Uint8Array;
+}
+
+export interface OutboxMessage {
+  topic: string;
+  payload: Uint8Array | string;
+  qos: 0 | 1 | 2;
+  retain?: boolean;
+}
+
+export interface WindowRecord {
+  timeMs: number;
+  device: string;
+  model: string;
+  /** The model input features of one window, kept to calibrate quantized models on the gateway's own data. */
+  features: Float32Array;
+  /** Dims of `features`; their product must equal features.length. */
+  dims: number[];
+}
+
+/** Everything one batch of pipeline work produced; committed all or nothing. */
+export interface CommitUnit {
+  inbound?: InboundRef[];
+  results?: ResultRecord[];
+  alerts?: AlertRecord[];
+  deadLetters?: DeadLetterRecord[];
+  outbox?: OutboxMessage[];
+  windows?: WindowRecord[];
+}
+
+export interface ResultRow extends ResultRecord {
+  id: number;
+}
+
+export interface AlertRow extends AlertRecord {
+  id: number;
+}
+
+export interface DeadLetterRow extends Omit<DeadLetterRecord, 'payload'> {
+  id: number;
+  /** The stored payload: the first DEAD_LETTER_MAX_BYTES bytes of the input. */
+  payload: Uint8Array;
+  /** Size of the input before it was cut. */
+  payloadBytes: number;
+  /** True when the payload was cut. */
+  truncated: boolean;
+}
+
+export interface OutboxEntry extends OutboxMessage {
+  id: number;
+  retain: boolean;
+}
+
+export interface WindowRow {
+  timeMs: number;
+  device: string;
+  features: Float32Array;
+  dims: number[];
+}
+
+export interface SeriesPoint {
+  timeMs: number;
+  score: number;
+  label: string | null;
+}
+
+export interface AggregateRow {
+  bucketStartMs: number;
+  device: string;
+  model: string;
+  count: number;
+  meanScore: number;
+  maxScore: number;
+  anomalies: number;
+}
+
+export interface StoreCounts {
+  results: number;
+  alerts: number;
+  deadLetters: number;
+  outbox: number;
+  inbound: number;
+  windows: number;
+}
+
+export interface StoreStats {
+  /** Transactions committed. */
+  commits: number;
+  /** Rows committed in total, all tables. */
+  rows: number;
+  /** Duration of the last commit's transaction, in ms. */
+  lastCommitMs: number;
+  /** Rows in the last commit. */
+  lastCommitRows: number;
+  /** Units rejected (their promise rejected, nothing of them written). */
+  failedUnits: number;
+  /** Outbox messages dropped because the outbox was over outboxLimit. */
+  droppedOutbox: number;
+}

@@ -1,0 +1,325 @@
+// The batched writer. Units queue until the batch holds batchRows rows or its oldest unit has
+// waited batchMs; then the whole batch goes into one transaction and every unit's promise
+// resolves after COMMIT. When the batch fails, it is written again with each unit in its own
+// savepoint, so a bad unit is rejected alone and the others still commit.
+import type Database from 'better-sqlite3';
+import { StoreError, messageOf } from './errors';
+import type { Tallies } from './tallies';
+import type { CommitUnit, StoreStats } from './types';
+
+/** Dead-letter payloads are cut to this many bytes (and flagged). */
+export const DEAD_LETTER_MAX_BYTES = 1024 * 1024;
+
+interface Pending {
+  unit: CommitUnit;
+  rows: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** What a transaction changed, applied to the tallies only once it has committed. */
+interface Delta {
+  rows: number;
+  results: number;
+  alerts: number;
+  deadLetters: number;
+  windows: number;
+  inbound: number;
+  outboxAdded: number;
+  outboxAcked: number;
+  outboxDropped: number;
+  /** (device, model) pairs first seen in this transaction. */
+  streams: Set<string>;
+}
+
+const newDelta = (): Delta => ({ rows: 0, results: 0, alerts: 0, deadLetters: 0, windows: 0, inbound: 0, outboxAdded: 0, outboxAcked: 0, outboxDropped: 0, streams: new Set() });
+
+function merge(into: Delta, d: Delta): void {
+  into.rows += d.rows;
+  into.results += d.results;
+  into.alerts += d.alerts;
+  into.deadLetters += d.deadLetters;
+  into.windows += d.windows;
+  into.inbound += d.inbound;
+  into.outboxAdded += d.outboxAdded;
+  for (const s of d.streams) into.streams.add(s);
+}
+
+const PARTS = ['inbound', 'results', 'alerts', 'deadLetters', 'outbox', 'windows'] as const;
+
+/** Rows a unit writes; also checks that each part, when present, is an array. */
+export function unitRows(unit: CommitUnit): number {
+  let rows = 0;
+  for (const part of PARTS) {
+    const list = unit[part];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) throw new TypeError(`unit.${part}: expected an array, got ${typeof list}`);
+    rows += list.length;
+  }
+  return rows;
+}
+
+export const streamKey = (device: string, model: string): string => `${device}\u0000${model}`;
+
+function bytesOf(data: Uint8Array, what: string, max = Infinity): Buffer {
+  if (!(data instanceof Uint8Array)) throw new TypeError(`${what}: expected a Uint8Array, got ${data === null ? 'null' : typeof data}`);
+  return Buffer.from(data.buffer, data.byteOffset, Math.min(data.byteLength, max));
+}
+
+function checkDims(features: unknown, dims: unknown): void {
+  if (!(features instanceof Float32Array)) throw new TypeError(`features: expected a Float32Array, got ${features === null ? 'null' : typeof features}`);
+  if (!Array.isArray(dims) || dims.some((d) => !Number.isSafeInteger(d) || d < 1)) throw new TypeError(`dims: expected whole numbers ≥ 1, got ${JSON.stringify(dims)}`);
+  const size = dims.reduce((a: number, b: number) => a * b, 1);
+  if (size !== features.length) throw new TypeError(`dims [${dims.join(', ')}] hold ${size} values but features has ${features.length}`);
+}
+
+export interface WriterOptions {
+  batchRows: number;
+  batchMs: number;
+  outboxLimit: number;
+}
+
+export class BatchWriter {
+  private queue: Pending[] = [];
+  private queuedRows = 0;
+  private timer: NodeJS.Timeout | null = null;
+  /** Outbox ids acknowledged by the broker, deleted with the next batch. */
+  private readonly acks = new Set<number>();
+  readonly stats: StoreStats = { commits: 0, rows: 0, lastCommitMs: 0, lastCommitRows: 0, failedUnits: 0, droppedOutbox: 0 };
+
+  private readonly insertResult: Database.Statement;
+  private readonly insertStream: Database.Statement;
+  private readonly insertAlert: Database.Statement;
+  private readonly insertDeadLetter: Database.Statement;
+  private readonly insertOutbox: Database.Statement;
+  private readonly insertInbound: Database.Statement;
+  private readonly insertWindow: Database.Statement;
+  private readonly deleteOutbox: Database.Statement;
+  private readonly dropOldestOutbox: Database.Statement;
+  private readonly outboxHas: Database.Statement;
+  private readonly writeAll: (batch: Pending[], acks: number[]) => Delta;
+  private readonly writeIsolated: (batch: Pending[], acks: number[], failed: Map<Pending, Error>) => Delta;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly options: WriterOptions,
+    private readonly tallies: Tallies,
+    /** (device, model) pairs already in result_streams. */
+    private readonly streams: Set<string>,
+  ) {
+    this.insertResult = db.prepare(
+      `INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertStream = db.prepare('INSERT INTO result_streams (device, model) VALUES (?, ?) ON CONFLICT DO NOTHING');
+    this.insertAlert = db.prepare('INSERT INTO alerts (time_ms, device, model, variant, kind, label, score, threshold, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insertDeadLetter = db.prepare('INSERT INTO dead_letters (time_ms, topic, device, reason, code, payload, payload_bytes, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insertOutbox = db.prepare('INSERT INTO outbox (topic, payload, qos, retain, created_ms) VALUES (?, ?, ?, ?, ?)');
+    // Only a repeated key is ignored (a redelivery); a missing topic still fails the unit.
+    this.insertInbound = db.prepare('INSERT INTO inbound (key, topic, received_ms) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING');
+    this.insertWindow = db.prepare('INSERT INTO windows (time_ms, device, model, dims, features) VALUES (?, ?, ?, ?, ?)');
+    this.deleteOutbox = db.prepare('DELETE FROM outbox WHERE id = ?');
+    this.dropOldestOutbox = db.prepare('DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)');
+    this.outboxHas = db.prepare('SELECT 1 FROM outbox WHERE id = ?').pluck();
+
+    this.writeAll = db.transaction((batch: Pending[], acks: number[]) => {
+      const d = newDelta();
+      this.applyAcks(acks, d);
+      for (const p of batch) this.writeUnit(p.unit, d);
+      this.enforceOutboxLimit(d);
+      return d;
+    });
+    // Called inside writeIsolated, so better-sqlite3 runs it as a savepoint.
+    const writeOne = db.transaction((unit: CommitUnit, d: Delta) => this.writeUnit(unit, d));
+    this.writeIsolated = db.transaction((batch: Pending[], acks: number[], failed: Map<Pending, Error>) => {
+      const d = newDelta();
+      this.applyAcks(acks, d);
+      for (const p of batch) {
+        const ud = newDelta();
+        try {
+          writeOne(p.unit, ud);
+          merge(d, ud);
+        } catch (err) {
+          if (!db.inTransaction) throw err; // SQLite rolled back the whole transaction (disk full, I/O)
+          failed.set(p, err as Error);
+        }
+      }
+      this.enforceOutboxLimit(d);
+      return d;
+    });
+  }
+
+  /** Queues a unit; commits at once when the batch is full. */
+  enqueue(unit: CommitUnit, rows: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ unit, rows, resolve, reject });
+      this.queuedRows += rows;
+      if (this.queuedRows >= this.options.batchRows) this.flush();
+      else this.schedule();
+    });
+  }
+
+  /** Marks an outbox message sent; it is deleted with the next batch. False when it is not in the outbox. */
+  ack(id: number): boolean {
+    if (this.acks.has(id)) return true;
+    if (this.outboxHas.get(id) === undefined) return false;
+    this.acks.add(id);
+    this.schedule();
+    return true;
+  }
+
+  isAcked(id: number): boolean {
+    return this.acks.has(id);
+  }
+
+  get pendingAcks(): number {
+    return this.acks.size;
+  }
+
+  /** Commits everything queued now, synchronously; promises settle on the next microtask. */
+  flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.queue.length === 0 && this.acks.size === 0) return;
+    const batch = this.queue;
+    const acks = [...this.acks];
+    this.queue = [];
+    this.queuedRows = 0;
+
+    const t0 = performance.now();
+    const failed = new Map<Pending, Error>();
+    let d: Delta;
+    try {
+      d = this.writeAll(batch, acks);
+    } catch {
+      try {
+        d = this.writeIsolated(batch, acks, failed);
+      } catch (err) {
+        const error = new StoreError('E_STORE_WRITE', `a batch of ${batch.length} unit(s) was not committed: ${messageOf(err)}`, { cause: err });
+        this.stats.failedUnits += batch.length;
+        for (const p of batch) p.reject(error);
+        return;
+      }
+    }
+    this.stats.lastCommitMs = performance.now() - t0;
+    this.applyDelta(d, acks);
+    this.stats.failedUnits += failed.size;
+    for (const p of batch) {
+      const err = failed.get(p);
+      if (err) p.reject(err instanceof StoreError ? err : new StoreError('E_STORE_UNIT', `unit not committed: ${messageOf(err)}`, { cause: err }));
+      else p.resolve();
+    }
+  }
+
+  private schedule(): void {
+    if (!this.timer) this.timer = setTimeout(() => this.flush(), this.options.batchMs);
+  }
+
+  private applyDelta(d: Delta, acks: number[]): void {
+    const t = this.tallies;
+    t.add('results', d.results);
+    t.add('alerts', d.alerts);
+    t.add('deadLetters', d.deadLetters);
+    t.add('windows', d.windows);
+    t.add('inbound', d.inbound);
+    t.outbox += d.outboxAdded - d.outboxAcked - d.outboxDropped;
+    for (const id of acks) this.acks.delete(id);
+    for (const s of d.streams) this.streams.add(s);
+    this.stats.commits++;
+    this.stats.rows += d.rows;
+    this.stats.lastCommitRows = d.rows;
+    this.stats.droppedOutbox += d.outboxDropped;
+  }
+
+  private applyAcks(acks: number[], d: Delta): void {
+    for (const id of acks) d.outboxAcked += this.deleteOutbox.run(id).changes;
+  }
+
+  /** Past outboxLimit, the oldest messages make room for the new ones. */
+  private enforceOutboxLimit(d: Delta): void {
+    const over = this.tallies.outbox - d.outboxAcked + d.outboxAdded - this.options.outboxLimit;
+    if (over > 0) d.outboxDropped = this.dropOldestOutbox.run(over).changes;
+  }
+
+  /** Writes one unit; an error names the record that failed. */
+  private writeUnit(unit: CommitUnit, d: Delta): void {
+    let part = 'unit';
+    let i = 0;
+    try {
+      const { inbound, results, alerts, deadLetters, outbox, windows } = unit;
+      if (inbound) {
+        part = 'inbound';
+        for (i = 0; i < inbound.length; i++) {
+          const m = inbound[i];
+          d.inbound += this.insertInbound.run(m.key, m.topic, m.receivedMs).changes;
+        }
+        d.rows += inbound.length;
+      }
+      if (results) {
+        part = 'results';
+        for (i = 0; i < results.length; i++) {
+          const r = results[i];
+          if (typeof r.anomaly !== 'boolean') throw new TypeError(`anomaly: expected a boolean, got ${typeof r.anomaly}`);
+          this.insertResult.run(
+            r.timeMs, r.device, r.model, r.variant, r.score, r.label ?? null, r.anomaly ? 1 : 0,
+            JSON.stringify(r.outputs), r.latencyMs, r.windowStartMs, r.windowEndMs, JSON.stringify(r.messageKeys),
+          );
+          const key = streamKey(r.device, r.model);
+          if (!this.streams.has(key) && !d.streams.has(key)) {
+            this.insertStream.run(r.device, r.model);
+            d.streams.add(key);
+          }
+        }
+        d.results += results.length;
+        d.rows += results.length;
+      }
+      if (alerts) {
+        part = 'alerts';
+        for (i = 0; i < alerts.length; i++) {
+          const a = alerts[i];
+          this.insertAlert.run(a.timeMs, a.device, a.model, a.variant, a.kind, a.label ?? null, a.score, a.threshold ?? null, a.message);
+        }
+        d.alerts += alerts.length;
+        d.rows += alerts.length;
+      }
+      if (deadLetters) {
+        part = 'deadLetters';
+        for (i = 0; i < deadLetters.length; i++) {
+          const l = deadLetters[i];
+          const payload = bytesOf(l.payload, 'payload', DEAD_LETTER_MAX_BYTES);
+          const size = l.payload.byteLength;
+          this.insertDeadLetter.run(l.timeMs, l.topic, l.device ?? null, l.reason, l.code, payload, size, size > DEAD_LETTER_MAX_BYTES ? 1 : 0);
+        }
+        d.deadLetters += deadLetters.length;
+        d.rows += deadLetters.length;
+      }
+      if (outbox) {
+        part = 'outbox';
+        const now = Date.now();
+        for (i = 0; i < outbox.length; i++) {
+          const m = outbox[i];
+          const payload = typeof m.payload === 'string' ? m.payload : bytesOf(m.payload, 'payload');
+          this.insertOutbox.run(m.topic, payload, m.qos, m.retain ? 1 : 0, now);
+        }
+        d.outboxAdded += outbox.length;
+        d.rows += outbox.length;
+      }
+      if (windows) {
+        part = 'windows';
+        for (i = 0; i < windows.length; i++) {
+          const w = windows[i];
+          checkDims(w.features, w.dims);
+          this.insertWindow.run(w.timeMs, w.device, w.model, JSON.stringify(w.dims), bytesOf(new Uint8Array(w.features.buffer, w.features.byteOffset, w.features.byteLength), 'features'));
+        }
+        d.windows += windows.length;
+        d.rows += windows.length;
+      }
+    } catch (err) {
+      if (!this.db.inTransaction) throw err;
+      const where = part === 'unit' ? 'unit' : `${part}[${i}]`;
+      throw new StoreError('E_STORE_UNIT', `unit not committed: ${where}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+}
