@@ -10,7 +10,7 @@ import { type ModelCard, cardFileFor, findCard } from '../model';
 import { encodeModel, readModelFile, writeFileAtomic } from '../onnx';
 import {
   CALIBRATION_METHODS, type CalibrationMethod, type CalibrationSet, type HeldOut, QUANT_TARGETS, type QuantTarget, type WeightLoading, WEIGHT_LOADINGS,
-  compareWithFp32, embedCard, htmlReport, loadCalibration, parseCalibrationSource, preparerFor, quantizeModel, textReport, variantCard,
+  compareWithFp32, embedCard, htmlReport, loadCalibration, loadOptionsFor, parseCalibrationSource, precisionOf, quantizeModel, textReport, variantCard,
 } from '../quant';
 import { backendOption, wholeNumber } from './options';
 import { print } from './output';
@@ -113,7 +113,7 @@ export function registerQuantize(program: Command): void {
       }
       const calibration = set && opts.to === 'int8' ? { source: set.description, windows: set.calibration.length, method: opts.method } : undefined;
       const quantized = encodeModel(card ? embedCard(result.model, variantCard(card, opts.to, result, calibration)) : result.model);
-      const comparison = await compareWithFp32(bytes, quantized, heldOut, { card, variant: opts.to, backend: opts.backend, prepare: preparerFor(opts.load) });
+      const comparison = await compareWithFp32(bytes, quantized, heldOut, { card, variant: opts.to, backend: opts.backend, load: loadOptionsFor(precisionOf(opts.to), opts.load) });
 
       // Write the model and its card only now that both are whole; each goes through a temp file.
       let out = quantized;
