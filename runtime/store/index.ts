@@ -8,6 +8,6 @@ export { SCHEMA_VERSION } from './schema';
 export { LOW_WATER } from './retention';
 export { DEFAULTS as STORE_DEFAULTS, MIN_MAX_BYTES } from './options';
 export type {
-  StoreOptions, RetentionOptions, SyncMode, InboundRef, ResultRecord, AlertRecord, DeadLetterRecord, OutboxMessage, WindowRecord, CommitUnit,
+  StoreOptions, RetentionOptions, SyncMode, InboundRef, JournalEntry, JournalRow, ConsumedRef, CursorRecord, ResultRecord, AlertRecord, DeadLetterRecord, OutboxMessage, WindowRecord, CommitUnit,
   ResultRow, AlertRow, DeadLetterRow, OutboxEntry, WindowRow, SeriesPoint, AggregateRow, StoreCounts, StoreStats,
 } from './types';

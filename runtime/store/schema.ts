@@ -97,7 +97,35 @@ CREATE INDEX windows_model_time ON windows (model, time_ms);
 CREATE INDEX windows_time ON windows (time_ms);
 `;
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) }];
+/**
+ * The inbound journal: each message a pipeline took, written (and the message acknowledged to the
+ * broker) before it is processed, and deleted in the transaction that commits the last window it
+ * fed. After a crash the pending rows are replayed, so nothing acknowledged is lost. Cursors hold
+ * each device's last committed window start, so a replay does not log a window twice.
+ */
+const V2 = `
+CREATE TABLE journal (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  pipeline    TEXT    NOT NULL,
+  key         TEXT    NOT NULL,
+  topic       TEXT    NOT NULL,
+  payload     BLOB    NOT NULL,
+  received_ms INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX journal_pipeline_key ON journal (pipeline, key);
+
+CREATE TABLE cursors (
+  pipeline             TEXT NOT NULL,
+  device               TEXT NOT NULL,
+  last_window_start_ms REAL NOT NULL,
+  PRIMARY KEY (pipeline, device)
+) WITHOUT ROWID;
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
+  { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
+];
 
 /** The schema version this code writes. */
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -6,12 +6,13 @@ import Database from 'better-sqlite3';
 import { EdgeInferError } from '../errors';
 import { StoreError, messageOf } from './errors';
 import { type ResolvedOptions, resolveOptions } from './options';
+import { Journal } from './journal';
 import { Queries, checkCount, checkName, checkTime, DEFAULT_LIMIT } from './queries';
 import { Retention } from './retention';
 import { SCHEMA_VERSION, migrate, schemaVersion } from './schema';
 import { Tallies } from './tallies';
 import type {
-  AggregateRow, AlertRow, CommitUnit, DeadLetterRow, OutboxEntry, ResultRow, SeriesPoint, StoreCounts, StoreOptions, StoreStats, WindowRow,
+  AggregateRow, AlertRow, CommitUnit, DeadLetterRow, JournalEntry, JournalRow, OutboxEntry, ResultRow, SeriesPoint, StoreCounts, StoreOptions, StoreStats, WindowRow,
 } from './types';
 import { BatchWriter, streamKey, unitRows } from './writer';
 
@@ -76,6 +77,7 @@ export class ResultStore {
     private readonly writer: BatchWriter,
     private readonly queries: Queries,
     private readonly retention: Retention,
+    private readonly inboundJournal: Journal,
   ) {
     this.path = db.name;
     const { maxAgeDays, maxBytes, everyMs } = options.retention;
@@ -100,7 +102,7 @@ export class ResultStore {
       for (const s of db.prepare('SELECT device, model FROM result_streams').all() as Array<{ device: string; model: string }>) streams.add(streamKey(s.device, s.model));
       const writer = new BatchWriter(db, o, tallies, streams);
       const retention = new Retention(db, o.retention, tallies, streams, streamKey);
-      return new ResultStore(db, o, tallies, writer, new Queries(db), retention);
+      return new ResultStore(db, o, tallies, writer, new Queries(db), retention, new Journal(db));
     } catch (err) {
       db.close();
       throw err;
@@ -118,6 +120,44 @@ export class ResultStore {
       return Promise.reject(new EdgeInferError('E_ARGUMENT', messageOf(err)));
     }
     return this.writer.enqueue(unit, rows);
+  }
+
+  /**
+   * Journals messages a pipeline took, in one transaction committed (as the sync mode promises)
+   * when this returns: only then may they be acknowledged to the broker. Returns, per entry,
+   * false when that pipeline already journaled the key (a redelivery still pending).
+   */
+  journal(entries: readonly JournalEntry[]): boolean[] {
+    this.checkOpen('journal');
+    try {
+      return this.inboundJournal.add(entries);
+    } catch (err) {
+      throw new StoreError('E_STORE_WRITE', `journal: ${entries.length} message(s) not written: ${messageOf(err)}`, { cause: err });
+    }
+  }
+
+  /** True when the pipeline has this key pending in its journal. */
+  journaled(pipeline: string, key: string): boolean {
+    this.checkOpen('journaled');
+    return this.inboundJournal.contains(pipeline, key);
+  }
+
+  /** A pipeline's pending journal rows, oldest first, after row `afterId` (for replay after a restart). */
+  pendingJournal(pipeline: string, afterId = 0, limit = 1000): JournalRow[] {
+    this.checkOpen('pendingJournal');
+    return this.inboundJournal.rows(pipeline, afterId, limit);
+  }
+
+  /** Messages journaled and not yet consumed, all pipelines. */
+  journalDepth(): number {
+    this.checkOpen('journalDepth');
+    return this.inboundJournal.depth();
+  }
+
+  /** The start of the last committed window per device of a pipeline. */
+  cursors(pipeline: string): Map<string, number> {
+    this.checkOpen('cursors');
+    return this.inboundJournal.cursors(pipeline);
   }
 
   /** True when this inbound key was committed before. Keys still queued are not seen yet. */

@@ -89,6 +89,32 @@ export interface WindowRecord {
   dims: number[];
 }
 
+/** A message a pipeline took, journaled before it is acknowledged to the broker. */
+export interface JournalEntry {
+  pipeline: string;
+  key: string;
+  topic: string;
+  payload: Uint8Array;
+  receivedMs: number;
+}
+
+export interface JournalRow extends JournalEntry {
+  id: number;
+}
+
+/** A journaled message whose every window is committed: its journal row goes. */
+export interface ConsumedRef {
+  pipeline: string;
+  key: string;
+}
+
+/** The start of the last window committed for a device in a pipeline. */
+export interface CursorRecord {
+  pipeline: string;
+  device: string;
+  lastWindowStartMs: number;
+}
+
 /** Everything one batch of pipeline work produced; committed all or nothing. */
 export interface CommitUnit {
   inbound?: InboundRef[];
@@ -97,6 +123,8 @@ export interface CommitUnit {
   deadLetters?: DeadLetterRecord[];
   outbox?: OutboxMessage[];
   windows?: WindowRecord[];
+  consumed?: ConsumedRef[];
+  cursors?: CursorRecord[];
 }
 
 export interface ResultRow extends ResultRecord {

@@ -45,7 +45,7 @@ function merge(into: Delta, d: Delta): void {
   for (const s of d.streams) into.streams.add(s);
 }
 
-const PARTS = ['inbound', 'results', 'alerts', 'deadLetters', 'outbox', 'windows'] as const;
+const PARTS = ['inbound', 'results', 'alerts', 'deadLetters', 'outbox', 'windows', 'consumed', 'cursors'] as const;
 
 /** Rows a unit writes; also checks that each part, when present, is an array. */
 export function unitRows(unit: CommitUnit): number {
@@ -95,6 +95,8 @@ export class BatchWriter {
   private readonly insertInbound: Database.Statement;
   private readonly insertWindow: Database.Statement;
   private readonly deleteOutbox: Database.Statement;
+  private readonly deleteJournal: Database.Statement;
+  private readonly upsertCursor: Database.Statement;
   private readonly dropOldestOutbox: Database.Statement;
   private readonly outboxHas: Database.Statement;
   private readonly writeAll: (batch: Pending[], acks: number[]) => Delta;
@@ -119,6 +121,12 @@ export class BatchWriter {
     this.insertInbound = db.prepare('INSERT INTO inbound (key, topic, received_ms) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING');
     this.insertWindow = db.prepare('INSERT INTO windows (time_ms, device, model, dims, features) VALUES (?, ?, ?, ?, ?)');
     this.deleteOutbox = db.prepare('DELETE FROM outbox WHERE id = ?');
+    this.deleteJournal = db.prepare('DELETE FROM journal WHERE pipeline = ? AND key = ?');
+    // A cursor only moves forward: batches of one device can commit out of window order.
+    this.upsertCursor = db.prepare(
+      `INSERT INTO cursors (pipeline, device, last_window_start_ms) VALUES (?, ?, ?)
+       ON CONFLICT (pipeline, device) DO UPDATE SET last_window_start_ms = MAX(last_window_start_ms, excluded.last_window_start_ms)`,
+    );
     this.dropOldestOutbox = db.prepare('DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)');
     this.outboxHas = db.prepare('SELECT 1 FROM outbox WHERE id = ?').pluck();
 
@@ -248,7 +256,7 @@ export class BatchWriter {
     let part = 'unit';
     let i = 0;
     try {
-      const { inbound, results, alerts, deadLetters, outbox, windows } = unit;
+      const { inbound, results, alerts, deadLetters, outbox, windows, consumed, cursors } = unit;
       if (inbound) {
         part = 'inbound';
         for (i = 0; i < inbound.length; i++) {
@@ -315,6 +323,20 @@ export class BatchWriter {
         }
         d.windows += windows.length;
         d.rows += windows.length;
+      }
+      if (consumed) {
+        part = 'consumed';
+        for (i = 0; i < consumed.length; i++) this.deleteJournal.run(consumed[i].pipeline, consumed[i].key);
+        d.rows += consumed.length;
+      }
+      if (cursors) {
+        part = 'cursors';
+        for (i = 0; i < cursors.length; i++) {
+          const c = cursors[i];
+          if (!Number.isFinite(c.lastWindowStartMs)) throw new TypeError(`lastWindowStartMs: expected a finite number, got ${c.lastWindowStartMs}`);
+          this.upsertCursor.run(c.pipeline, c.device, c.lastWindowStartMs);
+        }
+        d.rows += cursors.length;
       }
     } catch (err) {
       if (!this.db.inTransaction) throw err;
