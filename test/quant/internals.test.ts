@@ -1,0 +1,360 @@
+// The quantizer's parts on their own: weight codecs, activation parameters, calibration,
+// opset upgrades, how FP8 weights are loaded, and the report.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ModelSession, type TensorMap } from '../../runtime/engine';
+import { isEdgeInferError } from '../../runtime/errors';
+import { DataType, GraphBuilder, type ModelProto, decodeModel, encodeModel, opsetOf, tensorValues } from '../../runtime/onnx';
+import {
+  type CalibrationMethod, type VariantComparison, activationParams, calibrateRanges, compareWithFp32, dequantize, entropyThreshold, errorHistogram,
+  htmlReport, loadOptionsFor, quantizeWeight, quantizeWeightsOnly, upgradeOpset,
+} from '../../runtime/quant';
+import { GraphEditor, cloneModel } from '../../runtime/quant/graph';
+import { fixtureNamed, gaussian } from '../helpers/exporter-fixtures';
+import { BLOCK_SIZE, heldOutWindows, runOn, stackWindows } from './harness';
+
+async function caught(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+function randomWeights(n: number, seed: number, sd = 0.3): Float32Array {
+  const next = gaussian(seed);
+  return Float32Array.from({ length: n }, () => next() * sd);
+}
+
+describe('quantizeWeight and dequantize', () => {
+  it('should round-trip per-channel int8 within half a step of its channel', () => {
+    const dims = [6, 10];
+    const w = randomWeights(60, 1);
+    for (const axis of [0, 1]) {
+      const q = quantizeWeight(w, dims, 'int8', axis);
+      expect(q.scaleDims).toEqual([dims[axis]]);
+      expect(q.axis).toBe(axis);
+      const back = dequantize(q.data, q.dataType, dims, q.scale, q.scaleDims, new Int8Array(q.scale.length), axis);
+      for (let i = 0; i < w.length; i++) {
+        const channel = axis === 0 ? Math.floor(i / 10) : i % 10;
+        expect(Math.abs(back[i] - w[i]), `element ${i}`).toBeLessThanOrEqual((q.scale[channel] / 2) * (1 + 1e-6));
+      }
+      // The largest weight of every channel lands on ±127 (symmetric, -128 unused).
+      const codes = Array.from(q.data as Int8Array);
+      expect(Math.min(...codes)).toBeGreaterThanOrEqual(-127);
+      expect(Math.max(...codes.map(Math.abs))).toBe(127);
+    }
+  });
+
+  it('should give blocked scales the weight rank, ceil(K / block) along the blocked axis, one per channel and block', () => {
+    const dims = [4, 20];
+    const w = randomWeights(80, 2);
+    const q = quantizeWeight(w, dims, 'e4m3fn', 0, { axis: 1, size: BLOCK_SIZE });
+    expect(q.scaleDims).toEqual([4, 3]);
+    expect(q.axis).toBe(1);
+    expect(q.blockSize).toBe(BLOCK_SIZE);
+    expect(q.dataType).toBe(DataType.FLOAT8E4M3FN);
+    for (let row = 0; row < 4; row++) {
+      for (let block = 0; block < 3; block++) {
+        const slice = Array.from(w.subarray(row * 20 + block * 8, row * 20 + Math.min(20, block * 8 + 8)), Math.abs);
+        expect(q.scale[row * 3 + block]).toBeCloseTo(Math.max(...slice) / 448, 7);
+      }
+    }
+    const back = dequantize(q.data, q.dataType, dims, q.scale, q.scaleDims, undefined, q.axis, q.blockSize);
+    for (let i = 0; i < w.length; i++) {
+      const s = q.scale[Math.floor(i / 20) * 3 + Math.floor((i % 20) / 8)];
+      // E4M3 rounds to 3 mantissa bits (≤ 1/16 relative) above 2^-6, to steps of 2^-9 below.
+      expect(Math.abs(back[i] - w[i]), `element ${i}`).toBeLessThanOrEqual(Math.abs(w[i]) / 16 + s * 2 ** -10 + 1e-12);
+    }
+  });
+
+  it('should give an all-zero channel scale 1 and zero codes, and bring it back as zeros', () => {
+    const w = Float32Array.from([0, 0, 0, 0.5, -1, 0.25]);
+    for (const format of ['int8', 'e4m3fn', 'e5m2'] as const) {
+      const q = quantizeWeight(w, [2, 3], format, 0);
+      expect(q.scale[0], format).toBe(1);
+      expect(Array.from(q.data.subarray(0, 3)), format).toEqual([0, 0, 0]);
+      const back = dequantize(q.data, q.dataType, [2, 3], q.scale, q.scaleDims, format === 'int8' ? new Int8Array(2) : undefined, 0);
+      expect(Array.from(back.subarray(0, 3)), format).toEqual([0, 0, 0]);
+      expect(back[4], format).toBeCloseTo(-1, 6);
+    }
+  });
+
+  it('should refuse values that do not fill the dims, an axis outside the weight and a block size below 1', async () => {
+    const w = randomWeights(6, 3);
+    expect(isEdgeInferError(await caught(() => quantizeWeight(w, [2, 4], 'int8', 0)), 'E_ARGUMENT')).toBe(true);
+    expect(isEdgeInferError(await caught(() => quantizeWeight(w, [2, 3], 'int8', 2)), 'E_ARGUMENT')).toBe(true);
+    expect(isEdgeInferError(await caught(() => quantizeWeight(w, [2, 3], 'e4m3fn', 0, { axis: 1, size: 0 })), 'E_ARGUMENT')).toBe(true);
+  });
+});
+
+describe('activationParams', () => {
+  it('should stretch the range to include 0 and put zero exactly on a code', () => {
+    const cases = [
+      { r: { min: -1, max: 3 }, lo: -1, hi: 3 },
+      { r: { min: 2, max: 5 }, lo: 0, hi: 5 },
+      { r: { min: -4, max: -1 }, lo: -4, hi: 0 },
+    ];
+    for (const { r, lo, hi } of cases) {
+      const { scale, zeroPoint } = activationParams(r);
+      expect(scale).toBeCloseTo((hi - lo) / 255, 12);
+      expect(Number.isInteger(zeroPoint)).toBe(true);
+      expect(zeroPoint).toBeGreaterThanOrEqual(0);
+      expect(zeroPoint).toBeLessThanOrEqual(255);
+      // Zero point within half a step of where 0 falls: the code zeroPoint dequantizes to exactly 0.
+      expect(Math.abs(zeroPoint - -lo / scale)).toBeLessThanOrEqual(0.5);
+    }
+    expect(activationParams({ min: 2, max: 5 }).zeroPoint).toBe(0);
+    expect(activationParams({ min: -4, max: -1 }).zeroPoint).toBe(255);
+  });
+
+  it('should give a finite scale and zero point 0 for a degenerate range', () => {
+    expect(activationParams({ min: 0, max: 0 })).toEqual({ scale: 1, zeroPoint: 0 });
+    const constant = activationParams({ min: 3, max: 3 });
+    expect(constant.scale).toBeCloseTo(3 / 255, 12);
+    expect(constant.zeroPoint).toBe(0);
+  });
+});
+
+/** A histogram of |x| over [0, amax] in `bins` bins. */
+function absHistogram(values: ArrayLike<number>, bins = 2048): { counts: Float64Array; amax: number } {
+  let amax = 0;
+  for (let i = 0; i < values.length; i++) amax = Math.max(amax, Math.abs(values[i]));
+  const counts = new Float64Array(bins);
+  for (let i = 0; i < values.length; i++) counts[Math.min(bins - 1, Math.floor((Math.abs(values[i]) / amax) * bins))]++;
+  return { counts, amax };
+}
+
+describe('entropyThreshold', () => {
+  it('should clip a Gaussian with a few far outliers well below the outliers and above its bulk', () => {
+    const next = gaussian(4);
+    const values = [...Array.from({ length: 20_000 }, next), 40, -45, 50];
+    const { counts, amax } = absHistogram(values);
+    const t = entropyThreshold(counts, amax);
+    expect(t).toBeGreaterThan(2.5);
+    expect(t).toBeLessThan(8);
+  });
+
+  it('should not put the threshold at the smallest value of a distribution that stays away from zero', () => {
+    // |x| uniform over [0.5, 1] (a gate or a variance): clipping at its smallest value saturates it all.
+    const counts = new Float64Array(2048);
+    for (let b = 1024; b < 2048; b++) counts[b] = 10;
+    expect(entropyThreshold(counts, 1)).toBeGreaterThanOrEqual(0.75);
+  });
+});
+
+/** x [batch, 64] → doubled = 2x → h = doubled + 1 → gate = Sigmoid(x / 2) → y = h + gate. */
+function probeModel(): ModelProto {
+  const g = new GraphBuilder('probe');
+  const x = g.input('x', 'float32', ['batch', 64]);
+  const doubled = g.op1('Mul', [x, g.scalar('two', 2)], {}, { output: 'doubled' });
+  const h = g.op1('Add', [doubled, g.scalar('one', 1)], {}, { output: 'h' });
+  const gate = g.op1('Sigmoid', [g.op1('Mul', [x, g.scalar('half', 0.5)])], {}, { output: 'gate' });
+  g.output(g.op1('Add', [h, gate]), 'float32', ['batch', 64], 'y');
+  return g.build();
+}
+
+function probeWindows(count: number, seed: number, outlier?: number): TensorMap[] {
+  const next = gaussian(seed);
+  return Array.from({ length: count }, (_, i) => {
+    const data = Float32Array.from({ length: 64 }, next);
+    if (outlier !== undefined && i === 3) data[17] = outlier;
+    return { x: { type: 'float32', data, dims: [64] } };
+  });
+}
+
+describe('calibrateRanges', () => {
+  it('should give minmax the exact extremes of a tensor, computed here by hand', async () => {
+    const windows = probeWindows(8, 5);
+    const ranges = await calibrateRanges(probeModel(), ['h'], windows, { method: 'minmax' });
+    let min = Infinity;
+    let max = -Infinity;
+    for (const w of windows) for (const x of w.x.data as Float32Array) {
+      const h = Math.fround(Math.fround(2 * x) + 1);
+      min = Math.min(min, h);
+      max = Math.max(max, h);
+    }
+    expect(ranges.get('h')).toEqual({ min, max });
+  });
+
+  it('should let percentile clip an injected outlier that minmax keeps', async () => {
+    const windows = probeWindows(64, 6, 100);
+    const minmax = (await calibrateRanges(probeModel(), ['h'], windows, { method: 'minmax' })).get('h')!;
+    const percentile = (await calibrateRanges(probeModel(), ['h'], windows, { method: 'percentile', percentile: 99.9 })).get('h')!;
+    expect(minmax.max).toBe(201);
+    expect(percentile.max).toBeLessThan(12);
+    expect(percentile.max).toBeGreaterThan(4);
+    expect(percentile.min).toBeGreaterThanOrEqual(minmax.min);
+  });
+
+  it('should keep the entropy range of a one-sided tensor (a Sigmoid gate) around its values', async () => {
+    const windows = probeWindows(32, 7);
+    const r = (await calibrateRanges(probeModel(), ['gate'], windows, { method: 'entropy' })).get('gate')!;
+    expect(r.min).toBeLessThanOrEqual(r.max);
+    let outside = 0;
+    let total = 0;
+    for (const w of windows) for (const x of w.x.data as Float32Array) {
+      const v = 1 / (1 + Math.exp(-x / 2));
+      total++;
+      if (v > r.max + 1e-6 || v < r.min - 1e-6) outside++;
+    }
+    expect(outside / total, `range [${r.min}, ${r.max}] clips`).toBeLessThanOrEqual(0.05);
+  });
+
+  it('should report progress over both passes of the histogram methods', async () => {
+    const calls: Array<[number, number]> = [];
+    await calibrateRanges(probeModel(), ['h'], probeWindows(8, 8), { method: 'percentile', batch: 4, onProgress: (d, t) => calls.push([d, t]) });
+    expect(calls).toEqual([[4, 16], [8, 16], [12, 16], [16, 16]]);
+  });
+
+  it('should stop with E_CANCELLED when its signal is aborted, before or between runs', async () => {
+    const before = new AbortController();
+    before.abort();
+    const early = await caught(() => calibrateRanges(probeModel(), ['h'], probeWindows(8, 9), { method: 'minmax', signal: before.signal }));
+    expect(isEdgeInferError(early, 'E_CANCELLED'), String(early)).toBe(true);
+
+    const during = new AbortController();
+    const late = await caught(() =>
+      calibrateRanges(probeModel(), ['h'], probeWindows(8, 9), { method: 'entropy', batch: 1, signal: during.signal, onProgress: (done) => done === 2 && during.abort() }),
+    );
+    expect(isEdgeInferError(late, 'E_CANCELLED'), String(late)).toBe(true);
+    expect((late as Error).message).toMatch(/after 2 of 16 windows/);
+  });
+
+  it('should refuse an unknown method by naming the known ones, and an empty window list', async () => {
+    const bad = await caught(() => calibrateRanges(probeModel(), ['h'], probeWindows(2, 1), { method: 'kl' as CalibrationMethod }));
+    expect(isEdgeInferError(bad, 'E_ARGUMENT')).toBe(true);
+    expect((bad as Error).message).toMatch(/minmax, percentile, entropy.*'kl'/);
+    expect(isEdgeInferError(await caught(() => calibrateRanges(probeModel(), ['h'], [], { method: 'minmax' })), 'E_ARGUMENT')).toBe(true);
+  });
+});
+
+describe('upgradeOpset', () => {
+  it("should turn ReduceMean's axes attribute into an input at opset 18, and the model should compute the same", async () => {
+    const f = fixtureNamed('layernorm-decomposed');
+    const editor = new GraphEditor(cloneModel(decodeModel(f.bytes())));
+    upgradeOpset(editor, 18);
+    const means = editor.nodes.filter((n) => n.op_type === 'ReduceMean');
+    expect(means).toHaveLength(2);
+    for (const n of means) {
+      expect(n.attribute?.some((a) => a.name === 'axes')).toBe(false);
+      expect(n.input).toHaveLength(2);
+      expect(Array.from(tensorValues(editor.initializers.get(n.input![1])!) as BigInt64Array)).toEqual([-1n]);
+    }
+    expect(opsetOf(editor.model)).toBe(18);
+    const feeds = stackWindows(heldOutWindows(f));
+    const before = await runOn(f.bytes(), 'native', feeds);
+    const after = await runOn(encodeModel(editor.model), 'native', feeds);
+    for (const [name, v] of Object.entries(before)) for (let i = 0; i < v.length; i++) expect(Math.abs(after[name][i] - v[i])).toBeLessThan(1e-6);
+  });
+
+  it('should keep an opset-12 Softmax over axis 1 of a 3-D tensor meaning the same at opset 13', async () => {
+    // Softmax-12 flattens everything from `axis` on (default 1); Softmax-13 normalizes along one axis only.
+    const g = new GraphBuilder('softmax12');
+    const x = g.input('x', 'float32', ['batch', 3, 4]);
+    g.output(g.op1('Softmax', [x]), 'float32', ['batch', 3, 4], 'y');
+    const model = g.build({ opsets: { '': 12 } });
+    const editor = new GraphEditor(cloneModel(model));
+    upgradeOpset(editor, 13);
+    const feeds: TensorMap = { x: { type: 'float32', data: Float32Array.from({ length: 12 }, (_, i) => i / 3), dims: [1, 3, 4] } };
+    const before = await runOn(encodeModel(model), 'native', feeds);
+    const after = await runOn(encodeModel(editor.model), 'native', feeds);
+    for (let i = 0; i < 12; i++) expect(after.y[i], `element ${i}`).toBeCloseTo(before.y[i], 6);
+  });
+
+  it('should leave a model already at the target alone and refuse models older than opset 11', async () => {
+    const f = fixtureNamed('layernorm-fused');
+    const model = decodeModel(f.bytes());
+    const editor = new GraphEditor(cloneModel(model));
+    upgradeOpset(editor, 13);
+    expect(Buffer.compare(encodeModel(editor.model), encodeModel(model))).toBe(0);
+    const old = new GraphEditor(cloneModel(model));
+    old.model.opset_import = [{ domain: '', version: 10 }];
+    const err = await caught(() => upgradeOpset(old, 13));
+    expect(isEdgeInferError(err, 'E_MODEL_UNSUPPORTED')).toBe(true);
+    expect((err as Error).message).toMatch(/opset 10/);
+  });
+});
+
+describe('loadOptionsFor', () => {
+  it("should load FP8 variants fast with outputs equal to the compact load's on both backends", async () => {
+    const cases = [
+      { fixture: 'pytorch-linear', precision: 'fp8-e4m3', options: { format: 'e4m3fn' as const, blockSize: BLOCK_SIZE } },
+      { fixture: 'cnn2d', precision: 'fp8-e5m2', options: { format: 'e5m2' as const } },
+      { fixture: 'tf-nhwc-dense', precision: 'fp8-e4m3', options: { format: 'e4m3fn' as const } },
+    ];
+    for (const { fixture, precision, options } of cases) {
+      const f = fixtureNamed(fixture);
+      const bytes = encodeModel(quantizeWeightsOnly(decodeModel(f.bytes()), options).model);
+      const feeds = stackWindows(heldOutWindows(f));
+      const fast = loadOptionsFor(precision, 'fast');
+      expect(fast.sessionConfig, fixture).toBeDefined();
+      for (const backend of ['wasm', 'native'] as const) {
+        const compact = await runOn(bytes, backend, feeds);
+        const session = await ModelSession.load(bytes, { backend, warmupRuns: 0, threads: 1, ...fast });
+        const got = (await session.run(feeds)).outputs;
+        await session.dispose();
+        // The same weights either way (code × scale is exact in float32): only summation order may differ.
+        for (const [name, v] of Object.entries(compact)) {
+          const w = got[name].data as Float32Array;
+          for (let i = 0; i < v.length; i++) expect(Math.abs(w[i] - v[i]), `${fixture} ${backend} ${name}[${i}]`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(v[i])));
+        }
+      }
+    }
+  });
+
+  it('should leave int8 variants and compact loads as stored, so QDQ groups reach the integer kernels', () => {
+    expect(loadOptionsFor('int8', 'fast')).toEqual({});
+    expect(loadOptionsFor('int8', 'compact')).toEqual({});
+    expect(loadOptionsFor('fp8-e4m3', 'compact')).toEqual({});
+  });
+});
+
+describe('errorHistogram', () => {
+  it('should count every error once, in the decade quarter it falls in, tiny errors in the first bin', () => {
+    const errors = Float32Array.from([0, 1e-9, 1e-4, 2e-4, 0.5, 3]);
+    const { log10, counts } = errorHistogram(errors);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(errors.length);
+    expect(log10).toHaveLength(counts.length);
+    expect(counts[0]).toBe(2);
+    // Bins run from 1e-8 to the decade above the largest error, 4 per decade.
+    expect(counts).toHaveLength(9 * 4 + 1);
+    for (const e of errors.filter((x) => x > 1e-8)) {
+      const b = log10.findIndex((edge, i) => i > 0 && Math.log10(e) >= edge && Math.log10(e) < edge + 0.25);
+      expect(b, `error ${e}`).toBeGreaterThan(0);
+      expect(counts[b], `error ${e}`).toBeGreaterThanOrEqual(1);
+    }
+    expect(counts.filter((c) => c > 0)).toEqual([2, 1, 1, 1, 1]);
+  });
+
+  it('should give an empty histogram of one decade for no errors', () => {
+    const { counts } = errorHistogram(new Float32Array(0));
+    expect(counts).toEqual([0, 0, 0, 0, 0]);
+  });
+});
+
+describe('htmlReport', () => {
+  it('should be one self-contained HTML document with uPlot inlined and one error chart per variant', async () => {
+    const f = fixtureNamed('cnn2d');
+    const fp32 = f.bytes();
+    const heldOut = { windows: heldOutWindows(f).slice(0, 8), source: 'test windows' };
+    const comparisons: VariantComparison[] = [];
+    for (const [variant, format] of [['int8 <weights>', 'int8'], ['fp8-e4m3', 'e4m3fn']] as const) {
+      const bytes = encodeModel(quantizeWeightsOnly(decodeModel(fp32), { format }).model);
+      comparisons.push(await compareWithFp32(fp32, bytes, heldOut, { variant, backend: 'native', batch: 8 }));
+    }
+    const html = htmlReport('cnn2d & co', comparisons);
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html.trimEnd().endsWith('</html>')).toBe(true);
+    expect(html).toContain(`<script>${readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8')}</script>`);
+    expect(html).not.toMatch(/<script src=|<link /);
+    expect(html.match(/<div id="h\d+"><\/div>/g)).toHaveLength(2);
+    const charts = JSON.parse(/const charts = (.*);/.exec(html)![1]) as Array<{ id: string; counts: number[] }>;
+    expect(charts.map((c) => c.id)).toEqual(['h0', 'h1']);
+    charts.forEach((c, i) => expect(c.counts.reduce((a, b) => a + b, 0)).toBe(comparisons[i].errors.length));
+    expect(html).toContain('int8 &lt;weights&gt;');
+    expect(html).toContain('cnn2d &amp; co');
+    expect(html).not.toContain('<weights>');
+  });
+});
