@@ -73,11 +73,21 @@ class Histogram {
  * threshold, fold the tail into the last bin (P), quantize the kept bins into 128 levels and
  * expand back (Q), and keep the threshold with the smallest KL(P‖Q).
  */
-export function entropyThreshold(counts: Float64Array, amax: number, levels = 128): number {
-  const bins = counts.length;
+export function entropyThreshold(histogram: Float64Array, amax: number, levels = 128): number {
+  const bins = histogram.length;
+  // The zeros of a ReLU output pile up in the first bin and would pull the threshold down to
+  // them; like NVIDIA's calibrator, weigh that bin no more than its neighbour.
+  const counts = Float64Array.from(histogram);
+  if (bins > 1) counts[0] = Math.min(counts[0], counts[1]);
+  const all = counts.reduce((a, b) => a + b, 0);
   let best = bins;
   let bestKl = Number.POSITIVE_INFINITY;
+  let kept = counts.subarray(0, levels - 1).reduce((a, b) => a + b, 0);
   for (let t = levels; t <= bins; t++) {
+    kept += counts[t - 1];
+    // A threshold that clips away most values would make P and Q one spike each (KL 0) on
+    // one-sided tensors such as Softmax or Sigmoid outputs.
+    if (kept < all / 2) continue;
     const p = Array.from(counts.subarray(0, t));
     for (let b = t; b < bins; b++) p[t - 1] += counts[b];
     const total = p.reduce((a, b) => a + b, 0);
@@ -172,10 +182,12 @@ export async function calibrateRanges(model: ModelProto, tensors: readonly strin
       const h = hists.get(name)!;
       if (options.method === 'percentile') {
         const keep = (options.percentile ?? 99.99) / 100;
-        out.set(name, { min: Math.max(r.min, h.quantile((1 - keep) / 2)), max: Math.min(r.max, h.quantile(1 - (1 - keep) / 2)) });
+        const min = Math.max(r.min, h.quantile((1 - keep) / 2));
+        out.set(name, { min, max: Math.max(min, Math.min(r.max, h.quantile(1 - (1 - keep) / 2))) });
       } else {
         const t = entropyThreshold(h.counts, h.hi);
-        out.set(name, { min: Math.max(r.min, -t), max: Math.min(r.max, t) });
+        const min = Math.max(r.min, -t);
+        out.set(name, { min, max: Math.max(min, Math.min(r.max, t)) });
       }
     }
     return out;

@@ -51,8 +51,11 @@ function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[]): 
 export function quantizeDynamic(source: ModelProto): QuantizeOutcome {
   const editor = new GraphEditor(cloneModel(source));
   const notices: string[] = [];
-  for (const node of [...editor.nodes]) if (node.op_type === 'Gemm' && !node.domain) gemmToMatMul(editor, node, notices);
+  editor.constantsToInitializers();
+  const gemmsLeft = new Set<NodeProto>();
+  for (const node of [...editor.nodes]) if (node.op_type === 'Gemm' && !node.domain && !gemmToMatMul(editor, node, notices)) gemmsLeft.add(node);
   const { uses, notices: skipped } = findWeights(editor);
+  // Gemms that could not become MatMul are already reported.
   notices.push(...skipped.filter((n) => !n.startsWith('Gemm')));
   // One DynamicQuantizeLinear per activation, shared by every MatMul that reads it (Q, K and V
   // projections read the same normalized tokens).
@@ -61,6 +64,7 @@ export function quantizeDynamic(source: ModelProto): QuantizeOutcome {
   let count = 0;
   for (const use of uses) {
     const node = use.node;
+    if (gemmsLeft.has(node)) continue;
     if (node.op_type !== 'MatMul') {
       notices.push(`${node.op_type} '${node.name ?? ''}' stays fp32 in dynamic mode (use static int8 for convolutions)`);
       continue;

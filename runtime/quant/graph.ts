@@ -119,6 +119,58 @@ export class GraphEditor {
     }
   }
 
+  /**
+   * Turns Constant nodes that hold a tensor into initializers of the same name. PyTorch's
+   * exporter often puts weights and shapes in Constant nodes; as initializers the quantizer
+   * finds them like any other weight.
+   */
+  constantsToInitializers(): number {
+    let n = 0;
+    for (const node of [...this.nodes]) {
+      if (node.op_type !== 'Constant' || (node.domain && node.domain !== 'ai.onnx')) continue;
+      const t = node.attribute?.find((a) => a.name === 'value')?.t;
+      const out = node.output?.[0];
+      if (!t || !out) continue;
+      this.removeNode(node);
+      this.setInitializer({ ...t, name: out });
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * The element type of every tensor the graph computes, by forward propagation: declared
+   * inputs, initializers and value_info first; then per operator (Shape gives int64, Cast its
+   * `to`, comparisons bool, and the rest the type of their first input). Unknown stays absent.
+   */
+  elementTypes(): Map<string, number> {
+    const types = new Map<string, number>();
+    for (const v of [...(this.graph.input ?? []), ...(this.graph.value_info ?? []), ...(this.graph.output ?? [])]) {
+      const t = v.type?.tensor_type?.elem_type;
+      if (v.name && t) types.set(v.name, t);
+    }
+    for (const [name, t] of this.initializers) if (t.data_type) types.set(name, t.data_type);
+    const INT64 = 7;
+    const BOOL = 9;
+    const fixed: Record<string, number> = { Shape: INT64, Size: INT64, NonZero: INT64, ArgMax: INT64, ArgMin: INT64, Equal: BOOL, Less: BOOL, Greater: BOOL, LessOrEqual: BOOL, GreaterOrEqual: BOOL, Not: BOOL, And: BOOL, Or: BOOL, Xor: BOOL, IsNaN: BOOL, IsInf: BOOL };
+    for (const node of this.nodes) {
+      const op = node.op_type ?? '';
+      let t: number | undefined;
+      if (op in fixed) t = fixed[op];
+      else if (op === 'Cast') t = intAttr(node, 'to', 0) || undefined;
+      else if (op === 'Constant') t = node.attribute?.find((a) => a.name === 'value')?.t?.data_type;
+      else if (op === 'ConstantOfShape') t = node.attribute?.find((a) => a.name === 'value')?.t?.data_type ?? 1;
+      else if (op === 'Where') t = types.get(node.input?.[1] ?? '');
+      else t = types.get(node.input?.find((i) => i && types.has(i)) ?? '');
+      (node.output ?? []).forEach((o, i) => {
+        if (!o || types.has(o)) return;
+        if (op === 'TopK' && i === 1) types.set(o, INT64);
+        else if (t) types.set(o, t);
+      });
+    }
+    return types;
+  }
+
   /** Reorders nodes so that every node comes after the producers of its inputs. */
   sortTopologically(): void {
     const available = new Set<string>([...(this.graph.input ?? []).map((i) => i.name ?? ''), ...this.initializers.keys(), '']);

@@ -47,9 +47,14 @@ function activationInputs(editor: GraphEditor, node: NodeProto, weightSlots: Set
 export async function quantizeStatic(source: ModelProto, options: StaticOptions): Promise<QuantizeOutcome & { ranges: Map<string, TensorRange> }> {
   const editor = new GraphEditor(cloneModel(source));
   upgradeOpset(editor, 13);
+  editor.constantsToInitializers();
   const notices: string[] = [];
   const { uses, notices: skipped } = findWeights(editor);
-  notices.push(...skipped);
+  // A MatMul of two activations (attention scores) is quantized here on both inputs.
+  notices.push(...skipped.filter((n) => !/^MatMul .* its weight is computed at run time$/.test(n)));
+  // Only float tensors carry activations; shape arithmetic (Shape → Gather → Concat) is int64.
+  const types = editor.elementTypes();
+  const isFloat = (t: string): boolean => types.get(t) === DataType.FLOAT;
   const weightSlot = new Map<NodeProto, number>(uses.map((u) => [u.node, u.input]));
 
   // 1. Which activations: inputs and outputs of quantizable nodes, except the graph's outputs
@@ -59,15 +64,15 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
     if (!isQuantizable(node)) continue;
     const slots = new Set<number>(weightSlot.has(node) ? [weightSlot.get(node)!] : []);
     if ((node.op_type === 'Gemm' || node.op_type === 'Conv') && node.input?.[2]) slots.add(2);
-    for (const a of activationInputs(editor, node, slots)) activations.add(a);
-    for (const o of node.output ?? []) if (!editor.isGraphOutput(o)) activations.add(o);
+    for (const a of activationInputs(editor, node, slots)) if (isFloat(a)) activations.add(a);
+    for (const o of node.output ?? []) if (!editor.isGraphOutput(o) && isFloat(o)) activations.add(o);
   }
   const skippedOps = new Set(editor.nodes.filter((n) => !isQuantizable(n) && n.op_type !== 'Constant').map((n) => n.op_type ?? '?'));
   if (skippedOps.size) notices.push(`stay fp32 between DequantizeLinear and QuantizeLinear: ${[...skippedOps].sort().join(', ')}`);
   if (activations.size === 0 || uses.length === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', 'the model has no MatMul, Gemm or Conv with a constant float weight to quantize');
 
-  // 2. Calibrate on the fp32 model.
-  const ranges = await calibrateRanges(source, [...activations], options.windows, options);
+  // 2. Calibrate on the fp32 model (with its Constant nodes as initializers, as named here).
+  const ranges = await calibrateRanges(cloneModel(editor.model), [...activations], options.windows, options);
 
   // 3. Weights: int8 per output channel behind a DequantizeLinear.
   const weightScales = new Map<string, Float32Array>();

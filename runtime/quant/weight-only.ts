@@ -30,14 +30,11 @@ export function quantizeWeightsOnly(source: ModelProto, options: WeightOnlyOptio
   const editor = new GraphEditor(cloneModel(source));
   // int8 per-axis DequantizeLinear: opset 13; FP8: 19; block_size: 21.
   upgradeOpset(editor, options.blockSize ? 21 : options.format === 'int8' ? 13 : 19);
+  editor.constantsToInitializers();
   const { uses, notices } = findWeights(editor);
   const done = new Set<string>();
   for (const use of uses) {
     if (done.has(use.name)) continue;
-    if (!editor.initializers.has(use.name)) {
-      notices.push(`weight '${use.name}' comes from a Constant node; it stays fp32`);
-      continue;
-    }
     done.add(use.name);
     const block = options.blockSize && use.dims[use.reductionAxis] > options.blockSize ? { axis: use.reductionAxis, size: options.blockSize } : undefined;
     if (options.blockSize && !block) notices.push(`weight '${use.name}' has ${use.dims[use.reductionAxis]} ≤ ${options.blockSize} along its reduction axis: one scale per channel`);
