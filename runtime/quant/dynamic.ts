@@ -1,12 +1,12 @@
 // Dynamic int8: weights int8 per output channel, activations quantized at run time. Written in
 // the form onnxruntime fuses into its integer matrix kernels (DynamicQuantizeMatMul):
 //   DynamicQuantizeLinear(A) → MatMulInteger(A_q, W_q, A_zp, W_zp) → Cast → Mul(A_scale · W_scale)
-import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, makeTensor, tensorDims } from '../onnx';
+import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, tensorDims } from '../onnx';
 import { EdgeInferError } from '../errors';
 import { GraphEditor, cloneModel, intAttr } from './graph';
 import { findWeights } from './targets';
 import type { QuantizeOutcome } from './weight-only';
-import { quantizeWeight } from './weights';
+import { addQuantized, quantizeAddConstants, quantizedWeight } from './qdq';
 
 /** A [N, K] matrix as [K, N]. */
 function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
@@ -76,32 +76,32 @@ export function quantizeDynamic(source: ModelProto): QuantizeOutcome {
     const a = node.input![0];
     let qa = quantizedInputs.get(a);
     if (!qa) {
-      qa = [editor.fresh(`${a}_quantized`), editor.fresh(`${a}_scale`), editor.fresh(`${a}_zero_point`)];
-      editor.insertBefore(node, { op_type: 'DynamicQuantizeLinear', name: editor.fresh(`${a}_DynamicQuantizeLinear`), input: [a], output: [...qa] });
+      qa = [editor.fresh(`${a}.q`), editor.fresh(`${a}.s`), editor.fresh(`${a}.z`)];
+      editor.insertBefore(node, { op_type: 'DynamicQuantizeLinear', name: editor.fresh(`${a}.DQL`), input: [a], output: [...qa] });
       quantizedInputs.set(a, qa);
     }
     let w = weights.get(use.name);
     if (!w) {
-      const q = quantizeWeight(floatValues(use.tensor), use.dims, 'int8', 1);
-      w = {
-        q: editor.addInitializer(makeTensor(`${use.name}_quantized`, DataType.INT8, use.dims, q.data)),
-        scale: editor.addInitializer(floatTensor(`${use.name}_scale`, [use.dims[1]], q.scale)),
-        zp: editor.addInitializer(makeTensor(`${use.name}_zero_point`, DataType.INT8, [use.dims[1]], new Int8Array(use.dims[1]))),
-      };
+      // MatMulInteger takes the weight's zero points as an input: zeros, per column.
+      const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', 1);
+      const added = addQuantized(editor, use.name, { ...q, zeroPoint: new Int8Array(use.dims[1]) });
+      w = { q: added.codes, scale: added.scale, zp: added.zeroPoint! };
       weights.set(use.name, w);
     }
     const base = node.name ?? editor.fresh('matmul');
-    const integer = editor.fresh(`${base}_integer`);
-    const asFloat = editor.fresh(`${base}_float`);
-    const scales = editor.fresh(`${base}_scales`);
-    editor.insertBefore(node, { op_type: 'MatMulInteger', name: editor.fresh(`${base}_MatMulInteger`), input: [qa[0], w.q, qa[2], w.zp], output: [integer] });
-    editor.insertBefore(node, { op_type: 'Cast', name: editor.fresh(`${base}_Cast`), input: [integer], output: [asFloat], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
-    editor.insertBefore(node, { op_type: 'Mul', name: editor.fresh(`${base}_scales_mul`), input: [qa[1], w.scale], output: [scales] });
-    editor.insertBefore(node, { op_type: 'Mul', name: editor.fresh(`${base}_rescale`), input: [asFloat, scales], output: [node.output![0]] });
+    const integer = editor.fresh(`${base}.i32`);
+    const asFloat = editor.fresh(`${base}.f32`);
+    const scales = editor.fresh(`${base}.scales`);
+    editor.insertBefore(node, { op_type: 'MatMulInteger', name: editor.fresh(`${base}.MMI`), input: [qa[0], w.q, qa[2], w.zp], output: [integer] });
+    editor.insertBefore(node, { op_type: 'Cast', name: editor.fresh(`${base}.Cast`), input: [integer], output: [asFloat], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
+    editor.insertBefore(node, { op_type: 'Mul', name: editor.fresh(`${base}.ScalesMul`), input: [qa[1], w.scale], output: [scales] });
+    editor.insertBefore(node, { op_type: 'Mul', name: editor.fresh(`${base}.Rescale`), input: [asFloat, scales], output: [node.output![0]] });
     editor.removeNode(node);
     count++;
   }
   for (const name of weights.keys()) editor.dropInitializerIfUnused(name);
+  // Biases and position embeddings: int8 storage behind a DequantizeLinear.
+  quantizeAddConstants(editor, 'int8');
   if (count === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', `the model has no MatMul or Gemm with a constant float weight to quantize dynamically${notices.length ? `: ${notices.join('; ')}` : ''}`);
   return { model: editor.model, notices, weights: weights.size };
 }

@@ -9,7 +9,7 @@ import { GraphEditor, cloneModel } from './graph';
 import { upgradeOpset } from './opset';
 import { findWeights } from './targets';
 import type { QuantizeOutcome } from './weight-only';
-import { quantizeWeight } from './weights';
+import { activationParams, dequantizedConstant, insertQdq, quantizedWeight, uint8Constant } from './qdq';
 
 /**
  * Operators whose activations are quantized: the integer kernels (MatMul, Gemm, Conv, Add, Mul),
@@ -23,14 +23,6 @@ const SHAPE_INPUTS: Record<string, number[]> = { Reshape: [1], Squeeze: [1], Uns
 
 export interface StaticOptions extends CalibrationOptions {
   windows: CalibrationWindows;
-}
-
-/** uint8 asymmetric parameters for a range (which must include 0, so zero is exact). */
-export function activationParams(r: TensorRange): { scale: number; zeroPoint: number } {
-  const lo = Math.min(0, r.min);
-  const hi = Math.max(0, r.max);
-  const scale = hi > lo ? (hi - lo) / 255 : 1;
-  return { scale, zeroPoint: Math.max(0, Math.min(255, Math.round(-lo / scale))) };
 }
 
 function isQuantizable(node: NodeProto): boolean {
@@ -78,15 +70,10 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
   const weightScales = new Map<string, Float32Array>();
   for (const use of uses) {
     if (weightScales.has(use.name) || !editor.initializers.has(use.name)) continue;
-    const q = quantizeWeight(floatValues(use.tensor), use.dims, 'int8', use.channelAxis);
+    const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', use.channelAxis);
     weightScales.set(use.name, q.scale);
-    const codes = editor.addInitializer(makeTensor(`${use.name}_quantized`, DataType.INT8, use.dims, q.data));
-    const scale = editor.addInitializer(floatTensor(`${use.name}_scale`, [q.scale.length], q.scale));
-    const zp = editor.addInitializer(makeTensor(`${use.name}_zero_point`, DataType.INT8, [q.scale.length], new Int8Array(q.scale.length)));
-    editor.graph.initializer = editor.graph.initializer!.filter((t) => t.name !== use.name);
-    editor.initializers.delete(use.name);
-    editor.graph.input = (editor.graph.input ?? []).filter((i) => i.name !== use.name);
-    editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh(`${use.name}_DequantizeLinear`), input: [codes, scale, zp], output: [use.name], attribute: [{ name: 'axis', type: 2, i: use.channelAxis }] });
+    // onnxruntime fuses DQ → Gemm/Conv into QGemm/QLinearConv only with explicit weight zero points.
+    dequantizedConstant(editor, use.name, { ...q, zeroPoint: new Int8Array(q.scale.length) }, true);
   }
 
   // 4. Biases of Gemm and Conv: int32 with scale = input scale × weight scale, zero point 0, as
@@ -103,11 +90,7 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
     if (values.length !== wScale.length) continue;
     const scale = Float32Array.from(wScale, (s) => s * xScale);
     const q = Int32Array.from(values, (v, i) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / scale[i]))));
-    const codes = editor.addInitializer(makeTensor(`${bias}_quantized`, DataType.INT32, [values.length], q));
-    const s = editor.addInitializer(floatTensor(`${bias}_scale`, [values.length], scale));
-    const zp = editor.addInitializer(makeTensor(`${bias}_zero_point`, DataType.INT32, [values.length], new Int32Array(values.length)));
-    const dq = editor.fresh(`${bias}_dequantized`);
-    editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh(`${bias}_DequantizeLinear`), input: [codes, s, zp], output: [dq], attribute: [{ name: 'axis', type: 2, i: 0 }] });
+    const dq = dequantizedConstant(editor, bias, { dataType: DataType.INT32, dims: [values.length], data: q, scale, scaleDims: [values.length], zeroPoint: new Int32Array(values.length), axis: 0 }, false);
     node.input![2] = dq;
     editor.dropInitializerIfUnused(bias);
   }
@@ -115,17 +98,7 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
   // 5. Activations: T → QuantizeLinear → DequantizeLinear → every reader of T.
   for (const tensor of activations) {
     const r = ranges.get(tensor);
-    if (!r) continue;
-    const { scale, zeroPoint } = activationParams(r);
-    const s = editor.addInitializer(floatTensor(`${tensor}_scale`, [], [scale]));
-    const zp = editor.addInitializer(makeTensor(`${tensor}_zero_point`, DataType.UINT8, [], Uint8Array.from([zeroPoint])));
-    const quantized = editor.fresh(`${tensor}_quantized`);
-    const dequantized = editor.fresh(`${tensor}_dequantized`);
-    const q: NodeProto = { op_type: 'QuantizeLinear', name: editor.fresh(`${tensor}_QuantizeLinear`), input: [tensor, s, zp], output: [quantized] };
-    const dq: NodeProto = { op_type: 'DequantizeLinear', name: editor.fresh(`${tensor}_DequantizeLinear`), input: [quantized, s, zp], output: [dequantized] };
-    editor.rewire(tensor, dequantized);
-    editor.insertAfterProducerOf(tensor, dq);
-    editor.insertAfterProducerOf(tensor, q);
+    if (r) insertQdq(editor, tensor, r);
   }
   // Constant operands of Add and Mul (a bias after a MatMul): uint8 per tensor, like activations,
   // as QLinearAdd and QLinearMul take both operands in one type.
@@ -133,15 +106,7 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
     (node.input ?? []).forEach((name, i) => {
       const init = editor.initializers.get(name);
       if (!init || init.data_type !== DataType.FLOAT) return;
-      const values = floatValues(init);
-      const r = { min: Math.min(...values), max: Math.max(...values) };
-      const { scale, zeroPoint } = activationParams(r);
-      const q = Uint8Array.from(values, (v) => Math.max(0, Math.min(255, Math.round(v / scale) + zeroPoint)));
-      const codes = editor.addInitializer(makeTensor(`${name}_quantized`, DataType.UINT8, tensorDims(init), q));
-      const s = editor.addInitializer(floatTensor(`${name}_scale`, [], [scale]));
-      const zp = editor.addInitializer(makeTensor(`${name}_zero_point`, DataType.UINT8, [], Uint8Array.from([zeroPoint])));
-      const dq = editor.fresh(`${name}_dequantized`);
-      editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh(`${name}_DequantizeLinear`), input: [codes, s, zp], output: [dq] });
+      const dq = dequantizedConstant(editor, name, uint8Constant(floatValues(init), tensorDims(init)), false);
       node.input![i] = dq;
       editor.dropInitializerIfUnused(name);
     });

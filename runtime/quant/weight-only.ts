@@ -2,11 +2,12 @@
 // and dequantized by a DequantizeLinear node; activations and arithmetic stay fp32. Files shrink
 // to about a quarter; a `compact` load keeps the weights at one byte in memory.
 import { EdgeInferError } from '../errors';
-import { DataType, type ModelProto, floatTensor, floatValues, makeTensor } from '../onnx';
+import { type ModelProto, floatValues } from '../onnx';
 import { GraphEditor, cloneModel } from './graph';
 import { upgradeOpset } from './opset';
 import { findWeights } from './targets';
-import { type WeightFormat, quantizeWeight } from './weights';
+import { dequantizedConstant, quantizeAddConstants, quantizedWeight } from './qdq';
+import type { WeightFormat } from './weights';
 
 export interface WeightOnlyOptions {
   format: WeightFormat;
@@ -38,18 +39,9 @@ export function quantizeWeightsOnly(source: ModelProto, options: WeightOnlyOptio
     done.add(use.name);
     const block = options.blockSize && use.dims[use.reductionAxis] > options.blockSize ? { axis: use.reductionAxis, size: options.blockSize } : undefined;
     if (options.blockSize && !block) notices.push(`weight '${use.name}' has ${use.dims[use.reductionAxis]} ≤ ${options.blockSize} along its reduction axis: one scale per channel`);
-    const q = quantizeWeight(floatValues(use.tensor), use.dims, options.format, use.channelAxis, block);
-    const codes = editor.addInitializer(makeTensor(`${use.name}_quantized`, q.dataType, use.dims, q.data));
-    const scale = editor.addInitializer(floatTensor(`${use.name}_scale`, q.scaleDims, q.scale));
-    const inputs = [codes, scale];
-    if (q.dataType === DataType.INT8) inputs.push(editor.addInitializer(makeTensor(`${use.name}_zero_point`, DataType.INT8, q.scaleDims, new Int8Array(q.scale.length))));
-    const attribute = [{ name: 'axis', type: 2, i: q.axis }, ...(q.blockSize ? [{ name: 'block_size', type: 2, i: q.blockSize }] : [])];
-    // The original initializer goes; the DequantizeLinear output takes its name.
-    editor.graph.initializer = editor.graph.initializer!.filter((t) => t.name !== use.name);
-    editor.initializers.delete(use.name);
-    editor.graph.input = (editor.graph.input ?? []).filter((i) => i.name !== use.name);
-    editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh(`${use.name}_DequantizeLinear`), input: inputs, output: [use.name], attribute });
+    dequantizedConstant(editor, use.name, quantizedWeight(floatValues(use.tensor), use.dims, options.format, use.channelAxis, block), true);
   }
+  if (done.size > 0) quantizeAddConstants(editor, options.format);
   if (done.size === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', `the model has no float weights the quantizer can take (MatMul, Gemm or Conv with a constant weight)${notices.length ? `: ${notices.join('; ')}` : ''}`);
   return { model: editor.model, notices, weights: done.size };
 }

@@ -37,7 +37,7 @@ describe('static int8 on exporter patterns', () => {
     const out = await quantizeStatic(decodeModel(f.bytes()), { windows: calibrationWindows(f), method: 'minmax' });
     const init = (name: string) => out.model.graph!.initializer!.find((t) => t.name === name)!;
     for (const bias of ['conv1d/bias', 'conv1d_1/bias', 'dense.bias']) {
-      expect(init(`${bias}_quantized`).data_type, bias).toBe(DataType.INT32);
+      expect(init(`${bias}.q`).data_type, bias).toBe(DataType.INT32);
       expect(out.model.graph!.initializer!.some((t) => t.name === bias), `${bias} still fp32`).toBe(false);
     }
   });

@@ -1,0 +1,113 @@
+// The building blocks every method uses: quantized constants stored next to their scales and read
+// through a DequantizeLinear, and Quantize/Dequantize pairs on activations. Names are short
+// (`w.q`, `w.s`, `w.z`): a transformer gets hundreds of them, and they are part of the file.
+import { DataType, type NodeProto, type TensorValues, floatTensor, floatValues, makeTensor, tensorDims } from '../onnx';
+import type { GraphEditor } from './graph';
+import { type WeightFormat, quantizeWeight } from './weights';
+
+export interface QuantizedConstant {
+  dataType: DataType;
+  dims: readonly number[];
+  data: TensorValues;
+  scale: Float32Array;
+  scaleDims: readonly number[];
+  /** Zero points (int8 / uint8 / int32), when not all zero or when the kernel needs them. */
+  zeroPoint?: TensorValues;
+  zeroPointType?: DataType;
+  axis?: number;
+  blockSize?: number;
+}
+
+/** Adds the codes, scales (and zero points) of a quantized constant and returns their names. */
+export function addQuantized(editor: GraphEditor, base: string, q: QuantizedConstant): { codes: string; scale: string; zeroPoint?: string } {
+  // addInitializer makes each name unique.
+  const codes = editor.addInitializer(makeTensor(`${base}.q`, q.dataType, q.dims, q.data));
+  const scale = editor.addInitializer(floatTensor(`${base}.s`, q.scaleDims, q.scale));
+  const zeroPoint = q.zeroPoint ? editor.addInitializer(makeTensor(`${base}.z`, q.zeroPointType ?? q.dataType, q.scaleDims, q.zeroPoint)) : undefined;
+  return { codes, scale, zeroPoint };
+}
+
+/**
+ * Puts a DequantizeLinear of a quantized constant at the start of the graph. With `replace`,
+ * the constant of that name goes and the DequantizeLinear output takes its name, so readers are
+ * untouched; otherwise the output gets a new name, returned.
+ */
+export function dequantizedConstant(editor: GraphEditor, name: string, q: QuantizedConstant, replace: boolean): string {
+  const { codes, scale, zeroPoint } = addQuantized(editor, name, q);
+  let output = name;
+  if (replace) {
+    editor.graph.initializer = editor.graph.initializer!.filter((t) => t.name !== name);
+    editor.initializers.delete(name);
+    editor.graph.input = (editor.graph.input ?? []).filter((i) => i.name !== name);
+  } else {
+    output = editor.fresh(`${name}.dq`);
+  }
+  const attribute = [
+    ...(q.axis !== undefined ? [{ name: 'axis', type: 2, i: q.axis }] : []),
+    ...(q.blockSize ? [{ name: 'block_size', type: 2, i: q.blockSize }] : []),
+  ];
+  editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh(`${name}.DQ`), input: zeroPoint ? [codes, scale, zeroPoint] : [codes, scale], output: [output], attribute });
+  return output;
+}
+
+/** A weight quantized symmetrically per output channel (or per block), as a QuantizedConstant. */
+export function quantizedWeight(values: Float32Array, dims: readonly number[], format: WeightFormat, channelAxis: number, blocked?: { axis: number; size: number }): QuantizedConstant {
+  const q = quantizeWeight(values, dims, format, channelAxis, blocked);
+  return { dataType: q.dataType, dims, data: q.data, scale: q.scale, scaleDims: q.scaleDims, axis: q.axis, blockSize: q.blockSize };
+}
+
+/** uint8 asymmetric parameters for a range (which must include 0, so zero is exact). */
+export function activationParams(r: { min: number; max: number }): { scale: number; zeroPoint: number } {
+  const lo = Math.min(0, r.min);
+  const hi = Math.max(0, r.max);
+  const scale = hi > lo ? (hi - lo) / 255 : 1;
+  return { scale, zeroPoint: Math.max(0, Math.min(255, Math.round(-lo / scale))) };
+}
+
+/** A float constant as uint8 with one scale and zero point, like an activation. */
+export function uint8Constant(values: Float32Array, dims: readonly number[]): QuantizedConstant {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const { scale, zeroPoint } = activationParams({ min, max });
+  const data = Uint8Array.from(values, (v) => Math.max(0, Math.min(255, Math.round(v / scale) + zeroPoint)));
+  return { dataType: DataType.UINT8, dims, data, scale: Float32Array.of(scale), scaleDims: [], zeroPoint: Uint8Array.of(zeroPoint) };
+}
+
+/** T → QuantizeLinear → DequantizeLinear → every reader of T (uint8, calibrated range). */
+export function insertQdq(editor: GraphEditor, tensor: string, range: { min: number; max: number }): void {
+  const { scale, zeroPoint } = activationParams(range);
+  const s = editor.addInitializer(floatTensor(`${tensor}.s`, [], [scale]));
+  const zp = editor.addInitializer(makeTensor(`${tensor}.z`, DataType.UINT8, [], Uint8Array.of(zeroPoint)));
+  const quantized = editor.fresh(`${tensor}.q`);
+  const dequantized = editor.fresh(`${tensor}.d`);
+  const q: NodeProto = { op_type: 'QuantizeLinear', name: editor.fresh(`${tensor}.Q`), input: [tensor, s, zp], output: [quantized] };
+  const dq: NodeProto = { op_type: 'DequantizeLinear', name: editor.fresh(`${tensor}.DQ`), input: [quantized, s, zp], output: [dequantized] };
+  editor.rewire(tensor, dequantized);
+  editor.insertAfterProducerOf(tensor, dq);
+  editor.insertAfterProducerOf(tensor, q);
+}
+
+/**
+ * Float constants that Add reads beside an activation (biases after a MatMul, position
+ * embeddings), at least `minElements` long: weights too, stored low-bit with one scale each.
+ * Normalization constants (read by Sub, Div, LayerNormalization) keep their precision.
+ */
+export function quantizeAddConstants(editor: GraphEditor, format: WeightFormat, minElements = 64): number {
+  let n = 0;
+  for (const [name, t] of [...editor.initializers]) {
+    if (t.data_type !== DataType.FLOAT) continue;
+    const values = floatValues(t);
+    if (values.length < minElements) continue;
+    const users = editor.consumers(name);
+    if (users.length === 0 || !users.every((u) => u.op_type === 'Add' && !u.domain)) continue;
+    // One scale for the whole tensor: a bias or an embedding has no output channels to split.
+    const q = quantizeWeight(values, [values.length], format, 0, { axis: 0, size: values.length });
+    dequantizedConstant(editor, name, { dataType: q.dataType, dims: tensorDims(t), data: q.data, scale: q.scale, scaleDims: [] }, true);
+    n++;
+  }
+  return n;
+}
