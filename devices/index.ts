@@ -12,3 +12,5 @@ export { renderWindow } from './window';
 export type { WindowSpec } from './window';
 export type { SampleBlock } from './stream';
 export { Random, hashSeed } from './random';
+export { PlantSchema, parsePlant, parsePlantJson, loadPlant, builtinPlants, builtinPlantsDir, plantById, plantTopic, publishedStreams, PLANT_TOPIC_FIELDS } from './plant';
+export type { Plant, PlantInput, PlantMachine } from './plant';

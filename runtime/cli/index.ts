@@ -5,6 +5,7 @@ import { packageVersion } from '../paths';
 import { registerBench } from './bench';
 import { registerDemo } from './demo';
 import { registerQuantize } from './quantize';
+import { registerRun } from './run';
 import { registerSimulate } from './simulate';
 import { registerInfer } from './infer';
 import { registerInspect } from './inspect';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerInfer(program);
   registerBench(program);
   registerQuantize(program);
+  registerRun(program);
   registerSimulate(program);
   registerDemo(program);
   // Sub-commands inherit the one-line error handling.

@@ -71,9 +71,13 @@ function byAccuracy(a: PolicyCandidate, b: PolicyCandidate): number {
   return PRECISION_RANK[b.precision] - PRECISION_RANK[a.precision] || b.sizeBytes - a.sizeBytes || a.variant.localeCompare(b.variant);
 }
 
-/** Orders variants smallest first; among equal sizes the more accurate one wins. */
+/**
+ * Orders variants smallest first; sizes within 2 % of each other count as equal, and then the
+ * more accurate one wins (FP8 E4M3 and E5M2 files differ by a few bytes of card text).
+ */
 function bySize(a: PolicyCandidate, b: PolicyCandidate): number {
-  return a.sizeBytes - b.sizeBytes || byAccuracy(a, b);
+  const close = Math.abs(a.sizeBytes - b.sizeBytes) <= 0.02 * Math.min(a.sizeBytes, b.sizeBytes);
+  return close ? byAccuracy(a, b) : a.sizeBytes - b.sizeBytes;
 }
 
 // Rounding slack: 0.007 × 100 is 0.7000000000000001, and "within 0.7" should keep it.

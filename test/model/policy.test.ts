@@ -81,4 +81,13 @@ describe('variant policy', () => {
   it('should refuse to pick from no variants', () => {
     expect(thrown(() => pickVariant([], 'smallest')).code).toBe('E_REGISTRY');
   });
+
+  it('should treat sizes within 2 % as equal and take the more accurate of them', () => {
+    const e4m3 = candidate('fp8-e4m3', 'fp8-e4m3', 10_003, -0.001);
+    const e5m2 = candidate('fp8-e5m2', 'fp8-e5m2', 10_000, -0.003);
+    expect(pickVariant([fp32, e5m2, e4m3], 'smallest').variant).toBe('fp8-e4m3');
+    expect(pickVariant([fp32, e5m2, e4m3], 'smallest-within:1').variant).toBe('fp8-e4m3');
+    const muchSmaller = candidate('fp8-e5m2', 'fp8-e5m2', 9_000, -0.003);
+    expect(pickVariant([fp32, muchSmaller, e4m3], 'smallest').variant).toBe('fp8-e5m2');
+  });
 });

@@ -1,0 +1,94 @@
+// `edge-infer run [--config gateway.yaml]`: the gateway. Without a config it starts on embedded
+// defaults: a broker inside, the example models, and a simulated plant publishing on it.
+import { type Command, Option } from 'commander';
+import { loadPlant, plantById } from '../../devices';
+import { type GatewayConfig, loadGatewayConfig } from '../gateway/config';
+import { embeddedDefaults } from '../gateway/defaults';
+import { Gateway } from '../gateway/gateway';
+import type { CommitUnit } from '../store';
+import { PlantPublisher } from '../stream/plant-publisher';
+import { positiveNumber, wholeNumber } from './options';
+import { print } from './output';
+
+interface RunOptions {
+  config?: string;
+  httpPort?: number;
+  brokerPort?: number;
+  db?: string;
+  speed?: number;
+  seconds?: number;
+  every: number;
+  quiet?: boolean;
+}
+
+/** Latest result per device and model, printed as one line per device every few seconds. */
+class Console {
+  private readonly latest = new Map<string, Map<string, string>>();
+  constructor(private readonly quiet: boolean) {}
+  logged(unit: CommitUnit): void {
+    for (const r of unit.results ?? []) {
+      let row = this.latest.get(r.device);
+      if (!row) this.latest.set(r.device, (row = new Map()));
+      const text = r.label && r.label !== 'normal' && r.label !== 'anomaly' ? `${r.label} ${(r.score * 100).toFixed(0)}%` : `${r.label ?? ''} ${r.score.toPrecision(3)}`;
+      row.set(r.model, `${r.model} ${text}${r.anomaly ? ' !' : ''}`);
+    }
+    for (const a of unit.alerts ?? []) print(`ALERT ${new Date(a.timeMs).toISOString().slice(11, 19)} ${a.message}`);
+  }
+  flush(): void {
+    if (this.quiet) return;
+    const t = new Date().toISOString().slice(11, 19);
+    for (const [device, row] of [...this.latest].sort()) print(`${t} ${device.padEnd(14)} ${[...row.values()].sort().join(' │ ')}`);
+  }
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run the gateway: MQTT in, windows, inference, SQLite log, results out (no --config: embedded broker and a simulated plant)')
+    .addOption(new Option('--config <file>', 'gateway config, YAML or JSON'))
+    .addOption(new Option('--http-port <n>', 'HTTP port for /health and /metrics (overrides the config)').argParser(wholeNumber(0, 65535)))
+    .addOption(new Option('--broker-port <n>', 'port of the embedded broker (embedded defaults only)').argParser(wholeNumber(0, 65535)))
+    .addOption(new Option('--db <file>', 'database file (overrides the config)'))
+    .addOption(new Option('--speed <x>', 'simulated plant: how much faster than real time').argParser(positiveNumber))
+    .addOption(new Option('--seconds <s>', 'stop after this long (default: until Ctrl-C)').argParser(positiveNumber))
+    .addOption(new Option('--every <s>', 'seconds between status lines').argParser(positiveNumber).default(5))
+    .option('--quiet', 'print only alerts and problems')
+    .action(async (opts: RunOptions) => {
+      let config: GatewayConfig = opts.config ? await loadGatewayConfig(opts.config) : embeddedDefaults({ brokerPort: opts.brokerPort, httpPort: opts.httpPort, db: opts.db, speed: opts.speed });
+      if (opts.config) {
+        config = {
+          ...config,
+          http: opts.httpPort !== undefined ? { ...config.http, port: opts.httpPort } : config.http,
+          storage: opts.db ? { ...config.storage, path: opts.db } : config.storage,
+          simulate: config.simulate && opts.speed ? { ...config.simulate, speed: opts.speed } : config.simulate,
+        };
+      }
+      const gateway = new Gateway(config, (err) => process.stderr.write(`edge-infer: ${err instanceof Error ? err.message : String(err)}\n`));
+      const out = new Console(Boolean(opts.quiet));
+      gateway.on('logged', (unit: CommitUnit) => out.logged(unit));
+      await gateway.start();
+      print(`edge-infer gateway: broker ${gateway.brokerUrl}, log ${config.storage.path}, http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${gateway.httpPort}/health and /metrics`);
+      for (const p of gateway.pipelines) print(`  ${p.name}: ${p.spec.topic} → ${p.card.id} [${p.variant.variant}, ${p.session.backend}] → ${p.spec.results}`);
+      let publisher: PlantPublisher | undefined;
+      let publishing: Promise<unknown> | undefined;
+      if (config.simulate) {
+        const plant = config.simulate.plant.endsWith('.json') ? await loadPlant(config.simulate.plant) : plantById(config.simulate.plant);
+        publisher = new PlantPublisher(plant, { url: gateway.brokerUrl, speed: config.simulate.speed, clientId: 'edge-infer-simulated-plant' });
+        await publisher.start();
+        publishing = publisher.run();
+        print(`  simulated plant '${plant.id}': ${plant.machines.length} machines publishing on ${gateway.brokerUrl} at ${config.simulate.speed}× real time`);
+      }
+      const ticker = setInterval(() => out.flush(), opts.every * 1000);
+      await new Promise<void>((resolve) => {
+        const done = (): void => resolve();
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+        if (opts.seconds) setTimeout(done, opts.seconds * 1000).unref();
+      });
+      clearInterval(ticker);
+      await publisher?.stop();
+      await publishing?.catch(() => undefined);
+      await gateway.stop();
+      print('edge-infer gateway: stopped; everything acknowledged is in the log');
+    });
+}

@@ -1,0 +1,165 @@
+// The gateway's configuration file (YAML or JSON), checked field by field: a bad config stops
+// the gateway with one line that names the file and the field.
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { EdgeInferError } from '../errors';
+import { bundledModelsDir } from '../paths';
+import { DecoderConfigSchema } from '../stream/decoders';
+import { parseTopicPattern } from '../stream/topic';
+
+const qos = z.union([z.literal(0), z.literal(1), z.literal(2)]);
+const port = z.number().int().min(0).max(65535);
+
+const TopicSchema = z.string().min(1).superRefine((t, ctx) => {
+  try {
+    parseTopicPattern(t);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+  }
+});
+
+export const BrokerSchema = z
+  .object({
+    /** mqtt://host:1883, mqtts://host:8883; ignored when `embedded` is set. */
+    url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'expected a broker URL such as mqtt://localhost:1883').default('mqtt://localhost:1883'),
+    /** Start an aedes broker inside the gateway on this port (the one-command setup). */
+    embedded: z.object({ port: port.default(1883), host: z.string().default('127.0.0.1') }).strict().optional(),
+    protocol: z.union([z.literal(4), z.literal(5)]).default(5),
+    clientId: z.string().min(1).max(128).default(`edge-infer-${os.hostname()}`),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    tls: z
+      .object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) })
+      .strict()
+      .optional(),
+    /** Keep subscriptions and unacknowledged messages across disconnects. */
+    persistentSession: z.boolean().default(true),
+    sessionExpiryS: z.number().int().min(0).default(86_400),
+    keepaliveS: z.number().int().min(1).max(65535).default(30),
+    reconnectMs: z.number().int().min(10).default(1000),
+  })
+  .strict();
+
+export const SchedulerSchema = z
+  .object({
+    maxBatch: z.number().int().min(1).max(1024).default(32),
+    maxWaitMs: z.number().min(0).max(10_000).default(5),
+    maxQueue: z.number().int().min(1).default(2048),
+    /** pause: stop acknowledging so the broker holds the messages; shed-oldest: drop the oldest windows (as dead letters). */
+    policy: z.enum(['pause', 'shed-oldest']).default('pause'),
+  })
+  .strict();
+
+export const PipelineSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected letters, digits, _ . -'),
+    /** Topic pattern; `{device}` marks the level holding the device id; may start with $share/<group>/. */
+    topic: TopicSchema,
+    qos: qos.default(1),
+    decoder: DecoderConfigSchema,
+    /** Model id in the models directory. */
+    model: z.string().min(1),
+    /** Variant name or policy: fp32, int8, fp8-e4m3, smallest, smallest-within:1, most-accurate. */
+    variant: z.string().min(1).default('smallest-within:1'),
+    window: z.number().int().min(1).optional(),
+    hop: z.number().int().min(1).optional(),
+    maxGapS: z.number().positive().optional(),
+    results: z.string().min(1).default('edge-infer/results/{device}/{model}'),
+    resultsQos: qos.default(1),
+    alerts: z
+      .object({
+        topic: z.string().min(1).default('edge-infer/alerts/{device}/{model}'),
+        consecutive: z.number().int().min(1).default(2),
+        cooldownS: z.number().min(0).default(60),
+        threshold: z.number().optional(),
+      })
+      .strict()
+      .default({ topic: 'edge-infer/alerts/{device}/{model}', consecutive: 2, cooldownS: 60 }),
+    /** This gateway handles the devices of partition `index` of `count` (per-sample streams across several gateways). */
+    partition: z
+      .object({ index: z.number().int().min(0), count: z.number().int().min(1) })
+      .strict()
+      .refine((p) => p.index < p.count, { message: 'index must be below count' })
+      .optional(),
+    /** Keep every n-th window for calibrating quantized models on this gateway's data (0: none). */
+    recordEvery: z.number().int().min(0).default(20),
+    scheduler: SchedulerSchema.optional(),
+  })
+  .strict();
+
+export const GatewayConfigSchema = z
+  .object({
+    broker: BrokerSchema.default(BrokerSchema.parse({})),
+    /** Models directory (default: the example models shipped with edge-infer). */
+    models: z.string().min(1).default(bundledModelsDir()),
+    engine: z
+      .object({ backend: z.enum(['auto', 'wasm', 'native']).default('auto'), threads: z.number().int().min(1).max(64).default(1), weights: z.enum(['compact', 'fast']).default('fast') })
+      .strict()
+      .default({ backend: 'auto', threads: 1, weights: 'fast' }),
+    storage: z
+      .object({
+        path: z.string().min(1).default('edge-infer.db'),
+        sync: z.enum(['full', 'normal', 'off']).default('normal'),
+        retention: z.object({ maxAgeDays: z.number().positive().optional(), maxBytes: z.number().int().positive().optional() }).strict().default({ maxAgeDays: 30 }),
+        outboxLimit: z.number().int().min(1).default(1_000_000),
+      })
+      .strict()
+      .default({ path: 'edge-infer.db', sync: 'normal', retention: { maxAgeDays: 30 }, outboxLimit: 1_000_000 }),
+    http: z.object({ port: port.default(8080), host: z.string().default('0.0.0.0') }).strict().default({ port: 8080, host: '0.0.0.0' }),
+    scheduler: SchedulerSchema.default(SchedulerSchema.parse({})),
+    pipelines: z.array(PipelineSchema).min(1, 'expected at least one pipeline'),
+    /** Publish a simulated plant on the broker (the one-command demo). */
+    simulate: z
+      .object({ plant: z.string().default('demo'), speed: z.number().positive().default(1), seed: z.number().int().default(1) })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    c.pipelines.forEach((p, i) => {
+      if (names.has(p.name)) ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'name'], message: `pipeline name '${p.name}' is used twice` });
+      names.add(p.name);
+    });
+  });
+
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+export type PipelineConfig = z.infer<typeof PipelineSchema>;
+
+function fieldPath(p: readonly PropertyKey[]): string {
+  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i ? `.${String(k)}` : String(k))).join('') || '(config)';
+}
+
+/** Validates a parsed config; E_ARGUMENT names the source, the field and what was expected. */
+export function parseGatewayConfig(value: unknown, source = '<config>'): GatewayConfig {
+  const r = GatewayConfigSchema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more)` : '';
+  const msg = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message.replace(/^Invalid input: /, '');
+  throw new EdgeInferError('E_ARGUMENT', `${source}: ${fieldPath(issue.path)}: ${msg}${more}`);
+}
+
+/** Reads a YAML or JSON config file; relative paths in it are taken from the file's folder. */
+export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new EdgeInferError('E_ARGUMENT', `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+  }
+  let value: unknown;
+  try {
+    value = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new EdgeInferError('E_ARGUMENT', `${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'} (${(err instanceof Error ? err.message : String(err)).split('\n')[0]})`, { cause: err });
+  }
+  const config = parseGatewayConfig(value, file);
+  const dir = path.dirname(path.resolve(file));
+  const resolve = (p: string): string => (path.isAbsolute(p) ? p : path.join(dir, p));
+  const models = (value as { models?: unknown })?.models;
+  return { ...config, models: typeof models === 'string' ? resolve(models) : config.models, storage: { ...config.storage, path: resolve(config.storage.path) } };
+}

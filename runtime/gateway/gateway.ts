@@ -1,0 +1,187 @@
+// The standalone gateway: broker connection, pipelines, the SQLite log, the outbox publisher and
+// the HTTP endpoints, started and stopped as one.
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { ModelSession } from '../engine';
+import { EdgeInferError } from '../errors';
+import { ModelRegistry } from '../model';
+import { loadOptionsFor } from '../quant';
+import { type HttpEndpoints, startHttp } from '../serve/http';
+import { GatewayMetrics } from '../serve/metrics';
+import { type CommitUnit, ResultStore } from '../store';
+import { startEmbeddedBroker } from '../stream/embedded-broker';
+import { MqttSource, type Subscription } from '../stream/mqtt-source';
+import { Pipeline } from '../stream/pipeline';
+import { OutboxPublisher } from '../stream/publisher';
+import type { GatewayConfig } from './config';
+
+/**
+ * Emits 'logged' with each committed unit that holds results or alerts (for consoles and
+ * dashboards that follow the plant live).
+ */
+export class Gateway extends EventEmitter {
+  readonly metrics = new GatewayMetrics();
+  private store: ResultStore | undefined;
+  private registry: ModelRegistry | undefined;
+  private source: MqttSource | undefined;
+  private publisher: OutboxPublisher | undefined;
+  private http: Server | undefined;
+  private broker: { url: string; close(): Promise<void> } | undefined;
+  private readonly sessions: ModelSession[] = [];
+  readonly pipelines: Pipeline[] = [];
+  private stopping: Promise<void> | undefined;
+  private started = false;
+  /** Where the broker is (the embedded one's URL when it runs inside). */
+  brokerUrl = '';
+  /** Port the HTTP endpoints listen on. */
+  httpPort = 0;
+
+  constructor(
+    readonly config: GatewayConfig,
+    private readonly report: (err: unknown) => void = (err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))),
+  ) {
+    super();
+  }
+
+  /**
+   * Starts everything: the log first (and the replay of messages a previous run journaled but
+   * did not finish), then the models, then the broker connection, then HTTP.
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new EdgeInferError('E_ARGUMENT', 'the gateway is already started');
+    this.started = true;
+    const c = this.config;
+    try {
+      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, retention: c.storage.retention, outboxLimit: c.storage.outboxLimit });
+      this.registry = await ModelRegistry.open(c.models, { watch: false });
+      for (const broken of this.registry.errors()) this.report(broken.error);
+      for (const p of c.pipelines) {
+        const variant = this.registry.pick(p.model, p.variant);
+        const session = await ModelSession.load(variant.file, { backend: c.engine.backend, threads: c.engine.threads, name: `${p.name} (${variant.id} ${variant.variant})`, ...loadOptionsFor(variant.precision, c.engine.weights) });
+        this.sessions.push(session);
+        const pipeline = new Pipeline(
+          { ...p, scheduler: p.scheduler ?? c.scheduler },
+          variant,
+          session,
+          this.store,
+          this.metrics,
+          (unit) => this.afterCommit(unit),
+          (err) => this.report(err),
+        );
+        this.pipelines.push(pipeline);
+      }
+      for (const p of this.pipelines) {
+        const n = await p.replay();
+        if (n) this.report(new EdgeInferError('E_ARGUMENT', `${p.name}: replayed ${n} message(s) journaled before the last stop`));
+      }
+      this.updateGauges();
+
+      if (c.broker.embedded) {
+        this.broker = await startEmbeddedBroker({ port: c.broker.embedded.port, host: c.broker.embedded.host });
+        this.brokerUrl = this.broker.url;
+      } else {
+        this.brokerUrl = c.broker.url;
+      }
+      const tls = c.broker.tls;
+      const source = new MqttSource({
+        url: this.brokerUrl,
+        protocolVersion: c.broker.protocol,
+        clientId: c.broker.clientId,
+        username: c.broker.username,
+        password: c.broker.password,
+        ca: tls?.ca ? readFileSync(tls.ca) : undefined,
+        cert: tls?.cert ? readFileSync(tls.cert) : undefined,
+        key: tls?.key ? readFileSync(tls.key) : undefined,
+        rejectUnauthorized: tls?.rejectUnauthorized,
+        persistentSession: c.broker.persistentSession,
+        sessionExpiryS: c.broker.sessionExpiryS,
+        keepaliveS: c.broker.keepaliveS,
+        reconnectMs: c.broker.reconnectMs,
+      });
+      this.source = source;
+      source.on('state', (state: string) => {
+        this.metrics.brokerConnected.set(state === 'connected' ? 1 : 0);
+        if (state === 'connected') this.publisher?.kick();
+      });
+      source.on('broker-error', (err: unknown) => this.report(err));
+      source.on('handler-error', (err: unknown) => this.report(err));
+      this.publisher = new OutboxPublisher(this.store, source, {}, (n) => {
+        this.metrics.published.inc(n);
+        this.updateGauges();
+      });
+      const subscriptions: Subscription[] = [];
+      for (const p of this.pipelines) if (!subscriptions.some((s) => s.filter === p.pattern.filter)) subscriptions.push({ filter: p.pattern.filter, qos: p.spec.qos });
+      await source.start(subscriptions, (topic, payload, packet) => this.route(topic, payload, Boolean(packet.dup)));
+      this.metrics.brokerConnected.set(1);
+      this.publisher.start();
+
+      const endpoints: HttpEndpoints = { health: () => this.health(), metrics: () => this.metrics.text(), metricsContentType: this.metrics.contentType };
+      const { server, port } = await startHttp(c.http.port, c.http.host, endpoints);
+      this.http = server;
+      this.httpPort = port;
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Hands a message to every pipeline whose topic it matches. */
+  private async route(topic: string, payload: Buffer, redelivered: boolean): Promise<void> {
+    const receivedMs = Date.now();
+    for (const p of this.pipelines) if (p.matches(topic)) await p.accept(topic, payload, receivedMs, redelivered);
+  }
+
+  private afterCommit(unit: CommitUnit): void {
+    this.publisher?.kick();
+    this.updateGauges();
+    if (unit.results?.length || unit.alerts?.length) this.emit('logged', unit);
+  }
+
+  private updateGauges(): void {
+    if (!this.store) return;
+    try {
+      this.metrics.outboxDepth.set(this.store.outboxDepth());
+      this.metrics.journalDepth.set(this.store.journalDepth());
+    } catch {
+      // closed while a commit finished
+    }
+  }
+
+  /** What /health answers: ok while the log is open and the broker connected. */
+  health(): { ok: boolean; broker: string; pipelines: Array<{ name: string; model: string; variant: string; queue: number }>; outbox: number; journal: number } {
+    const broker = this.source?.state ?? 'disconnected';
+    return {
+      ok: broker === 'connected' && this.store !== undefined,
+      broker,
+      pipelines: this.pipelines.map((p) => ({ name: p.name, model: p.card.id, variant: p.variant.variant, queue: p.scheduler.depth })),
+      outbox: this.store?.outboxDepth() ?? 0,
+      journal: this.store?.journalDepth() ?? 0,
+    };
+  }
+
+  /** The log (for the dashboard and the tests). */
+  get log(): ResultStore {
+    if (!this.store) throw new EdgeInferError('E_STORE_CLOSED', 'the gateway is not running');
+    return this.store;
+  }
+
+  /**
+   * Stops taking messages, runs and logs what is queued, stops publishing, closes the log.
+   * Messages not yet journaled stay with the broker (persistent session).
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.source?.stop();
+      for (const p of this.pipelines) await p.close().catch((err) => this.report(err));
+      await this.publisher?.stop();
+      await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+      this.http?.closeAllConnections?.();
+      await this.broker?.close();
+      for (const s of this.sessions) await s.dispose();
+      await this.registry?.close();
+      await this.store?.close();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,55 @@
+// The gateway's Prometheus metrics (prom-client), on a registry of its own so that several
+// gateways (or tests) in one process do not share counters.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly messages: Counter<'pipeline' | 'topic'>;
+  readonly duplicates: Counter<'pipeline'>;
+  readonly decodeErrors: Counter<'pipeline'>;
+  readonly deadLetters: Counter<'pipeline' | 'code'>;
+  readonly windows: Counter<'pipeline'>;
+  readonly windowGaps: Counter<'pipeline'>;
+  readonly inferences: Counter<'pipeline' | 'model' | 'variant'>;
+  readonly batchSize: Histogram<'pipeline'>;
+  readonly inferenceSeconds: Histogram<'pipeline'>;
+  readonly queueDepth: Gauge<'pipeline'>;
+  readonly shedWindows: Counter<'pipeline'>;
+  readonly alerts: Counter<'pipeline'>;
+  readonly dbWriteSeconds: Histogram;
+  readonly outboxDepth: Gauge;
+  readonly journalDepth: Gauge;
+  readonly published: Counter;
+  readonly brokerConnected: Gauge;
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const r = [this.registry];
+    this.messages = new Counter({ name: 'edge_infer_messages_total', help: 'MQTT messages received, per pipeline and topic', labelNames: ['pipeline', 'topic'], registers: r });
+    this.duplicates = new Counter({ name: 'edge_infer_duplicate_messages_total', help: 'Redelivered messages recognised and not processed twice', labelNames: ['pipeline'], registers: r });
+    this.decodeErrors = new Counter({ name: 'edge_infer_decode_errors_total', help: 'Payloads that could not be decoded', labelNames: ['pipeline'], registers: r });
+    this.deadLetters = new Counter({ name: 'edge_infer_dead_letters_total', help: 'Inputs recorded as dead letters, by error code', labelNames: ['pipeline', 'code'], registers: r });
+    this.windows = new Counter({ name: 'edge_infer_windows_total', help: 'Complete windows handed to inference', labelNames: ['pipeline'], registers: r });
+    this.windowGaps = new Counter({ name: 'edge_infer_window_gaps_total', help: 'Windows restarted because samples were missing', labelNames: ['pipeline'], registers: r });
+    this.inferences = new Counter({ name: 'edge_infer_inferences_total', help: 'Windows the model ran on', labelNames: ['pipeline', 'model', 'variant'], registers: r });
+    this.batchSize = new Histogram({ name: 'edge_infer_batch_size', help: 'Windows per inference run', labelNames: ['pipeline'], buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: r });
+    this.inferenceSeconds = new Histogram({ name: 'edge_infer_inference_seconds', help: 'Duration of one inference run', labelNames: ['pipeline'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers: r });
+    this.queueDepth = new Gauge({ name: 'edge_infer_queue_depth', help: 'Windows waiting for inference', labelNames: ['pipeline'], registers: r });
+    this.shedWindows = new Counter({ name: 'edge_infer_shed_windows_total', help: 'Windows dropped because inference could not keep up (recorded as dead letters)', labelNames: ['pipeline'], registers: r });
+    this.alerts = new Counter({ name: 'edge_infer_alerts_total', help: 'Alerts raised', labelNames: ['pipeline'], registers: r });
+    this.dbWriteSeconds = new Histogram({ name: 'edge_infer_db_write_seconds', help: 'Duration of one database commit', buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5], registers: r });
+    this.outboxDepth = new Gauge({ name: 'edge_infer_outbox_depth', help: 'Results waiting for the broker to acknowledge them', registers: r });
+    this.journalDepth = new Gauge({ name: 'edge_infer_journal_depth', help: 'Acknowledged messages not yet fully processed', registers: r });
+    this.published = new Counter({ name: 'edge_infer_published_total', help: 'Result and alert messages the broker acknowledged', registers: r });
+    this.brokerConnected = new Gauge({ name: 'edge_infer_broker_connected', help: '1 while connected to the broker', registers: r });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'edge_infer_' });
+  }
+
+  /** The metrics in Prometheus text format. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
