@@ -44,6 +44,17 @@ function speedNumber(value: string): number {
   return n;
 }
 
+/** Ids of the built-in plants for help and messages; a broken install must not break every command. */
+function plantIds(): string {
+  try {
+    return builtinPlants()
+      .map((p) => p.id)
+      .join(', ');
+  } catch {
+    return 'none found';
+  }
+}
+
 /** A built-in plant id, or a plant JSON file. */
 async function resolvePlant(value: string): Promise<Plant> {
   return value.endsWith('.json') || value.includes('/') ? loadPlant(value) : plantById(value);
@@ -107,13 +118,13 @@ export function registerSimulate(program: Command): void {
     .addOption(new Option('--format <format>', 'jsonl: one line per published block; csv: one row per sample').choices(['jsonl', 'csv']).default('jsonl'))
     .addOption(new Option('-o, --output <file>', 'write to a file instead of stdout'))
     .addOption(new Option('--broker <url>', 'publish a plant to this MQTT broker (mqtt://host:1883) instead of writing samples').conflicts(FILE_ONLY))
-    .addOption(new Option('--plant <id|file>', `with --broker: built-in plant (${builtinPlants().map((p) => p.id).join(', ')}) or a plant JSON file`))
+    .addOption(new Option('--plant <id|file>', `with --broker: built-in plant (${plantIds()}) or a plant JSON file`))
     .addOption(new Option('--qos <n>', "with --broker: QoS of every message (default: the plant's)").argParser(wholeNumber(0, 2)))
     .addOption(new Option('--speed <x>', 'with --broker: 1 real time, 10 ten times faster, 0 as fast as the broker acknowledges (default 1)').argParser(speedNumber))
     .addOption(new Option('--max-messages <n>', 'with --broker: stop after this many messages').argParser(wholeNumber(1)))
     .action(async (opts: SimulateOptions, cmd: Command) => {
       if (opts.broker !== undefined) {
-        if (opts.plant === undefined) cmd.error(`error: option '--broker <url>' needs --plant <id|file>: the plant says which machines publish (built-in: ${builtinPlants().map((p) => p.id).join(', ')})`);
+        if (opts.plant === undefined) cmd.error(`error: option '--broker <url>' needs --plant <id|file>: the plant says which machines publish (built-in: ${plantIds()})`);
         await publishPlant({ ...opts, broker: opts.broker, plant: opts.plant as string }, opts.seconds);
         return;
       }

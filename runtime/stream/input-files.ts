@@ -75,17 +75,22 @@ export function windowsFromChannels(card: ModelCard, channels: Record<string, Ar
   }));
 }
 
-/** CSV of samples: a header row of channel names, then one row of numbers per sample. */
-export function parseSamplesCsv(text: string, source: string): Record<string, number[]> {
+/**
+ * CSV of samples: a header row of channel names, then one row per sample. Only the `wanted`
+ * columns (default: all) must hold numbers; others (a time or a label column) are skipped.
+ */
+export function parseSamplesCsv(text: string, source: string, wanted?: readonly string[]): Record<string, number[]> {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#'));
   if (lines.length < 2) throw bad(source, 'expected a header row of channel names and at least one row of samples');
   const delimiter = [',', ';', '\t'].find((d) => lines[0].includes(d)) ?? ',';
   const header = lines[0].split(delimiter).map((h) => h.trim().replace(/^"(.*)"$/, '$1'));
-  const columns: Record<string, number[]> = Object.fromEntries(header.map((h) => [h, []]));
+  const keep = header.map((h) => !wanted || wanted.includes(h));
+  const columns: Record<string, number[]> = Object.fromEntries(header.filter((_, c) => keep[c]).map((h) => [h, []]));
   lines.slice(1).forEach((line, r) => {
     const cells = line.split(delimiter);
     if (cells.length !== header.length) throw bad(source, `line ${r + 2}: ${cells.length} values, the header names ${header.length} columns`);
     cells.forEach((cell, c) => {
+      if (!keep[c]) return;
       const v = Number(cell.trim());
       if (cell.trim() === '' || !Number.isFinite(v)) throw new EdgeInferError('E_INPUT_VALUE', `${source}: line ${r + 2}, column '${header[c]}': ${JSON.stringify(cell.trim())} is not a number`);
       columns[header[c]].push(v);
@@ -126,7 +131,7 @@ export async function readInputWindows(file: string, inputs: readonly TensorSpec
   const source = file === '-' ? '<stdin>' : file;
   if (path.extname(file).toLowerCase() === '.csv') {
     if (!card) throw bad(source, 'CSV samples need the model card (none found next to the model)');
-    return windowsFromChannels(card, parseSamplesCsv(text, source), source);
+    return windowsFromChannels(card, parseSamplesCsv(text, source, card.input.channels.map((c) => c.name)), source);
   }
   if (['.jsonl', '.ndjson'].includes(path.extname(file).toLowerCase())) {
     return text.split(/\r?\n/).flatMap((line, i) => {

@@ -302,6 +302,8 @@ export class PlantPublisher {
   }
 
   private async loop(): Promise<PublishStats> {
+    // Stopped before it ran: nothing to publish, and no connection to open.
+    if (this.stopping) return this.stats;
     await this.start();
     const { speed, maxInFlight } = this.opts;
     const maxMessages = this.opts.maxMessages ?? Infinity;
