@@ -86,7 +86,8 @@ export class Gateway extends EventEmitter {
       const tls = c.broker.tls;
       const source = new MqttSource({
         url: this.brokerUrl,
-        protocolVersion: c.broker.protocol,
+        // The embedded aedes broker speaks MQTT 3.1.1 only.
+        protocolVersion: c.broker.embedded ? 4 : c.broker.protocol,
         clientId: c.broker.clientId,
         username: c.broker.username,
         password: c.broker.password,
