@@ -288,7 +288,11 @@ export class Pipeline {
     for (const { window: w, outcome } of results) {
       if (!outcome.ok) {
         this.metrics.deadLetters.inc({ pipeline: this.name, code: outcome.error.code });
-        unit.deadLetters!.push(this.windowLetter(w, outcome.error.code, outcome.error.message));
+        // The runtime's own message ("the model failed while running: ...") does not say which
+        // model, nor which window: a dead letter read later must.
+        const message = outcome.error.message;
+        const reason = message.startsWith(this.session.name) ? message : `${this.session.name}: window of ${w.device} from ${new Date(w.startMs).toISOString()}: ${message}`;
+        unit.deadLetters!.push(this.windowLetter(w, outcome.error.code, reason));
         continue;
       }
       this.metrics.inferences.inc({ pipeline: this.name, model, variant });
