@@ -63,7 +63,7 @@ export function registerRun(program: Command): void {
           simulate: config.simulate && opts.speed ? { ...config.simulate, speed: opts.speed } : config.simulate,
         };
       }
-      const gateway = new Gateway(config, (err) => process.stderr.write(`edge-infer: ${err instanceof Error ? err.message : String(err)}\n`));
+      const gateway = new Gateway(config, (err) => process.stderr.write(`edge-infer: ${err instanceof Error ? err.message : String(err)}\n`), { source: opts.config ?? 'embedded defaults' });
       const out = new Console(Boolean(opts.quiet));
       gateway.on('logged', (unit: CommitUnit) => out.logged(unit));
       await gateway.start();

@@ -161,5 +161,15 @@ export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
   const dir = path.dirname(path.resolve(file));
   const resolve = (p: string): string => (path.isAbsolute(p) ? p : path.join(dir, p));
   const models = (value as { models?: unknown })?.models;
-  return { ...config, models: typeof models === 'string' ? resolve(models) : config.models, storage: { ...config.storage, path: resolve(config.storage.path) } };
+  // Certificates and a plant file are files too: a config moved with them keeps working wherever
+  // the gateway is started from.
+  const tls = config.broker.tls;
+  const plant = config.simulate?.plant;
+  return {
+    ...config,
+    broker: tls ? { ...config.broker, tls: { ...tls, ca: tls.ca && resolve(tls.ca), cert: tls.cert && resolve(tls.cert), key: tls.key && resolve(tls.key) } } : config.broker,
+    models: typeof models === 'string' ? resolve(models) : config.models,
+    storage: { ...config.storage, path: resolve(config.storage.path) },
+    simulate: config.simulate && plant?.endsWith('.json') ? { ...config.simulate, plant: resolve(plant) } : config.simulate,
+  };
 }

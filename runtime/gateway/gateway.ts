@@ -4,17 +4,23 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { ModelSession } from '../engine';
-import { EdgeInferError } from '../errors';
-import { ModelRegistry } from '../model';
+import { EdgeInferError, isEdgeInferError } from '../errors';
+import { ModelRegistry, type VariantEntry } from '../model';
 import { loadOptionsFor } from '../quant';
 import { type HttpEndpoints, startHttp } from '../serve/http';
 import { GatewayMetrics } from '../serve/metrics';
 import { type CommitUnit, ResultStore } from '../store';
 import { startEmbeddedBroker } from '../stream/embedded-broker';
+import { DeviceWindows } from '../stream/device-windows';
 import { MqttSource, type Subscription } from '../stream/mqtt-source';
 import { Pipeline } from '../stream/pipeline';
 import { OutboxPublisher } from '../stream/publisher';
 import type { GatewayConfig } from './config';
+
+export interface GatewayOptions {
+  /** Where the config came from (its file): errors about a field name it, as config errors do. */
+  source?: string;
+}
 
 /**
  * Emits 'logged' with each committed unit that holds results or alerts (for consoles and
@@ -40,8 +46,16 @@ export class Gateway extends EventEmitter {
   constructor(
     readonly config: GatewayConfig,
     private readonly report: (err: unknown) => void = (err) => process.emitWarning(err instanceof Error ? err : new Error(String(err))),
+    private readonly options: GatewayOptions = {},
   ) {
     super();
+  }
+
+  /** A problem with pipeline i's settings, named like a config error: file, field, what is wrong. */
+  private pipelineError(i: number, field: string | undefined, err: unknown): EdgeInferError {
+    const where = `${this.options.source ?? 'config'}: pipelines[${i}]${field ? `.${field}` : ''}`;
+    const message = err instanceof Error ? err.message : String(err);
+    return new EdgeInferError(isEdgeInferError(err) ? err.code : 'E_ARGUMENT', `${where}: ${message}`, { cause: err });
   }
 
   /**
@@ -53,23 +67,54 @@ export class Gateway extends EventEmitter {
     this.started = true;
     const c = this.config;
     try {
-      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, retention: c.storage.retention, outboxLimit: c.storage.outboxLimit });
+      // Models first: a config naming a model that is not there fails before the log is created.
       this.registry = await ModelRegistry.open(c.models, { watch: false });
       for (const broken of this.registry.errors()) this.report(broken.error);
-      for (const p of c.pipelines) {
-        const variant = this.registry.pick(p.model, p.variant);
-        const session = await ModelSession.load(variant.file, { backend: c.engine.backend, threads: c.engine.threads, name: `${p.name} (${variant.id} ${variant.variant})`, ...loadOptionsFor(variant.precision, c.engine.weights) });
-        this.sessions.push(session);
-        const pipeline = new Pipeline(
-          { ...p, scheduler: p.scheduler ?? c.scheduler },
-          variant,
-          session,
-          this.store,
-          this.metrics,
-          (unit) => this.afterCommit(unit),
-          (err) => this.report(err),
-        );
-        this.pipelines.push(pipeline);
+      const variants = c.pipelines.map((p, i) => {
+        try {
+          this.registry!.get(p.model);
+        } catch (err) {
+          throw this.pipelineError(i, 'model', err);
+        }
+        let variant: VariantEntry;
+        try {
+          variant = this.registry!.pick(p.model, p.variant);
+        } catch (err) {
+          throw this.pipelineError(i, 'variant', err);
+        }
+        try {
+          // Window and hop against the model, also before the log is created.
+          new DeviceWindows(variant.card, { window: p.window, hop: p.hop, maxGapS: p.maxGapS });
+        } catch (err) {
+          throw this.pipelineError(i, undefined, err);
+        }
+        return variant;
+      });
+      for (const [i, p] of c.pipelines.entries()) {
+        const variant = variants[i];
+        try {
+          this.sessions.push(await ModelSession.load(variant.file, { backend: c.engine.backend, threads: c.engine.threads, name: `${p.name} (${variant.id} ${variant.variant})`, ...loadOptionsFor(variant.precision, c.engine.weights) }));
+        } catch (err) {
+          throw this.pipelineError(i, 'model', err);
+        }
+      }
+      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, retention: c.storage.retention, outboxLimit: c.storage.outboxLimit });
+      for (const [i, p] of c.pipelines.entries()) {
+        try {
+          const pipeline = new Pipeline(
+            { ...p, scheduler: p.scheduler ?? c.scheduler },
+            variants[i],
+            this.sessions[i],
+            this.store,
+            this.metrics,
+            (unit) => this.afterCommit(unit),
+            (err) => this.report(err),
+          );
+          this.pipelines.push(pipeline);
+        } catch (err) {
+          // window, hop or scheduler settings the model cannot take
+          throw this.pipelineError(i, undefined, err);
+        }
       }
       for (const p of this.pipelines) {
         const n = await p.replay();
