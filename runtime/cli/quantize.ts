@@ -6,11 +6,11 @@ import { Presets, SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { type BackendChoice, ModelSession, type TensorMap, syntheticFeeds } from '../engine';
 import { EdgeInferError } from '../errors';
-import { type ModelCard, cardFileFor, findCard } from '../model';
-import { encodeModel, readModelFile, writeFileAtomic } from '../onnx';
+import { type ModelCard, findCard } from '../model';
+import { readModelFile } from '../onnx';
 import {
   CALIBRATION_METHODS, type CalibrationMethod, type CalibrationSet, type HeldOut, QUANT_TARGETS, type QuantTarget, type WeightLoading, WEIGHT_LOADINGS,
-  compareWithFp32, embedCard, htmlReport, loadCalibration, loadOptionsFor, parseCalibrationSource, precisionOf, quantizeModel, textReport, variantCard,
+  loadCalibration, parseCalibrationSource, runQuantizeJob, textReport,
 } from '../quant';
 import { backendOption, wholeNumber } from './options';
 import { print } from './output';
@@ -98,42 +98,22 @@ export function registerQuantize(program: Command): void {
 
       const abort = new AbortController();
       const bar = progress('calibrating', abort);
-      let result;
+      let job;
       try {
-        result = await quantizeModel({
-          model,
-          to: opts.to,
-          blockSize: opts.block,
-          calibration: set && opts.to === 'int8' ? { windows: set.calibration, source: set.description, method: opts.method } : undefined,
-          onProgress: bar.onProgress,
-          signal: abort.signal,
+        job = await runQuantizeJob({
+          model, bytes, card, to: opts.to, calibration: set, heldOut, method: opts.method, blockSize: opts.block,
+          load: opts.load, backend: opts.backend, output: opts.output, html: opts.html, onProgress: bar.onProgress, signal: abort.signal,
         });
       } finally {
         bar.stop();
       }
-      const calibration = set && opts.to === 'int8' ? { source: set.description, windows: set.calibration.length, method: opts.method } : undefined;
-      const quantized = encodeModel(card ? embedCard(result.model, variantCard(card, opts.to, result, calibration)) : result.model);
-      const comparison = await compareWithFp32(bytes, quantized, heldOut, { card, variant: opts.to, backend: opts.backend, load: loadOptionsFor(precisionOf(opts.to), opts.load) });
-
-      // Write the model and its card only now that both are whole; each goes through a temp file.
-      let out = quantized;
-      if (card) {
-        const finalCard = variantCard(card, opts.to, result, calibration, comparison);
-        out = encodeModel(embedCard(result.model, finalCard));
-        await writeFileAtomic(opts.output, out);
-        await writeFileAtomic(cardFileFor(opts.output), `${JSON.stringify(finalCard, null, 2)}\n`);
-      } else {
-        await writeFileAtomic(opts.output, out);
-      }
-      const reportFile = opts.output.replace(/\.onnx$/i, '') + '.report.html';
-      if (opts.html) await writeFileAtomic(reportFile, htmlReport(card?.id ?? path.basename(file), [{ ...comparison, sizeBytes: out.length }]));
-
+      const { result, comparison, reportFile } = job;
       print(`${opts.output}: ${opts.to} variant of ${card?.id ?? file}`);
       print(`method      ${result.method}`);
       if (set) print(`calibrated  ${opts.to === 'int8' ? `${set.description} (${opts.method})` : 'no calibration needed'}; checked on ${heldOut.source}`);
-      for (const line of textReport({ ...comparison, sizeBytes: out.length })) print(line);
+      for (const line of textReport(comparison)) print(line);
       if (!card) print('card        none written: the fp32 model has no card to derive one from');
-      if (opts.html) print(`report      ${reportFile}`);
+      if (reportFile) print(`report      ${reportFile}`);
       for (const n of result.notices) print(`notice      ${n}`);
     });
 }

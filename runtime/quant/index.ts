@@ -21,3 +21,5 @@ export { quantizeWeight, dequantize } from './weights';
 export type { WeightFormat, QuantizedWeight } from './weights';
 export { upgradeOpset } from './opset';
 export { float16Export, float32ToFloat16 } from './fp16';
+export { runQuantizeJob } from './job';
+export type { QuantizeJob, QuantizeJobResult } from './job';

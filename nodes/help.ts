@@ -1,0 +1,49 @@
+// A model node's help text, written from its card and its variants: what it detects, what it
+// reads, what it sends, and what each precision costs in agreement with fp32.
+import type { ModelEntry } from '../runtime/model';
+
+const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** The node type of a model: `edge-infer-<model id>`. */
+export function nodeTypeOf(modelId: string): string {
+  return `edge-infer-${modelId}`;
+}
+
+export function helpHtml(model: ModelEntry): string {
+  const fp32 = model.variants.find((v) => v.precision === 'fp32') ?? model.variants[0];
+  const card = fp32.card;
+  const i = card.input;
+  const f = i.features;
+  const features = f.transform === 'fft-magnitude' ? `magnitude spectrum in ${f.bins} bands up to ${f.maxHz ?? i.sampleRate / 2} Hz` : f.transform === 'rms' ? 'RMS of each channel' : 'the raw samples';
+  const output = card.task === 'classification'
+    ? `<code>label</code>: one of ${card.output.labels!.map((l) => `<code>${esc(l)}</code>`).join(', ')}; <code>probabilities</code>: per label; <code>score</code>: the top probability; <code>anomaly</code>: true for a non-normal label at or above the threshold (${card.output.threshold ?? 0}).`
+    : `<code>score</code>: ${esc(card.output.score)}; <code>anomaly</code>: true at or above the threshold (${card.output.threshold}); <code>label</code>: <code>anomaly</code> or <code>normal</code>.`;
+  const variants = model.variants.map((v) => {
+    const a = v.card.quantization?.agreement;
+    const metric = Object.entries(v.card.metrics).find(([k]) => k === 'accuracy' || k === 'rocAuc');
+    const figures = [`${(v.sizeBytes / 1000).toFixed(0)} kB`];
+    if (metric) figures.push(`${metric[0]} ${metric[1]}`);
+    if (a?.top1 !== undefined) figures.push(`agrees with fp32 on ${(a.top1 * 100).toFixed(1)} % of held-out windows`);
+    if (a?.metricDelta !== undefined) figures.push(`${a.metricDelta >= 0 ? '+' : ''}${(a.metricDelta * 100).toFixed(2)} points`);
+    return `<li><code>${esc(v.variant)}</code> (${esc(v.precision)}): ${figures.join(', ')}</li>`;
+  });
+  return `<p>${esc(card.description)}</p>
+<h3>Inputs</h3>
+<dl class="message-properties">
+<dt>payload <span class="property-type">number | array | Buffer | object</span></dt>
+<dd>Samples of ${i.channels.map((c) => `<code>${esc(c.name)}</code> [${esc(c.unit)}]`).join(', ')} at ${i.sampleRate} Hz: one value per channel (<code>[${i.channels.map((c) => c.name).join(', ')}]</code>), rows of them, an object of named channels (numbers or arrays), or a float32 Buffer with the channels interleaved. The node keeps a window of ${i.window} samples per device and runs the model every ${i.hop} samples, on ${features}.</dd>
+<dt class="optional">topic <span class="property-type">string</span></dt>
+<dd>The device the samples come from (or the property set in the node): each device has its own window.</dd>
+</dl>
+<h3>Outputs</h3>
+<dl class="message-properties">
+<dt>payload <span class="property-type">object</span></dt>
+<dd>One message per window: <code>device</code>, <code>score</code>, <code>label</code>, <code>probabilities</code>, <code>anomaly</code>, <code>threshold</code>, <code>model</code>, <code>variant</code>, <code>latencyMs</code>, <code>window: {start, end}</code>. ${output}</dd>
+</dl>
+<h3>Details</h3>
+<p>Task: ${card.task}. ${esc(card.output.score)}.</p>
+<p>Precisions available (pick one, or a policy such as <code>smallest-within:1</code>: the smallest variant within one point of fp32):</p>
+<ul>${variants.join('')}</ul>
+<p>The <b>Quantize</b> button makes an int8 or FP8 variant calibrated on the windows this gateway recorded, and shows what it costs against fp32.</p>
+${card.training ? `<p>${esc(card.training)}</p>` : ''}`;
+}

@@ -1,0 +1,173 @@
+// One node type per model: `edge-infer-<id>`. A node keeps a window per device, runs the model on
+// every complete window (micro-batched across devices), sends one message per window, logs the
+// results through its runtime, and shows rate, latency and the last label in its status.
+import type { ModelSession } from '../runtime/engine';
+import { EdgeInferError } from '../runtime/errors';
+import { DEFAULT_POLICY, type ModelCard, type ModelRegistry, type VariantEntry, formatPolicy, interpret } from '../runtime/model';
+import type { CommitUnit, ResultRecord } from '../runtime/store';
+import { DeviceWindows, type ReadyWindow } from '../runtime/stream/device-windows';
+import { resultPayload } from '../runtime/stream/pipeline';
+import { Scheduler, type WindowResult } from '../runtime/stream/scheduler';
+import { nodeTypeOf } from './help';
+import { samplesFromPayload } from './payload';
+import type { DoneFunction, Node, NodeMessage, RED, SendFunction } from './red';
+import type { RuntimeResources } from './resources';
+import { type RuntimeNode, defaultResources } from './runtime-node';
+
+interface ModelNodeConfig {
+  name?: string;
+  runtime?: string;
+  /** A variant name or a policy (smallest-within:1, ...). */
+  variant?: string;
+  /** Overrides the card's threshold; '' keeps it. */
+  threshold?: string | number;
+  /** Message property holding the device id (default topic). */
+  device?: string;
+  /** Log results to the runtime's SQLite file (default true). */
+  log?: boolean;
+}
+
+interface Waiting {
+  msg: NodeMessage;
+  send: SendFunction;
+  done: DoneFunction;
+  windows: number;
+  error?: Error;
+}
+
+/** How long a close may take before Node-RED is told it is done anyway. */
+const CLOSE_WITHIN_MS = 800;
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Registers the node type of one model of the catalog. */
+export function registerModelNode(RED: RED, catalog: ModelRegistry, modelId: string): void {
+  RED.nodes.registerType(nodeTypeOf(modelId), function (this: Node, config: ModelNodeConfig) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const runtimeNode = config.runtime ? (RED.nodes.getNode(config.runtime) as RuntimeNode | null) : null;
+    const resources: RuntimeResources = runtimeNode?.resources ?? defaultResources(RED);
+    resources.register(node);
+    const deviceProperty = config.device?.trim() || 'topic';
+    const policy = config.variant?.trim() || formatPolicy(DEFAULT_POLICY);
+
+    let variant: VariantEntry | undefined;
+    let card: ModelCard | undefined;
+    let windows: DeviceWindows | undefined;
+    let scheduler: Scheduler | undefined;
+    let closed = false;
+    const waiting = new Map<ReadyWindow, Waiting>();
+    const stats = { windows: 0, totalMs: 0, last: '', anomaly: false, since: Date.now() };
+    let recorded = 0;
+
+    const deliver = async (results: WindowResult[]): Promise<void> => {
+      const unit: CommitUnit = { results: [], alerts: [], windows: [] };
+      for (const { window: w, outcome } of results) {
+        const owner = waiting.get(w);
+        waiting.delete(w);
+        if (!owner) continue;
+        owner.windows--;
+        if (!outcome.ok) {
+          owner.error ??= outcome.error;
+        } else {
+          const meaning = interpret(card!, outcome.outputs[card!.output.tensor].data as Float32Array);
+          const record: ResultRecord = {
+            timeMs: Date.now(), device: w.device, model: card!.id, variant: variant!.variant, score: meaning.score, label: meaning.label ?? null,
+            anomaly: meaning.anomaly, outputs: Array.from(outcome.outputs[card!.output.tensor].data as Float32Array), latencyMs: outcome.ms / outcome.batch,
+            windowStartMs: w.startMs, windowEndMs: w.endMs, messageKeys: w.messageKeys,
+          };
+          owner.send({ ...owner.msg, payload: resultPayload(card!, variant!.variant, record, meaning.probabilities) });
+          stats.windows++;
+          stats.totalMs += record.latencyMs;
+          stats.last = record.label ?? record.score.toPrecision(3);
+          stats.anomaly = record.anomaly;
+          unit.results!.push(record);
+          if (record.anomaly) {
+            unit.alerts!.push({ timeMs: record.timeMs, device: w.device, model: card!.id, variant: variant!.variant, kind: card!.task === 'classification' ? 'fault' : 'anomaly', label: record.label, score: record.score, threshold: card!.output.threshold ?? null, message: `${w.device}: ${card!.title} reports ${record.label ?? 'an anomaly'}` });
+          }
+          if (resources.options.recordEvery > 0 && recorded++ % resources.options.recordEvery === 0) unit.windows!.push({ timeMs: record.timeMs, device: w.device, model: card!.id, features: w.features, dims: w.dims });
+        }
+        if (owner.windows === 0) owner.done(owner.error);
+      }
+      if (config.log !== false && unit.results!.length) {
+        try {
+          await resources.log()?.commit(unit);
+        } catch (err) {
+          node.error(new EdgeInferError('E_STORE_WRITE', `results not logged: ${asError(err).message}`));
+        }
+      }
+    };
+
+    let session: ModelSession | undefined;
+    const ready: Promise<void> = (async () => {
+      variant = catalog.pick(modelId, policy);
+      card = config.threshold !== undefined && config.threshold !== '' && Number.isFinite(Number(config.threshold))
+        ? { ...variant.card, output: { ...variant.card.output, threshold: Number(config.threshold) } }
+        : variant.card;
+      windows = new DeviceWindows(card);
+      node.status({ fill: 'yellow', shape: 'ring', text: RED._('edge-infer.status.loading') });
+      session = await resources.session(variant);
+      // Shed-oldest: a flow must never back up into Node-RED's memory; shed windows fail their messages.
+      scheduler = new Scheduler(session, card, deliver, { maxBatch: 32, maxWaitMs: 2, maxQueue: 1024, policy: 'shed-oldest' }, (err) => node.error(asError(err)));
+      node.status({ fill: 'green', shape: 'dot', text: `${variant.variant} · ${RED._('edge-infer.status.ready')}` });
+    })();
+    ready.catch((err: unknown) => node.status({ fill: 'red', shape: 'ring', text: asError(err).message.slice(0, 60) }));
+
+    const ticker = setInterval(() => {
+      if (!scheduler || closed) return;
+      const seconds = (Date.now() - stats.since) / 1000;
+      const rate = stats.windows / Math.max(1, seconds);
+      const ms = stats.windows ? stats.totalMs / stats.windows : 0;
+      if (stats.windows) node.status({ fill: stats.anomaly ? 'red' : 'green', shape: 'dot', text: `${rate.toFixed(1)}/s · ${ms.toFixed(1)} ms · ${stats.last}` });
+      stats.windows = 0;
+      stats.totalMs = 0;
+      stats.since = Date.now();
+    }, 1000);
+    ticker.unref();
+
+    node.on('input', (msg, send, done) => {
+      ready.then(
+        () => {
+          if (closed) return done();
+          const device = String(RED.util.getMessageProperty(msg, deviceProperty) ?? msg.topic ?? 'default');
+          const samples = samplesFromPayload(msg.payload, card!.input.channels.map((c) => c.name), device);
+          const { windows: complete } = windows!.push(device, samples, String(msg._msgid ?? ''), Date.now());
+          if (complete.length === 0) return done();
+          const owner: Waiting = { msg, send, done, windows: complete.length };
+          for (const w of complete) waiting.set(w, owner);
+          const shed = scheduler!.submit(complete);
+          for (const w of shed) {
+            const o = waiting.get(w);
+            waiting.delete(w);
+            if (!o) continue;
+            o.error ??= new EdgeInferError('E_RUN', `${card!.id}: inference could not keep up; a window of ${w.device} was dropped`);
+            if (--o.windows === 0) o.done(o.error);
+          }
+        },
+        (err: unknown) => done(asError(err)),
+      ).catch((err: unknown) => done(asError(err)));
+    });
+
+    node.on('close', (_removed, done) => {
+      closed = true;
+      clearInterval(ticker);
+      let finished = false;
+      const finish = (): void => {
+        if (!finished) {
+          finished = true;
+          done();
+        }
+      };
+      // Node-RED waits on every close; never longer than a moment, even with a stuck log.
+      setTimeout(finish, CLOSE_WITHIN_MS).unref();
+      (async () => {
+        await ready.catch(() => undefined);
+        await scheduler?.close().catch(() => undefined);
+        if (variant) await resources.release(variant).catch(() => undefined);
+        await resources.deregister(node).catch(() => undefined);
+      })().then(finish, finish);
+    });
+  } as never);
+}

@@ -1,0 +1,59 @@
+// The `edge-infer-runtime` config node: the engine settings and the SQLite log that model nodes
+// share. Without one, model nodes share a default runtime (auto backend, log in the user dir).
+import * as path from 'node:path';
+import type { BackendChoice } from '../runtime/engine';
+import type { WeightLoading } from '../runtime/quant';
+import type { Node, RED } from './red';
+import { RuntimeResources } from './resources';
+
+export const RUNTIME_TYPE = 'edge-infer-runtime';
+
+interface RuntimeConfig {
+  name?: string;
+  backend?: BackendChoice;
+  threads?: number | string;
+  weights?: WeightLoading;
+  dbPath?: string;
+  retentionDays?: number | string;
+  recordEvery?: number | string;
+  log?: boolean;
+}
+
+export interface RuntimeNode extends Node {
+  resources: RuntimeResources;
+}
+
+function defaultDb(RED: RED): string {
+  return path.join(RED.settings.userDir ?? process.cwd(), 'edge-infer.db');
+}
+
+function numberOr(v: number | string | undefined, fallback: number): number {
+  const n = typeof v === 'string' ? Number(v) : v;
+  return n !== undefined && Number.isFinite(n) ? n : fallback;
+}
+
+let fallback: RuntimeResources | undefined;
+
+/** The default runtime of model nodes that name none. */
+export function defaultResources(RED: RED): RuntimeResources {
+  fallback ??= new RuntimeResources({ backend: 'auto', threads: 1, weights: 'fast', dbPath: defaultDb(RED), retentionDays: 30, recordEvery: 20 });
+  return fallback;
+}
+
+export function registerRuntimeNode(RED: RED): void {
+  RED.nodes.registerType(RUNTIME_TYPE, function (this: RuntimeNode, config: RuntimeConfig) {
+    RED.nodes.createNode(this, config);
+    this.resources = new RuntimeResources({
+      backend: config.backend ?? 'auto',
+      threads: Math.max(1, Math.round(numberOr(config.threads, 1))),
+      weights: config.weights ?? 'fast',
+      dbPath: config.log === false ? '' : config.dbPath?.trim() || defaultDb(RED),
+      retentionDays: numberOr(config.retentionDays, 30),
+      recordEvery: Math.max(0, Math.round(numberOr(config.recordEvery, 20))),
+    });
+    this.on('close', (_removed, done) => {
+      // Model nodes close first and release what they used; whatever is left goes now.
+      this.resources.close().then(done, done);
+    });
+  } as never);
+}

@@ -1,0 +1,76 @@
+// A whole quantization, as `edge-infer quantize` and the Node-RED editor's Quantize button run
+// it: quantize, check against fp32 on held-out windows, write the variant and its card (and the
+// HTML report) through temporary files, so nothing half-written is ever left behind.
+import type { BackendChoice } from '../engine';
+import type { ModelCard } from '../model';
+import { cardFileFor } from '../model';
+import { type ModelProto, encodeModel, writeFileAtomic } from '../onnx';
+import type { CalibrationMethod } from './calibrate';
+import { type HeldOut, type VariantComparison, compareWithFp32 } from './compare';
+import { type WeightLoading, loadOptionsFor } from './load';
+import { type QuantTarget, type QuantizeResult, embedCard, precisionOf, quantizeModel, variantCard } from './quantize';
+import { htmlReport } from './report';
+import type { CalibrationSet } from './sources';
+
+export interface QuantizeJob {
+  /** The fp32 model, its bytes and its card (null for a model without one). */
+  model: ModelProto;
+  bytes: Uint8Array;
+  card: ModelCard | null;
+  to: QuantTarget;
+  /** Calibration windows and held-out windows. */
+  calibration?: CalibrationSet;
+  /** Held-out windows when there is no calibration set. */
+  heldOut: HeldOut;
+  method: CalibrationMethod;
+  blockSize?: number;
+  /** How the variant is loaded for the latency check. */
+  load: WeightLoading;
+  backend: BackendChoice;
+  /** Where the quantized .onnx goes; its card goes next to it. */
+  output: string;
+  /** The variant's name in its card (default: the target). */
+  variantName?: string;
+  /** Also write `<output>.report.html`. */
+  html: boolean;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface QuantizeJobResult {
+  result: QuantizeResult;
+  comparison: VariantComparison;
+  card: ModelCard | null;
+  sizeBytes: number;
+  reportFile?: string;
+}
+
+export async function runQuantizeJob(job: QuantizeJob): Promise<QuantizeJobResult> {
+  const result = await quantizeModel({
+    model: job.model,
+    to: job.to,
+    blockSize: job.blockSize,
+    calibration: job.calibration && job.to === 'int8' ? { windows: job.calibration.calibration, source: job.calibration.description, method: job.method } : undefined,
+    onProgress: job.onProgress,
+    signal: job.signal,
+  });
+  const calibration = job.calibration && job.to === 'int8' ? { source: job.calibration.description, windows: job.calibration.calibration.length, method: job.method } : undefined;
+  const named = (c: ModelCard): ModelCard => (job.variantName ? { ...c, variant: job.variantName } : c);
+  const draft = encodeModel(job.card ? embedCard(result.model, named(variantCard(job.card, job.to, result, calibration))) : result.model);
+  const comparison = await compareWithFp32(job.bytes, draft, job.calibration?.heldOut ?? job.heldOut, { card: job.card, variant: job.variantName ?? job.to, backend: job.backend, load: loadOptionsFor(precisionOf(job.to), job.load) });
+  let card: ModelCard | null = null;
+  let bytes = draft;
+  if (job.card) {
+    card = named(variantCard(job.card, job.to, result, calibration, comparison));
+    bytes = encodeModel(embedCard(result.model, card));
+    // The card first: a registry that sees the model appear finds its card already there.
+    await writeFileAtomic(cardFileFor(job.output), `${JSON.stringify(card, null, 2)}\n`);
+  }
+  await writeFileAtomic(job.output, bytes);
+  let reportFile: string | undefined;
+  if (job.html) {
+    reportFile = `${job.output.replace(/\.onnx$/i, '')}.report.html`;
+    await writeFileAtomic(reportFile, htmlReport(job.card?.id ?? job.output, [{ ...comparison, sizeBytes: bytes.length }]));
+  }
+  return { result, comparison: { ...comparison, sizeBytes: bytes.length }, card, sizeBytes: bytes.length, reportFile };
+}

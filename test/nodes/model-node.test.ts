@@ -1,0 +1,170 @@
+import * as path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MachineSimulator, profileById } from '../../devices';
+import { ResultStore } from '../../runtime/store';
+import edgeInferNodes from '../../nodes/index';
+import { bundledModelsDir } from '../../runtime/paths';
+import { type TestNode, collect, helper, until, userDir } from './helpers';
+
+// Node-RED's own Catch node, for the error paths.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+
+const TYPE = 'edge-infer-fault-classifier';
+const WINDOW = 2048;
+
+/** 2048 samples of a pump with a fault, as one [x, y, z] array per channel. */
+function pumpWindow(seed: number, fault?: 'imbalance'): Record<'vib_x' | 'vib_y' | 'vib_z', number[]> {
+  const sim = new MachineSimulator(profileById('pump-motor'), { seed, faults: fault ? [{ type: fault, onsetS: 0, severity: 0.8 }] : [] });
+  const b = sim.next('vibration', WINDOW);
+  return { vib_x: Array.from(b.channels.vib_x), vib_y: Array.from(b.channels.vib_y), vib_z: Array.from(b.channels.vib_z) };
+}
+
+/** A flow on one tab (Catch nodes catch within their tab; nodes without one are config nodes). */
+function flow(extra: object[] = [], nodeProps: object = {}): object[] {
+  return [
+    { id: 'f1', type: 'tab' },
+    { id: 'rt', type: 'edge-infer-runtime', backend: 'wasm', threads: 1, log: true, dbPath: path.join(userDir, 'nodes.db'), recordEvery: 1 },
+    { id: 'model', z: 'f1', type: TYPE, runtime: 'rt', wires: [['out']], ...nodeProps },
+    { id: 'out', z: 'f1', type: 'helper' },
+    ...extra.map((n) => ({ z: 'f1', ...n })),
+  ];
+}
+
+beforeAll(() => {
+  helper.settings({ userDir, edgeInfer: { modelsDir: bundledModelsDir() } });
+});
+
+afterEach(async () => {
+  await helper.unload();
+});
+
+describe('a model node', () => {
+  it('should load with defaults and no runtime, and say it is ready', async () => {
+    await helper.load(edgeInferNodes, [{ id: 'model', type: TYPE, wires: [] }]);
+    const node = helper.getNode('model') as TestNode & { status: unknown };
+    expect(node).toBeTruthy();
+  });
+
+  it('should take a whole window as an object of named channels and send one result per window', async () => {
+    await helper.load(edgeInferNodes, flow());
+    const out = collect(helper.getNode('out'));
+    helper.getNode('model').receive({ topic: 'pump-7', payload: pumpWindow(3, 'imbalance') });
+    await until(() => out.length === 1, 15_000, 'a result');
+    const p = out[0].payload;
+    expect(p).toMatchObject({ device: 'pump-7', model: 'fault-classifier', label: 'imbalance', anomaly: true });
+    expect(Object.keys(p.probabilities as object)).toEqual(['normal', 'imbalance', 'misalignment', 'bearing', 'looseness']);
+    expect(p).toHaveProperty('latencyMs');
+    expect(p).toHaveProperty('window.start');
+    expect(p.threshold).toBe(0.5);
+  });
+
+  it('should take rows, a float32 Buffer, a Float32Array per channel and arrays of objects', async () => {
+    await helper.load(edgeInferNodes, flow());
+    const out = collect(helper.getNode('out'));
+    const w = pumpWindow(4);
+    const rows = w.vib_x.map((x, i) => [x, w.vib_y[i], w.vib_z[i]]);
+    const buffer = Buffer.alloc(WINDOW * 12);
+    rows.forEach((r, i) => r.forEach((v, k) => buffer.writeFloatLE(v, (i * 3 + k) * 4)));
+    const model = helper.getNode('model');
+    model.receive({ topic: 'rows', payload: rows });
+    model.receive({ topic: 'buffer', payload: buffer });
+    model.receive({ topic: 'typed', payload: { vib_x: Float32Array.from(w.vib_x), vib_y: Float32Array.from(w.vib_y), vib_z: Float32Array.from(w.vib_z) } });
+    model.receive({ topic: 'records', payload: rows.map(([vib_x, vib_y, vib_z]) => ({ vib_x, vib_y, vib_z })) });
+    await until(() => out.length === 4, 15_000, 'four results');
+    const scores = new Set(out.map((m) => (m.payload.score as number).toFixed(5)));
+    expect(scores.size).toBe(1); // the same samples in four shapes give the same result
+    expect(out.map((m) => m.payload.device).sort()).toEqual(['buffer', 'records', 'rows', 'typed']);
+  });
+
+  it('should keep a window per device, filling it from samples and blocks', async () => {
+    await helper.load(edgeInferNodes, flow([], { device: 'payload.machine' }));
+    const out = collect(helper.getNode('out'));
+    const model = helper.getNode('model');
+    const a = pumpWindow(5);
+    const b = pumpWindow(6, 'imbalance');
+    // Interleaved blocks of 512 from two machines: each completes its own window after four.
+    for (let k = 0; k < 4; k++) {
+      for (const [machine, w] of [['a', a], ['b', b]] as const) {
+        const block = (c: 'vib_x' | 'vib_y' | 'vib_z') => w[c].slice(k * 512, (k + 1) * 512);
+        model.receive({ payload: { machine, vib_x: block('vib_x'), vib_y: block('vib_y'), vib_z: block('vib_z') } });
+      }
+    }
+    await until(() => out.length === 2, 15_000, 'two results');
+    expect(out.map((m) => m.payload.device).sort()).toEqual(['a', 'b']);
+    expect(out.find((m) => m.payload.device === 'b')?.payload.label).toBe('imbalance');
+  });
+
+  it('should take one sample of every channel at a time', async () => {
+    await helper.load(edgeInferNodes, flow());
+    const out = collect(helper.getNode('out'));
+    const w = pumpWindow(7);
+    const model = helper.getNode('model');
+    for (let i = 0; i < WINDOW; i++) model.receive({ topic: 'slow', payload: [w.vib_x[i], w.vib_y[i], w.vib_z[i]] });
+    await until(() => out.length === 1, 20_000, 'a result from single samples');
+    expect(out[0].payload.device).toBe('slow');
+  });
+
+  it('should report bad input to a Catch node and keep working', async () => {
+    await helper.load([catchNode, edgeInferNodes], flow([{ id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['caught']] }, { id: 'caught', type: 'helper' }]));
+    const caught = collect(helper.getNode('caught'));
+    const out = collect(helper.getNode('out'));
+    const model = helper.getNode('model');
+    model.receive({ topic: 'x', payload: 42 });
+    model.receive({ topic: 'x', payload: { vib_x: [1], vib_y: [Number.NaN], vib_z: [1] } });
+    model.receive({ topic: 'x', payload: 'vibration' });
+    await until(() => caught.length === 3, 5000, 'three errors caught');
+    const messages = caught.map((m) => (m as unknown as { error: { message: string } }).error.message);
+    expect(messages[0]).toMatch(/msg\.payload is one number, but the model reads 3 channels/);
+    expect(messages[1]).toMatch(/msg\.payload\.vib_y\[0\] is NaN, expected a finite number/);
+    expect(messages[2]).toMatch(/msg\.payload is string/);
+    model.receive({ topic: 'y', payload: pumpWindow(8) });
+    await until(() => out.length === 1, 15_000, 'a result after the errors');
+  });
+
+  it('should show rate, latency and the last label in its status', async () => {
+    await helper.load(edgeInferNodes, flow());
+    const model = helper.getNode('model') as TestNode;
+    const statuses: Array<{ fill?: string; text?: string }> = [];
+    model.on('call:status', ((call: { args: Array<{ fill?: string; text?: string }> }) => statuses.push(call.args[0])) as never);
+    const out = collect(helper.getNode('out'));
+    model.receive({ topic: 'p', payload: pumpWindow(9, 'imbalance') });
+    await until(() => out.length === 1, 15_000, 'a result');
+    await until(() => statuses.some((s) => /\/s · .* ms · imbalance/.test(s.text ?? '')), 3000, 'a status with the label');
+    expect(statuses.find((s) => /imbalance/.test(s.text ?? ''))?.fill).toBe('red');
+  });
+
+  it('should log results and recorded windows to the runtime\'s SQLite file', async () => {
+    const db = path.join(userDir, 'log-test.db');
+    await helper.load(edgeInferNodes, [
+      { id: 'rt', type: 'edge-infer-runtime', backend: 'wasm', dbPath: db, recordEvery: 1 },
+      { id: 'model', type: TYPE, runtime: 'rt', wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ]);
+    const out = collect(helper.getNode('out'));
+    helper.getNode('model').receive({ topic: 'logged', payload: pumpWindow(10) });
+    await until(() => out.length === 1, 15_000, 'a result');
+    await helper.unload();
+    const store = ResultStore.open({ path: db });
+    expect(store.counts().results).toBe(1);
+    expect(store.windows('fault-classifier').length).toBe(1);
+    await store.close();
+  });
+
+  it('should refuse a variant its model does not have, in its status, without stopping Node-RED', async () => {
+    await helper.load([catchNode, edgeInferNodes], flow([{ id: 'catcher', type: 'catch', scope: null, wires: [['caught']] }, { id: 'caught', type: 'helper' }], { variant: 'int4' }));
+    const caught = collect(helper.getNode('caught'));
+    helper.getNode('model').receive({ topic: 'x', payload: pumpWindow(11) });
+    await until(() => caught.length === 1, 5000, 'the error');
+    expect((caught[0] as unknown as { error: { message: string } }).error.message).toMatch(/has no variant 'int4'/);
+  });
+
+  it('should close within a second while windows are being run', async () => {
+    await helper.load(edgeInferNodes, flow());
+    const model = helper.getNode('model');
+    for (let i = 0; i < 20; i++) model.receive({ topic: `d${i}`, payload: pumpWindow(20 + i) });
+    const t0 = Date.now();
+    await helper.unload();
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+});
