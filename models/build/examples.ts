@@ -85,10 +85,10 @@ export function anomalyModel(seed: number): ExampleModel {
   const bins = 64;
   const d = 3 * bins;
   const net = new Sequential([
-    new Dense(init, 'encoder.1', d, 256), new Relu(),
-    new Dense(init, 'encoder.2', 256, 8), new Relu(),
-    new Dense(init, 'decoder.1', 8, 256), new Relu(),
-    new Dense(init, 'decoder.2', 256, d),
+    new Dense(init, 'encoder.1', d, 512), new Relu(),
+    new Dense(init, 'encoder.2', 512, 8), new Relu(),
+    new Dense(init, 'decoder.1', 8, 512), new Relu(),
+    new Dense(init, 'decoder.2', 512, d),
   ]);
   const flat: Layer = {
     variables: net.variables,
@@ -127,9 +127,9 @@ export function classifierModel(seed: number): ExampleModel {
   const init = new Init(seed);
   const d = 3 * 256;
   const net = new Sequential([
-    new Dense(init, 'fc1', d, 192), new Relu(), new Dropout(0.2),
-    new Dense(init, 'fc2', 192, 64), new Relu(), new Dropout(0.1),
-    new Dense(init, 'logits', 64, LABELS.length),
+    new Dense(init, 'fc1', d, 384), new Relu(), new Dropout(0.2),
+    new Dense(init, 'fc2', 384, 96), new Relu(), new Dropout(0.1),
+    new Dense(init, 'logits', 96, LABELS.length),
   ]);
   const flat: Layer = {
     variables: net.variables,
