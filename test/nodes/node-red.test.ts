@@ -1,0 +1,200 @@
+// A real Node-RED, started by the test in a temp user directory with this package installed the
+// way `npm install <path>` does it: the admin API lists one node type per model, each example
+// flow deploys and works against a real broker with the simulated plant publishing, a model
+// added while Node-RED runs is registered, and the editor's quantize endpoint makes a variant.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePlant } from '../../devices';
+import { bundledModelsDir, packageRoot } from '../../runtime/paths';
+import Database from 'better-sqlite3';
+import { PlantPublisher } from '../../runtime/stream/plant-publisher';
+import { type MosquittoBroker, freePort, startMosquitto } from '../helpers/brokers';
+import { client, tempDir, waitFor } from '../helpers/gateway';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const bcrypt = require('bcryptjs') as { hashSync(s: string, rounds: number): string };
+
+let broker: MosquittoBroker;
+let nodeRed: ChildProcess;
+let userDir: string;
+let modelsDir: string;
+let base: string;
+let token: string;
+let log = '';
+
+const plant = parsePlant({
+  id: 'nodered',
+  title: 'two pumps',
+  description: 'pump-b has an imbalance from the start',
+  machines: [
+    { device: 'pump-a', profile: 'pump-motor', seed: 8 },
+    { device: 'pump-b', profile: 'pump-motor', seed: 9, faults: [{ type: 'imbalance', onsetS: 0, severity: 0.8 }] },
+  ],
+  publish: { topic: 'plant/{device}/{stream}', streams: ['vibration'], encoding: 'float32', qos: 1 },
+});
+
+async function admin(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${base}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+/** An example flow from flows/, pointed at the test broker (and recording every window). */
+function exampleFlow(file: string): object[] {
+  const nodes = JSON.parse(readFileSync(path.join(packageRoot(), 'flows', file), 'utf8')) as Array<Record<string, unknown>>;
+  for (const n of nodes) {
+    if (n.type === 'mqtt-broker') Object.assign(n, { broker: '127.0.0.1', port: String(broker.port) });
+    if (n.type === 'edge-infer-runtime') Object.assign(n, { backend: 'wasm', recordEvery: 1 });
+  }
+  return nodes;
+}
+
+async function publishPlant(seconds: number): Promise<void> {
+  const publisher = new PlantPublisher(plant, { url: broker.url, speed: 10, seconds });
+  await publisher.start();
+  await publisher.run();
+  await publisher.stop();
+}
+
+beforeAll(async () => {
+  if (!existsSync(path.join(packageRoot(), 'dist', 'nodes', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
+  broker = await startMosquitto();
+  userDir = tempDir('edge-infer-nr-');
+  modelsDir = path.join(userDir, 'models');
+  cpSync(bundledModelsDir(), modelsDir, { recursive: true, filter: (f) => !f.includes(`${path.sep}build`) });
+  // What `npm install /path/to/edge-infer` in the user directory does: a link to the package.
+  mkdirSync(path.join(userDir, 'node_modules'));
+  symlinkSync(packageRoot(), path.join(userDir, 'node_modules', 'edge-infer'), 'dir');
+  writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, dependencies: { 'edge-infer': `file:${packageRoot()}` } }));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  writeFileSync(
+    path.join(userDir, 'settings.js'),
+    `module.exports = ${JSON.stringify({
+      uiPort: port,
+      uiHost: '127.0.0.1',
+      userDir,
+      flowFile: 'flows.json',
+      credentialSecret: false,
+      adminAuth: { type: 'credentials', users: [{ username: 'admin', password: bcrypt.hashSync('factory-floor', 8), permissions: '*' }] },
+      edgeInfer: { modelsDir },
+      logging: { console: { level: 'warn' } },
+    })};\n`,
+  );
+  nodeRed = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  nodeRed.stdout!.on('data', (d) => (log += String(d)));
+  nodeRed.stderr!.on('data', (d) => (log += String(d)));
+  await waitFor(async () => (await fetch(`${base}/auth/login`).catch(() => null))?.ok, 60_000, `Node-RED to start (log: ${log.slice(-500)})`);
+  const auth = await fetch(`${base}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password: 'factory-floor' }) });
+  token = ((await auth.json()) as { access_token: string }).access_token;
+}, 120_000);
+
+afterAll(async () => {
+  nodeRed?.kill('SIGTERM');
+  await new Promise((r) => (nodeRed && nodeRed.exitCode === null ? nodeRed.once('exit', r) : r(null)));
+  await broker?.stop();
+});
+
+describe('edge-infer in a real Node-RED', () => {
+  it('should list one node type per model, and the runtime config node, in the admin API', async () => {
+    const sets = (await (await admin('GET', '/nodes')).json()) as Array<{ module: string; types: string[] }>;
+    const ours = sets.filter((s) => s.module === 'edge-infer').flatMap((s) => s.types);
+    expect(ours.sort()).toEqual(['edge-infer-fault-classifier', 'edge-infer-fault-transformer', 'edge-infer-runtime', 'edge-infer-vibration-anomaly']);
+    const models = (await (await admin('GET', '/edge-infer/models')).json()) as Array<{ type: string; title: string; help: string }>;
+    expect(models.map((m) => m.title).sort()).toEqual(['Rotating machine fault classifier', 'Transformer fault classifier (raw vibration)', 'Vibration anomaly detector']);
+    expect(models.find((m) => m.type === 'edge-infer-fault-classifier')?.help).toMatch(/vib_x.*\[g\].*5120 Hz/s);
+  });
+
+  it('should keep its admin endpoints behind adminAuth', async () => {
+    const res = await fetch(`${base}/edge-infer/models`);
+    expect(res.status).toBe(401);
+  });
+
+  it('should deploy the anomaly flow and publish alerts for the faulty pump', async () => {
+    const res = await admin('POST', '/flows', exampleFlow('vibration-anomaly-detection.json'), { 'Node-RED-Deployment-Type': 'full' });
+    expect(res.status).toBeLessThan(300);
+    const sub = await client(broker.url);
+    const alerts: string[] = [];
+    sub.on('message', (topic) => alerts.push(topic));
+    await new Promise((r) => sub.subscribe('edge-infer/alerts/#', { qos: 1 }, r));
+    await publishPlant(6);
+    await waitFor(() => alerts.length > 0, 30_000, `an alert (Node-RED log: ${log.slice(-400)})`);
+    expect(new Set(alerts)).toEqual(new Set(['edge-infer/alerts/pump-b']));
+    sub.end(true);
+    // The runtime logged every result to the default log in the user directory (read as another
+    // process would: a fresh read-only connection each time).
+    const db = path.join(userDir, 'edge-infer.db');
+    const rows = (sql: string): Array<Record<string, unknown>> => {
+      const conn = new Database(db, { readonly: true });
+      try {
+        return conn.prepare(sql).all() as Array<Record<string, unknown>>;
+      } finally {
+        conn.close();
+      }
+    };
+    await waitFor(() => (rows('SELECT COUNT(*) AS n FROM results')[0].n as number) >= 2 * 25, 20_000, 'results in SQLite');
+    expect(rows("SELECT DISTINCT device FROM results WHERE model = 'vibration-anomaly' ORDER BY device").map((r) => r.device)).toEqual(['pump-a', 'pump-b']);
+  });
+
+  it('should deploy the fault classification flow and report the imbalance', async () => {
+    const res = await admin('POST', '/flows', exampleFlow('fault-classification.json'), { 'Node-RED-Deployment-Type': 'full' });
+    expect(res.status).toBeLessThan(300);
+    const sub = await client(broker.url);
+    const faults = new Map<string, string>();
+    sub.on('message', (topic, payload) => faults.set(topic, (JSON.parse(String(payload)) as { label: string }).label));
+    await new Promise((r) => sub.subscribe('edge-infer/faults/#', { qos: 1 }, r));
+    await publishPlant(4);
+    await waitFor(() => faults.get('edge-infer/faults/pump-b') === 'imbalance', 30_000, 'the imbalance reported');
+    sub.end(true);
+  });
+
+  it('should deploy the A/B flow and report the agreement of fp32 and FP8', async () => {
+    const res = await admin('POST', '/flows', exampleFlow('ab-precision.json'), { 'Node-RED-Deployment-Type': 'full' });
+    expect(res.status).toBeLessThan(300);
+    const sub = await client(broker.url);
+    const reports: Array<{ windows: number; agreement: number }> = [];
+    sub.on('message', (_t, payload) => reports.push(JSON.parse(String(payload))));
+    await new Promise((r) => sub.subscribe('edge-infer/ab/#', { qos: 1 }, r));
+    await publishPlant(4);
+    await waitFor(() => reports.some((r) => r.windows >= 20), 30_000, 'twenty paired windows');
+    expect(reports.at(-1)!.agreement).toBeGreaterThanOrEqual(0.95);
+    sub.end(true);
+  });
+
+  it('should register the node type of a model added while Node-RED runs', async () => {
+    const dir = path.join(modelsDir, 'pump-classifier');
+    mkdirSync(dir);
+    const card = JSON.parse(readFileSync(path.join(modelsDir, 'fault-classifier', 'fault-classifier.fp32.model.json'), 'utf8'));
+    writeFileSync(path.join(dir, 'pump-classifier.fp32.model.json'), JSON.stringify({ ...card, id: 'pump-classifier', title: 'Pump fault classifier' }));
+    cpSync(path.join(modelsDir, 'fault-classifier', 'fault-classifier.fp32.onnx'), path.join(dir, 'pump-classifier.fp32.onnx'));
+    await waitFor(async () => {
+      const sets = (await (await admin('GET', '/nodes')).json()) as Array<{ module: string; types: string[] }>;
+      return sets.some((s) => s.module === 'edge-infer' && s.types.includes('edge-infer-pump-classifier'));
+    }, 15_000, 'the new node type');
+  });
+
+  it('should quantize a model from the editor, calibrated on the windows this gateway recorded', async () => {
+    const start = await admin('POST', '/edge-infer/quantize', { model: 'fault-classifier', to: 'fp8-e4m3', samples: 40 });
+    const job = (await start.json()) as { id: string; error?: string };
+    expect(start.status, job.error).toBe(200);
+    const status = (await waitFor(async () => {
+      const s = (await (await admin('GET', `/edge-infer/quantize/${job.id}`)).json()) as { state: string; error?: string; report?: { top1: number; sizeBytes: number; fp32SizeBytes: number } };
+      return s.state === 'running' ? null : s;
+    }, 60_000, 'the quantization job'))!;
+    expect(status.error).toBeUndefined();
+    expect(status.state).toBe('done');
+    expect(status.report!.sizeBytes / status.report!.fp32SizeBytes).toBeLessThan(0.3);
+    expect(status.report!.top1).toBeGreaterThanOrEqual(0.9);
+    await waitFor(async () => {
+      const list = (await (await admin('GET', '/edge-infer/models')).json()) as Array<{ id: string; variants: Array<{ variant: string }> }>;
+      return list.find((m) => m.id === 'fault-classifier')?.variants.some((v) => v.variant === 'fp8-e4m3-gateway');
+    }, 10_000, 'the new variant listed');
+    const bad = await admin('POST', '/edge-infer/quantize', { model: 'fault-classifier', to: 'int4' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/to must be one of int8, int8-dynamic, fp8-e4m3, fp8-e5m2/);
+  });
+});
