@@ -1,0 +1,179 @@
+// The gateway on one Mosquitto, side by side in one run:
+//  1. sustained end-to-end rate (publish → decode → window → inference → commit → ack) of the
+//     anomaly model, against a bare mqtt.js subscriber that only receives the same stream, and
+//     against a plain Node-RED flow doing the logging with core nodes (mqtt in → function →
+//     node-red-node-sqlite insert per message);
+//  2. latency from publish to commit at half the maximum rate.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import mqtt from 'mqtt';
+import { Gateway } from '../../runtime/gateway/gateway';
+import { type CommitUnit } from '../../runtime/store';
+import { quantile } from '../../runtime/stats';
+import { messageKey } from '../../runtime/stream/pipeline';
+import { freePort, startMosquitto } from '../helpers/brokers';
+import { tempDir, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
+import { fmt, int, machine, table } from './table';
+
+const DEVICES = 8;
+const PER_DEVICE = 500; // blocks of 512 samples: 4000 messages, 2M samples per run
+const MESSAGES = DEVICES * PER_DEVICE;
+
+interface Message {
+  topic: string;
+  payload: Buffer;
+}
+
+function stream(): Message[] {
+  const out: Message[] = [];
+  for (let seq = 0; seq < PER_DEVICE; seq++) for (let d = 0; d < DEVICES; d++) out.push({ topic: `plant/m${d}/vibration`, payload: vibrationBlock(seq, 512, 1_700_000_000_000 + d) });
+  return out;
+}
+
+/** Publishes every message at QoS 1 with a bounded number in flight; `paceMs` spaces them (0: flat out). */
+async function publish(url: string, messages: Message[], paceMs = 0, onSent?: (m: Message, at: number) => void): Promise<void> {
+  const c = mqtt.connect(url, { protocolVersion: 4, clientId: `bench-pub-${Math.random().toString(36).slice(2, 7)}` });
+  await new Promise<void>((r) => c.once('connect', () => r()));
+  let inFlight = 0;
+  const start = performance.now();
+  for (let i = 0; i < messages.length; i++) {
+    while (inFlight >= 256) await new Promise((r) => setImmediate(r));
+    if (paceMs > 0) {
+      const due = start + i * paceMs;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    }
+    inFlight++;
+    onSent?.(messages[i], Date.now());
+    c.publish(messages[i].topic, messages[i].payload, { qos: 1 }, () => inFlight--);
+  }
+  await waitFor(() => inFlight === 0, 60_000, 'publisher acknowledgements');
+  await new Promise<void>((r) => c.end(false, {}, () => r()));
+}
+
+/** A bare subscriber: receives the stream and does nothing else. */
+async function bare(url: string, messages: Message[]): Promise<number> {
+  const sub = mqtt.connect(url, { protocolVersion: 4, clientId: 'bench-bare', clean: true });
+  await new Promise<void>((r) => sub.once('connect', () => r()));
+  await new Promise((r) => sub.subscribe('plant/+/vibration', { qos: 1 }, r));
+  let got = 0;
+  let last = 0;
+  sub.on('message', () => {
+    got++;
+    last = performance.now();
+  });
+  const t0 = performance.now();
+  await publish(url, messages);
+  await waitFor(() => got === messages.length, 120_000, 'the bare subscriber');
+  sub.end(true);
+  return messages.length / ((last - t0) / 1000);
+}
+
+/** The gateway with the anomaly model: time until every message is journaled, acknowledged and its windows logged. */
+async function gateway(url: string, messages: Message[]): Promise<{ rate: number; results: number }> {
+  const config = testConfig(url, { scheduler: { maxBatch: 64, maxWaitMs: 5, maxQueue: 4096, policy: 'pause' } }, { recordEvery: 0 });
+  config.pipelines = config.pipelines.filter((p) => p.name === 'anomaly');
+  const gw = new Gateway(config, () => undefined);
+  await gw.start();
+  const expected = DEVICES * (Math.floor((PER_DEVICE * 512 - 2048) / 1024) + 1);
+  const t0 = performance.now();
+  await publish(url, messages);
+  await waitFor(() => gw.log.counts().results >= expected, 300_000, 'the gateway');
+  const seconds = (performance.now() - t0) / 1000;
+  const results = gw.log.counts().results;
+  await gw.stop();
+  return { rate: messages.length / seconds, results };
+}
+
+/** Latency publish → commit at a given rate: for each logged window, from the publish of its last message. */
+async function latency(url: string, messages: Message[], rate: number): Promise<{ p50: number; p99: number; windows: number }> {
+  const config = testConfig(url, { scheduler: { maxBatch: 64, maxWaitMs: 5, maxQueue: 4096, policy: 'pause' } }, { recordEvery: 0 });
+  config.pipelines = config.pipelines.filter((p) => p.name === 'anomaly');
+  const gw = new Gateway(config, () => undefined);
+  const sentAt = new Map<string, number>();
+  const samples: number[] = [];
+  gw.on('logged', (unit: CommitUnit) => {
+    const now = Date.now();
+    for (const r of unit.results ?? []) {
+      const last = r.messageKeys[r.messageKeys.length - 1];
+      const t = sentAt.get(last);
+      if (t !== undefined) samples.push(now - t);
+    }
+  });
+  await gw.start();
+  await publish(url, messages, 1000 / rate, (m, at) => sentAt.set(messageKey(m.topic, m.payload), at));
+  await waitFor(() => samples.length >= DEVICES * 200, 60_000, 'windows');
+  await gw.stop();
+  return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), windows: samples.length };
+}
+
+/** Node-RED with mqtt in → function → sqlite (one INSERT per message): time until every message is a row. */
+async function nodeRed(url: string, port: number, messages: Message[]): Promise<number> {
+  const userDir = tempDir('edge-infer-bench-nr-');
+  const db = path.join(userDir, 'messages.db');
+  new Database(db).exec('CREATE TABLE messages (topic TEXT, bytes INTEGER, time INTEGER)');
+  const uiPort = await freePort();
+  mkdirSync(path.join(userDir, 'lib'), { recursive: true });
+  const flows = [
+    { id: 't', type: 'tab', label: 'bench' },
+    { id: 'b', type: 'mqtt-broker', broker: '127.0.0.1', port: String(port), clientid: 'bench-nodered', protocolVersion: '4', keepalive: '60', cleansession: true, autoConnect: true },
+    { id: 'db', type: 'sqlitedb', db, mode: 'RWC' },
+    { id: 'in', z: 't', type: 'mqtt in', topic: 'plant/+/vibration', qos: '1', datatype: 'buffer', broker: 'b', wires: [['fn']] },
+    { id: 'fn', z: 't', type: 'function', func: 'msg.params = { $topic: msg.topic, $bytes: msg.payload.length, $time: Date.now() };\nreturn msg;', outputs: 1, wires: [['sql']] },
+    { id: 'sql', z: 't', type: 'sqlite', mydb: 'db', sqlquery: 'prepared', sql: 'INSERT INTO messages (topic, bytes, time) VALUES ($topic, $bytes, $time)', wires: [] },
+  ];
+  writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
+  writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify({ uiPort, uiHost: '127.0.0.1', userDir, flowFile: 'flows.json', nodesDir: [path.dirname(require.resolve('node-red-node-sqlite/sqlite.js'))], logging: { console: { level: 'warn' } } })};`);
+  const proc: ChildProcess = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'ignore' });
+  const count = (): number => {
+    const c = new Database(db, { readonly: true });
+    try {
+      return (c.prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n;
+    } finally {
+      c.close();
+    }
+  };
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${uiPort}/flows`).catch(() => null))?.ok, 60_000, 'Node-RED');
+    await new Promise((r) => setTimeout(r, 2000)); // its MQTT node connects and subscribes
+    const t0 = performance.now();
+    await publish(url, messages);
+    await waitFor(() => count() >= messages.length, 600_000, 'Node-RED to insert every message');
+    return messages.length / ((performance.now() - t0) / 1000);
+  } finally {
+    proc.kill('SIGTERM');
+  }
+}
+
+async function main(): Promise<void> {
+  const broker = await startMosquitto();
+  const messages = stream();
+  try {
+    const rows: Array<Array<string | number>> = [];
+    const bareRate = await bare(broker.url, messages);
+    const gw = await gateway(broker.url, messages);
+    const bareRate2 = await bare(broker.url, messages);
+    const gw2 = await gateway(broker.url, messages);
+    const nr = await nodeRed(broker.url, broker.port, messages);
+    const bareBest = Math.max(bareRate, bareRate2);
+    const gwBest = Math.max(gw.rate, gw2.rate);
+    rows.push(['bare mqtt.js subscriber (receive only)', int(bareBest), '1.00', '—']);
+    rows.push(['edge-infer gateway, vibration-anomaly fp32 (decode, window, infer, commit, ack)', int(gwBest), fmt(gwBest / bareBest), `${fmt(gwBest / nr, 1)}×`]);
+    rows.push(['Node-RED: mqtt in → function → sqlite insert per message', int(nr), fmt(nr / bareBest), '1.0×']);
+    console.log(`Sustained rate on one Mosquitto, ${int(MESSAGES)} QoS 1 messages of 512 × 3 float32 samples from ${DEVICES} devices (goal: gateway ≥ 0.5 of bare, ≥ 10× Node-RED)\n`);
+    console.log(table(['consumer', 'messages/s', 'vs bare', 'vs Node-RED'], rows));
+    const lat = await latency(broker.url, messages.slice(0, DEVICES * 220), gwBest / 2);
+    console.log(`\nLatency at half the gateway's maximum rate (${int(gwBest / 2)} messages/s), from the publish of a window's last message to the commit of its result (goal: p99 ≤ 50 ms)\n`);
+    console.log(table(['windows', 'p50 ms', 'p99 ms'], [[lat.windows, fmt(lat.p50, 1), fmt(lat.p99, 1)]]));
+    console.log(`\n${machine()}; gateway results per run: ${gw.results}`);
+  } finally {
+    await broker.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});
