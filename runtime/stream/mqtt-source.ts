@@ -28,15 +28,18 @@ export interface BrokerOptions {
   reconnectMs?: number;
   /** How long to wait for the broker's CONNACK, ms (default 10,000). */
   connectTimeoutMs?: number;
+  /** How long stop() waits for a clean disconnect before dropping the connection, ms (default 2000). */
+  closeTimeoutMs?: number;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
 /**
- * Handles one inbound message. The broker gets its acknowledgement (QoS 1 and 2) when the
- * returned promise resolves, and the next message is handed over only then, so a handler that
- * journals the message before resolving never lets an acknowledged message be lost. A rejection
- * leaves the message unacknowledged: the broker delivers it again after a reconnect.
+ * Handles one inbound message. The broker gets its acknowledgement (QoS 1 and 2) only when the
+ * returned promise resolves, so a handler that journals the message before resolving never lets
+ * an acknowledged message be lost. Messages keep coming meanwhile (so journal writes can be
+ * grouped); acknowledgements go out in the order the messages came. A rejection leaves the
+ * message unacknowledged: the connection is dropped and the broker delivers it again.
  */
 export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => Promise<void> | void;
 
@@ -45,13 +48,26 @@ export interface Subscription {
   qos: 0 | 1 | 2;
 }
 
+interface HeldAck {
+  messageId: number;
+  settled: boolean;
+  ok: boolean;
+  /** The PUBACK (or PUBCOMP) mqtt.js wanted to send, held here. */
+  packet?: unknown;
+}
+
 export class MqttSource extends EventEmitter {
   private client: MqttClient | undefined;
+  /** Acknowledgements waiting for their handler, in the order the messages came. */
+  private held: HeldAck[] = [];
+  private sendPacket: ((packet: unknown, cb?: () => void) => void) | undefined;
   private handler: MessageHandler = () => undefined;
   private subscriptions: Subscription[] = [];
   state: ConnectionState = 'disconnected';
   /** Messages handed to the handler. */
   received = 0;
+  /** Publishes waiting for the broker's acknowledgement, to settle when the source stops. */
+  private readonly inflight = new Set<(err: Error) => void>();
 
   constructor(readonly options: BrokerOptions) {
     super();
@@ -86,8 +102,20 @@ export class MqttSource extends EventEmitter {
     this.state = 'connecting';
     const client = mqtt.connect(o.url, opts);
     this.client = client;
-    // mqtt.js hands messages over strictly one at a time and sends the PUBACK (or PUBREC) only
-    // when this callback is called: the acknowledgement waits on the handler.
+    // mqtt.js hands messages over one at a time and handles the next only once this one's
+    // acknowledgement is sent. To journal many messages in one commit, the callback is called at
+    // once and the acknowledgement mqtt.js then sends is held (see sendPacket below) until the
+    // handler's promise resolves. Held acknowledgements leave in arrival order, as MQTT wants.
+    const internals = client as unknown as { _sendPacket: (packet: { cmd: string; messageId?: number }, cb?: () => void, cbStorePut?: () => void) => void };
+    const send = internals._sendPacket.bind(client);
+    this.sendPacket = send as (packet: unknown, cb?: () => void) => void;
+    internals._sendPacket = (packet, cb, cbStorePut) => {
+      const held = (packet.cmd === 'puback' || packet.cmd === 'pubcomp') && this.held.find((h) => h.messageId === packet.messageId && h.packet === undefined);
+      if (!held) return send(packet, cb, cbStorePut);
+      held.packet = packet;
+      cb?.();
+      this.release();
+    };
     client.handleMessage = (packet, callback) => {
       this.received++;
       let settled: Promise<void>;
@@ -96,14 +124,31 @@ export class MqttSource extends EventEmitter {
       } catch (err) {
         settled = Promise.reject(err);
       }
+      if (packet.qos === 0 || packet.messageId === undefined) {
+        settled.catch((err: unknown) => this.emit('handler-error', err));
+        return callback();
+      }
+      const entry: HeldAck = { messageId: packet.messageId, settled: false, ok: false };
+      this.held.push(entry);
       settled.then(
-        () => callback(),
+        () => {
+          entry.settled = true;
+          entry.ok = true;
+          this.release();
+        },
         (err: unknown) => {
+          entry.settled = true;
           this.emit('handler-error', err);
-          callback(err instanceof Error ? err : new Error(String(err)));
+          this.release();
         },
       );
+      callback();
     };
+    client.on('close', () => {
+      // Acknowledgements of a connection that is gone cannot be sent: the broker redelivers
+      // those messages (marked DUP) and the handler recognises the ones it already has.
+      this.held = [];
+    });
     client.on('connect', (ack) => {
       this.state = 'connected';
       // A session the broker still had already holds the subscriptions.
@@ -136,6 +181,26 @@ export class MqttSource extends EventEmitter {
     });
   }
 
+  /** Sends the held acknowledgements whose handlers are done, in arrival order. */
+  private release(): void {
+    while (this.held.length > 0 && this.held[0].settled && this.held[0].packet !== undefined) {
+      const head = this.held.shift()!;
+      if (!head.ok) {
+        // Not acknowledging this one while acknowledging later ones would break MQTT's order:
+        // drop the connection, so the broker delivers everything unacknowledged again.
+        this.held = [];
+        (this.client as unknown as { stream?: { destroy(): void } } | undefined)?.stream?.destroy();
+        return;
+      }
+      this.sendPacket?.(head.packet);
+    }
+  }
+
+  /** Acknowledgements held for handlers still at work. */
+  get pendingAcks(): number {
+    return this.held.length;
+  }
+
   /** True while connected to the broker. */
   get connected(): boolean {
     return this.client?.connected ?? false;
@@ -148,17 +213,45 @@ export class MqttSource extends EventEmitter {
   publish(topic: string, payload: string | Buffer, qos: 0 | 1 | 2, retain = false): Promise<void> {
     const client = this.client;
     if (!client) return Promise.reject(new EdgeInferError('E_ARGUMENT', 'the MQTT source is not started'));
-    return new Promise((resolve, reject) => client.publish(topic, payload, { qos, retain }, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error): void => {
+        this.inflight.delete(fail);
+        reject(err);
+      };
+      this.inflight.add(fail);
+      client.publish(topic, payload, { qos, retain }, (err) => {
+        if (!this.inflight.delete(fail)) return; // already failed by stop()
+        if (err) reject(err);
+        else resolve();
+      });
+    });
   }
 
-  /** Disconnects; unacknowledged messages stay with the broker (persistent session). */
+  /**
+   * Disconnects; unacknowledged inbound messages stay with the broker (persistent session).
+   * Publishes the broker has not acknowledged reject with E_CANCELLED (the outbox keeps them).
+   */
   async stop(): Promise<void> {
     const client = this.client;
     if (!client) return;
     this.state = 'closed';
     this.client = undefined;
-    // force: a broker that is gone must not hold up the gateway's shutdown.
-    await new Promise<void>((resolve) => client.end(!client.connected, {}, () => resolve()));
+    // A broker that is gone, or that stopped answering, must not hold up the gateway's shutdown:
+    // mqtt.js waits for every publish in flight before a clean disconnect, keeps waiting for a
+    // broker that is away, and with a persistent session never fails those publishes itself.
+    const force = !client.connected || Object.keys(client.outgoing).length > 0;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        client.stream?.destroy();
+        resolve();
+      }, this.options.closeTimeoutMs ?? 2000);
+      client.end(force, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    const cancelled = new EdgeInferError('E_CANCELLED', `${this.options.url}: the connection closed before the broker acknowledged the message`);
+    for (const fail of [...this.inflight]) fail(cancelled);
     this.emit('state', this.state);
   }
 }

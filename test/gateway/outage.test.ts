@@ -112,3 +112,51 @@ describe('the gateway through a broker outage', () => {
   }, 110_000);
 });
 
+
+describe('the gateway stopping while the broker is away', () => {
+  const brokers: MosquittoBroker[] = [];
+  afterAll(async () => {
+    for (const b of brokers) await b.stop();
+  });
+
+  /** Streams a burst and cuts the broker off (`cut`) while results are on their way out; then stops the gateway. */
+  async function stopWithResultsInFlight(cut: (broker: MosquittoBroker) => Promise<void> | void): Promise<{ stopMs: number; outboxInLog: number; results: number }> {
+    const broker = await startMosquitto();
+    brokers.push(broker);
+    const config = testConfig(broker.url, { broker: { url: broker.url, protocol: 5, clientId: `gw-away-${brokers.length}`, reconnectMs: 200, persistentSession: true } });
+    const gateway = new Gateway(config, () => undefined);
+    await gateway.start();
+    const pub = await client(broker.url, { clientId: `away-plant-${brokers.length}` });
+    try {
+      for (let seq = 0; seq < 150; seq++) for (const device of DEVICES) pub.publish(`plant/${device}/vibration`, vibrationBlock(seq), { qos: 1 });
+      await waitFor(() => gateway.log.counts().results > 20 && gateway.pipelines.some((p) => p.scheduler.depth > 0), 20_000, 'results on their way out');
+      await cut(broker);
+      await sleep(500);
+    } finally {
+      pub.end(true);
+    }
+    const t0 = Date.now();
+    await Promise.race([gateway.stop(), sleep(20_000)]);
+    const stopMs = Date.now() - t0;
+    // Whatever the broker did not acknowledge is still in the outbox, for the next start.
+    const db = new Database(config.storage.path, { readonly: true });
+    try {
+      return { stopMs, outboxInLog: db.prepare('SELECT COUNT(*) FROM outbox').pluck().get() as number, results: db.prepare('SELECT COUNT(*) FROM results').pluck().get() as number };
+    } finally {
+      db.close();
+    }
+  }
+
+  it('should stop within seconds when the broker is gone, keeping unacknowledged results in the outbox', async () => {
+    const r = await stopWithResultsInFlight((broker) => broker.stop());
+    expect(r.stopMs).toBeLessThan(5000);
+    expect(r.results).toBeGreaterThan(20);
+    expect(r.outboxInLog).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('should stop within seconds when the broker hangs (no acknowledgements), keeping unacknowledged results in the outbox', async () => {
+    const r = await stopWithResultsInFlight((broker) => broker.pause());
+    expect(r.stopMs).toBeLessThan(5000);
+    expect(r.outboxInLog).toBeGreaterThan(0);
+  }, 60_000);
+});
