@@ -100,6 +100,9 @@ export class Pipeline {
   /** Last committed window start per device (from the log, then as windows commit). */
   private readonly cursors: Map<string, number>;
   private readonly streak = new Map<string, { count: number; lastAlertMs: number }>();
+  /** Keys whose journal commit is under way. */
+  private readonly journaling = new Set<string>();
+  private repeats = 0;
   private recorded = 0;
 
   constructor(
@@ -140,19 +143,30 @@ export class Pipeline {
   async accept(topic: string, payload: Buffer, receivedMs: number, redelivered: boolean): Promise<void> {
     this.metrics.messages.inc({ pipeline: this.name, topic });
     let key = messageKey(topic, payload);
-    const known = this.pending.has(key) || this.store.journaled(this.name, key) || this.store.seen(`${this.name}:${key}`);
-    if (known) {
-      if (redelivered) {
-        this.metrics.duplicates.inc({ pipeline: this.name });
-        return;
-      }
-      // The same payload again, sent anew (a sensor repeating a value): a message of its own.
-      key = `${key}~${receivedMs}~${this.pending.size}`;
+    const inMemory = this.pending.has(key) || this.journaling.has(key);
+    // Only a message the broker marks as redelivered can be one the log already has; looking
+    // every message up would cost a query each.
+    if (redelivered && (inMemory || this.store.journaled(this.name, key) || this.store.seen(`${this.name}:${key}`))) {
+      this.metrics.duplicates.inc({ pipeline: this.name });
+      return;
     }
+    // The same payload again, sent anew (a sensor repeating a value): a message of its own.
+    if (inMemory) key = `${key}~${receivedMs}~${++this.repeats}`;
     // Devices of other partitions belong to other gateways; nothing to keep.
     const device = this.pattern.deviceLevel >= 0 ? deviceFromTopic(this.pattern, topic) : undefined;
     if (device !== undefined && !this.owns(device)) return;
-    this.store.journal([{ pipeline: this.name, key, topic, payload, receivedMs }]);
+    this.journaling.add(key);
+    let fresh: boolean;
+    try {
+      // Grouped with the messages of this turn in one commit; the acknowledgement waits on it.
+      fresh = await this.store.journalSoon({ pipeline: this.name, key, topic, payload, receivedMs });
+    } finally {
+      this.journaling.delete(key);
+    }
+    // Journaled before a restart under this key and not yet replayed is impossible (replay comes
+    // first), so a key already there is one of ours: nothing more to do.
+    if (!fresh) return;
+    // Groups commit in order and resolve in order: messages are processed as they came.
     this.process(key, topic, payload, receivedMs);
     if (this.spec.scheduler.policy === 'pause') await this.scheduler.room();
   }
@@ -179,6 +193,7 @@ export class Pipeline {
   private process(key: string, topic: string, payload: Buffer, receivedMs: number): void {
     const entry: Pending = { windows: 0, buffered: true, topic, receivedMs };
     this.pending.set(key, entry);
+    const gaps = this.windows.gaps;
     let device: string | null = null;
     try {
       device = this.pattern.deviceLevel >= 0 ? deviceFromTopic(this.pattern, topic) : null;
@@ -203,7 +218,8 @@ export class Pipeline {
         for (const k of released) this.release(k);
       }
       if (!fed) this.release(key);
-      this.metrics.windowGaps.inc({ pipeline: this.name }, 0);
+      // Windows restarted by this message (a lost message or a jump in time before it).
+      this.metrics.windowGaps.inc({ pipeline: this.name }, this.windows.gaps - gaps);
       if (ready.length) {
         this.metrics.windows.inc({ pipeline: this.name }, ready.length);
         const shed = this.scheduler.submit(ready);

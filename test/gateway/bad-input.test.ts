@@ -212,4 +212,15 @@ describe('the gateway given bad input', () => {
     expect(gateway.log.pendingJournal('vibration').map((r) => r.payload.subarray(4, 8)[0])).toEqual([2, 3]);
     expect(reported).toEqual([]);
   });
+
+  it('should restart a device window after a lost message and count the gap at /metrics', async () => {
+    const before = gateway.log.counts().results;
+    // Block 4 of p-7 never arrives: blocks 2 and 3 cannot be glued to block 5.
+    for (const seq of [0, 1, 2, 3, 5, 6, 7, 8]) await send('plant/p-7/vibration', vibrationBlock(seq));
+    await waitFor(() => gateway.log.counts().results >= before + 2, 10_000, 'two windows of p-7');
+    expect(gateway.log.counts().results).toBe(before + 2);
+    // The second window starts at block 5 (100 ms per block of 512 samples at 5120 Hz).
+    expect(gateway.log.latestPerDevice({ model: 'fault-classifier' }).find((r) => r.device === 'p-7')?.windowStartMs).toBe(1_700_000_000_000 + 5 * 100);
+    expect(await metric('edge_infer_window_gaps_total', 'pipeline="vibration"')).toBe(1);
+  });
 });
