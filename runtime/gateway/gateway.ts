@@ -175,7 +175,8 @@ export class Gateway extends EventEmitter {
   /** Hands a message to every pipeline whose topic it matches. */
   private async route(topic: string, payload: Buffer, redelivered: boolean): Promise<void> {
     const receivedMs = Date.now();
-    for (const p of this.pipelines) if (p.matches(topic)) await p.accept(topic, payload, receivedMs, redelivered);
+    // Every pipeline that wants the message journals it in the same group commit.
+    await Promise.all(this.pipelines.filter((p) => p.matches(topic)).map((p) => p.accept(topic, payload, receivedMs, redelivered)));
   }
 
   private afterCommit(unit: CommitUnit): void {

@@ -16,6 +16,9 @@ import type {
 } from './types';
 import { BatchWriter, streamKey, unitRows } from './writer';
 
+/** Most messages in one journal group commit. */
+export const JOURNAL_GROUP_MAX = 1000;
+
 /** How long a statement waits for a lock held by another connection (a backup, the sqlite3 shell). */
 export const BUSY_TIMEOUT_MS = 5000;
 /**
@@ -68,6 +71,8 @@ export class ResultStore {
   /** The database file, absolute. */
   readonly path: string;
   private closed: Promise<void> | null = null;
+  private journalQueue: Array<{ entry: JournalEntry; resolve: (fresh: boolean) => void; reject: (err: Error) => void }> = [];
+  private journalTimer: NodeJS.Immediate | undefined;
   private readonly retentionTimer: NodeJS.Timeout | null = null;
 
   private constructor(
@@ -134,6 +139,37 @@ export class ResultStore {
     } catch (err) {
       throw new StoreError('E_STORE_WRITE', `journal: ${entries.length} message(s) not written: ${messageOf(err)}`, { cause: err });
     }
+  }
+
+  /**
+   * Journals one message with the others that arrive in the same turn of the event loop, in one
+   * transaction (a group commit): resolves, once that is committed, to false when the pipeline
+   * already journaled the key. The MQTT source holds the message's acknowledgement until then.
+   */
+  journalSoon(entry: JournalEntry): Promise<boolean> {
+    if (this.closed) return Promise.reject(this.closedError('journalSoon'));
+    return new Promise((resolve, reject) => {
+      this.journalQueue.push({ entry, resolve, reject });
+      if (this.journalQueue.length >= JOURNAL_GROUP_MAX) this.flushJournal();
+      else this.journalTimer ??= setImmediate(() => this.flushJournal());
+    });
+  }
+
+  private flushJournal(): void {
+    if (this.journalTimer) clearImmediate(this.journalTimer);
+    this.journalTimer = undefined;
+    const group = this.journalQueue;
+    this.journalQueue = [];
+    if (group.length === 0) return;
+    let fresh: boolean[];
+    try {
+      fresh = this.inboundJournal.add(group.map((g) => g.entry));
+    } catch (err) {
+      const error = new StoreError('E_STORE_WRITE', `journal: ${group.length} message(s) not written: ${messageOf(err)}`, { cause: err });
+      for (const g of group) g.reject(error);
+      return;
+    }
+    group.forEach((g, i) => g.resolve(fresh[i]));
   }
 
   /** True when the pipeline has this key pending in its journal. */
@@ -273,6 +309,7 @@ export class ResultStore {
   close(): Promise<void> {
     if (this.closed) return this.closed;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.flushJournal();
     this.writer.flush();
     try {
       this.db.pragma('optimize');

@@ -12,21 +12,42 @@ function rms(x: ArrayLike<number>): number {
   return Math.sqrt(s / (x.length || 1));
 }
 
+interface BandPlan {
+  /** Band of each FFT bin below maxHz (bins at or above it are left out). */
+  bandOf: Int32Array;
+  /** FFT bins per band. */
+  counts: Uint32Array;
+}
+
+// The same (length, rate, bands) comes back for every window of a model: map bins to bands once.
+const bandPlans = new Map<string, BandPlan>();
+function bandPlan(binCount: number, binHz: number, bins: number, maxHz: number): BandPlan {
+  const key = `${binCount}/${binHz}/${bins}/${maxHz}`;
+  let p = bandPlans.get(key);
+  if (!p) {
+    const bandHz = maxHz / bins;
+    const bandOf = new Int32Array(binCount).fill(-1);
+    const counts = new Uint32Array(bins);
+    for (let k = 0; k < binCount; k++) {
+      const f = k * binHz;
+      if (f >= maxHz) break;
+      bandOf[k] = Math.min(bins - 1, Math.floor(f / bandHz));
+      counts[bandOf[k]]++;
+    }
+    p = { bandOf, counts };
+    bandPlans.set(key, p);
+  }
+  return p;
+}
+
 /** Averages a spectrum into `bins` equal-width bands from 0 Hz to maxHz. */
 function bandAverages(samples: ArrayLike<number>, sampleRate: number, bins: number, maxHz: number, out: Float32Array, offset: number, log: boolean): void {
   const { magnitudes, binHz } = magnitudeSpectrum(samples, sampleRate);
-  const bandHz = maxHz / bins;
-  const sums = new Float64Array(bins);
-  const counts = new Uint32Array(bins);
-  for (let k = 0; k < magnitudes.length; k++) {
-    const f = k * binHz;
-    if (f >= maxHz) break;
-    const b = Math.min(bins - 1, Math.floor(f / bandHz));
-    sums[b] += magnitudes[k];
-    counts[b]++;
-  }
+  const { bandOf, counts } = bandPlan(magnitudes.length, binHz, bins, maxHz);
+  out.fill(0, offset, offset + bins);
+  for (let k = 0; k < magnitudes.length; k++) if (bandOf[k] >= 0) out[offset + bandOf[k]] += magnitudes[k];
   for (let b = 0; b < bins; b++) {
-    const v = counts[b] ? sums[b] / counts[b] : 0;
+    const v = counts[b] ? out[offset + b] / counts[b] : 0;
     out[offset + b] = log ? Math.log1p(v) : v;
   }
 }

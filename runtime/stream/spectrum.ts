@@ -2,11 +2,30 @@
 // vibration analyst reads a machine (1x, 2x, bearing defect frequencies).
 import FFT from 'fft.js';
 
-const ffts = new Map<number, FFT>();
-function fftOf(size: number): FFT {
-  let f = ffts.get(size);
-  if (!f) ffts.set(size, (f = new FFT(size)));
-  return f;
+interface Plan {
+  fft: FFT;
+  size: number;
+  /** Hann window for `n` samples, and its coherent gain (the sum of its values). */
+  hann: Float64Array;
+  hannGain: number;
+  /** Scratch buffers, reused: the FFT input and output of this size. */
+  input: Float64Array;
+  output: number[];
+}
+
+// Windows arrive thousands of times a second with the same length: the FFT tables, the Hann
+// window and the buffers are made once per length.
+const plans = new Map<number, Plan>();
+function planFor(n: number): Plan {
+  let p = plans.get(n);
+  if (!p) {
+    const size = nextPowerOfTwo(n);
+    const fft = new FFT(size);
+    const hann = Float64Array.from({ length: n }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / Math.max(1, n - 1)));
+    p = { fft, size, hann, hannGain: hann.reduce((a, b) => a + b, 0), input: new Float64Array(size), output: fft.createComplexArray() };
+    plans.set(n, p);
+  }
+  return p;
 }
 
 /** The smallest power of two ≥ n (and ≥ 2, as the FFT needs). */
@@ -30,26 +49,21 @@ export interface Spectrum {
  */
 export function magnitudeSpectrum(samples: ArrayLike<number>, sampleRate: number, window: 'hann' | 'none' = 'hann'): Spectrum {
   const n = samples.length;
-  const size = nextPowerOfTwo(n);
-  const input = new Float64Array(size);
+  const plan = planFor(n);
+  const { size, input, output, hann } = plan;
   let mean = 0;
   for (let i = 0; i < n; i++) mean += samples[i];
   mean /= n || 1;
-  let gain = 0;
-  for (let i = 0; i < n; i++) {
-    const w = window === 'hann' ? 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / Math.max(1, n - 1)) : 1;
-    gain += w;
-    input[i] = (samples[i] - mean) * w;
-  }
-  const f = fftOf(size);
-  const out = f.createComplexArray();
-  f.realTransform(out, input);
+  const hanned = window === 'hann';
+  for (let i = 0; i < n; i++) input[i] = (samples[i] - mean) * (hanned ? hann[i] : 1);
+  const gain = hanned ? plan.hannGain : n;
+  plan.fft.realTransform(output, input);
   const bins = size / 2 + 1;
   const magnitudes = new Float32Array(bins);
   const scale = gain > 0 ? 2 / gain : 0;
   for (let k = 0; k < bins; k++) {
-    const re = out[2 * k];
-    const im = out[2 * k + 1];
+    const re = output[2 * k];
+    const im = output[2 * k + 1];
     magnitudes[k] = Math.sqrt(re * re + im * im) * (k === 0 || k === size / 2 ? scale / 2 : scale);
   }
   return { magnitudes, binHz: sampleRate / size };
