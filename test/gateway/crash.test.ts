@@ -119,11 +119,19 @@ describe('the gateway killed with SIGKILL while messages stream in', () => {
     const last = running!;
     const port = await waitFor(() => /http:\/\/127\.0\.0\.1:(\d+)\/health/.exec(last.output())?.[1], 30_000, 'the last gateway to start');
     const tail = 2 * DEVICES.length * (BLOCKS - TAIL_FROM);
-    let health: { journal: number; outbox: number } | undefined;
+    const windows = 2 * DEVICES.length * (LAST_WINDOW_BLOCK / HOP_BLOCKS + 1);
+    let health: { journal: number; outbox: number; results?: number } | undefined;
     const drained = await waitFor(
       async () => {
         health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { journal: number; outbox: number };
-        return health.outbox === 0 && health.journal <= tail;
+        // The log is read beside the running gateway (WAL: readers do not block its writer).
+        const file = new Database(db, { readonly: true });
+        try {
+          health.results = file.prepare('SELECT COUNT(*) FROM results').pluck().get() as number;
+        } finally {
+          file.close();
+        }
+        return health.outbox === 0 && health.journal === tail && health.results === windows;
       },
       20_000,
       'the gateway to drain',
