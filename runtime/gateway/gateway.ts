@@ -59,26 +59,27 @@ export class Gateway extends EventEmitter {
   }
 
   /**
-   * Starts everything: the log first (and the replay of messages a previous run journaled but
-   * did not finish), then the models, then the broker connection, then HTTP.
+   * Starts everything: the models first (a config naming a model, variant or window that does not
+   * fit fails before a log is created), then the log and the replay of messages a previous run
+   * journaled but did not finish, then the broker connection, then HTTP.
    */
   async start(): Promise<void> {
     if (this.started) throw new EdgeInferError('E_ARGUMENT', 'the gateway is already started');
     this.started = true;
     const c = this.config;
     try {
-      // Models first: a config naming a model that is not there fails before the log is created.
-      this.registry = await ModelRegistry.open(c.models, { watch: false });
-      for (const broken of this.registry.errors()) this.report(broken.error);
+      const registry = await ModelRegistry.open(c.models, { watch: false });
+      this.registry = registry;
+      for (const broken of registry.errors()) this.report(broken.error);
       const variants = c.pipelines.map((p, i) => {
         try {
-          this.registry!.get(p.model);
+          registry.get(p.model);
         } catch (err) {
           throw this.pipelineError(i, 'model', err);
         }
         let variant: VariantEntry;
         try {
-          variant = this.registry!.pick(p.model, p.variant);
+          variant = registry.pick(p.model, p.variant);
         } catch (err) {
           throw this.pipelineError(i, 'variant', err);
         }
