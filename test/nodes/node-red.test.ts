@@ -2,8 +2,8 @@
 // way `npm install <path>` does it: the admin API lists one node type per model, each example
 // flow deploys and works against a real broker with the simulated plant publishing, a model
 // added while Node-RED runs is registered, and the editor's quantize endpoint makes a variant.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePlant } from '../../devices';
@@ -43,9 +43,14 @@ async function admin(method: string, url: string, body?: unknown, headers: Recor
   });
 }
 
-/** An example flow from flows/, pointed at the test broker (and recording every window). */
-function exampleFlow(file: string): object[] {
-  const nodes = JSON.parse(readFileSync(path.join(packageRoot(), 'flows', file), 'utf8')) as Array<Record<string, unknown>>;
+/**
+ * An example flow as Import > Examples offers it (Node-RED's examples library), pointed at the
+ * test broker (and recording every window).
+ */
+async function exampleFlow(name: string): Promise<object[]> {
+  const res = await admin('GET', `/library/examples/flows/edge-infer/${name}`);
+  if (!res.ok) throw new Error(`example '${name}': ${res.status} ${await res.text()}`);
+  const nodes = (await res.json()) as Array<Record<string, unknown>>;
   for (const n of nodes) {
     if (n.type === 'mqtt-broker') Object.assign(n, { broker: '127.0.0.1', port: String(broker.port) });
     if (n.type === 'edge-infer-runtime') Object.assign(n, { backend: 'wasm', recordEvery: 1 });
@@ -66,10 +71,9 @@ beforeAll(async () => {
   userDir = tempDir('edge-infer-nr-');
   modelsDir = path.join(userDir, 'models');
   cpSync(bundledModelsDir(), modelsDir, { recursive: true, filter: (f) => !f.includes(`${path.sep}build`) });
-  // What `npm install /path/to/edge-infer` in the user directory does: a link to the package.
-  mkdirSync(path.join(userDir, 'node_modules'));
-  symlinkSync(packageRoot(), path.join(userDir, 'node_modules', 'edge-infer'), 'dir');
-  writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, dependencies: { 'edge-infer': `file:${packageRoot()}` } }));
+  // Step 1 of the README, as written: `npm install /path/to/edge-infer` in the user directory.
+  writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }));
+  execFileSync('npm', ['install', packageRoot(), '--no-audit', '--no-fund'], { cwd: userDir, stdio: 'ignore' });
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   writeFileSync(
@@ -115,7 +119,7 @@ describe('edge-infer in a real Node-RED', () => {
   });
 
   it('should deploy the anomaly flow and publish alerts for the faulty pump', async () => {
-    const res = await admin('POST', '/flows', exampleFlow('vibration-anomaly-detection.json'), { 'Node-RED-Deployment-Type': 'full' });
+    const res = await admin('POST', '/flows', await exampleFlow('vibration-anomaly-detection'), { 'Node-RED-Deployment-Type': 'full' });
     expect(res.status).toBeLessThan(300);
     const sub = await client(broker.url);
     const alerts: string[] = [];
@@ -141,7 +145,7 @@ describe('edge-infer in a real Node-RED', () => {
   });
 
   it('should deploy the fault classification flow and report the imbalance', async () => {
-    const res = await admin('POST', '/flows', exampleFlow('fault-classification.json'), { 'Node-RED-Deployment-Type': 'full' });
+    const res = await admin('POST', '/flows', await exampleFlow('fault-classification'), { 'Node-RED-Deployment-Type': 'full' });
     expect(res.status).toBeLessThan(300);
     const sub = await client(broker.url);
     const faults = new Map<string, string>();
@@ -153,7 +157,7 @@ describe('edge-infer in a real Node-RED', () => {
   });
 
   it('should deploy the A/B flow and report the agreement of fp32 and FP8', async () => {
-    const res = await admin('POST', '/flows', exampleFlow('ab-precision.json'), { 'Node-RED-Deployment-Type': 'full' });
+    const res = await admin('POST', '/flows', await exampleFlow('ab-precision'), { 'Node-RED-Deployment-Type': 'full' });
     expect(res.status).toBeLessThan(300);
     const sub = await client(broker.url);
     const reports: Array<{ windows: number; agreement: number }> = [];
