@@ -28,7 +28,7 @@ function defaultDb(RED: RED): string {
 }
 
 function numberOr(v: number | string | undefined, fallback: number): number {
-  const n = typeof v === 'string' ? Number(v) : v;
+  const n = typeof v === 'string' ? (v.trim() === '' ? Number.NaN : Number(v)) : v;
   return n !== undefined && Number.isFinite(n) ? n : fallback;
 }
 
