@@ -1,6 +1,9 @@
 // The standalone gateway: broker connection, pipelines, the SQLite log, the outbox publisher and
 // the HTTP endpoints, started and stopped as one.
 import { EventEmitter } from 'node:events';
+// sparkplug-payload ships no types; encodePayload takes a plain payload object.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const sparkplug = (require('sparkplug-payload') as { get(version: string): { encodePayload(p: object): Uint8Array } }).get('spBv1.0');
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { ModelSession } from '../engine';
@@ -110,6 +113,7 @@ export class Gateway extends EventEmitter {
             this.metrics,
             (unit) => this.afterCommit(unit),
             (err) => this.report(err),
+            (group, edgeNode) => this.requestRebirth(group, edgeNode),
           );
           this.pipelines.push(pipeline);
         } catch (err) {
@@ -171,6 +175,14 @@ export class Gateway extends EventEmitter {
       await this.stop().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Sparkplug B: NCMD 'Node Control/Rebirth' = true, so the node publishes its births again. */
+  private requestRebirth(group: string, edgeNode: string): void {
+    const source = this.source;
+    if (!source?.connected) return;
+    const payload = sparkplug.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] });
+    source.publish(`spBv1.0/${group}/NCMD/${edgeNode}`, Buffer.from(payload), 0).catch((err: unknown) => this.report(err));
   }
 
   /** Hands a message to every pipeline whose topic it matches. */

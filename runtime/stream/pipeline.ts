@@ -8,7 +8,7 @@ import { EdgeInferError, isEdgeInferError } from '../errors';
 import { type ModelCard, type VariantEntry, interpret } from '../model';
 import type { GatewayMetrics } from '../serve/metrics';
 import type { AlertRecord, CommitUnit, DeadLetterRecord, OutboxMessage, ResultRecord, ResultStore, WindowRecord } from '../store';
-import { type Decoder, type DecoderConfig, createDecoder } from './decoders';
+import { type Decoder, type DecoderConfig, createDecoder, parseSparkplugTopic } from './decoders';
 import { DeviceWindows, type ReadyWindow } from './device-windows';
 import { type BackPressurePolicy, Scheduler, type WindowResult } from './scheduler';
 import { type TopicPattern, deviceFromTopic, parseTopicPattern, topicMatches } from './topic';
@@ -43,6 +43,9 @@ export interface PipelineSpec {
   recordEvery: number;
   scheduler: { maxBatch: number; maxWaitMs: number; maxQueue: number; policy: BackPressurePolicy };
 }
+
+/** Least time between two rebirth requests to one Sparkplug edge node. */
+const REBIRTH_EVERY_MS = 5000;
 
 /** A message's identity for recognising a redelivery: a hash of its topic and payload. */
 export function messageKey(topic: string, payload: Uint8Array): string {
@@ -100,6 +103,8 @@ export class Pipeline {
   /** Last committed window start per device (from the log, then as windows commit). */
   private readonly cursors: Map<string, number>;
   private readonly streak = new Map<string, { count: number; lastAlertMs: number }>();
+  /** When each Sparkplug edge node was last asked to rebirth. */
+  private readonly rebirthAsked = new Map<string, number>();
   /** Keys whose journal commit is under way. */
   private readonly journaling = new Set<string>();
   private repeats = 0;
@@ -114,6 +119,8 @@ export class Pipeline {
     /** Called after each commit (the outbox publisher waits on it). */
     private readonly onCommit: (unit: CommitUnit) => void = () => undefined,
     private readonly onError: (err: unknown) => void = () => undefined,
+    /** Asks a Sparkplug edge node to publish its births again (the gateway sends the NCMD). */
+    private readonly requestRebirth: (group: string, edgeNode: string) => void = () => undefined,
   ) {
     this.pattern = parseTopicPattern(spec.topic);
     this.decoder = createDecoder(spec.decoder);
@@ -257,6 +264,22 @@ export class Pipeline {
   private deadLetter(key: string, topic: string, device: string | null, payload: Uint8Array, err: unknown): void {
     const code = isEdgeInferError(err) ? err.code : 'E_INPUT_VALUE';
     const reason = err instanceof Error ? err.message : String(err);
+    // DATA from a Sparkplug node whose births this gateway has not seen (it started later, or
+    // restarted): as a Sparkplug host does, ask the node to rebirth, once every few seconds.
+    if (this.decoder.kind === 'sparkplug' && reason.includes('a rebirth is needed')) {
+      try {
+        const t = parseSparkplugTopic(topic);
+        if (t.type === 'STATE') throw new Error('no edge node');
+        const node = `${t.group}/${t.edgeNode}`;
+        const last = this.rebirthAsked.get(node) ?? -Infinity;
+        if (Date.now() - last > REBIRTH_EVERY_MS) {
+          this.rebirthAsked.set(node, Date.now());
+          this.requestRebirth(t.group, t.edgeNode);
+        }
+      } catch {
+        // not a Sparkplug topic: nothing to ask
+      }
+    }
     this.metrics.decodeErrors.inc({ pipeline: this.name });
     this.metrics.deadLetters.inc({ pipeline: this.name, code });
     const p = this.pending.get(key);

@@ -145,10 +145,16 @@ describe('the gateway given bad input', () => {
     expect(block.reason).toMatch(/expected 512/);
   });
 
-  it('should dead-letter Sparkplug DATA from a node never born, saying a rebirth is needed', async () => {
+  it('should dead-letter Sparkplug DATA from a node never born, and ask that node to rebirth', async () => {
+    const commands: string[] = [];
+    const node = await client(broker.url);
+    node.on('message', (topic) => commands.push(topic));
+    await new Promise((r) => node.subscribe('spBv1.0/plant/NCMD/#', { qos: 0 }, r));
     const l = await deadLetterOf(sparkTopic('DDATA', 'stranger', 'pump-9'), rawData(0, speedMetric(1)));
     expect(l.reason).toMatch(/rebirth/);
     expect(l.reason).toMatch(/stranger/);
+    await waitFor(() => commands.includes('spBv1.0/plant/NCMD/stranger'), 5000, "the rebirth request (NCMD 'Node Control/Rebirth')");
+    node.end(true);
   });
 
   it('should dead-letter a Sparkplug payload whose protobuf is broken', async () => {
