@@ -1,33 +1,16 @@
 // Turns schema issues into messages a person can act on: the field path as it is written in the
 // JSON (`streams[0].channels[1].unit`), what was expected and what came.
 import type { z } from 'zod';
+import { describeValue, formatPath as pathOf, valueAt } from '../runtime/issues';
 
-export function describeValue(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return v.length ? `an array of ${v.length}` : 'an empty array';
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  if (typeof v === 'object') return 'an object';
-  return String(v);
-}
-
-function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
-  let cur: unknown = obj;
-  for (const k of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[k];
-  }
-  return cur;
-}
+export { describeValue } from '../runtime/issues';
 
 /**
  * `streams[0].channels[1].unit`. With a `prefix` (an argument's name) every path starts with it:
  * `faults[1].severity`, `spec.length`; without one, an empty path reads `(profile)`.
  */
 export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
-  let out = prefix;
-  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out ? `.${String(k)}` : String(k);
-  return out || '(profile)';
+  return pathOf(path, '(profile)', prefix);
 }
 
 function expectation(issue: z.core.$ZodIssue): string {

@@ -1,17 +1,8 @@
 // The engine's tensor: plain data, dims and element type, the same whatever backend runs it.
-import type { ElementType } from '../onnx';
+import type { ElementType, TensorValues } from '../onnx';
 
-export type TensorArray =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array;
+/** The typed arrays tensor data comes in: the same set as ONNX initializer values. */
+export type TensorArray = TensorValues;
 
 export interface TensorData {
   readonly type: ElementType;

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { EdgeInferError } from '../errors';
+import { formatPath } from '../issues';
 import { bundledModelsDir } from '../paths';
 import { DecoderConfigSchema } from '../stream/decoders';
 import { parseTopicPattern } from '../stream/topic';
@@ -129,9 +130,7 @@ export const GatewayConfigSchema = z
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
 export type PipelineConfig = z.infer<typeof PipelineSchema>;
 
-function fieldPath(p: readonly PropertyKey[]): string {
-  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i ? `.${String(k)}` : String(k))).join('') || '(config)';
-}
+const fieldPath = (p: readonly PropertyKey[]): string => formatPath(p, '(config)');
 
 /** Validates a parsed config; E_ARGUMENT names the source, the field and what was expected. */
 export function parseGatewayConfig(value: unknown, source = '<config>'): GatewayConfig {

@@ -3,6 +3,9 @@
 // errors name the file, the field and what was expected.
 import { z } from 'zod';
 import { EdgeInferError } from '../errors';
+import { count, describeValue, formatPath as pathOf, valueAt } from '../issues';
+
+const formatPath = (path: readonly PropertyKey[]): string => pathOf(path, '(card)');
 
 export const TASKS = ['anomaly', 'classification', 'regression'] as const;
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'fp8-e4m3', 'fp8-e5m2'] as const;
@@ -194,31 +197,6 @@ export function featureShape(input: ModelCard['input']): number[] {
   }
 }
 
-function describeValue(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return count(v.length, 'item');
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  if (typeof v === 'object') return 'an object';
-  return String(v);
-}
-
-function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
-  let cur: unknown = obj;
-  for (const k of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[k];
-  }
-  return cur;
-}
-
-/** `input.channels[2].unit` */
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out ? `.${String(k)}` : String(k);
-  return out || '(card)';
-}
-
 /** The parts of a zod schema that `knownFields` walks; zod 4 keeps them under `_zod.def`. */
 interface SchemaNode {
   _zod: { def: { type: string; innerType?: SchemaNode; element?: SchemaNode; valueType?: SchemaNode; options?: SchemaNode[]; discriminator?: string; values?: unknown[]; shape?: Record<string, SchemaNode> } };
@@ -237,10 +215,6 @@ function knownFields(node: SchemaNode, value: unknown, path: readonly PropertyKe
   const [key, ...rest] = path;
   const child = def.type === 'object' ? def.shape?.[String(key)] : (def.element ?? def.valueType);
   return child ? knownFields(child, valueAt(value, [key]), rest) : [];
-}
-
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** "expected number to be >=1" in words: "expected a number ≥ 1", "expected at least 2 items". */

@@ -3,6 +3,7 @@
 // message.
 import { z } from 'zod';
 import { EdgeInferError } from '../../errors';
+import { formatPath as pathOf, valueAt } from '../../issues';
 import { describeValue } from './fail';
 
 const channelName = z.string().min(1);
@@ -101,20 +102,7 @@ export function parseDecoderConfig(value: unknown): ResolvedDecoderConfig {
 }
 
 /** `channels[1]`, `field` */
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out ? `.${String(k)}` : String(k);
-  return out || '(config)';
-}
-
-function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
-  let cur: unknown = obj;
-  for (const k of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[k];
-  }
-  return cur;
-}
+const formatPath = (path: readonly PropertyKey[]): string => pathOf(path, '(config)');
 
 function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: string[]): string {
   const field = formatPath(issue.path);
