@@ -100,6 +100,8 @@ export class ModelSession {
   private released = false;
   /** Runs go one at a time: a backend session is not re-entrant. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Runs accepted and not yet finished. */
+  private pending = 0;
 
   private constructor(
     readonly name: string,
@@ -158,8 +160,14 @@ export class ModelSession {
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
+    // Idle: run now, without waiting a turn of the queue (most runs find the session idle).
+    const next = this.pending === 0 ? fn() : this.queue.then(fn, fn);
+    this.pending++;
+    const settled = next.then(
+      () => void this.pending--,
+      () => void this.pending--,
+    );
+    this.queue = settled;
     return next;
   }
 

@@ -11,8 +11,14 @@ function describe(t: TensorData): string {
   return `${t.type} [${t.dims.join(', ')}]`;
 }
 
-/** The first non-finite value of a float tensor, or -1. */
+/**
+ * The first non-finite value of a float tensor, or -1. Every input passes through here, so the
+ * common case is one branch-free pass: v − v is 0 for a finite v and NaN for NaN or ±Infinity.
+ */
 function firstNonFinite(data: Float32Array | Float64Array): number {
+  let acc = 0;
+  for (let i = 0; i < data.length; i++) acc += data[i] - data[i];
+  if (acc === 0) return -1;
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return i;
   return -1;
 }

@@ -2,13 +2,15 @@
 //  1. the engine's overhead over a bare onnxruntime-web session.run (same model, same batch);
 //  2. wasm vs native throughput;
 //  3. throughput at batch 1, 8 and 32.
+// The engine first: it loads onnxruntime-node before onnxruntime-web claims the 'cpu' backend.
+import { ModelSession, availableBackends, syntheticFeeds } from '../../runtime/engine';
 import * as ortWeb from 'onnxruntime-web';
-import { ModelSession, availableBackends, defaultThreads, syntheticFeeds } from '../../runtime/engine';
+import { sessionExtra } from '../../runtime/engine/backends/ort-session';
 import { ModelRegistry } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
 import { fmt, int, machine, median, table } from './table';
 
-const ROUNDS = 7;
+const ROUNDS = 11;
 const RUNS_PER_ROUND = 40;
 
 async function timeRuns(run: () => Promise<unknown>, n: number): Promise<number> {
@@ -29,14 +31,17 @@ async function main(): Promise<void> {
   const registry = await ModelRegistry.open(bundledModelsDir(), { watch: false });
   const models = registry.models().map((m) => registry.pick(m.id, 'fp32'));
   await registry.close();
-  const threads = defaultThreads();
+  // One thread, as the gateway and the Node-RED runtime run models (the WASM pool is per process).
+  const threads = 1;
   const native = availableBackends().includes('native');
 
   // 1. Overhead: validation, tensor wrapping and timing around the same onnxruntime-web call.
   const overhead: Array<Array<string | number>> = [];
   for (const v of models) {
     const engine = await ModelSession.load(v.file, { backend: 'wasm', threads });
-    const bare = await ortWeb.InferenceSession.create(v.file, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    // The same session options the engine passes (idle threads sleep), so that only what the
+    // engine adds around session.run is measured.
+    const bare = await ortWeb.InferenceSession.create(v.file, { executionProviders: ['wasm'], graphOptimizationLevel: 'all', extra: sessionExtra() });
     for (const batch of [1, 32]) {
       const feeds = syntheticFeeds(engine.signature.inputs, batch);
       const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ortWeb.Tensor('float32', t.data as Float32Array, t.dims)]));

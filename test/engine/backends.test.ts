@@ -1,7 +1,9 @@
 // wasm and native give the same outputs on every example model, within a stated tolerance: the
 // two builds of onnxruntime differ only in float summation order and kernels.
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { ModelSession, availableBackends, resolveBackend, syntheticFeeds } from '../../runtime/engine';
+import { OrtBackendSession } from '../../runtime/engine/backends/ort-session';
 import { outputAgreement } from '../../runtime/eval';
 import { ModelRegistry } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
@@ -17,6 +19,19 @@ describe('backends', () => {
 
   it('should have onnxruntime-node here, as package.json installs it on this platform', () => {
     expect(availableBackends()).toContain('native');
+  });
+
+  it('should refuse a session that onnxruntime gave to another backend than the one asked for', async () => {
+    const registry = await ModelRegistry.open(bundledModelsDir(), { watch: false });
+    const model = readFileSync(registry.pick(registry.models()[0].id, 'fp32').file);
+    await registry.close();
+    // onnxruntime-web's handler asked to be onnxruntime-node's: what happens when onnxruntime-web
+    // took the shared 'cpu' name first.
+    const ortWeb = require('onnxruntime-web');
+    await expect(OrtBackendSession.create(ortWeb, model, { executionProviders: ['wasm'] }, /^OnnxruntimeSessionHandler$/)).rejects.toMatchObject({
+      code: 'E_BACKEND',
+      message: expect.stringMatching(/onnxruntime-web was loaded before onnxruntime-node/),
+    });
   });
 
   it('should give the same outputs on wasm and native for every example model', async () => {

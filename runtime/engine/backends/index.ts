@@ -7,6 +7,11 @@ export type { Backend, BackendChoice, BackendName, BackendSession, BackendSessio
 
 const BACKENDS: Record<BackendName, Backend> = { wasm: wasmBackend, native: nativeBackend };
 
+// onnxruntime-web and onnxruntime-node share one registry of backends, and the first to register
+// the name 'cpu' keeps it: loaded after onnxruntime-web, onnxruntime-node's sessions would quietly
+// run on WebAssembly. So onnxruntime-node (where it is installed) is loaded first, now.
+nativeBackend.unavailableReason();
+
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'wasm', 'native'];
 
 /** The backends that can run on this machine, in order of preference for 'auto'. */

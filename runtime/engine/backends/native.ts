@@ -23,14 +23,14 @@ export const nativeBackend: Backend = {
   async createSession(model: Uint8Array, options: BackendSessionOptions): Promise<BackendSession> {
     const mod = tryLoad();
     if (!mod) throw new Error(loadError);
-    // 'cpu' resolves to onnxruntime-node's backend: it registers it with a higher priority than
-    // onnxruntime-web's alias of the same name.
+    // 'cpu' resolves to onnxruntime-node's backend only when onnxruntime-node registered it
+    // first (see ./index); the handler check turns the other case into an error.
     return OrtBackendSession.create(mod, model, {
       executionProviders: ['cpu'],
       intraOpNumThreads: Math.max(1, options.threads),
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       extra: sessionExtra(options.config),
-    });
+    }, /^OnnxruntimeSessionHandler$/);
   },
 };

@@ -36,12 +36,23 @@ export class OrtBackendSession implements BackendSession {
     private readonly session: ort.InferenceSession,
   ) {}
 
-  static async create(module: OrtModule, model: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<OrtBackendSession> {
+  /**
+   * `handler` names the session handler class the session must get: proof that the backend
+   * asked for is the one that runs it (see the note on the shared registry in ./index).
+   */
+  static async create(module: OrtModule, model: Uint8Array, options: ort.InferenceSession.SessionOptions, handler?: RegExp): Promise<OrtBackendSession> {
+    let session: ort.InferenceSession;
     try {
-      return new OrtBackendSession(module, await module.InferenceSession.create(model, options));
+      session = await module.InferenceSession.create(model, options);
     } catch (err) {
       throw new EdgeInferError('E_MODEL_UNSUPPORTED', `onnxruntime cannot load the model: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
+    const got = (session as unknown as { handler?: { constructor?: { name?: string } } }).handler?.constructor?.name ?? '';
+    if (handler && !handler.test(got)) {
+      await session.release();
+      throw new EdgeInferError('E_BACKEND', `onnxruntime gave this session to ${got || 'another backend'}: onnxruntime-web was loaded before onnxruntime-node; import edge-infer before onnxruntime-web`);
+    }
+    return new OrtBackendSession(module, session);
   }
 
   async run(feeds: TensorMap): Promise<TensorMap> {
