@@ -1,4 +1,5 @@
 // Timing a loaded model on synthetic windows: what `edge-infer bench` and the benchmarks report.
+import { Random } from '../../devices/random';
 import { mean, quantile } from '../stats';
 import type { ModelSession } from './session';
 import type { TensorSpec } from './signature';
@@ -29,21 +30,11 @@ export interface BenchmarkResult {
   windowsPerSecond: number;
 }
 
-/** A seeded generator of standard normal values, so runs are comparable across backends. */
-function gaussian(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
 /** Random inputs of the model's declared shapes, the batch axis set to `batch`. */
 export function syntheticFeeds(inputs: readonly TensorSpec[], batch: number, dims: Record<string, number> = {}, seed = 1): TensorMap {
-  const next = gaussian(seed);
+  // Seeded, so that runs are comparable across backends and variants.
+  const random = new Random(seed, 'synthetic-feeds');
+  const next = (): number => random.gaussian();
   const feeds: TensorMap = {};
   for (const spec of inputs) {
     const shape = (spec.shape ?? [batch]).map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? batch : (d !== null && dims[d]) || 1));

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Random } from '../../devices/random';
 import { messageKey } from '../../runtime/stream/pipeline';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
 import { client, spawnGateway, tempDir, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
@@ -22,18 +23,6 @@ const WINDOW_BLOCKS = 4;
 const HOP_BLOCKS = 2;
 const LAST_WINDOW_BLOCK = Math.floor((BLOCKS - WINDOW_BLOCKS) / HOP_BLOCKS) * HOP_BLOCKS;
 const TAIL_FROM = LAST_WINDOW_BLOCK + HOP_BLOCKS;
-
-/** mulberry32: the kill moments are the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -98,7 +87,8 @@ describe('the gateway killed with SIGKILL while messages stream in', () => {
     // SIGKILL at seeded moments over the stream; a restart follows at once, so a kill may also
     // land while the gateway is starting or replaying its journal.
     // EDGE_INFER_CRASH_SEED=<n> tries other moments.
-    const next = random(Number(process.env.EDGE_INFER_CRASH_SEED ?? 20260));
+    const random = new Random(Number(process.env.EDGE_INFER_CRASH_SEED ?? 20260), 'kill-moments');
+    const next = (): number => random.uniform();
     const streamMs = BLOCKS * DEVICES.length * PUBLISH_EVERY_MS;
     const moments = Array.from({ length: KILLS }, () => 500 + next() * (streamMs - 500)).sort((a, b) => a - b);
     const t0 = Date.now();

@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { EdgeInferError } from '../../runtime/errors';
 import { DEFAULT_POLICY, type PolicyCandidate, type Precision, formatPolicy, parseCard, parsePolicy, pickVariant } from '../../runtime/model';
+import { thrown } from '../helpers/errors';
 import { makeCard } from './fixtures';
 
 function candidate(variant: string, precision: Precision, sizeBytes: number, metricDelta?: number): PolicyCandidate {
   const card = parseCard(makeCard({ precision, variant, metricDelta }));
   return { variant, precision, sizeBytes, card };
-}
-
-function thrown(fn: () => unknown): EdgeInferError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EdgeInferError);
-    return err as EdgeInferError;
-  }
-  throw new Error('expected an error');
 }
 
 const fp32 = candidate('fp32', 'fp32', 40_000);

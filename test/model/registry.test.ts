@@ -5,6 +5,7 @@ import { ModelSession } from '../../runtime/engine';
 import { EdgeInferError } from '../../runtime/errors';
 import { writeFileAtomic } from '../../runtime/onnx';
 import { type BrokenModel, ModelRegistry, type RegistryEvents, type RegistryOptions } from '../../runtime/model';
+import { thrown } from '../helpers/errors';
 import { BINS, CHANNELS, LABELS, classifierModel, makeCard, removeDir, tempDir, writeVariant } from './fixtures';
 
 let dir: string;
@@ -50,16 +51,6 @@ function errorFor(registry: ModelRegistry, file: string): EdgeInferError {
   const found = registry.errors().find((e) => e.file === file);
   if (!found) throw new Error(`${file} is not reported broken; broken: ${registry.errors().map((e) => e.file).join(', ') || 'none'}`);
   return found.error;
-}
-
-function thrown(fn: () => unknown): EdgeInferError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EdgeInferError);
-    return err as EdgeInferError;
-  }
-  throw new Error('expected an error');
 }
 
 /** fp32 (largest), int8 (0.4 points below) and fp8-e4m3 (smallest, 2.1 points below) of one model. */

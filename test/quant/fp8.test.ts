@@ -1,6 +1,7 @@
 // FP8 codec against ONNX Cast semantics (FLOAT8E4M3FN, FLOAT8E5M2, opset 19+). Expected values are
 // built here from the bit fields with Math.pow, never from the codec's own table.
 import { describe, expect, it } from 'vitest';
+import { Random } from '../../devices/random';
 import { isEdgeInferError } from '../../runtime/errors';
 import {
   type Fp8Format,
@@ -69,16 +70,10 @@ function isNaNCode(code: number, l: Layout): boolean {
   return Number.isNaN(expectedValue(code, l));
 }
 
-/** Seeded uniform generator in [0, 1) (mulberry32). */
+/** Seeded uniform values in (0, 1). */
 function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed, 'fp8-codes');
+  return () => random.uniform();
 }
 
 /** Float32 values over many binades (2^-30 .. 2^30), both signs, with specials sprinkled in. */

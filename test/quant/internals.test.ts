@@ -11,16 +11,8 @@ import {
 } from '../../runtime/quant';
 import { GraphEditor, cloneModel } from '../../runtime/quant/graph';
 import { fixtureNamed, gaussian } from '../helpers/exporter-fixtures';
+import { caught } from '../helpers/errors';
 import { BLOCK_SIZE, heldOutWindows, runOn, stackWindows } from './harness';
-
-async function caught(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
 
 function randomWeights(n: number, seed: number, sd = 0.3): Float32Array {
   const next = gaussian(seed);

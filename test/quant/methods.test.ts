@@ -5,6 +5,7 @@ import { isEdgeInferError } from '../../runtime/errors';
 import { type ModelProto, type NodeProto, decodeModel, encodeModel, opsetOf, tensorDims, toNumber } from '../../runtime/onnx';
 import { quantizeDynamic, quantizeModel, quantizeWeightsOnly } from '../../runtime/quant';
 import { fixtureNamed } from '../helpers/exporter-fixtures';
+import { caught } from '../helpers/errors';
 import { BLOCK_SIZE, STATIC_METHODS, WEIGHT_ONLY_METHODS, calibrationWindows, fp32WeightReaders, heldOutWindows, runOn, stackWindows, worstCosine } from './harness';
 import { describeMethodMatrix } from './matrix';
 
@@ -24,15 +25,6 @@ function dequantizerOf(model: ModelProto, name: string): { axis: number; blockSi
   return { axis: attr('axis'), blockSize: attr('block_size'), scaleDims: tensorDims(scale) };
 }
 
-async function refusal(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
-
 describe('weight-only and dynamic quantization of exporter graphs', () => {
   describeMethodMatrix(WEIGHT_ONLY_METHODS);
 });
@@ -42,11 +34,11 @@ describe('exporter patterns', () => {
     const model = modelOf('no-weights');
     const f = fixtureNamed('no-weights');
     for (const method of [...WEIGHT_ONLY_METHODS, ...STATIC_METHODS]) {
-      const err = await refusal(() => method.quantize(model, f));
+      const err = await caught(() => method.quantize(model, f));
       expect(isEdgeInferError(err, 'E_MODEL_UNSUPPORTED'), `${method.id}: got ${String(err)}`).toBe(true);
       expect((err as Error).message, method.id).toMatch(/no .*weight/);
     }
-    const viaEntry = await refusal(() => quantizeModel({ model, to: 'fp8-e4m3' }));
+    const viaEntry = await caught(() => quantizeModel({ model, to: 'fp8-e4m3' }));
     expect(isEdgeInferError(viaEntry, 'E_MODEL_UNSUPPORTED')).toBe(true);
   });
 
@@ -88,7 +80,7 @@ describe('exporter patterns', () => {
     const feeds = stackWindows(heldOutWindows(f));
     const reference = await runOn(f.bytes(), 'native', feeds);
     for (const method of [...WEIGHT_ONLY_METHODS, STATIC_METHODS[0]]) {
-      const err = await refusal(() => method.quantize(model, f));
+      const err = await caught(() => method.quantize(model, f));
       expect(err, `${method.id} refused: ${String(err)}`).toBeUndefined();
       const out = await method.quantize(model, f);
       expect(fp32WeightReaders(out.model).map((n) => `${n.op_type} '${n.name}'`), `${method.id} left fp32 weights`).toEqual([]);
@@ -129,8 +121,8 @@ describe('quantizeModel', () => {
   it('should refuse static int8 without calibration windows and block sizes for int8', async () => {
     const model = modelOf('cnn2d');
     const f = fixtureNamed('cnn2d');
-    expect(isEdgeInferError(await refusal(() => quantizeModel({ model, to: 'int8' })), 'E_ARGUMENT')).toBe(true);
-    expect(isEdgeInferError(await refusal(() => quantizeModel({ model, to: 'int8-dynamic', blockSize: 8 })), 'E_ARGUMENT')).toBe(true);
+    expect(isEdgeInferError(await caught(() => quantizeModel({ model, to: 'int8' })), 'E_ARGUMENT')).toBe(true);
+    expect(isEdgeInferError(await caught(() => quantizeModel({ model, to: 'int8-dynamic', blockSize: 8 })), 'E_ARGUMENT')).toBe(true);
     const ok = await quantizeModel({ model, to: 'int8', calibration: { windows: calibrationWindows(f), source: 'test', method: 'minmax' } });
     expect(ok.method).toMatch(/minmax/);
   });
