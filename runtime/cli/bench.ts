@@ -32,7 +32,7 @@ export function registerBench(program: Command): void {
         if (opts.json) return printJson(summary);
         for (const line of rows([
           ['model', `${model} (${session.backend}, ${session.threads} thread${session.threads > 1 ? 's' : ''})`],
-          ['batch', String(r.batch)],
+          ['batch', r.batch === opts.batch ? String(r.batch) : `${r.batch} (the model has no dynamic batch axis)`],
           ['runs', thousands(r.runs)],
           ['latency', `p50 ${r.p50Ms.toFixed(3)} ms   p99 ${r.p99Ms.toFixed(3)} ms   mean ${r.meanMs.toFixed(3)} ms per run`],
           ['throughput', `${thousands(r.windowsPerSecond)} windows/s`],

@@ -3,8 +3,8 @@ import { Random } from '../../devices/random';
 import { mean, quantile } from '../stats';
 import type { ModelSession } from './session';
 import type { TensorSpec } from './signature';
-import type { TensorData, TensorMap } from './tensor';
-import { sizeOf } from './tensor';
+import type { TensorMap } from './tensor';
+import { arrayFor, sizeOf } from './tensor';
 
 export interface BenchmarkOptions {
   /** Windows per run, on the dynamic batch axis (default 1). */
@@ -30,27 +30,28 @@ export interface BenchmarkResult {
   windowsPerSecond: number;
 }
 
-/** Random inputs of the model's declared shapes, the batch axis set to `batch`. */
+/**
+ * Random inputs of the model's declared shapes, the batch axis set to `batch` where it is
+ * dynamic: normal values for float inputs, zeros for the others (indices, masks, raw bits).
+ */
 export function syntheticFeeds(inputs: readonly TensorSpec[], batch: number, dims: Record<string, number> = {}, seed = 1): TensorMap {
   // Seeded, so that runs are comparable across backends and variants.
   const random = new Random(seed, 'synthetic-feeds');
-  const next = (): number => random.gaussian();
   const feeds: TensorMap = {};
   for (const spec of inputs) {
     const shape = (spec.shape ?? [batch]).map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? batch : (d !== null && dims[d]) || 1));
-    const n = sizeOf(shape);
-    let t: TensorData;
-    if (spec.type === 'int64') t = { type: 'int64', data: new BigInt64Array(n), dims: shape };
-    else if (spec.type === 'int32') t = { type: 'int32', data: new Int32Array(n), dims: shape };
-    else t = { type: 'float32', data: Float32Array.from({ length: n }, next), dims: shape };
-    feeds[spec.name] = t;
+    const type = spec.type === 'unknown' ? 'float32' : spec.type;
+    const data = arrayFor(type, sizeOf(shape));
+    if (data instanceof Float32Array || data instanceof Float64Array) for (let i = 0; i < data.length; i++) data[i] = random.gaussian();
+    feeds[spec.name] = { type, data, dims: shape };
   }
   return feeds;
 }
 
 /** Runs the model repeatedly on synthetic inputs and reports latency percentiles and throughput. */
 export async function benchmarkSession(session: ModelSession, options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
-  const batch = options.batch ?? 1;
+  // A model without a dynamic batch axis runs one window at a time, whatever was asked for.
+  const batch = session.batchable ? (options.batch ?? 1) : 1;
   const feeds = syntheticFeeds(session.signature.inputs, batch, options.dims);
   for (let i = 0; i < (options.warmup ?? 3); i++) await session.run(feeds);
   // A run count, when given, decides alone; otherwise the clock does.
@@ -86,8 +87,8 @@ export interface SideBySideOptions {
  * This is how every speed ratio edge-infer reports is measured.
  */
 export async function benchmarkSideBySide(sessions: readonly ModelSession[], options: SideBySideOptions = {}): Promise<Array<{ msPerRun: number; windowsPerSecond: number }>> {
-  const batch = options.batch ?? 1;
-  const feeds = sessions.map((s) => syntheticFeeds(s.signature.inputs, batch));
+  const batches = sessions.map((s) => (s.batchable ? (options.batch ?? 1) : 1));
+  const feeds = sessions.map((s, i) => syntheticFeeds(s.signature.inputs, batches[i]));
   for (let i = 0; i < sessions.length; i++) for (let w = 0; w < 3; w++) await sessions[i].run(feeds[i]);
   const samples = sessions.map(() => [] as number[]);
   for (let r = 0; r < (options.rounds ?? 7); r++) {
@@ -98,8 +99,8 @@ export async function benchmarkSideBySide(sessions: readonly ModelSession[], opt
       samples[i].push((performance.now() - t0) / n);
     }
   }
-  return samples.map((s) => {
+  return samples.map((s, i) => {
     const msPerRun = quantile(s, 0.5);
-    return { msPerRun, windowsPerSecond: (batch * 1000) / msPerRun };
+    return { msPerRun, windowsPerSecond: (batches[i] * 1000) / msPerRun };
   });
 }

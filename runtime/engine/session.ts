@@ -2,10 +2,10 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import { EdgeInferError } from '../errors';
-import { decodeModel, encodeModel, type ModelProto } from '../onnx';
+import { decodeModel } from '../onnx';
 import { type BackendChoice, type BackendName, type BackendSession, resolveBackend } from './backends';
-import { type ModelSignature, type TensorSpec, formatShape, hasDynamicBatch, signatureOf } from './signature';
-import { type TensorArray, type TensorData, type TensorMap, sizeOf } from './tensor';
+import { type ModelSignature, type TensorSpec, hasDynamicBatch, signatureOf } from './signature';
+import { type TensorArray, type TensorData, type TensorMap, arrayFor, sizeOf } from './tensor';
 import { validateFeeds } from './validate';
 
 export interface SessionOptions {
@@ -19,11 +19,6 @@ export interface SessionOptions {
   warmupRuns?: number;
   /** Names the model in error messages (default: the file path, or '<bytes>'). */
   name?: string;
-  /**
-   * Rewrites the decoded model before the runtime sees it (for example, dequantizing FP8
-   * weights once at load for `fast` loading). Default: the model runs as stored.
-   */
-  prepare?: (model: ModelProto) => ModelProto;
   /** onnxruntime session configuration entries, passed through as they are. */
   sessionConfig?: Record<string, string>;
 }
@@ -55,19 +50,8 @@ export function defaultThreads(): number {
 
 function zeroTensor(spec: TensorSpec): TensorData {
   const dims = (spec.shape ?? [1]).map((d) => (typeof d === 'number' ? d : 1));
-  const n = sizeOf(dims);
   const type = spec.type === 'unknown' ? 'float32' : spec.type;
-  const make: Record<string, () => TensorArray> = {
-    float32: () => new Float32Array(n),
-    float64: () => new Float64Array(n),
-    int32: () => new Int32Array(n),
-    int64: () => new BigInt64Array(n),
-    int8: () => new Int8Array(n),
-    uint8: () => new Uint8Array(n),
-    bool: () => new Uint8Array(n),
-  };
-  const data = (make[type] ?? (() => new Float32Array(n)))();
-  return { type: make[type] ? type : 'float32', data, dims };
+  return { type, data: arrayFor(type, sizeOf(dims)), dims };
 }
 
 /** A window's tensor with a batch axis of 1 in front. */
@@ -75,8 +59,10 @@ function withBatchAxis(t: TensorData): TensorData {
   return { type: t.type, data: t.data, dims: [1, ...t.dims] };
 }
 
+/** Windows of one shape, stacked along a new batch axis (one window: no copy). */
 function stack(tensors: TensorData[]): TensorData {
   const first = tensors[0];
+  if (tensors.length === 1) return withBatchAxis(first);
   const per = first.data.length;
   const Ctor = first.data.constructor as new (n: number) => TensorArray;
   const data = new Ctor(per * tensors.length);
@@ -105,7 +91,6 @@ export class ModelSession {
 
   private constructor(
     readonly name: string,
-    readonly model: ModelProto,
     readonly signature: ModelSignature,
     readonly backend: BackendName,
     readonly threads: number,
@@ -134,13 +119,9 @@ export class ModelSession {
     } else {
       throw new EdgeInferError('E_ARGUMENT', `a model is a file path or bytes, got ${typeof source}`);
     }
-    // Our own decode first: it names the file and says "truncated" where onnxruntime would only fail.
-    let model = decodeModel(bytes, name);
-    if (options.prepare) {
-      model = options.prepare(model);
-      bytes = encodeModel(model);
-    }
-    const signature = signatureOf(model);
+    // Our own decode first: it names the file and says "truncated" where onnxruntime would only
+    // fail. Only the signature is kept: the decoded model holds views of the whole file.
+    const signature = signatureOf(decodeModel(bytes, name));
     const backend = resolveBackend(options.backend ?? 'auto');
     let inner: BackendSession;
     try {
@@ -150,8 +131,15 @@ export class ModelSession {
       throw new EdgeInferError(e.code, `${name}: ${e.message}`, { cause: err });
     }
     const batchable = signature.inputs.length > 0 && signature.inputs.every(hasDynamicBatch) && signature.outputs.every((o) => o.shape === null || hasDynamicBatch(o));
-    const session = new ModelSession(name, model, signature, backend.name, backend.effectiveThreads(threads), maxBatch, batchable, inner);
-    await session.warmup(options.warmupRuns ?? 1);
+    const session = new ModelSession(name, signature, backend.name, backend.effectiveThreads(threads), maxBatch, batchable, inner);
+    try {
+      await session.warmup(options.warmupRuns ?? 1);
+    } catch (err) {
+      // A model that cannot run on zeros of its own declared shapes does not load.
+      await session.dispose();
+      const e = asEdgeError(err);
+      throw new EdgeInferError(e.code, `${name}: ${e.message}`, { cause: err });
+    }
     return session;
   }
 
@@ -227,18 +215,25 @@ export class ModelSession {
         outcomes[i] = { ok: false, error: asEdgeError(err) };
       }
     });
+    // Only windows of the same shape stack (a dynamic axis such as time may differ between them).
+    const byShape = new Map<string, number[]>();
+    for (const i of good) {
+      const key = this.signature.inputs.map((spec) => windows[i][spec.name].dims.join(',')).join(';');
+      const same = byShape.get(key);
+      if (same) same.push(i);
+      else byShape.set(key, [i]);
+    }
     const size = this.batchable ? this.maxBatch : 1;
-    for (let start = 0; start < good.length; start += size) {
-      const group = good.slice(start, start + size);
-      await this.runGroup(windows, group, outcomes);
+    for (const same of byShape.values()) {
+      for (let start = 0; start < same.length; start += size) await this.runGroup(windows, same.slice(start, start + size), outcomes);
     }
     return outcomes;
   }
 
   private async runGroup(windows: readonly TensorMap[], group: number[], outcomes: WindowOutcome[]): Promise<void> {
-    const feeds: TensorMap = {};
-    for (const spec of this.signature.inputs) feeds[spec.name] = stack(group.map((i) => windows[i][spec.name]));
     try {
+      const feeds: TensorMap = {};
+      for (const spec of this.signature.inputs) feeds[spec.name] = stack(group.map((i) => windows[i][spec.name]));
       const result = await this.timedRun(feeds, group.length);
       const split: Record<string, TensorData[]> = {};
       for (const [name, t] of Object.entries(result.outputs)) {
@@ -259,13 +254,6 @@ export class ModelSession {
       }
       for (const w of group) await this.runGroup(windows, [w], outcomes);
     }
-  }
-
-  /** The declared shape of an input, as text (for messages and `inspect`). */
-  inputShape(name: string): string {
-    const spec = this.signature.inputs.find((i) => i.name === name);
-    if (!spec) throw new EdgeInferError('E_INPUT_UNKNOWN', `${this.name}: no input '${name}'`);
-    return formatShape(spec.shape);
   }
 
   /** Releases the backend session once in-flight runs have finished; later runs fail clearly. */

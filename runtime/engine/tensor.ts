@@ -1,4 +1,5 @@
 // The engine's tensor: plain data, dims and element type, the same whatever backend runs it.
+import { EdgeInferError } from '../errors';
 import type { ElementType, TensorValues } from '../onnx';
 
 /** The typed arrays tensor data comes in: the same set as ONNX initializer values. */
@@ -37,6 +38,12 @@ const TYPED_ARRAY_TYPES: Array<[new (...a: never[]) => TensorArray, ElementType[
   [BigInt64Array, ['int64']],
   [BigUint64Array, ['uint64']],
 ];
+
+/** A zero-filled array of `n` elements of an element type (float16 and FP8 as their raw bits). */
+export function arrayFor(type: ElementType, n: number): TensorArray {
+  for (const [ctor, types] of TYPED_ARRAY_TYPES) if (types.includes(type)) return new (ctor as unknown as new (n: number) => TensorArray)(n);
+  throw new EdgeInferError('E_ARGUMENT', `no typed array holds ${type} elements`);
+}
 
 /** The element types a typed array can carry ('float32' for Float32Array, ...). */
 export function elementTypesOfArray(data: unknown): ElementType[] {

@@ -2,9 +2,9 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModelSession, float32 } from '../../runtime/engine';
+import { ModelSession, benchmarkSession, float32, syntheticFeeds } from '../../runtime/engine';
 import { isEdgeInferError } from '../../runtime/errors';
-import { gatherModel, gemmModel, twoInputModel } from '../helpers/models';
+import { failsOnZerosModel, gatherModel, gemmModel, mixedTypesModel, sumOverTimeModel, twoInputModel } from '../helpers/models';
 
 let dir: string;
 beforeAll(async () => {
@@ -62,6 +62,22 @@ describe('ModelSession.load', () => {
 
   it('should refuse an empty file', async () => {
     await expectCode(ModelSession.load(new Uint8Array(0), { name: 'empty.onnx', backend: 'wasm' }), 'E_MODEL_CORRUPT', /empty\.onnx: empty file/);
+  });
+
+  it('should refuse a model that fails on its warm-up run, naming it', async () => {
+    const file = path.join(dir, 'fails-on-zeros.onnx');
+    await fs.writeFile(file, failsOnZerosModel());
+    await expectCode(ModelSession.load(file, { backend: 'wasm' }), 'E_RUN', /fails-on-zeros\.onnx: the model failed while running: .*Gather/);
+    // Without a warm-up it loads, and runs on inputs it can take.
+    const s = await ModelSession.load(file, { backend: 'wasm', warmupRuns: 0 });
+    expect(Array.from((await s.run({ x: float32([-98], [1, 1]) })).outputs.y.data as Float32Array)).toEqual([20, 21]);
+    await s.dispose();
+  });
+
+  it('should warm up models whose inputs are not float32', async () => {
+    const s = await ModelSession.load(mixedTypesModel(), { backend: 'wasm', warmupRuns: 1 });
+    expect(s.signature.inputs.map((i) => i.type)).toEqual(['float64', 'int8', 'int64']);
+    await s.dispose();
   });
 
   it('should refuse bad options with the option named', async () => {
@@ -152,6 +168,20 @@ describe('micro-batching', () => {
     await s.dispose();
   });
 
+  it('should stack only windows of the same shape when a dynamic axis differs between them', async () => {
+    const s = await ModelSession.load(sumOverTimeModel(), { backend: 'wasm' });
+    const lengths = [3, 5, 3, 1, 5];
+    const windows = lengths.map((n, i) => ({ x: float32(Array.from({ length: n }, () => i + 1), [n]) }));
+    const before = s.stats.runs;
+    const out = await s.runWindows(windows);
+    expect(s.stats.runs - before).toBe(3); // lengths 3, 5 and 1
+    out.forEach((o, i) => {
+      expect(o.ok && Array.from(o.outputs.y.data as Float32Array), `window ${i}`).toEqual([lengths[i] * (i + 1)]);
+    });
+    expect(out.map((o) => o.ok && o.batch)).toEqual([2, 2, 2, 1, 2]);
+    await s.dispose();
+  });
+
   it('should run windows one at a time when the batch axis is fixed', async () => {
     const s = await ModelSession.load(gemmModel({ batch: 1 }), { backend: 'wasm' });
     expect(s.batchable).toBe(false);
@@ -160,6 +190,34 @@ describe('micro-batching', () => {
     expect(s.stats.runs - before).toBe(2);
     expect(out.every((o) => o.ok && o.batch === 1)).toBe(true);
     await s.dispose();
+  });
+});
+
+describe('synthetic feeds and benchmarks', () => {
+  it('should make seeded feeds of every input type, on the batch asked for', () => {
+    const inputs = [
+      { name: 'a', type: 'float64', shape: ['batch', 2] },
+      { name: 'b', type: 'int8', shape: ['batch', 2] },
+      { name: 'c', type: 'float32', shape: ['batch', 'time'] },
+    ] as const;
+    const feeds = syntheticFeeds(inputs, 4, { time: 3 }, 9);
+    expect(feeds.a.data).toBeInstanceOf(Float64Array);
+    expect(feeds.b.data).toBeInstanceOf(Int8Array);
+    expect(feeds.c.dims).toEqual([4, 3]);
+    expect(Array.from(feeds.c.data as Float32Array)).toEqual(Array.from(syntheticFeeds(inputs, 4, { time: 3 }, 9).c.data as Float32Array));
+    expect(new Set(feeds.c.data as Float32Array).size).toBe(12);
+  });
+
+  it('should count the windows a run really takes', async () => {
+    const dynamic = await ModelSession.load(gemmModel(), { backend: 'wasm' });
+    const fixed = await ModelSession.load(gemmModel({ batch: 1 }), { backend: 'wasm' });
+    expect((await benchmarkSession(dynamic, { batch: 8, runs: 5 })).batch).toBe(8);
+    const r = await benchmarkSession(fixed, { batch: 8, runs: 5 });
+    expect(r.batch).toBe(1);
+    expect(r.runs).toBe(5);
+    expect(r.windowsPerSecond).toBeCloseTo(1000 / r.meanMs, 6);
+    await dynamic.dispose();
+    await fixed.dispose();
   });
 });
 

@@ -32,3 +32,32 @@ export function gatherModel(): Uint8Array {
   g.output(g.op1('Gather', [table, idx], { axis: 0 }), 'float32', ['batch', 1, 2], 'y');
   return encodeModel(g.build());
 }
+
+/** x [batch, time] → y [batch, 1], the sum over time: windows of different lengths all run. */
+export function sumOverTimeModel(): Uint8Array {
+  const g = new GraphBuilder('sum-over-time');
+  const x = g.input('x', 'float32', ['batch', 'time']);
+  g.output(g.op1('ReduceSum', [x, g.int64('axes', [1])], { keepdims: 1 }), 'float32', ['batch', 1], 'y');
+  return encodeModel(g.build());
+}
+
+/** Inputs of several element types (float64, int8, int64), for synthetic feeds and warm-up. */
+export function mixedTypesModel(): Uint8Array {
+  const g = new GraphBuilder('mixed-types');
+  const a = g.input('a', 'float64', ['batch', 2]);
+  const b = g.input('b', 'int8', ['batch', 2]);
+  const c = g.input('c', 'int64', ['batch', 2]);
+  const sum = g.op1('Add', [g.op1('Add', [g.op1('Cast', [a], { to: 1 }), g.op1('Cast', [b], { to: 1 })]), g.op1('Cast', [c], { to: 1 })]);
+  g.output(sum, 'float32', ['batch', 2], 'y');
+  return encodeModel(g.build());
+}
+
+/** Gathers row x + 100 of a 4-row table: zeros (as warm-up feeds) are out of range, x = -98 is row 2. */
+export function failsOnZerosModel(): Uint8Array {
+  const g = new GraphBuilder('fails-on-zeros');
+  const x = g.input('x', 'float32', ['batch', 1]);
+  const idx = g.op1('Cast', [g.op1('Add', [x, g.weight('offset', [1], [100])])], { to: 7 });
+  const table = g.weight('table', [4, 2], [0, 1, 10, 11, 20, 21, 30, 31]);
+  g.output(g.op1('Gather', [table, idx], { axis: 0 }), 'float32', ['batch', 1, 2], 'y');
+  return encodeModel(g.build());
+}
