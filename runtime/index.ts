@@ -1,9 +1,16 @@
-// edge-infer's library API: the engine, model cards and the registry, ONNX files, streams'
-// features and windows, evaluation, and the errors they raise.
+// edge-infer's library API: the engine, model cards and the registry, quantization and the FP8
+// codec, ONNX files, streams' features, windows and pipeline, the gateway and its result log,
+// evaluation, and the errors they raise.
 export * from './engine';
 export * from './model';
+export * from './quant';
 export * from './stream';
 export * from './eval';
+export { ResultStore } from './store';
+export { Gateway } from './gateway/gateway';
+export type { GatewayOptions } from './gateway/gateway';
+export { parseGatewayConfig, loadGatewayConfig } from './gateway/config';
+export type { GatewayConfig, PipelineConfig } from './gateway/config';
 export { EdgeInferError, isEdgeInferError } from './errors';
 export type { ErrorCode } from './errors';
 export {

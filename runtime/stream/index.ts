@@ -1,5 +1,15 @@
-// Sensor streams: spectra and the card's feature transforms (decoders, windows and the
-// scheduler join them here).
+// Sensor streams: payload decoders, per-device windows, the card's feature transforms, the
+// scheduler that batches windows into runs, and the pipeline that joins them between MQTT and
+// the result log.
+export * from './decoders';
+export { DeviceWindows } from './device-windows';
+export { Scheduler } from './scheduler';
+export { MqttSource } from './mqtt-source';
+export { OutboxPublisher } from './publisher';
+export { Pipeline, messageKey } from './pipeline';
+export { startEmbeddedBroker } from './embedded-broker';
+export type { EmbeddedBroker, EmbeddedBrokerOptions } from './embedded-broker';
+export { topicMatches, parseTopicPattern } from './topic';
 export { magnitudeSpectrum, peakFrequency, amplitudeAt, nextPowerOfTwo } from './spectrum';
 export type { Spectrum } from './spectrum';
 export { computeFeatures, normalize } from './features';
