@@ -72,12 +72,13 @@ function byAccuracy(a: PolicyCandidate, b: PolicyCandidate): number {
 }
 
 /**
- * Orders variants smallest first; sizes within 2 % of each other count as equal, and then the
- * more accurate one wins (FP8 E4M3 and E5M2 files differ by a few bytes of card text).
+ * The smallest variant; sizes within 2 % of the smallest count as equal, and of those the most
+ * accurate wins (FP8 E4M3 and E5M2 files differ by a few bytes of card text). Measured from the
+ * smallest, so that the pick does not depend on the order the variants come in.
  */
-function bySize(a: PolicyCandidate, b: PolicyCandidate): number {
-  const close = Math.abs(a.sizeBytes - b.sizeBytes) <= 0.02 * Math.min(a.sizeBytes, b.sizeBytes);
-  return close ? byAccuracy(a, b) : a.sizeBytes - b.sizeBytes;
+function smallest<T extends PolicyCandidate>(variants: readonly T[]): T {
+  const least = Math.min(...variants.map((v) => v.sizeBytes));
+  return variants.filter((v) => v.sizeBytes <= least * 1.02).sort(byAccuracy)[0];
 }
 
 // Rounding slack: 0.007 × 100 is 0.7000000000000001, and "within 0.7" should keep it.
@@ -88,7 +89,7 @@ function withinPoints<T extends PolicyCandidate>(variants: readonly T[], points:
     const p = pointsVsFp32(v);
     return p !== undefined && p >= -points - SLACK_POINTS;
   });
-  if (fits.length > 0) return [...fits].sort(bySize)[0];
+  if (fits.length > 0) return smallest(fits);
   const why = variants.map((v) => {
     const p = pointsVsFp32(v);
     return p === undefined ? `${v.variant} has no quantization.agreement.metricDelta on its card` : `${v.variant} is ${(-p).toFixed(2)} points below fp32`;
@@ -107,7 +108,7 @@ export function pickVariant<T extends PolicyCandidate>(variants: readonly T[], p
       const names = variants.map((v) => v.variant).sort();
       throw new EdgeInferError('E_REGISTRY', `model '${variants[0].card.id}' has no variant '${p.variant}' (it has ${names.join(', ')})`);
     }
-    case 'smallest': return [...variants].sort(bySize)[0];
+    case 'smallest': return smallest(variants);
     case 'most-accurate': return [...variants].sort(byAccuracy)[0];
     case 'smallest-within': return withinPoints(variants, p.points);
   }

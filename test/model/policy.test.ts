@@ -80,4 +80,16 @@ describe('variant policy', () => {
     const muchSmaller = candidate('fp8-e5m2', 'fp8-e5m2', 9_000, -0.003);
     expect(pickVariant([fp32, muchSmaller, e4m3], 'smallest').variant).toBe('fp8-e5m2');
   });
+
+  it('should pick the same variant whatever order the variants come in', () => {
+    // 11.0 / 10.8 / 10.6 kB: each within 2 % of the next, but 11.0 is not within 2 % of 10.6.
+    const a = candidate('int8', 'int8', 11_000, -0.001);
+    const b = candidate('fp8-e4m3', 'fp8-e4m3', 10_800, -0.002);
+    const c = candidate('fp8-e5m2', 'fp8-e5m2', 10_600, -0.003);
+    const orders = [[a, b, c], [a, c, b], [b, a, c], [b, c, a], [c, a, b], [c, b, a]];
+    for (const order of orders) {
+      expect(pickVariant([fp32, ...order], 'smallest').variant, order.map((v) => v.variant).join(' ')).toBe('fp8-e4m3');
+      expect(pickVariant([fp32, ...order], 'smallest-within:1').variant).toBe('fp8-e4m3');
+    }
+  });
 });
