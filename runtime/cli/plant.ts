@@ -1,10 +1,15 @@
-// Options that name a simulated machine and its faults, shared by `simulate` and `demo`.
+// Options that name a simulated machine, its faults or a plant, shared by `simulate`, `demo` and `run`.
 import { InvalidArgumentError } from 'commander';
-import { type DeviceProfile, FAULT_TYPES, type FaultSpec, loadProfile, profileById } from '../../devices';
+import { type DeviceProfile, FAULT_TYPES, type FaultSpec, type Plant, loadPlant, loadProfile, plantById, profileById } from '../../devices';
 
 /** A built-in profile id, or a profile JSON file. */
 export async function resolveProfile(value: string): Promise<DeviceProfile> {
   return value.endsWith('.json') || value.includes('/') ? loadProfile(value) : profileById(value);
+}
+
+/** A built-in plant id, or a plant JSON file. */
+export async function resolvePlant(value: string): Promise<Plant> {
+  return value.endsWith('.json') || value.includes('/') ? loadPlant(value) : plantById(value);
 }
 
 /**

@@ -1,13 +1,14 @@
 // `edge-infer run [--config gateway.yaml]`: the gateway. Without a config it starts on embedded
 // defaults: a broker inside, the example models, and a simulated plant publishing on it.
 import { type Command, Option } from 'commander';
-import { loadPlant, plantById } from '../../devices';
 import { type GatewayConfig, loadGatewayConfig } from '../gateway/config';
 import { embeddedDefaults } from '../gateway/defaults';
 import { Gateway } from '../gateway/gateway';
 import type { CommitUnit } from '../store';
 import { PlantPublisher } from '../stream/plant-publisher';
+import { EdgeInferError } from '../errors';
 import { positiveNumber, wholeNumber } from './options';
+import { resolvePlant } from './plant';
 import { print } from './output';
 
 interface RunOptions {
@@ -47,48 +48,58 @@ export function registerRun(program: Command): void {
     .description('run the gateway: MQTT in, windows, inference, SQLite log, results out (no --config: embedded broker and a simulated plant)')
     .addOption(new Option('--config <file>', 'gateway config, YAML or JSON'))
     .addOption(new Option('--http-port <n>', 'HTTP port for /health and /metrics (overrides the config)').argParser(wholeNumber(0, 65535)))
-    .addOption(new Option('--broker-port <n>', 'port of the embedded broker (embedded defaults only)').argParser(wholeNumber(0, 65535)))
+    .addOption(new Option('--broker-port <n>', 'port of the embedded broker').argParser(wholeNumber(0, 65535)))
     .addOption(new Option('--db <file>', 'database file (overrides the config)'))
     .addOption(new Option('--speed <x>', 'simulated plant: how much faster than real time').argParser(positiveNumber))
     .addOption(new Option('--seconds <s>', 'stop after this long (default: until Ctrl-C)').argParser(positiveNumber))
     .addOption(new Option('--every <s>', 'seconds between status lines').argParser(positiveNumber).default(5))
     .option('--quiet', 'print only alerts and problems')
     .action(async (opts: RunOptions) => {
-      let config: GatewayConfig = opts.config ? await loadGatewayConfig(opts.config) : embeddedDefaults({ brokerPort: opts.brokerPort, httpPort: opts.httpPort, db: opts.db, speed: opts.speed });
-      if (opts.config) {
-        config = {
-          ...config,
-          http: opts.httpPort !== undefined ? { ...config.http, port: opts.httpPort } : config.http,
-          storage: opts.db ? { ...config.storage, path: opts.db } : config.storage,
-          simulate: config.simulate && opts.speed ? { ...config.simulate, speed: opts.speed } : config.simulate,
-        };
-      }
+      const config = opts.config ? withOverrides(await loadGatewayConfig(opts.config), opts) : embeddedDefaults({ brokerPort: opts.brokerPort, httpPort: opts.httpPort, db: opts.db, speed: opts.speed });
+      // The plant is resolved before anything starts, so that a wrong one stops nothing half-open.
+      const plant = config.simulate ? await resolvePlant(config.simulate.plant) : undefined;
       const gateway = new Gateway(config, (err) => process.stderr.write(`edge-infer: ${err instanceof Error ? err.message : String(err)}\n`), { source: opts.config ?? 'embedded defaults' });
       const out = new Console(Boolean(opts.quiet));
       gateway.on('logged', (unit: CommitUnit) => out.logged(unit));
       await gateway.start();
-      print(`edge-infer gateway: broker ${gateway.brokerUrl}, log ${config.storage.path}, http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${gateway.httpPort}/health and /metrics`);
-      for (const p of gateway.pipelines) print(`  ${p.name}: ${p.spec.topic} → ${p.card.id} [${p.variant.variant}, ${p.session.backend}] → ${p.spec.results}`);
       let publisher: PlantPublisher | undefined;
       let publishing: Promise<unknown> | undefined;
-      if (config.simulate) {
-        const plant = config.simulate.plant.endsWith('.json') ? await loadPlant(config.simulate.plant) : plantById(config.simulate.plant);
-        publisher = new PlantPublisher(plant, { url: gateway.brokerUrl, speed: config.simulate.speed, clientId: 'edge-infer-simulated-plant' });
-        await publisher.start();
-        publishing = publisher.run();
-        print(`  simulated plant '${plant.id}': ${plant.machines.length} machines publishing on ${gateway.brokerUrl} at ${config.simulate.speed}× real time`);
+      let ticker: NodeJS.Timeout | undefined;
+      try {
+        print(`edge-infer gateway: broker ${gateway.brokerUrl}, log ${config.storage.path}, http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${gateway.httpPort}/health and /metrics`);
+        for (const p of gateway.pipelines) print(`  ${p.name}: ${p.spec.topic} → ${p.card.id} [${p.variant.variant}, ${p.session.backend}] → ${p.spec.results}`);
+        if (config.simulate && plant) {
+          publisher = new PlantPublisher(plant, { url: gateway.brokerUrl, speed: config.simulate.speed, clientId: 'edge-infer-simulated-plant' });
+          await publisher.start();
+          publishing = publisher.run();
+          print(`  simulated plant '${plant.id}': ${plant.machines.length} machines publishing on ${gateway.brokerUrl} at ${config.simulate.speed}× real time`);
+        }
+        ticker = setInterval(() => out.flush(), opts.every * 1000);
+        await new Promise<void>((resolve) => {
+          const done = (): void => resolve();
+          process.once('SIGINT', done);
+          process.once('SIGTERM', done);
+          if (opts.seconds) setTimeout(done, opts.seconds * 1000).unref();
+        });
+      } finally {
+        clearInterval(ticker);
+        await publisher?.stop();
+        await publishing?.catch(() => undefined);
+        await gateway.stop();
       }
-      const ticker = setInterval(() => out.flush(), opts.every * 1000);
-      await new Promise<void>((resolve) => {
-        const done = (): void => resolve();
-        process.once('SIGINT', done);
-        process.once('SIGTERM', done);
-        if (opts.seconds) setTimeout(done, opts.seconds * 1000).unref();
-      });
-      clearInterval(ticker);
-      await publisher?.stop();
-      await publishing?.catch(() => undefined);
-      await gateway.stop();
       print('edge-infer gateway: stopped; everything acknowledged is in the log');
     });
+}
+
+/** Command-line options over a config file; an option the config gives no place to is an error. */
+function withOverrides(config: GatewayConfig, opts: RunOptions): GatewayConfig {
+  if (opts.brokerPort !== undefined && !config.broker.embedded) throw new EdgeInferError('E_ARGUMENT', `--broker-port is the embedded broker's port, and ${opts.config} has no broker.embedded`);
+  if (opts.speed !== undefined && !config.simulate) throw new EdgeInferError('E_ARGUMENT', `--speed is the simulated plant's speed, and ${opts.config} has no simulate section`);
+  return {
+    ...config,
+    broker: opts.brokerPort !== undefined && config.broker.embedded ? { ...config.broker, embedded: { ...config.broker.embedded, port: opts.brokerPort } } : config.broker,
+    http: opts.httpPort !== undefined ? { ...config.http, port: opts.httpPort } : config.http,
+    storage: opts.db ? { ...config.storage, path: opts.db } : config.storage,
+    simulate: config.simulate && opts.speed !== undefined ? { ...config.simulate, speed: opts.speed } : config.simulate,
+  };
 }

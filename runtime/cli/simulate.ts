@@ -3,10 +3,10 @@
 import { promises as fs } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type FaultSpec, MACHINE_LABELS, MachineSimulator, type Plant, builtinPlants, loadPlant, plantById } from '../../devices';
+import { type FaultSpec, MACHINE_LABELS, MachineSimulator, type Plant, builtinPlants } from '../../devices';
 import { EdgeInferError } from '../errors';
 import { PlantPublisher, type PublishStats } from '../stream/plant-publisher';
-import { faultOption, resolveProfile } from './plant';
+import { faultOption, resolvePlant, resolveProfile } from './plant';
 import { positiveNumber, wholeNumber } from './options';
 import { bytes, print, thousands } from './output';
 
@@ -56,10 +56,6 @@ function plantIds(): string {
 }
 
 /** A built-in plant id, or a plant JSON file. */
-async function resolvePlant(value: string): Promise<Plant> {
-  return value.endsWith('.json') || value.includes('/') ? loadPlant(value) : plantById(value);
-}
-
 function summary(plant: Plant, url: string, stats: PublishStats, stopped: boolean): string {
   const topics = Object.keys(stats.perTopic).length;
   const rate = stats.wallSeconds > 0 ? stats.messages / stats.wallSeconds : 0;

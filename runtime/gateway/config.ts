@@ -114,7 +114,7 @@ export const GatewayConfigSchema = z
     pipelines: z.array(PipelineSchema).min(1, 'expected at least one pipeline'),
     /** Publish a simulated plant on the broker (the one-command demo). */
     simulate: z
-      .object({ plant: z.string().default('demo'), speed: z.number().positive().default(1), seed: z.number().int().default(1) })
+      .object({ plant: z.string().default('demo'), speed: z.number().positive().default(1) })
       .strict()
       .optional(),
   })

@@ -9,8 +9,8 @@ import { packageRoot } from '../../runtime/paths';
 import { tempDir } from '../helpers/gateway';
 
 /** Runs `edge-infer run --config <file>` in a child process, as a user would. */
-function run(configFile: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(packageRoot(), 'test', 'helpers', 'edge-infer-main.ts'), 'run', '--config', configFile, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+function run(configFile: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(packageRoot(), 'test', 'helpers', 'edge-infer-main.ts'), 'run', '--config', configFile, '--quiet', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d) => (stdout += String(d)));
@@ -126,6 +126,27 @@ describe('edge-infer run --config with a bad config', () => {
     // A refused config leaves nothing behind: no log is created for it.
     expect(existsSync(path.join(dir, 'log'))).toBe(false);
     expect(existsSync(path.join(dir, 'edge-infer.db'))).toBe(false);
+  });
+});
+
+describe('edge-infer run --config with options the config has no place for', () => {
+  const EMBEDDED = { ...BASE, broker: { embedded: { port: 0 } }, pipelines: [PIPELINE] };
+  const refusals: Array<{ what: string; config: object; args: string[]; message: RegExp }> = [
+    { what: 'a simulated plant that does not exist', config: { ...EMBEDDED, simulate: { plant: 'no-such-plant' } }, args: [], message: /no-such-plant/ },
+    { what: '--broker-port without an embedded broker', config: { ...BASE, pipelines: [PIPELINE] }, args: ['--broker-port', '18830'], message: /--broker-port .* has no broker\.embedded/ },
+    { what: '--speed without a simulated plant', config: EMBEDDED, args: ['--speed', '5'], message: /--speed .* has no simulate section/ },
+  ];
+  it.each(refusals)('should exit non-zero at once, saying why: $what', async ({ config, args, message }) => {
+    const dir = tempDir('edge-infer-config-');
+    const configFile = path.join(dir, 'gateway.json');
+    writeFileSync(configFile, JSON.stringify(config));
+    const t0 = Date.now();
+    const { code, stderr } = await run(configFile, ...args);
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull(); // exited by itself, not killed by the 30 s guard
+    expect(Date.now() - t0).toBeLessThan(25_000);
+    expect(stderr).toMatch(message);
+    expect(existsSync(path.join(dir, 'log'))).toBe(false);
   });
 });
 
