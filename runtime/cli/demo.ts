@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { type DeviceProfile, type DeviceStream, type FaultSpec, MachineSimulator } from '../../devices';
 import { type BackendChoice, ModelSession } from '../engine';
 import { EdgeInferError } from '../errors';
-import { type Interpretation, ModelRegistry, type VariantEntry, featureShape, interpret } from '../model';
+import { type Interpretation, ModelRegistry, type VariantEntry, interpretOutputs, windowFeeds } from '../model';
 import { bundledModelsDir } from '../paths';
 import { SlidingWindow, computeFeatures } from '../stream';
 import { backendOption, positiveNumber, threadsOption, wholeNumber } from './options';
@@ -68,6 +68,10 @@ export function registerDemo(program: Command): void {
       const registry = await ModelRegistry.open(opts.models, { watch: false });
       const stream = profile.streams.find((s) => s.name === 'vibration') ?? profile.streams[0];
       const live: LiveModel[] = [];
+      // Sessions already loaded are released whatever fails later, a load or the run itself.
+      const release = async (): Promise<void> => {
+        for (const m of live) await m.session.dispose();
+      };
       try {
         for (const model of registry.models()) {
           const variant = registry.pick(model.id, opts.policy);
@@ -78,6 +82,9 @@ export function registerDemo(program: Command): void {
           const { window, hop } = variant.card.input;
           live.push({ variant, session, slider: new SlidingWindow(names.length, window, hop), windows: 0, alerts: 0, totalMs: 0 });
         }
+      } catch (err) {
+        await release();
+        throw err;
       } finally {
         await registry.close();
       }
@@ -86,7 +93,7 @@ export function registerDemo(program: Command): void {
       try {
         await run(opts, profile, stream, faults, live);
       } finally {
-        for (const m of live) await m.session.dispose();
+        await release();
       }
     });
 }
@@ -106,11 +113,10 @@ async function run(opts: DemoOptions, profile: DeviceProfile, stream: DeviceStre
         const channels = m.variant.card.input.channels.map((c) => b.channels[c.name]);
         const windows = m.slider.push(channels);
         if (windows.length === 0) continue;
-        const dims = featureShape(m.variant.card.input);
-        const outcomes = await m.session.runWindows(windows.map((w) => ({ [m.variant.card.input.tensor]: { type: 'float32', data: computeFeatures(m.variant.card.input, w.channels), dims } })));
+        const outcomes = await m.session.runWindows(windows.map((w) => windowFeeds(m.variant.card.input, computeFeatures(m.variant.card.input, w.channels))));
         for (const o of outcomes) {
           if (!o.ok) throw o.error;
-          m.latest = interpret(m.variant.card, o.outputs[m.variant.card.output.tensor].data as Float32Array);
+          m.latest = interpretOutputs(m.variant.card, o.outputs);
           m.windows++;
           m.totalMs += o.ms / o.batch;
           if (m.latest.anomaly) {

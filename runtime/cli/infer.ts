@@ -1,7 +1,7 @@
 // `edge-infer infer <model> --input <file>`: run a model on windows from a file, print JSON.
 import { type Command, Option } from 'commander';
 import { type BackendChoice, ModelSession, type TensorMap } from '../engine';
-import { findCard, interpret } from '../model';
+import { checkCardAgainstModel, findCard, interpretOutputs, variantOf } from '../model';
 import { readModelFile } from '../onnx';
 import { readInputWindows } from '../stream';
 import { backendOption, threadsOption } from './options';
@@ -21,18 +21,21 @@ export function registerInfer(program: Command): void {
     .addOption(threadsOption())
     .action(async (file: string, opts: { input: string; backend: BackendChoice; threads: number }) => {
       const { model, bytes } = await readModelFile(file);
-      const card = (await findCard(file, model))?.card ?? null;
+      const found = await findCard(file, model);
+      const card = found?.card ?? null;
       const session = await ModelSession.load(bytes, { name: file, backend: opts.backend, threads: opts.threads });
       try {
+        // A card that does not fit its model is refused here, naming both, not met as a crash later.
+        if (found) checkCardAgainstModel(found.card, session.signature, file, found.source);
         const windows = await readInputWindows(opts.input, session.signature.inputs, card);
         const outcomes = await session.runWindows(windows.map((w) => w.feeds));
         printJson({
           model: file,
-          ...(card ? { id: card.id, variant: card.variant ?? card.precision } : {}),
+          ...(card ? { id: card.id, variant: variantOf(card) } : {}),
           backend: session.backend,
           windows: outcomes.map((o, i) => {
             if (!o.ok) throw o.error; // one bad window fails the command: its message names the window
-            const meaning = card ? interpret(card, o.outputs[card.output.tensor].data as Float32Array) : undefined;
+            const meaning = card ? interpretOutputs(card, o.outputs) : undefined;
             return { window: i, ...(windows[i].span ? { span: windows[i].span } : {}), ...meaning, latencyMs: Number(o.ms.toFixed(3)), outputs: plain(o.outputs) };
           }),
         });

@@ -1,7 +1,7 @@
 // `edge-infer inspect <model>`: what a model takes and gives, what it is made of, and its card.
 import type { Command } from 'commander';
 import { formatShape, signatureOf } from '../engine';
-import { type ModelCard, featureShape, findCard } from '../model';
+import { type ModelCard, featureShape, findCard, variantOf } from '../model';
 import { graphStats, opsetList, readModelFile, toNumber } from '../onnx';
 import { bytes, print, printJson, rows, thousands } from './output';
 
@@ -60,7 +60,7 @@ export function registerInspect(program: Command): void {
       const card = found?.card;
       if (card) {
         pairs.push(
-          ['card', `${card.title} — ${card.id} ${card.version}, ${card.variant ?? card.precision} (${found.source})`],
+          ['card', `${card.title} — ${card.id} ${card.version}, ${variantOf(card)} (${found.source})`],
           ['task', card.task],
           ['input', describeInput(card)],
           ['output', describeOutput(card)],

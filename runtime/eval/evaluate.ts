@@ -2,24 +2,18 @@
 import type { ModelSession } from '../engine/session';
 import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model/card';
-import { featureShape } from '../model/card';
+import { windowFeeds } from '../model/card';
 import { accuracy, argmax, rocAuc } from './metrics';
 
 /** The card's output tensor for each window (score or class probabilities), in window order. */
 export async function predictWindows(session: ModelSession, card: ModelCard, features: readonly Float32Array[]): Promise<Float32Array[]> {
-  const dims = featureShape(card.input);
-  const outcomes = await session.runWindows(features.map((f) => ({ [card.input.tensor]: { type: 'float32', data: f, dims } })));
+  const outcomes = await session.runWindows(features.map((f) => windowFeeds(card.input, f)));
   return outcomes.map((o, i) => {
     if (!o.ok) throw new EdgeInferError(o.error.code, `window ${i}: ${o.error.message}`, { cause: o.error });
     const out = o.outputs[card.output.tensor];
     if (!out) throw new EdgeInferError('E_CARD_INVALID', `the model has no output '${card.output.tensor}' named by its card`);
     return out.data as Float32Array;
   });
-}
-
-/** The label index a classification output means (argmax). */
-export function labelOf(output: ArrayLike<number>): number {
-  return argmax(output);
 }
 
 /**
@@ -30,7 +24,7 @@ export function labelOf(output: ArrayLike<number>): number {
 export function taskMetrics(card: ModelCard, outputs: readonly ArrayLike<number>[], labels: readonly number[]): Record<string, number> {
   if (outputs.length !== labels.length) throw new EdgeInferError('E_ARGUMENT', `${outputs.length} outputs for ${labels.length} labels`);
   if (card.task === 'classification') {
-    const predicted = outputs.map(labelOf);
+    const predicted = outputs.map((o) => argmax(o));
     const metrics: Record<string, number> = { accuracy: accuracy(predicted, labels as number[]) };
     (card.output.labels ?? []).forEach((name, k) => {
       const idx = labels.map((l, i) => (l === k ? i : -1)).filter((i) => i >= 0);

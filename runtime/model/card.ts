@@ -197,6 +197,11 @@ export function featureShape(input: ModelCard['input']): number[] {
   }
 }
 
+/** One window's features as the model's input: the tensor the card names, in featureShape. */
+export function windowFeeds(input: ModelCard['input'], features: Float32Array): Record<string, { type: 'float32'; data: Float32Array; dims: number[] }> {
+  return { [input.tensor]: { type: 'float32', data: features, dims: featureShape(input) } };
+}
+
 /** The parts of a zod schema that `knownFields` walks; zod 4 keeps them under `_zod.def`. */
 interface SchemaNode {
   _zod: { def: { type: string; innerType?: SchemaNode; element?: SchemaNode; valueType?: SchemaNode; options?: SchemaNode[]; discriminator?: string; values?: unknown[]; shape?: Record<string, SchemaNode> } };

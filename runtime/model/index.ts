@@ -2,11 +2,12 @@
 export * from './card';
 export { ModelRegistry } from './registry';
 export type { RegistryOptions, RegistryEvents } from './registry';
-export { findCard, readVariantFile } from './variant';
+export { findCard } from './variant';
+export { checkCardAgainstModel } from './check';
 export type { VariantEntry, ModelEntry, CardFound } from './variant';
 export type { BrokenModel, RemovedVariant, RegistryChanges } from './catalog';
 export { DEFAULT_POLICY, parsePolicy, pickVariant, formatPolicy } from './policy';
 export type { Policy, PolicyCandidate } from './policy';
 export { cardFileFor } from './files';
-export { interpret, normalLabel } from './interpret';
+export { interpret, interpretOutputs, normalLabel } from './interpret';
 export type { Interpretation } from './interpret';

@@ -20,6 +20,16 @@ export function normalLabel(card: ModelCard): string | undefined {
   return labels?.includes('normal') ? 'normal' : labels?.[0];
 }
 
+/**
+ * Reads one window's outputs as the card describes them: the tensor it names, interpreted.
+ * E_RUN names the output when the model did not give it.
+ */
+export function interpretOutputs(card: ModelCard, outputs: Readonly<Record<string, { data: unknown }>>): Interpretation {
+  const t = outputs[card.output.tensor];
+  if (!t) throw new EdgeInferError('E_RUN', `${card.id}: the model gave no output '${card.output.tensor}' (it gave ${Object.keys(outputs).map((k) => `'${k}'`).join(', ') || 'none'})`);
+  return interpret(card, t.data as ArrayLike<number>);
+}
+
 /** Reads one window's output tensor (card.output.tensor) as the card describes it. */
 export function interpret(card: ModelCard, output: ArrayLike<number>): Interpretation {
   const threshold = card.output.threshold;

@@ -1,7 +1,6 @@
 // One model variant as the registry knows it: its card, where it lives, what it declares.
 // Reading one decodes the ONNX file and its card; it never starts an inference session.
 import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import { type ModelSignature, signatureOf } from '../engine';
 import { EdgeInferError } from '../errors';
 import { type ModelProto, metadataOf, readModelFile } from '../onnx';
@@ -74,18 +73,6 @@ async function readCard(found: ModelFileFound, model: ModelProto): Promise<CardF
     'E_CARD_MISSING',
     `${found.file}: no model card: expected ${found.cardFile} next to it, or a card in the model's metadata_props under '${CARD_METADATA_KEY}'`,
   );
-}
-
-/** Reads and checks the variant in one .onnx file, outside any registry (the CLI's way in). */
-export async function readVariantFile(file: string): Promise<VariantEntry> {
-  const abs = path.resolve(file);
-  let stats;
-  try {
-    stats = await fs.stat(abs);
-  } catch (err) {
-    throw new EdgeInferError('E_MODEL_FILE', `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
-  }
-  return readVariant({ file: abs, cardFile: cardFileFor(abs), stamp: '', mtimeMs: stats.mtimeMs });
 }
 
 /** Reads and checks one variant. Throws EdgeInferError naming the file for every way it can be unfit. */

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { TensorData, TensorMap, TensorSpec } from '../engine';
 import { EdgeInferError } from '../errors';
-import { type ModelCard, featureShape } from '../model/card';
+import { type ModelCard, windowFeeds } from '../model/card';
 import { computeFeatures } from './features';
 import { SlidingWindow } from './window';
 
@@ -68,9 +68,8 @@ export function windowsFromChannels(card: ModelCard, channels: Record<string, Ar
     }
   });
   const slider = new SlidingWindow(names.length, card.input.window, card.input.hop);
-  const dims = featureShape(card.input);
   return slider.push(names.map((n) => channels[n])).map((w) => ({
-    feeds: { [card.input.tensor]: { type: 'float32', data: computeFeatures(card.input, w.channels), dims } },
+    feeds: windowFeeds(card.input, computeFeatures(card.input, w.channels)),
     span: { start: w.start, end: w.end },
   }));
 }

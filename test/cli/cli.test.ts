@@ -144,6 +144,18 @@ describe('edge-infer infer', () => {
     expectOneLine(r.err, /channels 'vib_y', 'vib_z' missing \(the model reads vib_x, vib_y, vib_z\)/);
   });
 
+  it('should refuse a card that names an output the model does not have, naming both', async () => {
+    const model = path.join(dir, 'mismatch.onnx');
+    await fs.copyFile(classifier, model);
+    const card = JSON.parse(await fs.readFile(classifier.replace(/\.onnx$/, '.model.json'), 'utf8'));
+    await fs.writeFile(path.join(dir, 'mismatch.model.json'), JSON.stringify({ ...card, output: { ...card.output, tensor: 'logits' } }));
+    const input = path.join(dir, 'spectrum.json');
+    await fs.writeFile(input, JSON.stringify({ spectrum: Array.from({ length: 3 }, () => new Array(256).fill(0.01)) }));
+    const r = await cli('infer', model, '--input', input);
+    expect(r.code).toBe(1);
+    expectOneLine(r.err, /mismatch\.model\.json.*'logits'/);
+  });
+
   it('should require --input', async () => {
     const r = await cli('infer', gemm);
     expect(r.code).toBe(2);
@@ -159,6 +171,16 @@ describe('edge-infer bench', () => {
     expect(j).toMatchObject({ batch: 8, runs: 20, backend: 'wasm' });
     expect(j.p99Ms).toBeGreaterThanOrEqual(j.p50Ms);
     expect(j.windowsPerSecond).toBeGreaterThan(0);
+  });
+
+  it('should report one window per run for a model with a fixed batch of 1', async () => {
+    const fixed = path.join(dir, 'gemm-fixed.onnx');
+    await fs.writeFile(fixed, gemmModel({ batch: 1 }));
+    const r = await cli('bench', fixed, '--batch', '8', '--runs', '20', '--backend', 'wasm', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ batch: 1, runs: 20 });
+    const text = await cli('bench', fixed, '--batch', '8', '--runs', '5', '--backend', 'wasm');
+    expect(text.out).toMatch(/batch\s+1 \(the model has no dynamic batch axis\)/);
   });
 
   it('should refuse a batch that is not a whole number, on one line', async () => {
