@@ -37,16 +37,21 @@ export function operatingPoint(profile: DeviceProfile, traits: MachineTraits, u:
  * The load deviation is a mean-reverting random walk (Ornstein–Uhlenbeck) sampled at knots one
  * second apart and interpolated linearly between them; with linear speed between knots the
  * revolutions are its exact integral, so the shaft angle is the same whichever stream asks and
- * however the samples are chunked.
+ * however the samples are chunked. Streams only move forward, so knots older than an hour
+ * behind the newest are dropped: a plant that runs for months keeps a fixed-size drive.
  */
 export class WanderingDrive implements Drive {
   private static readonly KNOT_S = 1;
+  /** Knots kept behind the newest: far more than streams of one machine drift apart. */
+  static readonly KEPT_KNOTS = 3600;
   private readonly rng: Random;
   private readonly decay: number;
-  private readonly hz: number[] = [];
-  private readonly loads: number[] = [];
+  private hz: number[] = [];
+  private loads: number[] = [];
   /** Revolutions at each knot. */
-  private readonly revs: number[] = [0];
+  private revs: number[] = [0];
+  /** Index of the first knot kept. */
+  private first = 0;
   private u: number;
 
   constructor(
@@ -67,36 +72,54 @@ export class WanderingDrive implements Drive {
     this.u = this.decay * this.u + Math.sqrt(1 - this.decay * this.decay) * this.rng.gaussian();
   }
 
-  /** Knot index and position within it, growing the knots as far as t needs. */
+  /** Position of the last located time within its knot, 0..1 (a field: locate runs per sample). */
+  private x = 0;
+
+  /** The stored index of the knot at or before t, growing the knots as far as t needs. */
   private locate(t: number): number {
-    const x = Math.max(0, t) / WanderingDrive.KNOT_S;
-    const k = Math.floor(x);
-    while (this.hz.length < k + 2) {
+    const at = Math.max(0, t) / WanderingDrive.KNOT_S;
+    const k = Math.floor(at);
+    if (k < this.first) {
+      throw new Error(`the drive has moved on: t = ${t.toFixed(3)} s is more than ${WanderingDrive.KEPT_KNOTS} s behind the newest time asked for`);
+    }
+    while (this.first + this.hz.length < k + 2) {
       const i = this.hz.length - 1;
       this.push();
       this.revs.push(this.revs[i] + (WanderingDrive.KNOT_S * (this.hz[i] + this.hz[i + 1])) / 2);
     }
-    return k;
+    // Drop the oldest knots in chunks, so that dropping costs nothing per sample.
+    const stale = k - this.first - WanderingDrive.KEPT_KNOTS;
+    if (stale >= WanderingDrive.KEPT_KNOTS) {
+      this.hz = this.hz.slice(stale);
+      this.loads = this.loads.slice(stale);
+      this.revs = this.revs.slice(stale);
+      this.first += stale;
+    }
+    this.x = at - k;
+    return k - this.first;
   }
 
   revolutions(t: number): number {
-    const k = this.locate(t);
-    const x = Math.max(0, t) / WanderingDrive.KNOT_S - k;
-    const f0 = this.hz[k];
-    const f1 = this.hz[k + 1];
-    return this.revs[k] + WanderingDrive.KNOT_S * (f0 * x + ((f1 - f0) * x * x) / 2);
+    const i = this.locate(t);
+    const x = this.x;
+    const f0 = this.hz[i];
+    const f1 = this.hz[i + 1];
+    return this.revs[i] + WanderingDrive.KNOT_S * (f0 * x + ((f1 - f0) * x * x) / 2);
   }
 
   shaftHz(t: number): number {
-    const k = this.locate(t);
-    const x = Math.max(0, t) / WanderingDrive.KNOT_S - k;
-    return this.hz[k] + (this.hz[k + 1] - this.hz[k]) * x;
+    const i = this.locate(t);
+    return this.hz[i] + (this.hz[i + 1] - this.hz[i]) * this.x;
   }
 
   load(t: number): number {
-    const k = this.locate(t);
-    const x = Math.max(0, t) / WanderingDrive.KNOT_S - k;
-    return this.loads[k] + (this.loads[k + 1] - this.loads[k]) * x;
+    const i = this.locate(t);
+    return this.loads[i] + (this.loads[i + 1] - this.loads[i]) * this.x;
+  }
+
+  /** Knots held now (for tests of the bound). */
+  get knotsHeld(): number {
+    return this.hz.length;
   }
 }
 
