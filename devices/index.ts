@@ -2,7 +2,7 @@
 // folders import only this file.
 export { MACHINE_LABELS, BEARING_LOCATIONS, FAULT_TYPES } from './faults';
 export type { MachineLabel, FaultType, BearingLocation, FaultSpec } from './faults';
-export { DeviceProfileSchema, parseProfile, parseProfileJson, loadProfile, builtinProfiles, builtinProfilesDir, profileById } from './profile';
+export { DeviceProfileSchema, parseProfile, parseProfileJson, loadProfile, builtinProfiles, profileById } from './profile';
 export type { DeviceProfile, DeviceProfileInput, DeviceStream, DeviceChannel, SignalKind, BearingGeometry } from './profile';
 export { bearingFrequencies } from './bearing';
 export type { BearingFrequencies } from './bearing';
@@ -12,5 +12,5 @@ export { renderWindow } from './window';
 export type { WindowSpec } from './window';
 export type { SampleBlock } from './stream';
 export { Random, hashSeed } from './random';
-export { PlantSchema, parsePlant, parsePlantJson, loadPlant, builtinPlants, builtinPlantsDir, plantById, plantTopic, publishedStreams, PLANT_TOPIC_FIELDS } from './plant';
+export { PlantSchema, parsePlant, parsePlantJson, loadPlant, builtinPlants, plantById, plantTopic, publishedStreams, PLANT_TOPIC_FIELDS } from './plant';
 export type { Plant, PlantInput, PlantMachine } from './plant';

@@ -7,10 +7,10 @@ export { describeValue } from '../runtime/issues';
 
 /**
  * `streams[0].channels[1].unit`. With a `prefix` (an argument's name) every path starts with it:
- * `faults[1].severity`, `spec.length`; without one, an empty path reads `(profile)`.
+ * `faults[1].severity`, `spec.length`; without one, an empty path reads `whole`: `(profile)`.
  */
-export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
-  return pathOf(path, '(profile)', prefix);
+export function formatPath(path: readonly PropertyKey[], prefix = '', whole = '(profile)'): string {
+  return pathOf(path, whole, prefix);
 }
 
 function expectation(issue: z.core.$ZodIssue): string {
@@ -22,11 +22,11 @@ function expectation(issue: z.core.$ZodIssue): string {
   return issue.message.replace(/^(Invalid (input|option)|Too (small|big)): /, '').replace(/, received \w+$/, '');
 }
 
-/** One "field: expected ..., got ..." per issue, joined with "; ". */
-export function formatIssues(issues: readonly z.core.$ZodIssue[], value: unknown, prefix = ''): string {
+/** One "field: expected ..., got ..." per issue, joined with "; "; `whole` names the document itself. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], value: unknown, prefix = '', whole = '(profile)'): string {
   return issues
     .map((issue) => {
-      const field = formatPath(issue.path, prefix);
+      const field = formatPath(issue.path, prefix, whole);
       if (issue.code === 'unrecognized_keys') return `${field}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
       const got = issue.code === 'custom' ? '' : `, got ${describeValue(valueAt(value, issue.path))}`;
       return `${field}: ${expectation(issue)}${got}`;

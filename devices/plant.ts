@@ -1,13 +1,9 @@
 // Plants: a set of simulated machines (built-in profiles, each with its own seed and faults) and
 // how they publish to MQTT. The plant publisher, the demos and the broker tests run them; like
 // profiles they are checked strictly and their errors name the file and the field.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { z } from 'zod';
-import { EdgeInferError } from '../runtime/errors';
 import { FaultSpecSchema } from './faults';
-import { formatIssues } from './issues';
+import { jsonCatalog } from './catalog';
 import { type DeviceProfile, builtinProfiles } from './profile';
 
 /** A device id is one topic level: no separators, no wildcards. */
@@ -118,65 +114,18 @@ export function plantTopic(plant: Plant, machine: PlantMachine, stream: string):
   return plant.publish.topic.replace(/\{(plant|device|profile|stream)\}/g, (_, k: keyof typeof values) => values[k]);
 }
 
+const plants = jsonCatalog({ schema: PlantSchema, kind: 'plant', plural: 'plants', folder: 'plants' });
+
 /**
  * Validates a parsed plant. `source` names the file in messages. Throws E_DEVICE_PROFILE whose
  * message lists every problem as "file: field: expected ..., got ...".
  */
-export function parsePlant(value: unknown, source = '<plant>'): Plant {
-  const result = PlantSchema.safeParse(value);
-  if (result.success) return result.data;
-  throw new EdgeInferError('E_DEVICE_PROFILE', `${source}: invalid plant: ${formatIssues(result.error.issues, value)}`);
-}
-
+export const parsePlant: (value: unknown, source?: string) => Plant = plants.parse;
 /** Parses plant JSON text; a JSON syntax error names the file too. */
-export function parsePlantJson(text: string, source = '<plant>'): Plant {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new EdgeInferError('E_DEVICE_PROFILE', `${source}: not valid JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
-  }
-  return parsePlant(value, source);
-}
-
+export const parsePlantJson: (text: string, source?: string) => Plant = plants.parseJson;
 /** Reads and validates a plant file. */
-export async function loadPlant(file: string): Promise<Plant> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new EdgeInferError('E_DEVICE_PROFILE', `${file}: cannot read the plant (${err instanceof Error ? err.message : String(err)})`, { cause: err });
-  }
-  return parsePlantJson(text, file);
-}
-
-/** The built-in plants folder, from TS source (devices/) or from compiled dist/devices/. */
-export function builtinPlantsDir(): string {
-  const here = path.join(__dirname, 'plants');
-  return existsSync(here) ? here : path.join(__dirname, '..', '..', 'devices', 'plants');
-}
-
-let builtins: Plant[] | undefined;
-
+export const loadPlant: (file: string) => Promise<Plant> = plants.load;
 /** The plants shipped in devices/plants/, sorted by id. Each call returns fresh copies. */
-export function builtinPlants(): Plant[] {
-  if (!builtins) {
-    const dir = builtinPlantsDir();
-    builtins = readdirSync(dir)
-      .filter((f) => f.endsWith('.json'))
-      .map((f) => {
-        const file = path.join(dir, f);
-        return parsePlantJson(readFileSync(file, 'utf8'), file);
-      })
-      .sort((a, b) => a.id.localeCompare(b.id));
-  }
-  return builtins.map((p) => structuredClone(p));
-}
-
+export const builtinPlants: () => Plant[] = plants.builtins;
 /** A built-in plant by id. */
-export function plantById(id: string): Plant {
-  const all = builtinPlants();
-  const found = all.find((p) => p.id === id);
-  if (!found) throw new EdgeInferError('E_DEVICE_PROFILE', `unknown plant '${id}'; known plants: ${all.map((p) => p.id).join(', ')}`);
-  return found;
-}
+export const plantById: (id: string) => Plant = plants.byId;

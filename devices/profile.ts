@@ -2,12 +2,8 @@
 // motor, vibration levels, thermal behaviour) and which streams of channels it publishes. The
 // simulators, the MQTT publisher and the model builders all configure themselves from it, so it
 // is checked strictly and its errors name the file, the field and what was expected.
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { z } from 'zod';
-import { EdgeInferError } from '../runtime/errors';
-import { formatIssues } from './issues';
+import { jsonCatalog } from './catalog';
 
 const channelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a channel name: letters, digits, _ . -, starting with a letter or _');
 const streamName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a stream name: letters, digits, _ . -, starting with a letter or _');
@@ -186,66 +182,18 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
+const profiles = jsonCatalog({ schema: DeviceProfileSchema, kind: 'device profile', plural: 'profiles', folder: 'profiles' });
+
 /**
  * Validates a parsed profile. `source` names the file in messages. Throws E_DEVICE_PROFILE whose
  * message lists every problem as "file: field: expected ..., got ...".
  */
-export function parseProfile(value: unknown, source = '<profile>'): DeviceProfile {
-  const result = DeviceProfileSchema.safeParse(value);
-  if (result.success) return result.data;
-  throw new EdgeInferError('E_DEVICE_PROFILE', `${source}: invalid device profile: ${formatIssues(result.error.issues, value)}`);
-}
-
+export const parseProfile: (value: unknown, source?: string) => DeviceProfile = profiles.parse;
 /** Parses profile JSON text; a JSON syntax error names the file too. */
-export function parseProfileJson(text: string, source = '<profile>'): DeviceProfile {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new EdgeInferError('E_DEVICE_PROFILE', `${source}: not valid JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
-  }
-  return parseProfile(value, source);
-}
-
+export const parseProfileJson: (text: string, source?: string) => DeviceProfile = profiles.parseJson;
 /** Reads and validates a profile file. */
-export async function loadProfile(file: string): Promise<DeviceProfile> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new EdgeInferError('E_DEVICE_PROFILE', `${file}: cannot read the device profile (${err instanceof Error ? err.message : String(err)})`, { cause: err });
-  }
-  return parseProfileJson(text, file);
-}
-
-/** The built-in profiles folder, from TS source (devices/) or from compiled dist/devices/. */
-export function builtinProfilesDir(): string {
-  const here = path.join(__dirname, 'profiles');
-  return existsSync(here) ? here : path.join(__dirname, '..', '..', 'devices', 'profiles');
-}
-
-let builtins: DeviceProfile[] | undefined;
-
+export const loadProfile: (file: string) => Promise<DeviceProfile> = profiles.load;
 /** The profiles shipped in devices/profiles/, sorted by id. Each call returns fresh copies. */
-export function builtinProfiles(): DeviceProfile[] {
-  if (!builtins) {
-    const dir = builtinProfilesDir();
-    builtins = readdirSync(dir)
-      .filter((f) => f.endsWith('.json'))
-      .sort()
-      .map((f) => {
-        const file = path.join(dir, f);
-        return parseProfileJson(readFileSync(file, 'utf8'), file);
-      })
-      .sort((a, b) => a.id.localeCompare(b.id));
-  }
-  return builtins.map((p) => structuredClone(p));
-}
-
+export const builtinProfiles: () => DeviceProfile[] = profiles.builtins;
 /** A built-in profile by id. */
-export function profileById(id: string): DeviceProfile {
-  const all = builtinProfiles();
-  const found = all.find((p) => p.id === id);
-  if (!found) throw new EdgeInferError('E_DEVICE_PROFILE', `unknown device profile '${id}'; known profiles: ${all.map((p) => p.id).join(', ')}`);
-  return found;
-}
+export const profileById: (id: string) => DeviceProfile = profiles.byId;
