@@ -2,7 +2,6 @@
 // and that our own builder-made example models do not: Gemm with transB, weights in Constant
 // nodes, decomposed layer norms and GELUs, dynamic-shape chains, attention, Keras-style CNNs,
 // NHWC transposes. Weights are random but seeded, so every run builds the same bytes.
-import { Random } from '../../devices/random';
 import { type Dim, GraphBuilder, type ModelProto, encodeModel, float, floatTensor, int64Tensor } from '../../runtime/onnx';
 
 export interface FixtureInput {
@@ -19,10 +18,19 @@ export interface ExporterFixture {
   inputs: FixtureInput[];
 }
 
-/** Seeded standard normal values. */
+/**
+ * Seeded standard normal values (mulberry32 + Box–Muller). Its own generator, not devices/random:
+ * the fixtures' weights, and with them the quantizers' measured agreement, stay as they were.
+ */
 export function gaussian(seed: number): () => number {
-  const random = new Random(seed, 'exporter-fixture');
-  return () => random.gaussian();
+  let s = seed >>> 0;
+  const uniform = (): number => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
 /** Weights drawn like a freshly trained layer's: N(0, 1/fanIn), so activations stay near 1. */
