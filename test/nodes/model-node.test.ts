@@ -165,6 +165,75 @@ describe('a model node', () => {
     expect(statuses.find((s) => /imbalance/.test(s.text ?? ''))?.fill).toBe('red');
   });
 
+  it('should show idle, not the last rate, once windows stop coming', async () => {
+    await helper.load(edgeInferNodes, flow());
+    const model = helper.getNode('model') as TestNode;
+    const statuses: Array<{ fill?: string; shape?: string; text?: string }> = [];
+    model.on('call:status', ((call: { args: Array<{ fill?: string; text?: string }> }) => statuses.push(call.args[0])) as never);
+    const out = collect(helper.getNode('out'));
+    model.receive({ topic: 'p', payload: pumpWindow(13) });
+    await until(() => out.length === 1, 15_000, 'a result');
+    await until(() => statuses.some((s) => /\/s · /.test(s.text ?? '')), 3000, 'a rate');
+    await until(() => /idle/.test(statuses.at(-1)?.text ?? ''), 3000, 'idle after the rate');
+    const rates = statuses.filter((s) => /\/s · /.test(s.text ?? '')).length;
+    await new Promise((r) => setTimeout(r, 2200));
+    // Idle is said once; no rate comes back without windows.
+    expect(statuses.filter((s) => /\/s · /.test(s.text ?? '')).length).toBe(rates);
+    expect(statuses.at(-1)).toMatchObject({ shape: 'ring', text: expect.stringMatching(/ · \S*idle · \S+$/) });
+  });
+
+  it('should call done for every message: Complete nodes hear of results, Catch nodes of windows a failed run lost', async () => {
+    await helper.load([catchNode, completeNode, edgeInferNodes], flow([
+      { id: 'catcher', type: 'catch', scope: ['model'], uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+      { id: 'completer', type: 'complete', scope: ['model'], uncaught: false, wires: [['completed']] },
+      { id: 'completed', type: 'helper' },
+    ], { variant: 'fp32' }));
+    const caught = collect(helper.getNode('caught'));
+    const completed = collect(helper.getNode('completed'));
+    const out = collect(helper.getNode('out'));
+    const model = helper.getNode('model');
+    model.receive({ topic: 'good', payload: pumpWindow(14) });
+    await until(() => completed.length === 1 && out.length === 1, 15_000, 'a result and its done()');
+    expect(completed[0].topic).toBe('good');
+    // The session under the node goes away (as when its runtime closes): the whole run fails.
+    const resources = (helper.getNode('rt') as unknown as RuntimeNode).resources;
+    const registry = await ModelRegistry.open(bundledModelsDir(), { watch: false });
+    const fp32 = registry.pick('fault-classifier', 'fp32');
+    await registry.close();
+    const session = await resources.session(fp32);
+    await session.dispose();
+    model.receive({ topic: 'lost-1', payload: pumpWindow(15) });
+    model.receive({ topic: 'lost-2', payload: pumpWindow(16) });
+    await until(() => caught.length === 2, 5000, 'both messages failed');
+    expect(caught.map((m) => m.topic).sort()).toEqual(['lost-1', 'lost-2']);
+    expect(caughtMessage(caught[0])).toMatch(/session was disposed/);
+    expect(completed).toHaveLength(1);
+  });
+
+  it('should fail the messages whose windows have not run when it closes', async () => {
+    // An engine that never answers: the windows are still waiting when the close gives up on them.
+    const load = RuntimeResources.prototype.session;
+    const spy = vi.spyOn(RuntimeResources.prototype, 'session').mockImplementation(async function (this: RuntimeResources, variant) {
+      const session = await load.call(this, variant);
+      return new Proxy(session, { get: (t, p) => (p === 'runWindows' ? () => new Promise(() => undefined) : (Reflect.get(t, p, t) as unknown)) }) as ModelSession;
+    });
+    try {
+      await helper.load(edgeInferNodes, flow());
+      const model = helper.getNode('model') as TestNode & { error(err: unknown): void };
+      // done(err) reports through node.error; the helper's spies are gone once it unloads.
+      const errors: string[] = [];
+      model.error = (err: unknown) => errors.push(String(err));
+      model.receive({ topic: 'stuck', payload: pumpWindow(17) });
+      await new Promise((r) => setTimeout(r, 300));
+      await helper.unload();
+      await until(() => errors.length === 1, 2000, 'the waiting message failed');
+      expect(errors[0]).toMatch(/closed before 1 window of this message ran/);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('should log results and recorded windows to the runtime\'s SQLite file', async () => {
     const db = path.join(userDir, 'log-test.db');
     await helper.load(edgeInferNodes, [
