@@ -3,11 +3,12 @@
 // results through its runtime, and shows rate, latency and the last label in its status.
 import type { ModelSession, WindowOutcome } from '../runtime/engine';
 import { EdgeInferError } from '../runtime/errors';
-import { DEFAULT_POLICY, type ModelCard, type ModelRegistry, type VariantEntry, formatPolicy, interpret } from '../runtime/model';
+import { DEFAULT_POLICY, type ModelCard, type VariantEntry, formatPolicy, interpret } from '../runtime/model';
 import type { CommitUnit, ResultRecord } from '../runtime/store';
 import { DeviceWindows, type ReadyWindow } from '../runtime/stream/device-windows';
 import { resultPayload } from '../runtime/stream/pipeline';
 import { Scheduler, type WindowResult } from '../runtime/stream/scheduler';
+import type { ModelCatalog } from './catalog';
 import { nodeTypeOf } from './help';
 import { samplesFromPayload } from './payload';
 import type { DoneFunction, Node, NodeMessage, RED, SendFunction } from './red';
@@ -68,7 +69,7 @@ function failingPerWindow(session: ModelSession): ModelSession {
 }
 
 /** Registers the node type of one model of the catalog. */
-export function registerModelNode(RED: RED, catalog: ModelRegistry, modelId: string): void {
+export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: string): void {
   RED.nodes.registerType(nodeTypeOf(modelId), function (this: Node, config: ModelNodeConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
