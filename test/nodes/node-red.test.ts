@@ -120,6 +120,18 @@ describe('edge-infer in a real Node-RED', () => {
     expect(models.find((m) => m.type === 'edge-infer-fault-classifier')?.help).toMatch(/vib_x.*\[g\].*5120 Hz/s);
   });
 
+  it('should word the editor\'s messages from the node set\'s own message catalog', async () => {
+    // The editor code of this node set, as the editor loads it, and every key it names with a namespace.
+    const html = await (await admin('GET', '/nodes/edge-infer/edge-infer', undefined, { accept: 'text/html' })).text();
+    const keys = [...html.matchAll(/RED\._\('([^':]+):([^']+)'/g)].map(([, ns, key]) => ({ ns, key }));
+    expect(keys.map((k) => k.key)).toContain('edge-infer.notify.newModel');
+    const catalogs = (await (await admin('GET', '/nodes/messages?lng=en-US')).json()) as Record<string, Record<string, unknown>>;
+    for (const { ns, key } of keys) {
+      const text = key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], catalogs[ns]);
+      expect(text, `${ns}:${key}`).toEqual(expect.any(String));
+    }
+  });
+
   it('should keep its admin endpoints behind adminAuth', async () => {
     const res = await fetch(`${base}/edge-infer/models`);
     expect(res.status).toBe(401);
@@ -174,6 +186,12 @@ describe('edge-infer in a real Node-RED', () => {
     await waitFor(() => reports.some((r) => r.windows >= 20), 30_000, 'twenty paired windows');
     expect(reports.at(-1)!.agreement).toBeGreaterThanOrEqual(0.95);
     sub.end(true);
+  });
+
+  it('should have closed every deployed flow without a model losing its session or its log', async () => {
+    const res = await admin('POST', '/flows', [], { 'Node-RED-Deployment-Type': 'full' });
+    expect(res.status).toBeLessThan(300);
+    expect(log).not.toMatch(/session was disposed|runtime is closed|results not logged/);
   });
 
   it('should register the node type of a model added while Node-RED runs', async () => {
