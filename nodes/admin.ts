@@ -1,11 +1,11 @@
 // The nodes' admin HTTP endpoints (behind Node-RED's adminAuth): the models for the editor, and
 // quantizing a model from the editor, calibrated on the windows this gateway recorded.
+import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { EdgeInferError } from '../runtime/errors';
-import { type ModelRegistry, featureShape } from '../runtime/model';
 import { readModelFile } from '../runtime/onnx';
-import { CALIBRATION_METHODS, type CalibrationMethod, QUANT_TARGETS, type QuantTarget, runQuantizeJob } from '../runtime/quant';
-import type { TensorMap } from '../runtime/engine';
+import { CALIBRATION_METHODS, type CalibrationMethod, QUANT_TARGETS, type QuantTarget, calibrationFromLog, runQuantizeJob } from '../runtime/quant';
+import type { ModelCatalog } from './catalog';
 import { helpHtml, nodeTypeOf } from './help';
 import type { AdminRequest, AdminResponse, RED } from './red';
 import { type RuntimeNode, defaultResources } from './runtime-node';
@@ -21,7 +21,7 @@ export interface ModelSummary {
 }
 
 /** What the editor needs to build each model's palette entry, dialog and help. */
-export function modelSummaries(catalog: ModelRegistry): ModelSummary[] {
+export function modelSummaries(catalog: ModelCatalog): ModelSummary[] {
   return catalog.models().map((m) => {
     const card = (m.variants.find((v) => v.precision === 'fp32') ?? m.variants[0]).card;
     return {
@@ -54,8 +54,12 @@ function fail(res: AdminResponse, status: number, err: unknown): void {
   res.status(status).json({ error: err instanceof Error ? err.message : String(err) });
 }
 
-/** Starts a quantization job; progress and the report go out on comms topic edge-infer/quantize/<job>. */
-async function startJob(RED: RED, catalog: ModelRegistry, body: Record<string, unknown>): Promise<QuantizeStatus> {
+/**
+ * Starts a quantization job; progress and the report go out on comms topic
+ * edge-infer/quantize/<job>, retained, so an editor that subscribes after a quick job still
+ * hears how it ended (GET /edge-infer/quantize/<job> tells the same).
+ */
+async function startJob(RED: RED, catalog: ModelCatalog, body: Record<string, unknown>): Promise<QuantizeStatus> {
   const model = String(body.model ?? '');
   const to = String(body.to ?? '') as QuantTarget;
   const method = String(body.method ?? 'percentile') as CalibrationMethod;
@@ -65,47 +69,53 @@ async function startJob(RED: RED, catalog: ModelRegistry, body: Record<string, u
   if (!Number.isInteger(samples) || samples < 10) throw new EdgeInferError('E_ARGUMENT', `samples must be a whole number ≥ 10, got ${String(body.samples)}`);
   const fp32 = catalog.pick(model, 'fp32');
   const runtimeNode = body.runtime ? (RED.nodes.getNode(String(body.runtime)) as RuntimeNode | null) : null;
-  const log = (runtimeNode?.resources ?? defaultResources(RED)).log();
+  const resources = runtimeNode?.resources ?? defaultResources(RED);
+  const log = resources.log();
   if (!log) throw new EdgeInferError('E_ARGUMENT', 'the runtime logs nowhere, so there are no recorded windows to calibrate on');
-  const rows = log.windows(model, { limit: Math.ceil(samples * 1.25) });
-  if (rows.length < 20) throw new EdgeInferError('E_ARGUMENT', `${model}: only ${rows.length} windows recorded so far; let the flow run longer (the runtime keeps one window in ${(runtimeNode?.resources ?? defaultResources(RED)).options.recordEvery})`);
-  const dims = featureShape(fp32.card.input);
-  const windows: TensorMap[] = rows.map((r) => ({ [fp32.card.input.tensor]: { type: 'float32', data: r.features, dims } }));
-  const split = Math.max(1, Math.floor(windows.length * 0.8));
+  const set = await calibrationFromLog(log, fp32.card, { samples, atLeast: 20, hint: `let the flow run longer: the runtime keeps one window in ${resources.options.recordEvery}` });
+  const variantName = `${to}-gateway`;
+  // The example models live in the package (node_modules: read-only, replaced on update); their
+  // variants go to the user directory, which the catalog scans too.
+  const folder = catalog.variantsDir ? path.join(catalog.variantsDir, model) : path.dirname(fp32.file);
+  try {
+    mkdirSync(folder, { recursive: true });
+  } catch (err) {
+    throw new EdgeInferError('E_ARGUMENT', `${folder}: cannot hold the new variant: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const { model: proto, bytes } = await readModelFile(fp32.file);
-  const status: QuantizeStatus = { id: `q${++jobCounter}`, model, to, state: 'running', done: 0, total: to === 'int8' ? split * 2 : 1 };
+  const status: QuantizeStatus = { id: `q${++jobCounter}`, model, to, state: 'running', done: 0, total: to === 'int8' ? set.calibration.length * 2 : 1 };
   jobs.set(status.id, status);
   const topic = `edge-infer/quantize/${status.id}`;
-  const variantName = `${to}-gateway`;
+  const publish = (): void => RED.comms.publish(topic, status, true);
   void runQuantizeJob({
     model: proto, bytes, card: fp32.card, to, method, load: 'fast', backend: 'wasm', html: true,
-    calibration: { calibration: windows.slice(0, split), heldOut: { windows: windows.slice(split), source: `last ${windows.length - split} recorded windows` }, description: `windows recorded by this gateway, ${split}` },
-    heldOut: { windows: windows.slice(split), source: 'recorded windows' },
-    output: path.join(path.dirname(fp32.file), `${model}.${variantName}.onnx`),
+    calibration: set,
+    heldOut: set.heldOut,
+    output: path.join(folder, `${model}.${variantName}.onnx`),
     variantName,
     onProgress: (done, total) => {
       status.done = done;
       status.total = total;
-      RED.comms.publish(topic, status);
+      publish();
     },
   }).then(
     ({ comparison: c }) => {
       status.state = 'done';
       status.report = { variant: c.variant, sizeBytes: c.sizeBytes, fp32SizeBytes: c.fp32SizeBytes, top1: c.top1, cosine: c.cosine, metric: c.metric, speedup: c.latency.speedup, windows: c.windows };
-      RED.comms.publish(topic, status);
+      publish();
       // The registry notices the new file by itself; rescan now so the editor hears at once.
       void catalog.rescan().catch(() => undefined);
     },
     (err: unknown) => {
       status.state = 'failed';
       status.error = err instanceof Error ? err.message : String(err);
-      RED.comms.publish(topic, status);
+      publish();
     },
   );
   return status;
 }
 
-export function registerAdmin(RED: RED, catalog: ModelRegistry): void {
+export function registerAdmin(RED: RED, catalog: ModelCatalog): void {
   RED.httpAdmin.get('/edge-infer/models', RED.auth.needsPermission('edge-infer.read'), (_req: AdminRequest, res: AdminResponse) => {
     try {
       res.json(modelSummaries(catalog));

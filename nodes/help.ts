@@ -30,8 +30,8 @@ export function helpHtml(model: ModelEntry): string {
   return `<p>${esc(card.description)}</p>
 <h3>Inputs</h3>
 <dl class="message-properties">
-<dt>payload <span class="property-type">number | array | Buffer | object</span></dt>
-<dd>Samples of ${i.channels.map((c) => `<code>${esc(c.name)}</code> [${esc(c.unit)}]`).join(', ')} at ${i.sampleRate} Hz: one value per channel (<code>[${i.channels.map((c) => c.name).join(', ')}]</code>), rows of them, an object of named channels (numbers or arrays), or a float32 Buffer with the channels interleaved. The node keeps a window of ${i.window} samples per device and runs the model every ${i.hop} samples, on ${features}.</dd>
+<dt>payload <span class="property-type">number | array | typed array | Buffer | object</span></dt>
+<dd>Samples of ${i.channels.map((c) => `<code>${esc(c.name)}</code> [${esc(c.unit)}]`).join(', ')} at ${i.sampleRate} Hz: one value per channel (<code>[${i.channels.map((c) => c.name).join(', ')}]</code>), rows of them, an object of named channels (numbers or arrays), a typed array (a Float32Array, ...) or a float32 Buffer with the channels interleaved, or a Buffer of JSON text in one of these shapes (as an MQTT node that outputs a Buffer delivers JSON). The node keeps a window of ${i.window} samples per device and runs the model every ${i.hop} samples, on ${features}.</dd>
 <dt class="optional">topic <span class="property-type">string</span></dt>
 <dd>The device the samples come from (or the property set in the node): each device has its own window.</dd>
 </dl>

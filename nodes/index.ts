@@ -1,13 +1,15 @@
 // edge-infer's Node-RED nodes: a runtime config node, one node type per model in the models
 // directory (registered again when a model appears while Node-RED runs), and admin endpoints.
-import { ModelRegistry } from '../runtime/model';
-import { bundledModelsDir } from '../runtime/paths';
 import { modelSummaries, registerAdmin } from './admin';
+import { ModelCatalog } from './catalog';
 import { registerModelNode } from './model-node';
 import type { RED } from './red';
 import { registerRuntimeNode } from './runtime-node';
 
-/** settings.js: `edgeInfer: { modelsDir: '/path/to/models' }` (default: the example models). */
+/**
+ * settings.js: `edgeInfer: { modelsDir: '/path/to/models' }`. Default: the example models, with
+ * the variants quantized on this gateway in `<userDir>/edge-infer-models`.
+ */
 interface EdgeInferSettings {
   modelsDir?: string;
 }
@@ -15,7 +17,14 @@ interface EdgeInferSettings {
 async function edgeInferNodes(RED: RED): Promise<void> {
   registerRuntimeNode(RED);
   const settings = (RED.settings.edgeInfer ?? {}) as EdgeInferSettings;
-  const catalog = await ModelRegistry.open(settings.modelsDir ?? bundledModelsDir(), { watch: true });
+  let catalog: ModelCatalog;
+  try {
+    catalog = await ModelCatalog.open(settings.modelsDir, RED.settings.userDir ?? process.cwd(), (m) => RED.log.warn(`edge-infer: ${m}`));
+  } catch (err) {
+    // A wrong path must not take the runtime config node (and the flows that name it) down too.
+    RED.log.error(`edge-infer: settings.js edgeInfer.modelsDir: ${err instanceof Error ? err.message : String(err)}; no model nodes are registered until it names a models directory and Node-RED restarts`);
+    catalog = ModelCatalog.empty();
+  }
   for (const broken of catalog.errors()) RED.log.warn(`edge-infer: ${broken.error.message}`);
   const registered = new Set<string>();
   const registerNew = (): void => {

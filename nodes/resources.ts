@@ -1,7 +1,9 @@
 // What the runtime config node owns for the model nodes that use it, the way Node-RED's broker
 // node owns its connection: model sessions (one per variant, shared), the SQLite log, and a
-// count of users; the last user out releases everything.
+// count of users; the last user out releases everything. Node-RED starts every close handler of
+// a deploy at once, so the config node waits for its users to leave before it shuts down for good.
 import { type BackendChoice, ModelSession } from '../runtime/engine';
+import { EdgeInferError } from '../runtime/errors';
 import type { VariantEntry } from '../runtime/model';
 import { type WeightLoading, loadOptionsFor } from '../runtime/quant';
 import { ResultStore } from '../runtime/store';
@@ -27,6 +29,8 @@ export class RuntimeResources {
   private store: ResultStore | undefined;
   private readonly users = new Set<object>();
   private closing: Promise<void> | undefined;
+  private shut = false;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(readonly options: ResourceOptions) {}
 
@@ -34,18 +38,47 @@ export class RuntimeResources {
     this.users.add(user);
   }
 
-  /** A user leaves; with the last one the sessions and the log close. */
+  /** A user leaves; with the last one the sessions and the log close (a later user opens them again). */
   async deregister(user: object): Promise<void> {
     this.users.delete(user);
-    if (this.users.size === 0) await this.close();
+    if (this.users.size > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    try {
+      await this.releaseAll();
+    } finally {
+      for (const w of waiters) w();
+    }
   }
 
   get userCount(): number {
     return this.users.size;
   }
 
+  /** True once `shutdown` ran: sessions and the log are refused from then on. */
+  get closed(): boolean {
+    return this.shut;
+  }
+
+  /**
+   * Resolves once every user has left and what they used is released, or after `withinMs`,
+   * whichever comes first; true when they all left.
+   */
+  whenIdle(withinMs: number): Promise<boolean> {
+    if (this.users.size === 0) return (this.closing ?? Promise.resolve()).then(() => true, () => true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), withinMs);
+      timer.unref();
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
   /** A session of a variant, shared by every node that runs it. Release it with `release`. */
   session(variant: VariantEntry): Promise<ModelSession> {
+    if (this.shut) return Promise.reject(new EdgeInferError('E_SESSION_CLOSED', `${variant.id} ${variant.variant}: the edge-infer runtime is closed`));
     const key = `${variant.file}@${variant.mtimeMs}`;
     let shared = this.sessions.get(key);
     if (!shared) {
@@ -66,25 +99,42 @@ export class RuntimeResources {
     await (await shared.session.catch(() => undefined))?.dispose();
   }
 
-  /** The log, opened at first use; undefined when the node logs nowhere. */
+  /**
+   * The log, opened at first use; undefined when the runtime logs nowhere. After `shutdown` it
+   * throws E_STORE_CLOSED instead of opening the file again (which nothing would ever close).
+   */
   log(): ResultStore | undefined {
     if (!this.options.dbPath) return undefined;
+    if (this.shut) throw new EdgeInferError('E_STORE_CLOSED', `${this.options.dbPath}: the edge-infer runtime is closed`);
     this.store ??= ResultStore.open({ path: this.options.dbPath, retention: { maxAgeDays: this.options.retentionDays } });
     return this.store;
   }
 
-  /** Closes sessions and the log; quick, so Node-RED's close never waits long. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      const sessions = [...this.sessions.values()];
-      this.sessions.clear();
+  /** Closes the sessions and the log that are open now; a later user opens them again. */
+  private releaseAll(): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    const store = this.store;
+    this.store = undefined;
+    const closing = (this.closing ?? Promise.resolve()).catch(() => undefined).then(async () => {
       for (const s of sessions) await (await s.session.catch(() => undefined))?.dispose();
-      const store = this.store;
-      this.store = undefined;
       await store?.close();
-    })().finally(() => {
-      this.closing = undefined;
     });
-    return this.closing;
+    this.closing = closing;
+    const settled = (): void => {
+      if (this.closing === closing) this.closing = undefined;
+    };
+    closing.then(settled, settled);
+    return closing;
+  }
+
+  /**
+   * For good: waits (at most `withinMs`) for the users to drain and leave, closes what is left,
+   * and refuses sessions and the log from then on.
+   */
+  async shutdown(withinMs: number): Promise<void> {
+    await this.whenIdle(withinMs);
+    this.shut = true;
+    await this.releaseAll();
   }
 }

@@ -8,6 +8,14 @@ import { RuntimeResources } from './resources';
 
 export const RUNTIME_TYPE = 'edge-infer-runtime';
 
+/**
+ * How long the runtime waits at close for its model nodes to run what they hold, log it and
+ * leave. Node-RED closes them all at once; a stuck model node must not hold a deploy for long.
+ */
+export const RUNTIME_CLOSE_WITHIN_MS = 2000;
+
+const DEFAULT_RETENTION_DAYS = 30;
+
 interface RuntimeConfig {
   name?: string;
   backend?: BackendChoice;
@@ -36,24 +44,31 @@ let fallback: RuntimeResources | undefined;
 
 /** The default runtime of model nodes that name none. */
 export function defaultResources(RED: RED): RuntimeResources {
-  fallback ??= new RuntimeResources({ backend: 'auto', threads: 1, weights: 'fast', dbPath: defaultDb(RED), retentionDays: 30, recordEvery: 20 });
+  fallback ??= new RuntimeResources({ backend: 'auto', threads: 1, weights: 'fast', dbPath: defaultDb(RED), retentionDays: DEFAULT_RETENTION_DAYS, recordEvery: 20 });
   return fallback;
 }
 
 export function registerRuntimeNode(RED: RED): void {
   RED.nodes.registerType(RUNTIME_TYPE, function (this: RuntimeNode, config: RuntimeConfig) {
     RED.nodes.createNode(this, config);
+    let retentionDays = numberOr(config.retentionDays, DEFAULT_RETENTION_DAYS);
+    if (retentionDays <= 0) {
+      // The log refuses an age limit of zero or less at every open; one bad field must not cost every result.
+      this.warn(`retentionDays must be more than 0, got ${String(config.retentionDays)}; keeping ${DEFAULT_RETENTION_DAYS} days`);
+      retentionDays = DEFAULT_RETENTION_DAYS;
+    }
     this.resources = new RuntimeResources({
       backend: config.backend ?? 'auto',
       threads: Math.max(1, Math.round(numberOr(config.threads, 1))),
       weights: config.weights ?? 'fast',
       dbPath: config.log === false ? '' : config.dbPath?.trim() || defaultDb(RED),
-      retentionDays: numberOr(config.retentionDays, 30),
+      retentionDays,
       recordEvery: Math.max(0, Math.round(numberOr(config.recordEvery, 20))),
     });
     this.on('close', (_removed, done) => {
-      // Model nodes close first and release what they used; whatever is left goes now.
-      this.resources.close().then(done, done);
+      // Node-RED closes the model nodes at the same time as this one: wait for them to run and
+      // log what they hold and to leave, then close for good (no session or log opens after).
+      this.resources.shutdown(RUNTIME_CLOSE_WITHIN_MS).then(() => done(), () => done());
     });
   } as never);
 }

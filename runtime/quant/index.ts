@@ -13,7 +13,7 @@ export type { CalibrationMethod, CalibrationOptions, TensorRange } from './calib
 export { compareWithFp32 } from './compare';
 export type { VariantComparison, HeldOut, CompareOptions } from './compare';
 export { textReport, htmlReport, errorHistogram } from './report';
-export { parseCalibrationSource, loadCalibration, describeSource } from './sources';
+export { parseCalibrationSource, loadCalibration, calibrationFromLog, describeSource } from './sources';
 export type { CalibrationSource, CalibrationSet } from './sources';
 export { loadOptionsFor, WEIGHT_LOADINGS } from './load';
 export type { WeightLoading } from './load';

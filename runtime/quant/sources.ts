@@ -1,6 +1,7 @@
 // Where calibration windows come from: a file of windows (JSON lines, JSON or CSV), the
 // simulator, or the gateway's own SQLite log of the live stream (the data never leaves the
 // gateway). Each source also gives held-out windows to check the quantized model on.
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { featureShape, type ModelCard } from '../model';
 import type { ModelSignature, TensorMap } from '../engine';
@@ -40,11 +41,20 @@ const asFeeds = (card: ModelCard, features: readonly Float32Array[]): TensorMap[
   return features.map((f) => ({ [card.input.tensor]: { type: 'float32', data: f, dims } }));
 };
 
+/** Windows read for `samples` calibration windows: a quarter more, for the held-out fifth. */
+const withHeldOut = (samples: number): number => Math.ceil(samples * 1.25);
+
+/** The first four fifths (at least one) to calibrate on, the rest held out. */
+function split(windows: TensorMap[]): { calibration: TensorMap[]; heldOut: TensorMap[] } {
+  const at = Math.max(1, Math.floor(windows.length * 0.8));
+  return { calibration: windows.slice(0, at), heldOut: windows.slice(at) };
+}
+
 /**
  * Loads `samples` calibration windows and a held-out set. From the simulator: fresh seeds, all
- * conditions for calibration and moderate faults, with labels, for the check. From a file or the
- * log: the windows in order, the last fifth held out (a quantizer must not be checked on what
- * it was calibrated on).
+ * conditions for calibration and moderate faults, with labels, for the check. From a file: the
+ * windows in order, the last fifth held out (a quantizer must not be checked on what it was
+ * calibrated on). From the log: as `calibrationFromLog`.
  */
 export async function loadCalibration(source: CalibrationSource, card: ModelCard | null, signature: ModelSignature, opts: { samples: number; heldOut?: number }): Promise<CalibrationSet> {
   if (!Number.isInteger(opts.samples) || opts.samples < 1) throw new EdgeInferError('E_ARGUMENT', `samples must be a whole number ≥ 1, got ${opts.samples}`);
@@ -55,31 +65,47 @@ export async function loadCalibration(source: CalibrationSource, card: ModelCard
     const held = simulatedWindows(card.input, { count: opts.heldOut ?? 1000, seed: source.seed * 7919 + 29, severity: MODERATE });
     return { calibration, heldOut: { windows: asFeeds(card, featuresOf(card.input, held)), labels: held.map((w) => w.label), source: 'simulator, moderate faults' }, description: `${description}, ${opts.samples} windows` };
   }
-  let all: TensorMap[];
-  if (source.kind === 'file') {
-    all = (await readInputWindows(source.file, signature.inputs, card)).map((w) => w.feeds);
-  } else {
+  if (source.kind === 'db') {
     if (!card) throw new EdgeInferError('E_ARGUMENT', 'calibrating on the result log needs the model card (the log keeps windows by model id)');
-    all = asFeeds(card, await logWindows(source.file, card.id, Math.ceil(opts.samples * 1.25)));
+    return calibrationFromLog(source.file, card, { samples: opts.samples });
   }
+  const all = (await readInputWindows(source.file, signature.inputs, card)).map((w) => w.feeds);
   if (all.length < 2) throw new EdgeInferError('E_ARGUMENT', `${description}: ${all.length} window${all.length === 1 ? '' : 's'}; calibration needs at least 2 (one to calibrate on, one to check)`);
-  const kept = all.slice(0, Math.ceil(opts.samples * 1.25));
-  const split = Math.max(1, Math.floor(kept.length * 0.8));
+  const kept = split(all.slice(0, withHeldOut(opts.samples)));
   return {
-    calibration: kept.slice(0, split),
-    heldOut: { windows: kept.slice(split), source: `last ${kept.length - split} windows of the ${source.kind === 'db' ? 'log' : 'file'}` },
-    description: `${description}, ${split} windows`,
+    calibration: kept.calibration,
+    heldOut: { windows: kept.heldOut, source: `last ${kept.heldOut.length} windows of the file` },
+    description: `${description}, ${kept.calibration.length} windows`,
   };
 }
 
-/** The newest windows the gateway logged for a model. */
-async function logWindows(file: string, model: string, limit: number): Promise<Float32Array[]> {
-  const store = ResultStore.open({ path: file, readonly: true } as Parameters<typeof ResultStore.open>[0]);
+/**
+ * Calibration windows from the windows a gateway recorded in its result log (a file, or a store
+ * already open): the newest ⌈1.25 × samples⌉ of the model, put in the order they were recorded;
+ * the older four fifths calibrate, the newest fifth is held out to check the variant on.
+ * `atLeast` windows must be there (default 2); `hint` is added to the error when they are not.
+ */
+export async function calibrationFromLog(log: string | ResultStore, card: ModelCard, opts: { samples: number; atLeast?: number; hint?: string }): Promise<CalibrationSet> {
+  if (!Number.isInteger(opts.samples) || opts.samples < 1) throw new EdgeInferError('E_ARGUMENT', `samples must be a whole number ≥ 1, got ${opts.samples}`);
+  const atLeast = Math.max(2, opts.atLeast ?? 2);
+  const file = typeof log === 'string' ? log : log.path;
+  if (typeof log === 'string' && !existsSync(log)) throw new EdgeInferError('E_ARGUMENT', `${log}: no such result log`);
+  const store = typeof log === 'string' ? ResultStore.open({ path: log }) : log;
+  let features: Float32Array[];
   try {
-    const rows = store.windows(model, { limit });
-    if (rows.length === 0) throw new EdgeInferError('E_ARGUMENT', `${file}: the log holds no windows of model '${model}' (the gateway records them as it runs that model)`);
-    return rows.map((r) => r.features);
+    // Newest first from the store; reversed, so that "held out" means the newest windows.
+    features = store.windows(card.id, { limit: withHeldOut(opts.samples) }).map((r) => r.features).reverse();
   } finally {
-    await store.close();
+    if (store !== log) await store.close();
   }
+  if (features.length < atLeast) {
+    const recorded = features.length === 0 ? 'holds no windows' : `holds only ${features.length} window${features.length === 1 ? '' : 's'}`;
+    throw new EdgeInferError('E_ARGUMENT', `${file}: the log ${recorded} of model '${card.id}'; calibration needs at least ${atLeast}${opts.hint ? ` (${opts.hint})` : ' (the gateway records them as it runs that model)'}`);
+  }
+  const { calibration, heldOut } = split(asFeeds(card, features));
+  return {
+    calibration,
+    heldOut: { windows: heldOut, source: `newest ${heldOut.length} windows of the log` },
+    description: `${describeSource({ kind: 'db', file })}, ${calibration.length} windows`,
+  };
 }

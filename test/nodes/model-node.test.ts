@@ -1,14 +1,23 @@
 import * as path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MachineSimulator, profileById } from '../../devices';
+import type { ModelSession } from '../../runtime/engine';
+import { ModelRegistry } from '../../runtime/model';
 import { ResultStore } from '../../runtime/store';
 import edgeInferNodes from '../../nodes/index';
+import { RuntimeResources } from '../../nodes/resources';
+import type { RuntimeNode } from '../../nodes/runtime-node';
 import { bundledModelsDir } from '../../runtime/paths';
 import { type TestNode, collect, helper, until, userDir } from './helpers';
 
-// Node-RED's own Catch node, for the error paths.
+// Node-RED's own Catch and Complete nodes, for the error paths and for done().
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const completeNode = require('@node-red/nodes/core/common/24-complete.js');
+
+/** The message of an error a Catch node passed on. */
+const caughtMessage = (m: object): string => (m as { error: { message: string } }).error.message;
 
 const TYPE = 'edge-infer-fault-classifier';
 const WINDOW = 2048;
@@ -59,7 +68,7 @@ describe('a model node', () => {
     expect(p.threshold).toBe(0.5);
   });
 
-  it('should take rows, a float32 Buffer, a Float32Array per channel and arrays of objects', async () => {
+  it('should take rows, a float32 Buffer, interleaved typed arrays, a Float32Array per channel, JSON in a Buffer and arrays of objects', async () => {
     await helper.load(edgeInferNodes, flow());
     const out = collect(helper.getNode('out'));
     const w = pumpWindow(4);
@@ -69,12 +78,34 @@ describe('a model node', () => {
     const model = helper.getNode('model');
     model.receive({ topic: 'rows', payload: rows });
     model.receive({ topic: 'buffer', payload: buffer });
+    // The same bytes as a Float32Array (3072 values and more: a block, not one sample per channel).
+    model.receive({ topic: 'float32array', payload: new Float32Array(buffer.buffer, buffer.byteOffset, WINDOW * 3) });
+    model.receive({ topic: 'float64array', payload: Float64Array.from(new Float32Array(buffer.buffer, buffer.byteOffset, WINDOW * 3)) });
     model.receive({ topic: 'typed', payload: { vib_x: Float32Array.from(w.vib_x), vib_y: Float32Array.from(w.vib_y), vib_z: Float32Array.from(w.vib_z) } });
+    // What an MQTT in node set to "a Buffer" delivers for a JSON message.
+    model.receive({ topic: 'json-buffer', payload: Buffer.from(`\n  ${JSON.stringify(w)}\n`) });
     model.receive({ topic: 'records', payload: rows.map(([vib_x, vib_y, vib_z]) => ({ vib_x, vib_y, vib_z })) });
-    await until(() => out.length === 4, 15_000, 'four results');
+    await until(() => out.length === 7, 15_000, 'seven results');
     const scores = new Set(out.map((m) => (m.payload.score as number).toFixed(5)));
-    expect(scores.size).toBe(1); // the same samples in four shapes give the same result
-    expect(out.map((m) => m.payload.device).sort()).toEqual(['buffer', 'records', 'rows', 'typed']);
+    expect(scores.size).toBe(1); // the same samples in seven shapes give the same result
+    expect(out.map((m) => m.payload.device).sort()).toEqual(['buffer', 'float32array', 'float64array', 'json-buffer', 'records', 'rows', 'typed']);
+  });
+
+  it('should refuse a Buffer of text that is not JSON, and typed arrays that do not fill whole samples', async () => {
+    await helper.load([catchNode, edgeInferNodes], flow([{ id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['caught']] }, { id: 'caught', type: 'helper' }]));
+    const caught = collect(helper.getNode('caught'));
+    const out = collect(helper.getNode('out'));
+    const model = helper.getNode('model');
+    const broken = Buffer.from(JSON.stringify(pumpWindow(12)).slice(0, 3000)); // cut off mid-way
+    model.receive({ topic: 'x', payload: broken });
+    model.receive({ topic: 'x', payload: Buffer.from('vibration readings will follow shortly, please stand by') });
+    model.receive({ topic: 'x', payload: new Float32Array(3 * 100 + 1) });
+    await until(() => caught.length === 3, 5000, 'three errors caught');
+    const messages = caught.map(caughtMessage);
+    expect(messages[0]).toMatch(/msg\.payload is a Buffer of text that starts like JSON but is not JSON/);
+    expect(messages[1]).toMatch(/msg\.payload is a Buffer of text \("vibration readings will follow…"\), neither JSON nor float32 samples/);
+    expect(messages[2]).toMatch(/msg\.payload is a Float32Array of 301 values; samples of 3 channels \(vib_x, vib_y, vib_z\) interleaved need a multiple of 3/);
+    expect(out).toHaveLength(0);
   });
 
   it('should keep a window per device, filling it from samples and blocks', async () => {
@@ -132,6 +163,75 @@ describe('a model node', () => {
     await until(() => out.length === 1, 15_000, 'a result');
     await until(() => statuses.some((s) => /\/s · .* ms · imbalance/.test(s.text ?? '')), 3000, 'a status with the label');
     expect(statuses.find((s) => /imbalance/.test(s.text ?? ''))?.fill).toBe('red');
+  });
+
+  it('should show idle, not the last rate, once windows stop coming', async () => {
+    await helper.load(edgeInferNodes, flow());
+    const model = helper.getNode('model') as TestNode;
+    const statuses: Array<{ fill?: string; shape?: string; text?: string }> = [];
+    model.on('call:status', ((call: { args: Array<{ fill?: string; text?: string }> }) => statuses.push(call.args[0])) as never);
+    const out = collect(helper.getNode('out'));
+    model.receive({ topic: 'p', payload: pumpWindow(13) });
+    await until(() => out.length === 1, 15_000, 'a result');
+    await until(() => statuses.some((s) => /\/s · /.test(s.text ?? '')), 3000, 'a rate');
+    await until(() => /idle/.test(statuses.at(-1)?.text ?? ''), 3000, 'idle after the rate');
+    const rates = statuses.filter((s) => /\/s · /.test(s.text ?? '')).length;
+    await new Promise((r) => setTimeout(r, 2200));
+    // Idle is said once; no rate comes back without windows.
+    expect(statuses.filter((s) => /\/s · /.test(s.text ?? '')).length).toBe(rates);
+    expect(statuses.at(-1)).toMatchObject({ shape: 'ring', text: expect.stringMatching(/ · \S*idle · \S+$/) });
+  });
+
+  it('should call done for every message: Complete nodes hear of results, Catch nodes of windows a failed run lost', async () => {
+    await helper.load([catchNode, completeNode, edgeInferNodes], flow([
+      { id: 'catcher', type: 'catch', scope: ['model'], uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+      { id: 'completer', type: 'complete', scope: ['model'], uncaught: false, wires: [['completed']] },
+      { id: 'completed', type: 'helper' },
+    ], { variant: 'fp32' }));
+    const caught = collect(helper.getNode('caught'));
+    const completed = collect(helper.getNode('completed'));
+    const out = collect(helper.getNode('out'));
+    const model = helper.getNode('model');
+    model.receive({ topic: 'good', payload: pumpWindow(14) });
+    await until(() => completed.length === 1 && out.length === 1, 15_000, 'a result and its done()');
+    expect(completed[0].topic).toBe('good');
+    // The session under the node goes away (as when its runtime closes): the whole run fails.
+    const resources = (helper.getNode('rt') as unknown as RuntimeNode).resources;
+    const registry = await ModelRegistry.open(bundledModelsDir(), { watch: false });
+    const fp32 = registry.pick('fault-classifier', 'fp32');
+    await registry.close();
+    const session = await resources.session(fp32);
+    await session.dispose();
+    model.receive({ topic: 'lost-1', payload: pumpWindow(15) });
+    model.receive({ topic: 'lost-2', payload: pumpWindow(16) });
+    await until(() => caught.length === 2, 5000, 'both messages failed');
+    expect(caught.map((m) => m.topic).sort()).toEqual(['lost-1', 'lost-2']);
+    expect(caughtMessage(caught[0])).toMatch(/session was disposed/);
+    expect(completed).toHaveLength(1);
+  });
+
+  it('should fail the messages whose windows have not run when it closes', async () => {
+    // An engine that never answers: the windows are still waiting when the close gives up on them.
+    const load = RuntimeResources.prototype.session;
+    const spy = vi.spyOn(RuntimeResources.prototype, 'session').mockImplementation(async function (this: RuntimeResources, variant) {
+      const session = await load.call(this, variant);
+      return new Proxy(session, { get: (t, p) => (p === 'runWindows' ? () => new Promise(() => undefined) : (Reflect.get(t, p, t) as unknown)) }) as ModelSession;
+    });
+    try {
+      await helper.load(edgeInferNodes, flow());
+      const model = helper.getNode('model') as TestNode & { error(err: unknown): void };
+      // done(err) reports through node.error; the helper's spies are gone once it unloads.
+      const errors: string[] = [];
+      model.error = (err: unknown) => errors.push(String(err));
+      model.receive({ topic: 'stuck', payload: pumpWindow(17) });
+      await new Promise((r) => setTimeout(r, 300));
+      await helper.unload();
+      await until(() => errors.length === 1, 2000, 'the waiting message failed');
+      expect(errors[0]).toMatch(/closed before 1 window of this message ran/);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('should log results and recorded windows to the runtime\'s SQLite file', async () => {

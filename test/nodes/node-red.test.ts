@@ -15,6 +15,13 @@ import { client, tempDir, waitFor } from '../helpers/gateway';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const bcrypt = require('bcryptjs') as { hashSync(s: string, rounds: number): string };
+// Node-RED's own WebSocket library, for the editor's comms channel.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const WebSocket = require('ws') as new (url: string) => {
+  on(event: 'open' | 'message' | 'error', listener: (data: unknown) => void): void;
+  send(text: string): void;
+  close(): void;
+};
 
 let broker: MosquittoBroker;
 let nodeRed: ChildProcess;
@@ -113,6 +120,18 @@ describe('edge-infer in a real Node-RED', () => {
     expect(models.find((m) => m.type === 'edge-infer-fault-classifier')?.help).toMatch(/vib_x.*\[g\].*5120 Hz/s);
   });
 
+  it('should word the editor\'s messages from the node set\'s own message catalog', async () => {
+    // The editor code of this node set, as the editor loads it, and every key it names with a namespace.
+    const html = await (await admin('GET', '/nodes/edge-infer/edge-infer', undefined, { accept: 'text/html' })).text();
+    const keys = [...html.matchAll(/RED\._\('([^':]+):([^']+)'/g)].map(([, ns, key]) => ({ ns, key }));
+    expect(keys.map((k) => k.key)).toContain('edge-infer.notify.newModel');
+    const catalogs = (await (await admin('GET', '/nodes/messages?lng=en-US')).json()) as Record<string, Record<string, unknown>>;
+    for (const { ns, key } of keys) {
+      const text = key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], catalogs[ns]);
+      expect(text, `${ns}:${key}`).toEqual(expect.any(String));
+    }
+  });
+
   it('should keep its admin endpoints behind adminAuth', async () => {
     const res = await fetch(`${base}/edge-infer/models`);
     expect(res.status).toBe(401);
@@ -169,6 +188,12 @@ describe('edge-infer in a real Node-RED', () => {
     sub.end(true);
   });
 
+  it('should have closed every deployed flow without a model losing its session or its log', async () => {
+    const res = await admin('POST', '/flows', [], { 'Node-RED-Deployment-Type': 'full' });
+    expect(res.status).toBeLessThan(300);
+    expect(log).not.toMatch(/session was disposed|runtime is closed|results not logged/);
+  });
+
   it('should register the node type of a model added while Node-RED runs', async () => {
     const dir = path.join(modelsDir, 'pump-classifier');
     mkdirSync(dir);
@@ -197,6 +222,27 @@ describe('edge-infer in a real Node-RED', () => {
       const list = (await (await admin('GET', '/edge-infer/models')).json()) as Array<{ id: string; variants: Array<{ variant: string }> }>;
       return list.find((m) => m.id === 'fault-classifier')?.variants.some((v) => v.variant === 'fp8-e4m3-gateway');
     }, 10_000, 'the new variant listed');
+    // An editor that subscribes only now, after the job ended, still hears how it ended.
+    const heard = await new Promise<{ state: string }>((resolve, reject) => {
+      const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/comms`);
+      const timer = setTimeout(() => reject(new Error('no status on the comms channel')), 5000);
+      ws.on('open', () => ws.send(JSON.stringify({ auth: token })));
+      ws.on('message', (data) => {
+        const msg = JSON.parse(String(data)) as { auth?: string } | Array<{ topic: string; data: { state: string } }>;
+        if (!Array.isArray(msg)) {
+          if (msg.auth === 'ok') ws.send(JSON.stringify({ subscribe: `edge-infer/quantize/${job.id}` }));
+          return;
+        }
+        const status = msg.find((m) => m.topic === `edge-infer/quantize/${job.id}`);
+        if (status) {
+          clearTimeout(timer);
+          ws.close();
+          resolve(status.data);
+        }
+      });
+      ws.on('error', reject);
+    });
+    expect(heard.state).toBe('done');
     const bad = await admin('POST', '/edge-infer/quantize', { model: 'fault-classifier', to: 'int4' });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/to must be one of int8, int8-dynamic, fp8-e4m3, fp8-e5m2/);
