@@ -10,9 +10,10 @@ export const RUNTIME_TYPE = 'edge-infer-runtime';
 
 /**
  * How long the runtime waits at close for its model nodes to run what they hold, log it and
- * leave. Node-RED closes them all at once; a stuck model node must not hold a deploy for long.
+ * leave. Node-RED closes them all at once, and every close must be done within a second (model
+ * nodes give up on their windows after 800 ms).
  */
-export const RUNTIME_CLOSE_WITHIN_MS = 2000;
+export const RUNTIME_CLOSE_WITHIN_MS = 900;
 
 const DEFAULT_RETENTION_DAYS = 30;
 
