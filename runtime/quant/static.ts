@@ -64,7 +64,7 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
   if (activations.size === 0 || uses.length === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', 'the model has no MatMul, Gemm or Conv with a constant float weight to quantize');
 
   // 2. Calibrate on the fp32 model (with its Constant nodes as initializers, as named here).
-  const ranges = await calibrateRanges(cloneModel(editor.model), [...activations], options.windows, options);
+  const ranges = await calibrateRanges(editor.model, [...activations], options.windows, options);
 
   // 3. Weights: int8 per output channel behind a DequantizeLinear.
   const weightScales = new Map<string, Float32Array>();

@@ -118,6 +118,54 @@ function absHistogram(values: ArrayLike<number>, bins = 2048): { counts: Float64
   return { counts, amax };
 }
 
+/**
+ * TensorRT's entropy calibration as onnxruntime's calibrate.py writes it, level by level: the
+ * reference distribution P is the first t bins with the rest folded into the last; `nonzeros` marks
+ * where P has mass; each of the 128 levels takes the summed observed counts of its bins and spreads
+ * them evenly over its nonzero bins (Q is 0 where P is). With entropyThreshold's own choices:
+ * the first bin capped at its neighbour, thresholds keeping under half the values skipped, no
+ * smoothing but 50 × p where Q is empty and P is not.
+ */
+function referenceEntropyThreshold(histogram: Float64Array, amax: number, levels = 128): number {
+  const bins = histogram.length;
+  const counts = Array.from(histogram);
+  counts[0] = Math.min(counts[0], counts[1]);
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  const all = sum(counts);
+  let best = bins;
+  let bestKl = Infinity;
+  for (let t = levels; t <= bins; t++) {
+    const sliced = counts.slice(0, t);
+    if (sum(sliced) < all / 2) continue;
+    const p = [...sliced];
+    p[t - 1] += sum(counts.slice(t));
+    const nonzeros = p.map((x) => (x !== 0 ? 1 : 0));
+    const q = new Array<number>(t).fill(0);
+    const per = t / levels;
+    for (let level = 0; level < levels; level++) {
+      const start = Math.floor(level * per);
+      const end = Math.min(t, Math.floor((level + 1) * per));
+      const norm = sum(nonzeros.slice(start, end));
+      if (norm !== 0) for (let b = start; b < end; b++) q[b] = sum(sliced.slice(start, end)) / norm;
+    }
+    for (let b = 0; b < t; b++) if (p[b] === 0) q[b] = 0;
+    const pTotal = sum(p);
+    const qTotal = sum(q);
+    let kl = 0;
+    for (let b = 0; b < t; b++) {
+      if (p[b] === 0) continue;
+      const pb = p[b] / pTotal;
+      const qb = q[b] / qTotal;
+      kl += qb > 0 ? pb * Math.log(pb / qb) : pb * 50;
+    }
+    if (kl < bestKl) {
+      bestKl = kl;
+      best = t;
+    }
+  }
+  return (best / bins) * amax;
+}
+
 describe('entropyThreshold', () => {
   it('should clip a Gaussian with a few far outliers well below the outliers and above its bulk', () => {
     const next = gaussian(4);
@@ -126,6 +174,24 @@ describe('entropyThreshold', () => {
     const t = entropyThreshold(counts, amax);
     expect(t).toBeGreaterThan(2.5);
     expect(t).toBeLessThan(8);
+  });
+
+  it("should spread each level's mass over the bins where P has mass, the folded tail's bin included, as TensorRT does, on sparse tails", () => {
+    // Activations whose tails thin out into scattered values: beyond the bulk most bins are empty,
+    // so for most candidate thresholds the last bin holds only the folded tail.
+    const laplace = (seed: number): number[] => {
+      const next = gaussian(seed);
+      return Array.from({ length: 20_000 }, () => Math.sign(next()) * -Math.log(Math.abs(next()) / 4 + 1e-9));
+    };
+    const cases = [
+      { name: 'gaussian, seed 1', values: Array.from({ length: 20_000 }, gaussian(1)) },
+      { name: 'gaussian, seed 3', values: Array.from({ length: 20_000 }, gaussian(3)) },
+      { name: 'laplace, seed 2', values: laplace(2) },
+    ];
+    for (const { name, values } of cases) {
+      const { counts, amax } = absHistogram(values);
+      expect(entropyThreshold(counts, amax), name).toBe(referenceEntropyThreshold(counts, amax));
+    }
   });
 
   it('should not put the threshold at the smallest value of a distribution that stays away from zero', () => {
@@ -178,6 +244,33 @@ describe('calibrateRanges', () => {
     expect(percentile.max).toBeLessThan(12);
     expect(percentile.max).toBeGreaterThan(4);
     expect(percentile.min).toBeGreaterThanOrEqual(minmax.min);
+  });
+
+  it('should give percentile 100 exactly the minmax range', async () => {
+    const windows = probeWindows(16, 12, -30);
+    for (const tensor of ['h', 'gate']) {
+      const minmax = (await calibrateRanges(probeModel(), [tensor], windows, { method: 'minmax' })).get(tensor);
+      const all = (await calibrateRanges(probeModel(), [tensor], windows, { method: 'percentile', percentile: 100 })).get(tensor);
+      expect(all, tensor).toEqual(minmax);
+    }
+  });
+
+  it('should put 99.99th percentile bounds within a fraction of a histogram bin of the true quantiles, low side and high side alike', async () => {
+    // x takes 65536 evenly spaced values (exact in float32), so 'doubled' = 2x has known quantiles:
+    // 0.005 % of 65536 is 3.3 values in from each end, about a tenth of one of the 2048 bins.
+    const n = 65536;
+    const xs = Float32Array.from({ length: n }, (_, k) => (k - n / 2) / 4096);
+    const windows: TensorMap[] = Array.from({ length: n / 64 }, (_, w) => ({ x: { type: 'float32', data: xs.slice(w * 64, w * 64 + 64), dims: [64] } }));
+    const r = (await calibrateRanges(probeModel(), ['doubled'], windows, { method: 'percentile', percentile: 99.99 })).get('doubled')!;
+    const doubled = Float32Array.from(xs, (x) => 2 * x);
+    const tail = (1 - 0.9999) / 2;
+    const trueLow = doubled[Math.floor(tail * n)];
+    const trueHigh = doubled[Math.ceil((1 - tail) * n) - 1];
+    const bin = (doubled[n - 1] - doubled[0]) / 2048;
+    expect(Math.abs(r.min - trueLow) / bin, `low ${r.min} vs ${trueLow}`).toBeLessThan(0.25);
+    expect(Math.abs(r.max - trueHigh) / bin, `high ${r.max} vs ${trueHigh}`).toBeLessThan(0.25);
+    // A symmetric distribution gets symmetric bounds.
+    expect(Math.abs(r.min + r.max) / bin).toBeLessThan(0.25);
   });
 
   it('should keep the entropy range of a one-sided tensor (a Sigmoid gate) around its values', async () => {
