@@ -25,7 +25,7 @@ function floatAttr(node: NodeProto, name: string, fallback: number): number {
  * [K, N] weights, and PyTorch exports Linear layers as Gemm with transB. Only plain Gemms
  * (alpha = beta = 1, no transA) are rewritten; the others are left and reported.
  */
-function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[]): boolean {
+function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[], transposed: Map<string, string>): boolean {
   const [a, b, c] = node.input ?? [];
   const weight = editor.initializers.get(b);
   if (!weight || intAttr(node, 'transA', 0) || floatAttr(node, 'alpha', 1) !== 1 || floatAttr(node, 'beta', 1) !== 1) {
@@ -35,7 +35,9 @@ function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[]): 
   const dims = tensorDims(weight);
   let name = b;
   if (intAttr(node, 'transB', 0)) {
-    name = editor.addInitializer(floatTensor(`${b}_transposed`, [dims[1], dims[0]], transpose(floatValues(weight), dims[0], dims[1])));
+    // Once per weight: Gemms that share a weight (tied layers) share its transposed copy.
+    name = transposed.get(b) ?? editor.addInitializer(floatTensor(`${b}_transposed`, [dims[1], dims[0]], transpose(floatValues(weight), dims[0], dims[1])));
+    transposed.set(b, name);
   }
   const out = node.output![0];
   const product = c ? editor.fresh(`${out}_matmul`) : out;
@@ -53,7 +55,8 @@ export function quantizeDynamic(source: ModelProto): QuantizeOutcome {
   const notices: string[] = [];
   editor.constantsToInitializers();
   const gemmsLeft = new Set<NodeProto>();
-  for (const node of [...editor.nodes]) if (node.op_type === 'Gemm' && !node.domain && !gemmToMatMul(editor, node, notices)) gemmsLeft.add(node);
+  const transposed = new Map<string, string>();
+  for (const node of [...editor.nodes]) if (node.op_type === 'Gemm' && !node.domain && !gemmToMatMul(editor, node, notices, transposed)) gemmsLeft.add(node);
   const { uses, notices: skipped } = findWeights(editor);
   // Gemms that could not become MatMul are already reported.
   notices.push(...skipped.filter((n) => !n.startsWith('Gemm')));

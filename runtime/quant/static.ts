@@ -101,16 +101,22 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
     if (r) insertQdq(editor, tensor, r);
   }
   // Constant operands of Add and Mul (a bias after a MatMul): uint8 per tensor, like activations,
-  // as QLinearAdd and QLinearMul take both operands in one type.
-  for (const node of editor.nodes.filter((n) => n.op_type === 'Add' || n.op_type === 'Mul')) {
+  // as QLinearAdd and QLinearMul take both operands in one type. A constant several nodes read
+  // is stored once, behind one DequantizeLinear they share.
+  const dequantized = new Map<string, string>();
+  for (const node of editor.nodes.filter((n) => (n.op_type === 'Add' || n.op_type === 'Mul') && !n.domain)) {
     (node.input ?? []).forEach((name, i) => {
-      const init = editor.initializers.get(name);
-      if (!init || init.data_type !== DataType.FLOAT) return;
-      const dq = dequantizedConstant(editor, name, uint8Constant(floatValues(init), tensorDims(init)), false);
+      let dq = dequantized.get(name);
+      if (!dq) {
+        const init = editor.initializers.get(name);
+        if (!init || init.data_type !== DataType.FLOAT) return;
+        dq = dequantizedConstant(editor, name, uint8Constant(floatValues(init), tensorDims(init)), false);
+        dequantized.set(name, dq);
+      }
       node.input![i] = dq;
-      editor.dropInitializerIfUnused(name);
     });
   }
+  for (const name of dequantized.keys()) editor.dropInitializerIfUnused(name);
   editor.sortTopologically();
   return { model: editor.model, notices, weights: weightScales.size, ranges };
 }

@@ -90,7 +90,7 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], fo
   } else {
     data = float32ArrayToFp8(scaled, format, true);
   }
-  return { data, dataType: DATA_TYPE_OF[format], scale, scaleDims: blocked ? scaleDims : [scaleDims[0]], axis, blockSize: blocked?.size };
+  return { data, dataType: DATA_TYPE_OF[format], scale, scaleDims, axis, blockSize: blocked?.size };
 }
 
 /**
