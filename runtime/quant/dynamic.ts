@@ -4,6 +4,7 @@
 import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, tensorDims } from '../onnx';
 import { EdgeInferError } from '../errors';
 import { GraphEditor, cloneModel, intAttr } from './graph';
+import { upgradeOpset } from './opset';
 import { findWeights } from './targets';
 import type { QuantizeOutcome } from './weight-only';
 import { addQuantized, quantizeAddConstants, quantizedWeight } from './qdq';
@@ -52,6 +53,8 @@ function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[], t
 /** Rewrites every MatMul with a constant 2-D weight into the dynamically quantized form. */
 export function quantizeDynamic(source: ModelProto): QuantizeOutcome {
   const editor = new GraphEditor(cloneModel(source));
+  // DynamicQuantizeLinear exists from opset 11; older models are refused there, naming their opset.
+  upgradeOpset(editor, 11);
   const notices: string[] = [];
   editor.constantsToInitializers();
   const gemmsLeft = new Set<NodeProto>();

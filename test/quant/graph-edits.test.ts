@@ -1,13 +1,15 @@
 // How the quantizers edit graphs that the exporter fixtures do not show: element types of
 // multi-output and type-changing operators, initializers read from inside If branches, constants
-// and weights that several nodes share, and initializers kept as graph inputs.
+// and weights that several nodes share, initializers kept as graph inputs, and opset checks.
 // Every model is built here, quantized, and run in real onnxruntime sessions.
 import { describe, expect, it } from 'vitest';
 import type { TensorMap } from '../../runtime/engine';
+import { isEdgeInferError } from '../../runtime/errors';
 import { DataType, type GraphProto, GraphBuilder, type ModelProto, type NodeProto, encodeModel, makeTensor, tensorSize, valueInfo } from '../../runtime/onnx';
 import { float16Export, quantizeDynamic, quantizeStatic, quantizeWeightsOnly } from '../../runtime/quant';
 import { GraphEditor } from '../../runtime/quant/graph';
 import { gaussian } from '../helpers/exporter-fixtures';
+import { caught } from '../helpers/errors';
 import { BACKENDS, COSINE_8BIT, runOn, stackWindows, worstCosine } from './harness';
 
 function values(n: number, seed: number, sd = 0.3): Float32Array {
@@ -194,6 +196,23 @@ describe('float16Export', () => {
       const got = await runOn(encodeModel(half), backend, feeds);
       for (let i = 0; i < ref.y.length; i++) expect(Math.abs(got.y[i] - ref.y[i]), `${backend} y[${i}]`).toBeLessThan(2e-3);
     }
+  });
+});
+
+describe('dynamic int8 and the opset', () => {
+  it('should refuse a model below opset 11, naming its opset, and quantize one at opset 11 that then runs', async () => {
+    const build = (opset: number): ModelProto => {
+      const g = new GraphBuilder(`opset${opset}`);
+      const x = g.input('x', 'float32', ['batch', 8]);
+      g.output(g.op1('MatMul', [x, g.weight('w', [8, 4], values(32, 23))]), 'float32', ['batch', 4], 'y');
+      return g.build({ opsets: { '': opset } });
+    };
+    const err = await caught(() => quantizeDynamic(build(10)));
+    expect(isEdgeInferError(err, 'E_MODEL_UNSUPPORTED'), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(/opset 10/);
+    const q = quantizeDynamic(build(11)).model;
+    expect(nodesOf(q, 'DynamicQuantizeLinear')).toHaveLength(1);
+    await expectAgreement(build(11), q, stackWindows(windows('x', [8], 8, 24)));
   });
 });
 

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ModelSession, type TensorMap } from '../../runtime/engine';
 import { isEdgeInferError } from '../../runtime/errors';
-import { DataType, GraphBuilder, type ModelProto, decodeModel, encodeModel, opsetOf, tensorValues } from '../../runtime/onnx';
+import { AttributeType, DataType, type GraphProto, GraphBuilder, type ModelProto, decodeModel, encodeModel, float, opsetOf, tensorValues, valueInfo } from '../../runtime/onnx';
 import {
   type CalibrationMethod, type VariantComparison, activationParams, calibrateRanges, compareWithFp32, dequantize, entropyThreshold, errorHistogram,
   htmlReport, loadOptionsFor, quantizeWeight, quantizeWeightsOnly, upgradeOpset,
@@ -346,6 +346,70 @@ describe('upgradeOpset', () => {
     const before = await runOn(encodeModel(model), 'native', feeds);
     const after = await runOn(encodeModel(editor.model), 'native', feeds);
     for (let i = 0; i < 12; i++) expect(after.y[i], `element ${i}`).toBeCloseTo(before.y[i], 6);
+  });
+
+  it('should rewrite the nodes inside If branches too, and Dropout\'s ratio, so the opset-11 model computes the same at 13', async () => {
+    // x [batch, 3, 4]; mode picks the branch. then: Softmax-11 over axis 1 (flattening 3 × 4);
+    // else: Squeeze(Unsqueeze(x, [1]), [1]) × ReduceSum(x, [2]) through a Dropout with ratio 0.3.
+    const g = new GraphBuilder('branches11');
+    const x = g.input('x', 'float32', ['batch', 3, 4]);
+    const mode = g.input('mode', 'float32', ['batch', 1]);
+    const cond = g.op1('Greater', [g.op1('ReduceSum', [mode], { keepdims: 0 }), g.scalar('zero', 0)]);
+    const thenBranch: GraphProto = {
+      name: 'then',
+      node: [{ op_type: 'Softmax', name: 'then/Softmax', input: [x], output: ['then_out'] }],
+      output: [valueInfo('then_out', 'float32', ['batch', 3, 4])],
+    };
+    const ints = (name: string, v: number[]) => ({ name, type: AttributeType.INTS, ints: v });
+    const elseBranch: GraphProto = {
+      name: 'else',
+      node: [
+        { op_type: 'Unsqueeze', name: 'else/Unsqueeze', input: [x], output: ['else_u'], attribute: [ints('axes', [1])] },
+        { op_type: 'Squeeze', name: 'else/Squeeze', input: ['else_u'], output: ['else_s'], attribute: [ints('axes', [1])] },
+        { op_type: 'ReduceSum', name: 'else/ReduceSum', input: ['else_s'], output: ['else_sum'], attribute: [ints('axes', [2]), { name: 'keepdims', type: AttributeType.INT, i: 1 }] },
+        { op_type: 'Dropout', name: 'else/Dropout', input: ['else_sum'], output: ['else_kept'], attribute: [{ name: 'ratio', type: AttributeType.FLOAT, f: 0.3 }] },
+        { op_type: 'Mul', name: 'else/Mul', input: ['else_s', 'else_kept'], output: ['else_out'] },
+      ],
+      output: [valueInfo('else_out', 'float32', ['batch', 3, 4])],
+    };
+    const chosen = g.op1('If', [cond], { then_branch: { graph: thenBranch }, else_branch: { graph: elseBranch } });
+    const dropped = g.op1('Dropout', [chosen], { ratio: float(0.5) });
+    g.output(dropped, 'float32', ['batch', 3, 4], 'y');
+    const model = g.build({ opsets: { '': 11 } });
+    const editor = new GraphEditor(cloneModel(model));
+    upgradeOpset(editor, 13);
+    expect(opsetOf(editor.model)).toBe(13);
+    const inner = [...thenBranch.node!, ...elseBranch.node!].map((n) => n.name);
+    const upgraded = editor.nodes.flatMap((n) => n.attribute ?? []).flatMap((a) => (a.g ? a.g.node ?? [] : []));
+    expect(inner.every((name) => upgraded.some((n) => n.name === name))).toBe(true);
+    // No axes or ratio attribute left; Softmax normalizes its flattened rows, between a Flatten and a Reshape.
+    expect(upgraded.flatMap((n) => (n.attribute ?? []).map((a) => `${n.op_type}.${a.name}`)).sort()).toEqual(['Flatten.axis', 'ReduceSum.keepdims', 'Softmax.axis']);
+    expect(editor.nodes.filter((n) => n.op_type === 'Dropout').every((n) => n.input!.length === 2 && !n.attribute?.length)).toBe(true);
+    const data = Float32Array.from({ length: 2 * 12 }, (_, i) => Math.sin(i) * 2);
+    for (const sign of [1, -1]) {
+      const feeds: TensorMap = { x: { type: 'float32', data, dims: [2, 3, 4] }, mode: { type: 'float32', data: Float32Array.of(sign, sign), dims: [2, 1] } };
+      for (const backend of ['wasm', 'native'] as const) {
+        const before = await runOn(encodeModel(model), backend, feeds);
+        const after = await runOn(encodeModel(editor.model), backend, feeds);
+        for (let i = 0; i < 24; i++) expect(after.y[i], `${backend}, mode ${sign}, element ${i}`).toBeCloseTo(before.y[i], 6);
+      }
+    }
+  });
+
+  it('should refuse to raise an opset-18 GroupNormalization to opset 21, where its scale and bias change meaning, and change nothing', async () => {
+    const g = new GraphBuilder('groupnorm18');
+    const x = g.input('x', 'float32', ['batch', 4, 6]);
+    const normed = g.op1('GroupNormalization', [x, g.weight('gn.scale', [2], [1, 0.5]), g.weight('gn.bias', [2], [0, 0.1])], { num_groups: 2 }, { name: 'gn' });
+    g.output(g.op1('MatMul', [normed, g.weight('w', [6, 8], Array.from({ length: 48 }, (_, i) => Math.cos(i)))]), 'float32', ['batch', 4, 8], 'y');
+    const model = g.build({ opsets: { '': 18 } });
+    const editor = new GraphEditor(cloneModel(model));
+    const err = await caught(() => upgradeOpset(editor, 21));
+    expect(isEdgeInferError(err, 'E_MODEL_UNSUPPORTED'), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(/GroupNormalization 'gn'.*per group.*opset 21.*per channel/);
+    expect(Buffer.compare(encodeModel(editor.model), encodeModel(model))).toBe(0);
+    // Block-wise FP8 needs opset 21: refused the same way; per-channel FP8 (opset 19) is not.
+    expect(isEdgeInferError(await caught(() => quantizeWeightsOnly(model, { format: 'e4m3fn', blockSize: BLOCK_SIZE })), 'E_MODEL_UNSUPPORTED')).toBe(true);
+    expect(opsetOf(quantizeWeightsOnly(model, { format: 'e4m3fn' }).model)).toBe(19);
   });
 
   it('should leave a model already at the target alone and refuse models older than opset 11', async () => {
