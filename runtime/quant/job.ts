@@ -56,10 +56,11 @@ export async function runQuantizeJob(job: QuantizeJob): Promise<QuantizeJobResul
   });
   const calibration = job.calibration && job.to === 'int8' ? { source: job.calibration.description, windows: job.calibration.calibration.length, method: job.method } : undefined;
   const named = (c: ModelCard): ModelCard => (job.variantName ? { ...c, variant: job.variantName } : c);
-  const draft = encodeModel(job.card ? embedCard(result.model, named(variantCard(job.card, job.to, result, calibration))) : result.model);
-  const comparison = await compareWithFp32(job.bytes, draft, job.calibration?.heldOut ?? job.heldOut, { card: job.card, variant: job.variantName ?? job.to, backend: job.backend, load: loadOptionsFor(precisionOf(job.to), job.load) });
+  // Compared without its card: the card needs the comparison's figures, and sessions never read it.
+  const variant = encodeModel(result.model);
+  const comparison = await compareWithFp32(job.bytes, variant, job.calibration?.heldOut ?? job.heldOut, { card: job.card, variant: job.variantName ?? job.to, backend: job.backend, load: loadOptionsFor(precisionOf(job.to), job.load) });
   let card: ModelCard | null = null;
-  let bytes = draft;
+  let bytes = variant;
   if (job.card) {
     card = named(variantCard(job.card, job.to, result, calibration, comparison));
     bytes = encodeModel(embedCard(result.model, card));
