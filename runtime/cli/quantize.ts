@@ -21,6 +21,7 @@ interface QuantizeOptions {
   samples: number;
   method: CalibrationMethod;
   block?: number;
+  reduceRange?: boolean;
   output: string;
   html: boolean;
   load: WeightLoading;
@@ -79,6 +80,8 @@ export function registerQuantize(program: Command): void {
     .addOption(new Option('--samples <n>', 'calibration windows').argParser(wholeNumber(1, 1_000_000)).default(1000))
     .addOption(new Option('--method <method>', 'calibration of activation ranges (int8)').choices([...CALIBRATION_METHODS]).default('percentile'))
     .addOption(new Option('--block <n>', 'FP8: one scale per block of n weights along the reduction axis (e.g. 128) instead of per channel').argParser(wholeNumber(2, 1 << 20)))
+    .addOption(new Option('--reduce-range', 'int8: weights within ±64, for x86 CPUs without VNNI, whose integer kernels saturate (default: when this machine needs it)'))
+    .addOption(new Option('--no-reduce-range', 'int8: full ±127 weights even where the kernels may saturate'))
     .addOption(new Option('-o, --output <file>', 'where to write the quantized .onnx (its card goes next to it)').makeOptionMandatory())
     .addOption(new Option('--no-html', 'skip the HTML report (<output>.report.html)'))
     .addOption(new Option('--load <mode>', 'how the variant is loaded for the latency check: fast (weights dequantized once) or compact (kept at 1 byte)').choices([...WEIGHT_LOADINGS]).default('fast'))
@@ -101,7 +104,7 @@ export function registerQuantize(program: Command): void {
       let job;
       try {
         job = await runQuantizeJob({
-          model, bytes, card, to: opts.to, calibration: set, heldOut, method: opts.method, blockSize: opts.block,
+          model, bytes, card, to: opts.to, calibration: set, heldOut, method: opts.method, blockSize: opts.block, reduceRange: opts.reduceRange,
           load: opts.load, backend: opts.backend, output: opts.output, html: opts.html, onProgress: bar.onProgress, signal: abort.signal,
         });
       } finally {

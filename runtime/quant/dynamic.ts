@@ -5,6 +5,7 @@ import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, te
 import { EdgeInferError } from '../errors';
 import { GraphEditor, cloneModel, intAttr } from './graph';
 import { upgradeOpset } from './opset';
+import { defaultReduceRange } from './reduce-range';
 import { findWeights } from './targets';
 import type { QuantizeOutcome } from './weight-only';
 import { addQuantized, quantizeAddConstants, quantizedWeight } from './qdq';
@@ -50,8 +51,14 @@ function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[], t
   return true;
 }
 
+export interface DynamicOptions {
+  /** Weights within ±64 instead of ±127, for x86 kernels without VNNI (default: defaultReduceRange()). */
+  reduceRange?: boolean;
+}
+
 /** Rewrites every MatMul with a constant 2-D weight into the dynamically quantized form. */
-export function quantizeDynamic(source: ModelProto): QuantizeOutcome {
+export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}): QuantizeOutcome {
+  const reduceRange = options.reduceRange ?? defaultReduceRange();
   const editor = new GraphEditor(cloneModel(source));
   // DynamicQuantizeLinear exists from opset 11; older models are refused there, naming their opset.
   upgradeOpset(editor, 11);
@@ -89,7 +96,7 @@ export function quantizeDynamic(source: ModelProto): QuantizeOutcome {
     let w = weights.get(use.name);
     if (!w) {
       // MatMulInteger takes the weight's zero points as an input: zeros, per column.
-      const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', 1);
+      const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', 1, undefined, reduceRange);
       const added = addQuantized(editor, use.name, { ...q, zeroPoint: new Int8Array(use.dims[1]) });
       w = { q: added.codes, scale: added.scale, zp: added.zeroPoint! };
       weights.set(use.name, w);

@@ -24,6 +24,8 @@ export interface QuantizeJob {
   heldOut: HeldOut;
   method: CalibrationMethod;
   blockSize?: number;
+  /** int8: weights within ±64 (default: what this machine needs, see defaultReduceRange). */
+  reduceRange?: boolean;
   /** How the variant is loaded for the latency check. */
   load: WeightLoading;
   backend: BackendChoice;
@@ -50,6 +52,7 @@ export async function runQuantizeJob(job: QuantizeJob): Promise<QuantizeJobResul
     model: job.model,
     to: job.to,
     blockSize: job.blockSize,
+    reduceRange: job.reduceRange,
     calibration: job.calibration && job.to === 'int8' ? { windows: job.calibration.calibration, source: job.calibration.description, method: job.method } : undefined,
     onProgress: job.onProgress,
     signal: job.signal,

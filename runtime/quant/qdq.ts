@@ -49,8 +49,8 @@ export function dequantizedConstant(editor: GraphEditor, name: string, q: Quanti
 }
 
 /** A weight quantized symmetrically per output channel (or per block), as a QuantizedConstant. */
-export function quantizedWeight(values: Float32Array, dims: readonly number[], format: WeightFormat, channelAxis: number, blocked?: { axis: number; size: number }): QuantizedConstant {
-  const q = quantizeWeight(values, dims, format, channelAxis, blocked);
+export function quantizedWeight(values: Float32Array, dims: readonly number[], format: WeightFormat, channelAxis: number, blocked?: { axis: number; size: number }, reduceRange = false): QuantizedConstant {
+  const q = quantizeWeight(values, dims, format, channelAxis, blocked, reduceRange);
   return { dataType: q.dataType, dims, data: q.data, scale: q.scale, scaleDims: q.scaleDims, axis: q.axis, blockSize: q.blockSize };
 }
 

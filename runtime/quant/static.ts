@@ -7,6 +7,7 @@ import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, ma
 import { type CalibrationOptions, type CalibrationWindows, type TensorRange, calibrateRanges } from './calibrate';
 import { GraphEditor, cloneModel } from './graph';
 import { upgradeOpset } from './opset';
+import { defaultReduceRange } from './reduce-range';
 import { findWeights } from './targets';
 import type { QuantizeOutcome } from './weight-only';
 import { activationParams, dequantizedConstant, insertQdq, quantizedWeight, uint8Constant } from './qdq';
@@ -23,6 +24,8 @@ const SHAPE_INPUTS: Record<string, number[]> = { Reshape: [1], Squeeze: [1], Uns
 
 export interface StaticOptions extends CalibrationOptions {
   windows: CalibrationWindows;
+  /** Weights within ±64 instead of ±127, for x86 kernels without VNNI (default: defaultReduceRange()). */
+  reduceRange?: boolean;
 }
 
 function isQuantizable(node: NodeProto): boolean {
@@ -67,10 +70,11 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
   const ranges = await calibrateRanges(editor.model, [...activations], options.windows, options);
 
   // 3. Weights: int8 per output channel behind a DequantizeLinear.
+  const reduceRange = options.reduceRange ?? defaultReduceRange();
   const weightScales = new Map<string, Float32Array>();
   for (const use of uses) {
     if (weightScales.has(use.name) || !editor.initializers.has(use.name)) continue;
-    const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', use.channelAxis);
+    const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', use.channelAxis, undefined, reduceRange);
     weightScales.set(use.name, q.scale);
     // onnxruntime fuses DQ → Gemm/Conv into QGemm/QLinearConv only with explicit weight zero points.
     dequantizedConstant(editor, use.name, { ...q, zeroPoint: new Int8Array(q.scale.length) }, true);

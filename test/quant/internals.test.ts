@@ -4,15 +4,15 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ModelSession, type TensorMap } from '../../runtime/engine';
 import { isEdgeInferError } from '../../runtime/errors';
-import { AttributeType, DataType, type GraphProto, GraphBuilder, type ModelProto, decodeModel, encodeModel, float, opsetOf, tensorValues, valueInfo } from '../../runtime/onnx';
+import { AttributeType, DataType, type GraphProto, GraphBuilder, type ModelProto, decodeModel, encodeModel, float, opsetOf, tensorSize, tensorValues, valueInfo } from '../../runtime/onnx';
 import {
   type CalibrationMethod, type VariantComparison, activationParams, calibrateRanges, compareWithFp32, dequantize, entropyThreshold, errorHistogram,
-  htmlReport, loadOptionsFor, quantizeWeight, quantizeWeightsOnly, upgradeOpset,
+  htmlReport, loadOptionsFor, quantizeModel, quantizeWeight, quantizeWeightsOnly, reduceRangeFor, upgradeOpset,
 } from '../../runtime/quant';
 import { GraphEditor, cloneModel } from '../../runtime/quant/graph';
 import { fixtureNamed, gaussian } from '../helpers/exporter-fixtures';
 import { caught } from '../helpers/errors';
-import { BLOCK_SIZE, heldOutWindows, runOn, stackWindows } from './harness';
+import { BLOCK_SIZE, calibrationWindows, heldOutWindows, runOn, stackWindows, worstCosine } from './harness';
 
 function randomWeights(n: number, seed: number, sd = 0.3): Float32Array {
   const next = gaussian(seed);
@@ -423,6 +423,54 @@ describe('upgradeOpset', () => {
     const err = await caught(() => upgradeOpset(old, 13));
     expect(isEdgeInferError(err, 'E_MODEL_UNSUPPORTED')).toBe(true);
     expect((err as Error).message).toMatch(/opset 10/);
+  });
+});
+
+describe('the reduced int8 weight range', () => {
+  it('should be wanted on x86 with onnxruntime-node and AVX2 or AVX-512 but no VNNI, and nowhere else', () => {
+    const x64 = (flags: string[] | null, native = true) => reduceRangeFor({ arch: 'x64', flags, native });
+    expect(x64(['sse4_1', 'avx', 'avx2', 'fma'])).toBe(true);
+    expect(x64(['avx2', 'avx512f', 'avx512bw'])).toBe(true);
+    expect(x64(['avx2', 'avx512bw', 'avx512_vnni'])).toBe(false);
+    expect(x64(['avx2', 'avx_vnni'])).toBe(false);
+    // SSE-only x86 (Atom-class): onnxruntime's SSE kernels widen to int16 before multiplying.
+    expect(x64(['sse2', 'ssse3', 'sse4_1'])).toBe(false);
+    expect(x64(null)).toBe(true);
+    expect(x64(['avx2'], false)).toBe(false);
+    expect(reduceRangeFor({ arch: 'arm64', flags: ['asimd', 'asimddp'], native: true })).toBe(false);
+  });
+
+  it('should keep every int8 weight code within ±64 and a pair of uint8 × int8 products within int16', () => {
+    const w = randomWeights(600, 31);
+    const q = quantizeWeight(w, [20, 30], 'int8', 0, undefined, true);
+    const codes = Array.from(q.data as Int8Array);
+    expect(Math.max(...codes.map(Math.abs))).toBe(64);
+    expect(2 * 255 * Math.max(...codes.map(Math.abs))).toBeLessThanOrEqual(32767);
+    const back = dequantize(q.data, q.dataType, [20, 30], q.scale, q.scaleDims, new Int8Array(20), 0);
+    for (let i = 0; i < w.length; i++) expect(Math.abs(back[i] - w[i])).toBeLessThanOrEqual((q.scale[Math.floor(i / 30)] / 2) * (1 + 1e-6));
+  });
+
+  it('should make static and dynamic int8 models with 7-bit weights that run and agree with fp32, and say so in the method', async () => {
+    for (const name of ['cnn1d-keras', 'pytorch-linear']) {
+      const f = fixtureNamed(name);
+      const model = decodeModel(f.bytes());
+      const feeds = stackWindows(heldOutWindows(f));
+      const made = [
+        await quantizeModel({ model, to: 'int8', calibration: { windows: calibrationWindows(f), source: 'test', method: 'minmax' }, reduceRange: true }),
+        await quantizeModel({ model, to: 'int8-dynamic', reduceRange: true }),
+      ];
+      for (const q of made) {
+        expect(q.method).toMatch(/±64/);
+        const weights = q.model.graph!.initializer!.filter((t) => t.data_type === DataType.INT8 && tensorSize(t) > 16);
+        expect(weights.length, `${name}: ${q.method}`).toBeGreaterThan(0);
+        for (const t of weights) expect(Math.max(...Array.from(tensorValues(t) as Int8Array, Math.abs)), t.name).toBeLessThanOrEqual(64);
+        for (const backend of ['wasm', 'native'] as const) {
+          expect(worstCosine(await runOn(f.bytes(), backend, feeds), await runOn(encodeModel(q.model), backend, feeds)), `${name} ${backend}: ${q.method}`).toBeGreaterThanOrEqual(0.99);
+        }
+      }
+    }
+    const fp8 = await caught(() => quantizeModel({ model: decodeModel(fixtureNamed('cnn2d').bytes()), to: 'fp8-e4m3', reduceRange: true }));
+    expect(isEdgeInferError(fp8, 'E_ARGUMENT'), String(fp8)).toBe(true);
   });
 });
 
