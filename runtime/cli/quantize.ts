@@ -4,7 +4,7 @@ import { promises as fs, constants as fsConstants } from 'node:fs';
 import * as path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
-import { type BackendChoice, ModelSession, type TensorMap, syntheticFeeds } from '../engine';
+import { type BackendChoice, type ModelSignature, type TensorMap, signatureOf, syntheticFeeds } from '../engine';
 import { EdgeInferError } from '../errors';
 import { type ModelCard, findCard } from '../model';
 import { readModelFile } from '../onnx';
@@ -21,6 +21,7 @@ interface QuantizeOptions {
   samples: number;
   method: CalibrationMethod;
   block?: number;
+  reduceRange?: boolean;
   output: string;
   html: boolean;
   load: WeightLoading;
@@ -38,10 +39,10 @@ async function checkWritable(file: string): Promise<void> {
 }
 
 /** Random windows of the model's input shapes: a last resort to compare on, for a model without card or data. */
-function syntheticHeldOut(session: ModelSession, count: number): HeldOut {
+function syntheticHeldOut(signature: ModelSignature, count: number): HeldOut {
   const windows: TensorMap[] = [];
   for (let i = 0; i < count; i++) {
-    const feeds = syntheticFeeds(session.signature.inputs, 1, {}, i + 1);
+    const feeds = syntheticFeeds(signature.inputs, 1, {}, i + 1);
     windows.push(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { ...t, dims: t.dims.slice(1) }])));
   }
   return { windows, source: 'synthetic random windows (no card, no --calibrate)' };
@@ -79,6 +80,8 @@ export function registerQuantize(program: Command): void {
     .addOption(new Option('--samples <n>', 'calibration windows').argParser(wholeNumber(1, 1_000_000)).default(1000))
     .addOption(new Option('--method <method>', 'calibration of activation ranges (int8)').choices([...CALIBRATION_METHODS]).default('percentile'))
     .addOption(new Option('--block <n>', 'FP8: one scale per block of n weights along the reduction axis (e.g. 128) instead of per channel').argParser(wholeNumber(2, 1 << 20)))
+    .addOption(new Option('--reduce-range', 'int8: weights within ±64, for x86 CPUs without VNNI, whose integer kernels saturate (default: when this machine needs it)'))
+    .addOption(new Option('--no-reduce-range', 'int8: full ±127 weights even where the kernels may saturate'))
     .addOption(new Option('-o, --output <file>', 'where to write the quantized .onnx (its card goes next to it)').makeOptionMandatory())
     .addOption(new Option('--no-html', 'skip the HTML report (<output>.report.html)'))
     .addOption(new Option('--load <mode>', 'how the variant is loaded for the latency check: fast (weights dequantized once) or compact (kept at 1 byte)').choices([...WEIGHT_LOADINGS]).default('fast'))
@@ -88,20 +91,20 @@ export function registerQuantize(program: Command): void {
       const { model, bytes } = await readModelFile(file);
       const card: ModelCard | null = (await findCard(file, model))?.card ?? null;
       if (card && card.precision !== 'fp32') throw new EdgeInferError('E_ARGUMENT', `${file}: is already a ${card.precision} variant; quantize the fp32 model`);
-      const fp32 = await ModelSession.load(bytes, { name: file, backend: 'wasm', warmupRuns: 0 });
+      const signature = signatureOf(model);
+      // Static int8 always calibrates: on the simulator unless told otherwise, which needs a card
+      // (loadCalibration says so when there is none).
       const calibrateText = opts.calibrate ?? (opts.to === 'int8' || card ? 'sim' : undefined);
-      if (opts.to === 'int8' && !calibrateText) throw new EdgeInferError('E_ARGUMENT', `static int8 needs calibration windows: give --calibrate <file> (the model has no card, so the simulator cannot feed it)`);
       let set: CalibrationSet | undefined;
-      if (calibrateText) set = await loadCalibration(parseCalibrationSource(calibrateText), card, fp32.signature, { samples: opts.samples });
-      const heldOut = set?.heldOut ?? syntheticHeldOut(fp32, 256);
-      await fp32.dispose();
+      if (calibrateText) set = await loadCalibration(parseCalibrationSource(calibrateText), card, signature, { samples: opts.samples });
+      const heldOut = set?.heldOut ?? syntheticHeldOut(signature, 256);
 
       const abort = new AbortController();
       const bar = progress('calibrating', abort);
       let job;
       try {
         job = await runQuantizeJob({
-          model, bytes, card, to: opts.to, calibration: set, heldOut, method: opts.method, blockSize: opts.block,
+          model, bytes, card, to: opts.to, calibration: set, heldOut, method: opts.method, blockSize: opts.block, reduceRange: opts.reduceRange,
           load: opts.load, backend: opts.backend, output: opts.output, html: opts.html, onProgress: bar.onProgress, signal: abort.signal,
         });
       } finally {

@@ -46,13 +46,18 @@ export function valueInfo(name: string, type: ElementType, shape: readonly Dim[]
   };
 }
 
-/** The IR version that goes with an opset, as the ONNX release that introduced the opset wrote it. */
+/**
+ * IR version by default-domain opset (index 0 is opset 1), from the ONNX release that introduced
+ * each opset (onnx.helper's VERSION_TABLE): opsets 1-8 came with IR 3, 9 with 4, 10 with 5, 11
+ * with 6, 12-14 with 7, 15-18 with 8, 19-20 with 9, 21-22 with 10, 23 with 11.
+ */
+const IR_VERSION_OF_OPSET = [3, 3, 3, 3, 3, 3, 3, 3, 4, 5, 6, 7, 7, 7, 8, 8, 8, 8, 9, 9, 10, 10, 11];
+
+/** The lowest IR version a model of this opset can declare; opset 23 is the last this schema knows. */
 export function irVersionFor(opset: number): number {
-  if (opset <= 15) return 8;
-  if (opset <= 17) return 8;
-  if (opset <= 20) return 9;
-  if (opset <= 22) return 10;
-  return 11;
+  const ir = IR_VERSION_OF_OPSET[opset - 1];
+  if (!Number.isInteger(opset) || ir === undefined) throw new EdgeInferError('E_ARGUMENT', `opset ${opset}: edge-infer knows the IR versions of opsets 1 to ${IR_VERSION_OF_OPSET.length}`);
+  return ir;
 }
 
 export interface BuildOptions {

@@ -1,22 +1,34 @@
 // What `edge-infer inspect` shows of a model: its operators, parameters and size.
-import type { GraphProto, ModelProto } from './schema';
+import type { GraphProto, ModelProto, TensorProto } from './schema';
 import { AttributeType, toNumber } from './schema';
-import { tensorSize } from './tensor';
+import { elementBytes, tensorSize } from './tensor';
 
 export interface GraphStats {
   /** Operator type (with domain prefix when not the default) → count, subgraphs included. */
   operators: Record<string, number>;
   /** Elements in initializers and Constant tensors: the model's parameters. */
   parameters: number;
-  /** Bytes of initializer data. */
+  /** Bytes of initializer data (elements × their width, whichever field holds them), subgraphs included. */
   weightBytes: number;
   nodes: number;
+}
+
+/**
+ * The bytes a tensor's values take at their element width, wherever the file keeps them: raw_data,
+ * or the typed fields (float_data, int32_data, ...) that older exporters write. Types without a
+ * fixed width (strings, 4-bit) count as stored.
+ */
+function tensorBytes(t: TensorProto): number {
+  const width = elementBytes(t.data_type ?? 0);
+  if (width > 0) return tensorSize(t) * width;
+  if (t.raw_data?.length) return t.raw_data.length;
+  return (t.string_data ?? []).reduce((n, s) => n + s.length, 0);
 }
 
 function walk(graph: GraphProto, stats: GraphStats): void {
   for (const t of graph.initializer ?? []) {
     stats.parameters += tensorSize(t);
-    stats.weightBytes += t.raw_data?.length ?? 0;
+    stats.weightBytes += tensorBytes(t);
   }
   for (const node of graph.node ?? []) {
     stats.nodes++;

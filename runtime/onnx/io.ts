@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { EdgeInferError } from '../errors';
-import { type ModelProto, ModelProtoType, toNumber } from './schema';
+import { type ModelProto, ModelProtoType, type OperatorSetId, toNumber } from './schema';
 
 /**
  * Decodes ONNX model bytes. `source` names the file in error messages. Throws E_MODEL_CORRUPT
@@ -80,8 +80,20 @@ export function metadataOf(model: ModelProto): Record<string, string> {
   return out;
 }
 
+/** The opset_import entry of a domain; '' also finds the default domain spelled 'ai.onnx'. */
+function opsetEntry(model: ModelProto, domain: string): OperatorSetId | undefined {
+  return (model.opset_import ?? []).find((o) => (o.domain ?? '') === domain || (domain === '' && o.domain === 'ai.onnx'));
+}
+
 /** The opset version the model imports for a domain ('' is the default ONNX domain). */
 export function opsetOf(model: ModelProto, domain = ''): number | undefined {
-  const entry = (model.opset_import ?? []).find((o) => (o.domain ?? '') === domain || (domain === '' && o.domain === 'ai.onnx'));
+  const entry = opsetEntry(model, domain);
   return entry ? toNumber(entry.version) : undefined;
+}
+
+/** Sets the opset version the model imports for a domain, adding the import when it has none. */
+export function setOpset(model: ModelProto, version: number, domain = ''): void {
+  const entry = opsetEntry(model, domain);
+  if (entry) entry.version = version;
+  else (model.opset_import ??= []).push({ domain, version });
 }

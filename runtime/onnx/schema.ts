@@ -1,5 +1,6 @@
-// The ONNX protobuf schema, as of ONNX 1.17+ (IR version 10): it has the FP8 element types
-// (FLOAT8E4M3FN = 17 ... FLOAT8E5M2FNUZ = 20) and the 4-bit ones that older packages lack.
+// The ONNX protobuf schema: onnx.proto with its Version enum up to IR version 11 (ONNX 1.18),
+// and element types up to INT2 = 26 (FP8 17-20, 4-bit 21-23, FLOAT8E8M0 24, 2-bit 25-26, some of
+// them from releases after 1.18), so that every type a model may hold has a name here.
 // It is kept in proto2 syntax with the same field numbers and packing as upstream onnx.proto,
 // so that a model read and written back comes out byte for byte the same.
 import * as protobuf from 'protobufjs';
@@ -294,8 +295,6 @@ const root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
 
 /** The protobuf type of a whole model file. */
 export const ModelProtoType = root.lookupType('onnx.ModelProto');
-/** The protobuf type of one tensor, used to size and encode initializers on their own. */
-export const TensorProtoType = root.lookupType('onnx.TensorProto');
 
 /** ONNX element types (TensorProto.DataType). */
 export enum DataType {

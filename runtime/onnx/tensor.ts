@@ -48,7 +48,10 @@ const ELEMENT_TYPES: Partial<Record<DataType, ElementType>> = {
   [DataType.UINT4]: 'uint4',
 };
 
-/** Bytes per element in raw_data (4-bit types count as 1 here; they pack two per byte). */
+/**
+ * Bytes per element in raw_data. The 4-bit (and 2-bit) types pack several elements per byte and
+ * have no entry: elementBytes gives 0 for them, and tensorValues and makeTensor refuse them.
+ */
 const ELEMENT_BYTES: Partial<Record<DataType, number>> = {
   [DataType.FLOAT]: 4,
   [DataType.DOUBLE]: 8,

@@ -4,8 +4,7 @@
 // divergence between the float distribution and its 128-level quantized form).
 import { ModelSession, type TensorMap } from '../engine';
 import { EdgeInferError } from '../errors';
-import { type ModelProto, encodeModel } from '../onnx';
-import { GraphEditor, cloneModel } from './graph';
+import { DataType, type ModelProto, encodeModel } from '../onnx';
 
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
 export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['minmax', 'percentile', 'entropy'];
@@ -32,14 +31,15 @@ export interface CalibrationOptions {
 /** Windows to calibrate on: one feeds map per window (each input without its batch axis). */
 export type CalibrationWindows = readonly TensorMap[];
 
-/** The model with the named tensors added as outputs, so one run observes them all. */
+/**
+ * The model with the named tensors added as outputs, so one run observes them all. A shallow
+ * copy: only the output list is new, the weights are shared with `model`, which stays as it was.
+ */
 function exposing(model: ModelProto, tensors: readonly string[]): ModelProto {
-  const editor = new GraphEditor(cloneModel(model));
-  const outputs = new Set((editor.graph.output ?? []).map((o) => o.name));
-  for (const t of tensors) {
-    if (!outputs.has(t)) editor.graph.output!.push({ name: t, type: { tensor_type: { elem_type: 1 } } });
-  }
-  return editor.model;
+  const graph = model.graph ?? {};
+  const outputs = new Set((graph.output ?? []).map((o) => o.name));
+  const extra = tensors.filter((t) => !outputs.has(t)).map((name) => ({ name, type: { tensor_type: { elem_type: DataType.FLOAT } } }));
+  return { ...model, graph: { ...graph, output: [...(graph.output ?? []), ...extra] } };
 }
 
 class Histogram {
@@ -55,14 +55,28 @@ class Histogram {
       this.counts[b < 0 ? 0 : b >= n ? n - 1 : b]++;
     }
   }
-  /** The value below which `share` of the observations fall. */
+  /**
+   * The value below which `share` of the observations fall, taking the values of a bin as spread
+   * evenly across it. The same rule serves both tails: share 0 gives the lower edge of the first
+   * bin that holds anything (the minimum, when the histogram starts there), share 1 the upper edge
+   * of the last one.
+   */
   quantile(share: number): number {
+    const n = this.counts.length;
     const total = this.counts.reduce((a, b) => a + b, 0);
+    const target = share * total;
+    const width = (this.hi - this.lo) / n;
     let seen = 0;
-    const width = (this.hi - this.lo) / this.counts.length;
-    for (let b = 0; b < this.counts.length; b++) {
-      seen += this.counts[b];
-      if (seen >= share * total) return this.lo + (b + 1) * width;
+    for (let b = 0; b < n; b++) {
+      const c = this.counts[b];
+      if (c > 0 && seen + c >= target) {
+        const within = Math.min(1, Math.max(0, (target - seen) / c));
+        // The edges themselves exactly, not lo + n × width rounded.
+        if (within === 0 && b === 0) return this.lo;
+        if (within === 1 && b === n - 1) return this.hi;
+        return this.lo + (b + within) * width;
+      }
+      seen += c;
     }
     return this.hi;
   }
@@ -97,13 +111,16 @@ export function entropyThreshold(histogram: Float64Array, amax: number, levels =
     for (let l = 0; l < levels; l++) {
       const start = Math.floor(l * per);
       const end = Math.min(t, Math.floor((l + 1) * per));
+      // The level's mass comes from the bins as observed, and is spread over the bins where P
+      // has mass: P's last bin also holds the folded tail, so it gets its share even when no
+      // value fell in it (as in TensorRT's and onnxruntime's calibrators).
       let sum = 0;
       let nonzero = 0;
       for (let b = start; b < end; b++) {
         sum += counts[b];
-        if (counts[b] > 0) nonzero++;
+        if (p[b] > 0) nonzero++;
       }
-      for (let b = start; b < end; b++) if (counts[b] > 0) q[b] = sum / nonzero;
+      for (let b = start; b < end; b++) if (p[b] > 0) q[b] = sum / nonzero;
     }
     const qTotal = q.reduce((a, b) => a + b, 0);
     let kl = 0;
@@ -133,7 +150,7 @@ function stack(windows: CalibrationWindows, from: number, to: number): TensorMap
   return feeds;
 }
 
-/** Observes the ranges of `tensors` over the calibration windows. */
+/** Observes the ranges of `tensors` over the calibration windows; `model` is left as it is. */
 export async function calibrateRanges(model: ModelProto, tensors: readonly string[], windows: CalibrationWindows, options: CalibrationOptions): Promise<Map<string, TensorRange>> {
   if (windows.length === 0) throw new EdgeInferError('E_ARGUMENT', 'calibration needs at least one window');
   if (!CALIBRATION_METHODS.includes(options.method)) throw new EdgeInferError('E_ARGUMENT', `calibration method must be one of ${CALIBRATION_METHODS.join(', ')}, got '${String(options.method)}'`);

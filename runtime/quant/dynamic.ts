@@ -4,6 +4,8 @@
 import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, tensorDims } from '../onnx';
 import { EdgeInferError } from '../errors';
 import { GraphEditor, cloneModel, intAttr } from './graph';
+import { upgradeOpset } from './opset';
+import { defaultReduceRange } from './reduce-range';
 import { findWeights } from './targets';
 import type { QuantizeOutcome } from './weight-only';
 import { addQuantized, quantizeAddConstants, quantizedWeight } from './qdq';
@@ -25,7 +27,7 @@ function floatAttr(node: NodeProto, name: string, fallback: number): number {
  * [K, N] weights, and PyTorch exports Linear layers as Gemm with transB. Only plain Gemms
  * (alpha = beta = 1, no transA) are rewritten; the others are left and reported.
  */
-function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[]): boolean {
+function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[], transposed: Map<string, string>): boolean {
   const [a, b, c] = node.input ?? [];
   const weight = editor.initializers.get(b);
   if (!weight || intAttr(node, 'transA', 0) || floatAttr(node, 'alpha', 1) !== 1 || floatAttr(node, 'beta', 1) !== 1) {
@@ -35,7 +37,9 @@ function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[]): 
   const dims = tensorDims(weight);
   let name = b;
   if (intAttr(node, 'transB', 0)) {
-    name = editor.addInitializer(floatTensor(`${b}_transposed`, [dims[1], dims[0]], transpose(floatValues(weight), dims[0], dims[1])));
+    // Once per weight: Gemms that share a weight (tied layers) share its transposed copy.
+    name = transposed.get(b) ?? editor.addInitializer(floatTensor(`${b}_transposed`, [dims[1], dims[0]], transpose(floatValues(weight), dims[0], dims[1])));
+    transposed.set(b, name);
   }
   const out = node.output![0];
   const product = c ? editor.fresh(`${out}_matmul`) : out;
@@ -47,13 +51,22 @@ function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[]): 
   return true;
 }
 
+export interface DynamicOptions {
+  /** Weights within ±64 instead of ±127, for x86 kernels without VNNI (default: defaultReduceRange()). */
+  reduceRange?: boolean;
+}
+
 /** Rewrites every MatMul with a constant 2-D weight into the dynamically quantized form. */
-export function quantizeDynamic(source: ModelProto): QuantizeOutcome {
+export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}): QuantizeOutcome {
+  const reduceRange = options.reduceRange ?? defaultReduceRange();
   const editor = new GraphEditor(cloneModel(source));
+  // DynamicQuantizeLinear exists from opset 11; older models are refused there, naming their opset.
+  upgradeOpset(editor, 11);
   const notices: string[] = [];
   editor.constantsToInitializers();
   const gemmsLeft = new Set<NodeProto>();
-  for (const node of [...editor.nodes]) if (node.op_type === 'Gemm' && !node.domain && !gemmToMatMul(editor, node, notices)) gemmsLeft.add(node);
+  const transposed = new Map<string, string>();
+  for (const node of [...editor.nodes]) if (node.op_type === 'Gemm' && !node.domain && !gemmToMatMul(editor, node, notices, transposed)) gemmsLeft.add(node);
   const { uses, notices: skipped } = findWeights(editor);
   // Gemms that could not become MatMul are already reported.
   notices.push(...skipped.filter((n) => !n.startsWith('Gemm')));
@@ -83,7 +96,7 @@ export function quantizeDynamic(source: ModelProto): QuantizeOutcome {
     let w = weights.get(use.name);
     if (!w) {
       // MatMulInteger takes the weight's zero points as an input: zeros, per column.
-      const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', 1);
+      const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', 1, undefined, reduceRange);
       const added = addQuantized(editor, use.name, { ...q, zeroPoint: new Int8Array(use.dims[1]) });
       w = { q: added.codes, scale: added.scale, zp: added.zeroPoint! };
       weights.set(use.name, w);

@@ -47,8 +47,7 @@ export function float16Export(source: ModelProto): ModelProto {
     if (t.data_type !== DataType.FLOAT || !t.name) continue;
     const name = t.name;
     const half = Uint16Array.from(floatValues(t), float32ToFloat16);
-    editor.graph.initializer = editor.graph.initializer!.filter((x) => x.name !== name);
-    editor.initializers.delete(name);
+    editor.removeInitializer(name);
     const stored = editor.addInitializer(makeTensor(`${name}_fp16`, DataType.FLOAT16, tensorDims(t), half));
     editor.insertBefore(undefined, { op_type: 'Cast', name: editor.fresh(`${name}_Cast`), input: [stored], output: [name], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
   }

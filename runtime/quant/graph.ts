@@ -2,7 +2,7 @@
 // tensor, which tensors are constants, fresh names, and node insertion that keeps the node
 // list in topological order.
 import { EdgeInferError } from '../errors';
-import { type AttributeProto, AttributeType, type GraphProto, type ModelProto, type NodeProto, type TensorProto, decodeModel, encodeModel, toNumber } from '../onnx';
+import { type AttributeProto, AttributeType, DataType, type GraphProto, type ModelProto, type NodeProto, type TensorProto, decodeModel, encodeModel, toNumber } from '../onnx';
 
 export class GraphEditor {
   readonly graph: GraphProto;
@@ -16,12 +16,16 @@ export class GraphEditor {
     this.graph.node ??= [];
     this.graph.initializer ??= [];
     for (const t of this.graph.initializer) if (t.name) this.initializers.set(t.name, t);
-    for (const v of [...(this.graph.input ?? []), ...(this.graph.output ?? []), ...(this.graph.value_info ?? [])]) if (v.name) this.names.add(v.name);
-    for (const name of this.initializers.keys()) this.names.add(name);
-    for (const n of this.graph.node) {
-      for (const o of n.output ?? []) this.names.add(o);
-      if (n.name) this.names.add(n.name);
-    }
+    // Names inside If / Loop / Scan bodies too: a fresh name must not shadow one of theirs.
+    const collect = (g: GraphProto): void => {
+      for (const v of [...(g.input ?? []), ...(g.output ?? []), ...(g.value_info ?? []), ...(g.initializer ?? [])]) if (v.name) this.names.add(v.name);
+      for (const n of g.node ?? []) {
+        for (const o of n.output ?? []) this.names.add(o);
+        if (n.name) this.names.add(n.name);
+        for (const sub of subgraphsOf(n)) collect(sub);
+      }
+    };
+    collect(this.graph);
   }
 
   get nodes(): NodeProto[] {
@@ -41,17 +45,16 @@ export class GraphEditor {
     return this.nodes.find((n) => n.output?.includes(tensor));
   }
 
-  /** Nodes that read a tensor. */
+  /**
+   * Nodes that read a tensor: directly, or from inside their subgraphs (an If branch or a Loop
+   * body reads values of the graph around it without listing them as inputs).
+   */
   consumers(tensor: string): NodeProto[] {
-    return this.nodes.filter((n) => n.input?.includes(tensor));
+    return this.nodes.filter((n) => reads(n, tensor));
   }
 
   isGraphOutput(tensor: string): boolean {
     return (this.graph.output ?? []).some((o) => o.name === tensor);
-  }
-
-  isGraphInput(tensor: string): boolean {
-    return (this.graph.input ?? []).some((o) => o.name === tensor) && !this.initializers.has(tensor);
   }
 
   /** The constant value of a tensor: an initializer, or the output of a Constant node. */
@@ -81,12 +84,20 @@ export class GraphEditor {
     return t.name;
   }
 
-  /** Drops an initializer that nothing reads any more. */
-  dropInitializerIfUnused(name: string): void {
-    if (!this.initializers.has(name) || this.nodes.some((n) => n.input?.includes(name)) || this.isGraphOutput(name)) return;
+  /**
+   * Removes an initializer: the tensor, and its entry in graph.input, where exporters that keep
+   * initializers as inputs (IR < 4 style) list it. The name stays taken.
+   */
+  removeInitializer(name: string): void {
     this.initializers.delete(name);
     this.graph.initializer = this.graph.initializer!.filter((t) => t.name !== name);
-    this.graph.input = (this.graph.input ?? []).filter((i) => i.name !== name);
+    if (this.graph.input) this.graph.input = this.graph.input.filter((i) => i.name !== name);
+  }
+
+  /** Drops an initializer that nothing reads any more, subgraphs included. */
+  dropInitializerIfUnused(name: string): void {
+    if (!this.initializers.has(name) || this.consumers(name).length > 0 || this.isGraphOutput(name)) return;
+    this.removeInitializer(name);
   }
 
   /** Inserts a node right before `before` (or at the start), keeping producers ahead of readers. */
@@ -139,9 +150,10 @@ export class GraphEditor {
   }
 
   /**
-   * The element type of every tensor the graph computes, by forward propagation: declared
-   * inputs, initializers and value_info first; then per operator (Shape gives int64, Cast its
-   * `to`, comparisons bool, and the rest the type of their first input). Unknown stays absent.
+   * The element type of the tensors of the graph: declared inputs, outputs, value_info and
+   * initializers first, then forward through the nodes, typing only the outputs whose type the
+   * operator fixes (see outputTypes). Anything else stays absent: a wrong type would send an
+   * int64 or bool tensor to calibration as a float.
    */
   elementTypes(): Map<string, number> {
     const types = new Map<string, number>();
@@ -150,40 +162,115 @@ export class GraphEditor {
       if (v.name && t) types.set(v.name, t);
     }
     for (const [name, t] of this.initializers) if (t.data_type) types.set(name, t.data_type);
-    const INT64 = 7;
-    const BOOL = 9;
-    const fixed: Record<string, number> = { Shape: INT64, Size: INT64, NonZero: INT64, ArgMax: INT64, ArgMin: INT64, Equal: BOOL, Less: BOOL, Greater: BOOL, LessOrEqual: BOOL, GreaterOrEqual: BOOL, Not: BOOL, And: BOOL, Or: BOOL, Xor: BOOL, IsNaN: BOOL, IsInf: BOOL };
     for (const node of this.nodes) {
-      const op = node.op_type ?? '';
-      let t: number | undefined;
-      if (op in fixed) t = fixed[op];
-      else if (op === 'Cast') t = intAttr(node, 'to', 0) || undefined;
-      else if (op === 'Constant') t = node.attribute?.find((a) => a.name === 'value')?.t?.data_type;
-      else if (op === 'ConstantOfShape') t = node.attribute?.find((a) => a.name === 'value')?.t?.data_type ?? 1;
-      else if (op === 'Where') t = types.get(node.input?.[1] ?? '');
-      else t = types.get(node.input?.find((i) => i && types.has(i)) ?? '');
+      const known = outputTypes(node, (name) => types.get(name));
       (node.output ?? []).forEach((o, i) => {
-        if (!o || types.has(o)) return;
-        if (op === 'TopK' && i === 1) types.set(o, INT64);
-        else if (t) types.set(o, t);
+        if (o && !types.has(o) && known[i]) types.set(o, known[i]!);
       });
     }
     return types;
   }
 
-  /** Reorders nodes so that every node comes after the producers of its inputs. */
+  /**
+   * Reorders nodes so that every node comes after the producers of its inputs, counting what an
+   * If / Loop / Scan body reads from around it as an input of that node.
+   */
   sortTopologically(): void {
     const available = new Set<string>([...(this.graph.input ?? []).map((i) => i.name ?? ''), ...this.initializers.keys(), '']);
+    const produced = new Set(this.nodes.flatMap((m) => m.output ?? []));
+    const needs = new Map(this.nodes.map((n) => [n, [...(n.input ?? []), ...subgraphsOf(n).flatMap(namesRead)].filter((x) => produced.has(x))]));
     const pending = [...this.nodes];
     const sorted: NodeProto[] = [];
     while (pending.length) {
-      const i = pending.findIndex((n) => (n.input ?? []).every((x) => available.has(x) || !this.nodes.some((m) => m.output?.includes(x))));
+      const i = pending.findIndex((n) => needs.get(n)!.every((x) => available.has(x)));
       if (i < 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', `graph '${this.graph.name ?? ''}' has a cycle around node '${pending[0].name ?? pending[0].op_type}'`);
       const [n] = pending.splice(i, 1);
       for (const o of n.output ?? []) available.add(o);
       sorted.push(n);
     }
     this.graph.node = sorted;
+  }
+}
+
+/** The subgraphs a node carries: If's branches, Loop's and Scan's bodies. */
+export function subgraphsOf(node: NodeProto): GraphProto[] {
+  const out: GraphProto[] = [];
+  for (const a of node.attribute ?? []) {
+    if (a.g) out.push(a.g);
+    for (const g of a.graphs ?? []) out.push(g);
+  }
+  return out;
+}
+
+/** Every name the nodes of a graph (and of the graphs inside them) read, and its outputs. */
+function namesRead(graph: GraphProto): string[] {
+  return [...(graph.output ?? []).map((o) => o.name ?? ''), ...(graph.node ?? []).flatMap((n) => [...(n.input ?? []), ...subgraphsOf(n).flatMap(namesRead)])];
+}
+
+/** True when a node reads `tensor`, as an input or from inside one of its subgraphs (ONNX names are unique across scopes, so no inner name hides it). */
+function reads(node: NodeProto, tensor: string): boolean {
+  if (node.input?.includes(tensor)) return true;
+  return subgraphsOf(node).some((g) => (g.output ?? []).some((o) => o.name === tensor) || (g.node ?? []).some((n) => reads(n, tensor)));
+}
+
+/** Single-output operators whose output is not of their first input's type, or not one this module can tell. */
+const UNTYPED_OPS = new Set([
+  'If', 'Loop', 'Scan', 'EyeLike', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Multinomial', 'Bernoulli',
+  'QLinearConv', 'QLinearMatMul', 'TfIdfVectorizer', 'StringNormalizer', 'RegexFullMatch', 'ImageDecoder', 'MelWeightMatrix',
+  'HannWindow', 'HammingWindow', 'BlackmanWindow', 'Optional', 'OptionalGetElement', 'OptionalHasElement',
+  'SequenceAt', 'SequenceConstruct', 'SequenceEmpty', 'SequenceInsert', 'SequenceErase', 'SequenceLength', 'SplitToSequence', 'ConcatFromSequence', 'SequenceMap',
+]);
+const COMPARISONS = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
+const INDEX_OPS = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin', 'NonMaxSuppression']);
+
+/** The element type of a Constant node's value, whichever attribute holds it. */
+function constantType(node: NodeProto): number | undefined {
+  for (const a of node.attribute ?? []) {
+    if (a.name === 'value') return a.t?.data_type;
+    if (a.name === 'value_float' || a.name === 'value_floats') return DataType.FLOAT;
+    if (a.name === 'value_int' || a.name === 'value_ints') return DataType.INT64;
+    if (a.name === 'value_string' || a.name === 'value_strings') return DataType.STRING;
+  }
+  return undefined;
+}
+
+/**
+ * The element type of each output of a default-domain node, where the operator fixes it; an
+ * entry is undefined where it does not, and custom-domain operators give nothing. A node with
+ * one output not listed here has its first input's type (elementwise, shape and reduction
+ * operators); one with several outputs is typed only when listed.
+ */
+export function outputTypes(node: NodeProto, typeOf: (tensor: string) => number | undefined): Array<number | undefined> {
+  if (node.domain && node.domain !== 'ai.onnx') return [];
+  const op = node.op_type ?? '';
+  const input = (i: number): number | undefined => {
+    const name = node.input?.[i];
+    return name ? typeOf(name) : undefined;
+  };
+  const first = input(0);
+  if (INDEX_OPS.has(op)) return [DataType.INT64];
+  if (COMPARISONS.has(op)) return [DataType.BOOL];
+  switch (op) {
+    case 'Cast': return [intAttr(node, 'to', 0) || undefined];
+    case 'CastLike': return [input(1)];
+    case 'Constant': return [constantType(node)];
+    case 'ConstantOfShape': return [node.attribute?.find((a) => a.name === 'value')?.t?.data_type ?? DataType.FLOAT];
+    case 'Where': return [input(1)];
+    case 'OneHot': return [input(2)];
+    // Values, then int64 indices (MaxPool's optional Indices, TopK's, Unique's).
+    case 'TopK':
+    case 'MaxPool': return [first, DataType.INT64];
+    case 'Unique': return [first, DataType.INT64, DataType.INT64, DataType.INT64];
+    case 'Dropout': return [first, DataType.BOOL];
+    case 'Split': return (node.output ?? []).map(() => first);
+    // Mean and InvStdDev are computed in stash_type (float by default).
+    case 'LayerNormalization': return [first, intAttr(node, 'stash_type', DataType.FLOAT), intAttr(node, 'stash_type', DataType.FLOAT)];
+    case 'QuantizeLinear': return [node.input?.[2] ? input(2) : intAttr(node, 'output_dtype', 0) || DataType.UINT8];
+    case 'DequantizeLinear': return [intAttr(node, 'output_dtype', 0) || input(1)];
+    case 'DynamicQuantizeLinear': return [DataType.UINT8, DataType.FLOAT, DataType.UINT8];
+    case 'MatMulInteger':
+    case 'ConvInteger': return [DataType.INT32];
+    default: return (node.output?.length ?? 0) === 1 && !UNTYPED_OPS.has(op) ? [first] : [];
   }
 }
 
@@ -207,11 +294,6 @@ export function intsAttr(node: NodeProto, name: string): number[] | undefined {
 /** Sets (or replaces) an integer attribute. */
 export function setIntAttr(node: NodeProto, name: string, value: number): void {
   node.attribute = [...(node.attribute ?? []).filter((a) => a.name !== name), { name, type: AttributeType.INT, i: value }];
-}
-
-/** Sets (or replaces) an integer-list attribute. */
-export function setIntsAttr(node: NodeProto, name: string, value: number[]): void {
-  node.attribute = [...(node.attribute ?? []).filter((a) => a.name !== name), { name, type: AttributeType.INTS, ints: value }];
 }
 
 /**

@@ -24,6 +24,8 @@ export interface QuantizeJob {
   heldOut: HeldOut;
   method: CalibrationMethod;
   blockSize?: number;
+  /** int8: weights within ±64 (default: what this machine needs, see defaultReduceRange). */
+  reduceRange?: boolean;
   /** How the variant is loaded for the latency check. */
   load: WeightLoading;
   backend: BackendChoice;
@@ -50,16 +52,18 @@ export async function runQuantizeJob(job: QuantizeJob): Promise<QuantizeJobResul
     model: job.model,
     to: job.to,
     blockSize: job.blockSize,
+    reduceRange: job.reduceRange,
     calibration: job.calibration && job.to === 'int8' ? { windows: job.calibration.calibration, source: job.calibration.description, method: job.method } : undefined,
     onProgress: job.onProgress,
     signal: job.signal,
   });
   const calibration = job.calibration && job.to === 'int8' ? { source: job.calibration.description, windows: job.calibration.calibration.length, method: job.method } : undefined;
   const named = (c: ModelCard): ModelCard => (job.variantName ? { ...c, variant: job.variantName } : c);
-  const draft = encodeModel(job.card ? embedCard(result.model, named(variantCard(job.card, job.to, result, calibration))) : result.model);
-  const comparison = await compareWithFp32(job.bytes, draft, job.calibration?.heldOut ?? job.heldOut, { card: job.card, variant: job.variantName ?? job.to, backend: job.backend, load: loadOptionsFor(precisionOf(job.to), job.load) });
+  // Compared without its card: the card needs the comparison's figures, and sessions never read it.
+  const variant = encodeModel(result.model);
+  const comparison = await compareWithFp32(job.bytes, variant, job.calibration?.heldOut ?? job.heldOut, { card: job.card, variant: job.variantName ?? job.to, backend: job.backend, load: loadOptionsFor(precisionOf(job.to), job.load) });
   let card: ModelCard | null = null;
-  let bytes = draft;
+  let bytes = variant;
   if (job.card) {
     card = named(variantCard(job.card, job.to, result, calibration, comparison));
     bytes = encodeModel(embedCard(result.model, card));

@@ -1,7 +1,7 @@
 // The building blocks every method uses: quantized constants stored next to their scales and read
 // through a DequantizeLinear, and Quantize/Dequantize pairs on activations. Names are short
 // (`w.q`, `w.s`, `w.z`): a transformer gets hundreds of them, and they are part of the file.
-import { DataType, type NodeProto, type TensorValues, floatTensor, floatValues, makeTensor, tensorDims } from '../onnx';
+import { DataType, type NodeProto, type TensorValues, floatTensor, floatValues, makeTensor, tensorDims, tensorSize } from '../onnx';
 import type { GraphEditor } from './graph';
 import { type WeightFormat, quantizeWeight } from './weights';
 
@@ -36,9 +36,7 @@ export function dequantizedConstant(editor: GraphEditor, name: string, q: Quanti
   const { codes, scale, zeroPoint } = addQuantized(editor, name, q);
   let output = name;
   if (replace) {
-    editor.graph.initializer = editor.graph.initializer!.filter((t) => t.name !== name);
-    editor.initializers.delete(name);
-    editor.graph.input = (editor.graph.input ?? []).filter((i) => i.name !== name);
+    editor.removeInitializer(name);
   } else {
     output = editor.fresh(`${name}.dq`);
   }
@@ -51,8 +49,8 @@ export function dequantizedConstant(editor: GraphEditor, name: string, q: Quanti
 }
 
 /** A weight quantized symmetrically per output channel (or per block), as a QuantizedConstant. */
-export function quantizedWeight(values: Float32Array, dims: readonly number[], format: WeightFormat, channelAxis: number, blocked?: { axis: number; size: number }): QuantizedConstant {
-  const q = quantizeWeight(values, dims, format, channelAxis, blocked);
+export function quantizedWeight(values: Float32Array, dims: readonly number[], format: WeightFormat, channelAxis: number, blocked?: { axis: number; size: number }, reduceRange = false): QuantizedConstant {
+  const q = quantizeWeight(values, dims, format, channelAxis, blocked, reduceRange);
   return { dataType: q.dataType, dims, data: q.data, scale: q.scale, scaleDims: q.scaleDims, axis: q.axis, blockSize: q.blockSize };
 }
 
@@ -99,11 +97,11 @@ export function insertQdq(editor: GraphEditor, tensor: string, range: { min: num
 export function quantizeAddConstants(editor: GraphEditor, format: WeightFormat, minElements = 64): number {
   let n = 0;
   for (const [name, t] of [...editor.initializers]) {
-    if (t.data_type !== DataType.FLOAT) continue;
-    const values = floatValues(t);
-    if (values.length < minElements) continue;
+    // Cheap checks first: decoding every float initializer of a large model costs a copy of it.
+    if (t.data_type !== DataType.FLOAT || tensorSize(t) < minElements) continue;
     const users = editor.consumers(name);
     if (users.length === 0 || !users.every((u) => u.op_type === 'Add' && !u.domain)) continue;
+    const values = floatValues(t);
     // One scale for the whole tensor: a bias or an embedding has no output channels to split.
     const q = quantizeWeight(values, [values.length], format, 0, { axis: 0, size: values.length });
     dequantizedConstant(editor, name, { dataType: q.dataType, dims: tensorDims(t), data: q.data, scale: q.scale, scaleDims: [] }, true);

@@ -7,6 +7,7 @@ import type { ModelProto } from '../onnx';
 import type { CalibrationMethod } from './calibrate';
 import type { VariantComparison } from './compare';
 import { quantizeDynamic } from './dynamic';
+import { defaultReduceRange } from './reduce-range';
 import { quantizeStatic } from './static';
 import { quantizeWeightsOnly } from './weight-only';
 
@@ -20,6 +21,8 @@ export interface QuantizeRequest {
   calibration?: { windows: readonly TensorMap[]; source: string; method: CalibrationMethod };
   /** FP8: scales per block of this many weights along the reduction axis (default: per channel). */
   blockSize?: number;
+  /** int8 and int8-dynamic: weights within ±64, for x86 kernels without VNNI (default: defaultReduceRange(), this machine's need). */
+  reduceRange?: boolean;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -45,16 +48,19 @@ export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeR
   const { to } = request;
   if (!isQuantTarget(to)) throw new EdgeInferError('E_ARGUMENT', `--to must be one of ${QUANT_TARGETS.join(', ')}, got '${String(to)}'`);
   if (request.blockSize !== undefined && !to.startsWith('fp8')) throw new EdgeInferError('E_ARGUMENT', `block-wise scales are for the FP8 formats, not ${to}`);
+  if (request.reduceRange !== undefined && !to.startsWith('int8')) throw new EdgeInferError('E_ARGUMENT', `the reduced weight range is for int8 and int8-dynamic, not ${to}`);
+  const reduceRange = request.reduceRange ?? defaultReduceRange();
+  const weights = reduceRange ? 'int8 weights within ±64 (reduced range, for x86 without VNNI)' : 'int8 weights';
   switch (to) {
     case 'int8': {
       const cal = request.calibration;
       if (!cal || cal.windows.length === 0) throw new EdgeInferError('E_ARGUMENT', 'static int8 needs calibration windows (--calibrate)');
-      const out = await quantizeStatic(request.model, { windows: cal.windows, method: cal.method, onProgress: request.onProgress, signal: request.signal });
-      return { model: out.model, notices: out.notices, method: `static int8 QDQ: int8 weights per output channel, uint8 activations calibrated (${cal.method}), int32 biases` };
+      const out = await quantizeStatic(request.model, { windows: cal.windows, method: cal.method, reduceRange, onProgress: request.onProgress, signal: request.signal });
+      return { model: out.model, notices: out.notices, method: `static int8 QDQ: ${weights} per output channel, uint8 activations calibrated (${cal.method}), int32 biases` };
     }
     case 'int8-dynamic': {
-      const out = quantizeDynamic(request.model);
-      return { model: out.model, notices: out.notices, method: 'dynamic int8: int8 weights per output channel, activations quantized at run time (DynamicQuantizeLinear + MatMulInteger)' };
+      const out = quantizeDynamic(request.model, { reduceRange });
+      return { model: out.model, notices: out.notices, method: `dynamic int8: ${weights} per output channel, activations quantized at run time (DynamicQuantizeLinear + MatMulInteger)` };
     }
     default: {
       const format = to === 'fp8-e4m3' ? 'e4m3fn' : 'e5m2';

@@ -7,6 +7,7 @@ import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, ma
 import { type CalibrationOptions, type CalibrationWindows, type TensorRange, calibrateRanges } from './calibrate';
 import { GraphEditor, cloneModel } from './graph';
 import { upgradeOpset } from './opset';
+import { defaultReduceRange } from './reduce-range';
 import { findWeights } from './targets';
 import type { QuantizeOutcome } from './weight-only';
 import { activationParams, dequantizedConstant, insertQdq, quantizedWeight, uint8Constant } from './qdq';
@@ -23,6 +24,8 @@ const SHAPE_INPUTS: Record<string, number[]> = { Reshape: [1], Squeeze: [1], Uns
 
 export interface StaticOptions extends CalibrationOptions {
   windows: CalibrationWindows;
+  /** Weights within ±64 instead of ±127, for x86 kernels without VNNI (default: defaultReduceRange()). */
+  reduceRange?: boolean;
 }
 
 function isQuantizable(node: NodeProto): boolean {
@@ -64,13 +67,14 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
   if (activations.size === 0 || uses.length === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', 'the model has no MatMul, Gemm or Conv with a constant float weight to quantize');
 
   // 2. Calibrate on the fp32 model (with its Constant nodes as initializers, as named here).
-  const ranges = await calibrateRanges(cloneModel(editor.model), [...activations], options.windows, options);
+  const ranges = await calibrateRanges(editor.model, [...activations], options.windows, options);
 
   // 3. Weights: int8 per output channel behind a DequantizeLinear.
+  const reduceRange = options.reduceRange ?? defaultReduceRange();
   const weightScales = new Map<string, Float32Array>();
   for (const use of uses) {
     if (weightScales.has(use.name) || !editor.initializers.has(use.name)) continue;
-    const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', use.channelAxis);
+    const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', use.channelAxis, undefined, reduceRange);
     weightScales.set(use.name, q.scale);
     // onnxruntime fuses DQ → Gemm/Conv into QGemm/QLinearConv only with explicit weight zero points.
     dequantizedConstant(editor, use.name, { ...q, zeroPoint: new Int8Array(q.scale.length) }, true);
@@ -101,16 +105,22 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
     if (r) insertQdq(editor, tensor, r);
   }
   // Constant operands of Add and Mul (a bias after a MatMul): uint8 per tensor, like activations,
-  // as QLinearAdd and QLinearMul take both operands in one type.
-  for (const node of editor.nodes.filter((n) => n.op_type === 'Add' || n.op_type === 'Mul')) {
+  // as QLinearAdd and QLinearMul take both operands in one type. A constant several nodes read
+  // is stored once, behind one DequantizeLinear they share.
+  const dequantized = new Map<string, string>();
+  for (const node of editor.nodes.filter((n) => (n.op_type === 'Add' || n.op_type === 'Mul') && !n.domain)) {
     (node.input ?? []).forEach((name, i) => {
-      const init = editor.initializers.get(name);
-      if (!init || init.data_type !== DataType.FLOAT) return;
-      const dq = dequantizedConstant(editor, name, uint8Constant(floatValues(init), tensorDims(init)), false);
+      let dq = dequantized.get(name);
+      if (!dq) {
+        const init = editor.initializers.get(name);
+        if (!init || init.data_type !== DataType.FLOAT) return;
+        dq = dequantizedConstant(editor, name, uint8Constant(floatValues(init), tensorDims(init)), false);
+        dequantized.set(name, dq);
+      }
       node.input![i] = dq;
-      editor.dropInitializerIfUnused(name);
     });
   }
+  for (const name of dequantized.keys()) editor.dropInitializerIfUnused(name);
   editor.sortTopologically();
   return { model: editor.model, notices, weights: weightScales.size, ranges };
 }

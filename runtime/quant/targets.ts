@@ -63,10 +63,3 @@ export function findWeights(editor: GraphEditor): { uses: WeightUse[]; notices: 
   }
   return { uses, notices };
 }
-
-/** Distinct op types in the graph that no method quantizes, for one summary notice. */
-export function untouchedOperators(editor: GraphEditor, handled: readonly string[]): string[] {
-  const ops = new Set<string>();
-  for (const n of editor.nodes) if (!handled.includes(n.op_type ?? '')) ops.add(n.op_type ?? '?');
-  return [...ops].sort();
-}

@@ -24,9 +24,18 @@ export const DATA_TYPE_OF: Record<WeightFormat, DataType> = {
   e5m2: DataType.FLOAT8E5M2,
 };
 
-/** The largest code magnitude of a format: 127 for int8 (symmetric, -128 unused), FP8's largest finite value. */
-export function formatMax(format: WeightFormat): number {
-  return format === 'int8' ? 127 : fp8Max(format as Fp8Format);
+/** The largest int8 weight code: symmetric, -128 unused. */
+export const INT8_WEIGHT_MAX = 127;
+/** The largest int8 weight code with the reduced range, for x86 kernels that add products in int16 (see reduce-range.ts). */
+export const INT8_WEIGHT_MAX_REDUCED = 64;
+
+/**
+ * The largest code magnitude of a format: 127 for int8 (symmetric, -128 unused), or 64 with the
+ * reduced range (see reduce-range.ts); FP8's largest finite value.
+ */
+export function formatMax(format: WeightFormat, reduceRange = false): number {
+  if (format === 'int8') return reduceRange ? INT8_WEIGHT_MAX_REDUCED : INT8_WEIGHT_MAX;
+  return fp8Max(format as Fp8Format);
 }
 
 function strides(dims: readonly number[]): number[] {
@@ -65,9 +74,9 @@ export function scaleIndex(dims: readonly number[], axis: number, blockSize?: nu
 /**
  * Symmetric quantization of a weight: scale = largest |w| of the channel (or block) over the
  * format's largest code, so the extreme weight lands on the largest code. An all-zero channel
- * gets scale 1 and codes 0.
+ * gets scale 1 and codes 0. `reduceRange` (int8 only) keeps codes within ±64.
  */
-export function quantizeWeight(values: Float32Array, dims: readonly number[], format: WeightFormat, channelAxis: number, blocked?: { axis: number; size: number }): QuantizedWeight {
+export function quantizeWeight(values: Float32Array, dims: readonly number[], format: WeightFormat, channelAxis: number, blocked?: { axis: number; size: number }, reduceRange = false): QuantizedWeight {
   if (values.length !== dims.reduce((a, b) => a * b, 1)) throw new EdgeInferError('E_ARGUMENT', `weight of ${values.length} values does not fill dims [${dims.join(', ')}]`);
   const axis = blocked ? blocked.axis : channelAxis;
   if (axis < 0 || axis >= dims.length) throw new EdgeInferError('E_ARGUMENT', `axis ${axis} is outside a weight of rank ${dims.length}`);
@@ -79,18 +88,18 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], fo
     const a = Math.abs(values[i]);
     if (a > amax[index[i]]) amax[index[i]] = a;
   }
-  const max = formatMax(format);
+  const max = formatMax(format, reduceRange);
   const scale = Float32Array.from(amax, (a) => (a > 0 ? a / max : 1));
   const scaled = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) scaled[i] = values[i] / scale[index[i]];
   let data: Int8Array | Uint8Array;
   if (format === 'int8') {
     data = new Int8Array(values.length);
-    for (let i = 0; i < values.length; i++) data[i] = Math.max(-127, Math.min(127, Math.round(scaled[i])));
+    for (let i = 0; i < values.length; i++) data[i] = Math.max(-max, Math.min(max, Math.round(scaled[i])));
   } else {
     data = float32ArrayToFp8(scaled, format, true);
   }
-  return { data, dataType: DATA_TYPE_OF[format], scale, scaleDims: blocked ? scaleDims : [scaleDims[0]], axis, blockSize: blocked?.size };
+  return { data, dataType: DATA_TYPE_OF[format], scale, scaleDims, axis, blockSize: blocked?.size };
 }
 
 /**

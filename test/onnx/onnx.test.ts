@@ -2,8 +2,9 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ModelSession } from '../../runtime/engine';
 import {
-  DataType, GraphBuilder, ModelProtoType, decodeModel, elementTypeName, encodeModel, float, floatTensor, graphStats, int64Tensor,
+  DataType, GraphBuilder, ModelProtoType, decodeModel, elementTypeName, encodeModel, float, floatTensor, graphStats, int64Tensor, irVersionFor,
   makeTensor, metadataOf, opsetList, opsetOf, readModelFile, tensorDims, tensorValues, writeFileAtomic, writeModelFile,
 } from '../../runtime/onnx';
 import { gemmModel } from '../helpers/models';
@@ -96,6 +97,51 @@ describe('GraphBuilder', () => {
     expect(s.operators).toEqual({ Constant: 1, MatMul: 1, Add: 1, Identity: 1 });
     expect(s.parameters).toBe(6);
     expect(s.weightBytes).toBe(16);
+  });
+
+  it('should count weight bytes at element width whichever field holds the values, subgraph initializers included', () => {
+    const g = new GraphBuilder('fields');
+    const x = g.input('x', 'float32', ['batch', 3]);
+    // Older exporters write float_data and int32_data instead of raw_data.
+    const w = g.initializer({ name: 'w', dims: [3, 2], data_type: DataType.FLOAT, float_data: [1, 2, 3, 4, 5, 6] });
+    const codes = g.initializer({ name: 'codes', dims: [4], data_type: DataType.INT8, int32_data: [1, -2, 3, -4] });
+    const raw = g.initializer(floatTensor('raw', [2], [0.5, 0.25]));
+    const branch = { name: 'then', node: [{ op_type: 'Identity', input: ['inner'], output: ['then_out'] }], initializer: [int64Tensor('inner', [3], [1, 2, 3])], output: [] };
+    const y = g.op1('Add', [g.op1('MatMul', [x, w]), raw]);
+    g.op1('Cast', [codes], { to: DataType.FLOAT });
+    g.op1('If', [g.op1('Greater', [g.op1('ReduceSum', [y], { keepdims: 0 }), g.scalar('zero', 0)])], { then_branch: { graph: branch }, else_branch: { graph: branch } });
+    g.output(y, 'float32', ['batch', 2], 'y');
+    const s = graphStats(decodeModel(encodeModel(g.build())));
+    // w 6 × 4, codes 4 × 1, raw 2 × 4, zero 1 × 4, and the branch's int64 [3] twice (both branches) 2 × 3 × 8.
+    expect(s.weightBytes).toBe(24 + 4 + 8 + 4 + 48);
+    expect(s.parameters).toBe(6 + 4 + 2 + 1 + 6);
+  });
+});
+
+describe('irVersionFor', () => {
+  it("should give each opset the IR version of the ONNX release that introduced it", () => {
+    const expected: Record<number, number> = { 1: 3, 8: 3, 9: 4, 10: 5, 11: 6, 12: 7, 14: 7, 15: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11 };
+    for (const [opset, ir] of Object.entries(expected)) expect(irVersionFor(Number(opset)), `opset ${opset}`).toBe(ir);
+    expect(() => irVersionFor(24)).toThrow(/opsets 1 to 23/);
+    expect(() => irVersionFor(0)).toThrow(/opsets 1 to 23/);
+  });
+
+  it('should write models that onnxruntime-web and onnxruntime-node load and run at every opset the quantizer writes', async () => {
+    for (const opset of [11, 12, 13, 14, 15, 17, 18, 19, 20, 21]) {
+      const g = new GraphBuilder(`opset${opset}`);
+      const x = g.input('x', 'float32', ['batch', 2]);
+      g.output(g.op1('Relu', [g.op1('Add', [x, g.scalar('one', 1)])]), 'float32', ['batch', 2], 'y');
+      const bytes = encodeModel(g.build({ opsets: { '': opset } }));
+      for (const backend of ['wasm', 'native'] as const) {
+        const session = await ModelSession.load(bytes, { backend, name: `opset ${opset}`, warmupRuns: 0, threads: 1 });
+        try {
+          const { outputs } = await session.run({ x: { type: 'float32', data: Float32Array.of(-3, 0.5), dims: [1, 2] } });
+          expect(Array.from(outputs.y.data as Float32Array), `opset ${opset} on ${backend}`).toEqual([0, 1.5]);
+        } finally {
+          await session.dispose();
+        }
+      }
+    }
   });
 });
 

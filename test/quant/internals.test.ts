@@ -4,15 +4,15 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ModelSession, type TensorMap } from '../../runtime/engine';
 import { isEdgeInferError } from '../../runtime/errors';
-import { DataType, GraphBuilder, type ModelProto, decodeModel, encodeModel, opsetOf, tensorValues } from '../../runtime/onnx';
+import { AttributeType, DataType, type GraphProto, GraphBuilder, type ModelProto, decodeModel, encodeModel, float, opsetOf, tensorSize, tensorValues, valueInfo } from '../../runtime/onnx';
 import {
   type CalibrationMethod, type VariantComparison, activationParams, calibrateRanges, compareWithFp32, dequantize, entropyThreshold, errorHistogram,
-  htmlReport, loadOptionsFor, quantizeWeight, quantizeWeightsOnly, upgradeOpset,
+  htmlReport, loadOptionsFor, quantizeModel, quantizeWeight, quantizeWeightsOnly, reduceRangeFor, upgradeOpset,
 } from '../../runtime/quant';
 import { GraphEditor, cloneModel } from '../../runtime/quant/graph';
 import { fixtureNamed, gaussian } from '../helpers/exporter-fixtures';
 import { caught } from '../helpers/errors';
-import { BLOCK_SIZE, heldOutWindows, runOn, stackWindows } from './harness';
+import { BLOCK_SIZE, calibrationWindows, heldOutWindows, runOn, stackWindows, worstCosine } from './harness';
 
 function randomWeights(n: number, seed: number, sd = 0.3): Float32Array {
   const next = gaussian(seed);
@@ -118,6 +118,54 @@ function absHistogram(values: ArrayLike<number>, bins = 2048): { counts: Float64
   return { counts, amax };
 }
 
+/**
+ * TensorRT's entropy calibration as onnxruntime's calibrate.py writes it, level by level: the
+ * reference distribution P is the first t bins with the rest folded into the last; `nonzeros` marks
+ * where P has mass; each of the 128 levels takes the summed observed counts of its bins and spreads
+ * them evenly over its nonzero bins (Q is 0 where P is). With entropyThreshold's own choices:
+ * the first bin capped at its neighbour, thresholds keeping under half the values skipped, no
+ * smoothing but 50 × p where Q is empty and P is not.
+ */
+function referenceEntropyThreshold(histogram: Float64Array, amax: number, levels = 128): number {
+  const bins = histogram.length;
+  const counts = Array.from(histogram);
+  counts[0] = Math.min(counts[0], counts[1]);
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  const all = sum(counts);
+  let best = bins;
+  let bestKl = Infinity;
+  for (let t = levels; t <= bins; t++) {
+    const sliced = counts.slice(0, t);
+    if (sum(sliced) < all / 2) continue;
+    const p = [...sliced];
+    p[t - 1] += sum(counts.slice(t));
+    const nonzeros = p.map((x) => (x !== 0 ? 1 : 0));
+    const q = new Array<number>(t).fill(0);
+    const per = t / levels;
+    for (let level = 0; level < levels; level++) {
+      const start = Math.floor(level * per);
+      const end = Math.min(t, Math.floor((level + 1) * per));
+      const norm = sum(nonzeros.slice(start, end));
+      if (norm !== 0) for (let b = start; b < end; b++) q[b] = sum(sliced.slice(start, end)) / norm;
+    }
+    for (let b = 0; b < t; b++) if (p[b] === 0) q[b] = 0;
+    const pTotal = sum(p);
+    const qTotal = sum(q);
+    let kl = 0;
+    for (let b = 0; b < t; b++) {
+      if (p[b] === 0) continue;
+      const pb = p[b] / pTotal;
+      const qb = q[b] / qTotal;
+      kl += qb > 0 ? pb * Math.log(pb / qb) : pb * 50;
+    }
+    if (kl < bestKl) {
+      bestKl = kl;
+      best = t;
+    }
+  }
+  return (best / bins) * amax;
+}
+
 describe('entropyThreshold', () => {
   it('should clip a Gaussian with a few far outliers well below the outliers and above its bulk', () => {
     const next = gaussian(4);
@@ -126,6 +174,24 @@ describe('entropyThreshold', () => {
     const t = entropyThreshold(counts, amax);
     expect(t).toBeGreaterThan(2.5);
     expect(t).toBeLessThan(8);
+  });
+
+  it("should spread each level's mass over the bins where P has mass, the folded tail's bin included, as TensorRT does, on sparse tails", () => {
+    // Activations whose tails thin out into scattered values: beyond the bulk most bins are empty,
+    // so for most candidate thresholds the last bin holds only the folded tail.
+    const laplace = (seed: number): number[] => {
+      const next = gaussian(seed);
+      return Array.from({ length: 20_000 }, () => Math.sign(next()) * -Math.log(Math.abs(next()) / 4 + 1e-9));
+    };
+    const cases = [
+      { name: 'gaussian, seed 1', values: Array.from({ length: 20_000 }, gaussian(1)) },
+      { name: 'gaussian, seed 3', values: Array.from({ length: 20_000 }, gaussian(3)) },
+      { name: 'laplace, seed 2', values: laplace(2) },
+    ];
+    for (const { name, values } of cases) {
+      const { counts, amax } = absHistogram(values);
+      expect(entropyThreshold(counts, amax), name).toBe(referenceEntropyThreshold(counts, amax));
+    }
   });
 
   it('should not put the threshold at the smallest value of a distribution that stays away from zero', () => {
@@ -178,6 +244,33 @@ describe('calibrateRanges', () => {
     expect(percentile.max).toBeLessThan(12);
     expect(percentile.max).toBeGreaterThan(4);
     expect(percentile.min).toBeGreaterThanOrEqual(minmax.min);
+  });
+
+  it('should give percentile 100 exactly the minmax range', async () => {
+    const windows = probeWindows(16, 12, -30);
+    for (const tensor of ['h', 'gate']) {
+      const minmax = (await calibrateRanges(probeModel(), [tensor], windows, { method: 'minmax' })).get(tensor);
+      const all = (await calibrateRanges(probeModel(), [tensor], windows, { method: 'percentile', percentile: 100 })).get(tensor);
+      expect(all, tensor).toEqual(minmax);
+    }
+  });
+
+  it('should put 99.99th percentile bounds within a fraction of a histogram bin of the true quantiles, low side and high side alike', async () => {
+    // x takes 65536 evenly spaced values (exact in float32), so 'doubled' = 2x has known quantiles:
+    // 0.005 % of 65536 is 3.3 values in from each end, about a tenth of one of the 2048 bins.
+    const n = 65536;
+    const xs = Float32Array.from({ length: n }, (_, k) => (k - n / 2) / 4096);
+    const windows: TensorMap[] = Array.from({ length: n / 64 }, (_, w) => ({ x: { type: 'float32', data: xs.slice(w * 64, w * 64 + 64), dims: [64] } }));
+    const r = (await calibrateRanges(probeModel(), ['doubled'], windows, { method: 'percentile', percentile: 99.99 })).get('doubled')!;
+    const doubled = Float32Array.from(xs, (x) => 2 * x);
+    const tail = (1 - 0.9999) / 2;
+    const trueLow = doubled[Math.floor(tail * n)];
+    const trueHigh = doubled[Math.ceil((1 - tail) * n) - 1];
+    const bin = (doubled[n - 1] - doubled[0]) / 2048;
+    expect(Math.abs(r.min - trueLow) / bin, `low ${r.min} vs ${trueLow}`).toBeLessThan(0.25);
+    expect(Math.abs(r.max - trueHigh) / bin, `high ${r.max} vs ${trueHigh}`).toBeLessThan(0.25);
+    // A symmetric distribution gets symmetric bounds.
+    expect(Math.abs(r.min + r.max) / bin).toBeLessThan(0.25);
   });
 
   it('should keep the entropy range of a one-sided tensor (a Sigmoid gate) around its values', async () => {
@@ -255,6 +348,70 @@ describe('upgradeOpset', () => {
     for (let i = 0; i < 12; i++) expect(after.y[i], `element ${i}`).toBeCloseTo(before.y[i], 6);
   });
 
+  it('should rewrite the nodes inside If branches too, and Dropout\'s ratio, so the opset-11 model computes the same at 13', async () => {
+    // x [batch, 3, 4]; mode picks the branch. then: Softmax-11 over axis 1 (flattening 3 × 4);
+    // else: Squeeze(Unsqueeze(x, [1]), [1]) × ReduceSum(x, [2]) through a Dropout with ratio 0.3.
+    const g = new GraphBuilder('branches11');
+    const x = g.input('x', 'float32', ['batch', 3, 4]);
+    const mode = g.input('mode', 'float32', ['batch', 1]);
+    const cond = g.op1('Greater', [g.op1('ReduceSum', [mode], { keepdims: 0 }), g.scalar('zero', 0)]);
+    const thenBranch: GraphProto = {
+      name: 'then',
+      node: [{ op_type: 'Softmax', name: 'then/Softmax', input: [x], output: ['then_out'] }],
+      output: [valueInfo('then_out', 'float32', ['batch', 3, 4])],
+    };
+    const ints = (name: string, v: number[]) => ({ name, type: AttributeType.INTS, ints: v });
+    const elseBranch: GraphProto = {
+      name: 'else',
+      node: [
+        { op_type: 'Unsqueeze', name: 'else/Unsqueeze', input: [x], output: ['else_u'], attribute: [ints('axes', [1])] },
+        { op_type: 'Squeeze', name: 'else/Squeeze', input: ['else_u'], output: ['else_s'], attribute: [ints('axes', [1])] },
+        { op_type: 'ReduceSum', name: 'else/ReduceSum', input: ['else_s'], output: ['else_sum'], attribute: [ints('axes', [2]), { name: 'keepdims', type: AttributeType.INT, i: 1 }] },
+        { op_type: 'Dropout', name: 'else/Dropout', input: ['else_sum'], output: ['else_kept'], attribute: [{ name: 'ratio', type: AttributeType.FLOAT, f: 0.3 }] },
+        { op_type: 'Mul', name: 'else/Mul', input: ['else_s', 'else_kept'], output: ['else_out'] },
+      ],
+      output: [valueInfo('else_out', 'float32', ['batch', 3, 4])],
+    };
+    const chosen = g.op1('If', [cond], { then_branch: { graph: thenBranch }, else_branch: { graph: elseBranch } });
+    const dropped = g.op1('Dropout', [chosen], { ratio: float(0.5) });
+    g.output(dropped, 'float32', ['batch', 3, 4], 'y');
+    const model = g.build({ opsets: { '': 11 } });
+    const editor = new GraphEditor(cloneModel(model));
+    upgradeOpset(editor, 13);
+    expect(opsetOf(editor.model)).toBe(13);
+    const inner = [...thenBranch.node!, ...elseBranch.node!].map((n) => n.name);
+    const upgraded = editor.nodes.flatMap((n) => n.attribute ?? []).flatMap((a) => (a.g ? a.g.node ?? [] : []));
+    expect(inner.every((name) => upgraded.some((n) => n.name === name))).toBe(true);
+    // No axes or ratio attribute left; Softmax normalizes its flattened rows, between a Flatten and a Reshape.
+    expect(upgraded.flatMap((n) => (n.attribute ?? []).map((a) => `${n.op_type}.${a.name}`)).sort()).toEqual(['Flatten.axis', 'ReduceSum.keepdims', 'Softmax.axis']);
+    expect(editor.nodes.filter((n) => n.op_type === 'Dropout').every((n) => n.input!.length === 2 && !n.attribute?.length)).toBe(true);
+    const data = Float32Array.from({ length: 2 * 12 }, (_, i) => Math.sin(i) * 2);
+    for (const sign of [1, -1]) {
+      const feeds: TensorMap = { x: { type: 'float32', data, dims: [2, 3, 4] }, mode: { type: 'float32', data: Float32Array.of(sign, sign), dims: [2, 1] } };
+      for (const backend of ['wasm', 'native'] as const) {
+        const before = await runOn(encodeModel(model), backend, feeds);
+        const after = await runOn(encodeModel(editor.model), backend, feeds);
+        for (let i = 0; i < 24; i++) expect(after.y[i], `${backend}, mode ${sign}, element ${i}`).toBeCloseTo(before.y[i], 6);
+      }
+    }
+  });
+
+  it('should refuse to raise an opset-18 GroupNormalization to opset 21, where its scale and bias change meaning, and change nothing', async () => {
+    const g = new GraphBuilder('groupnorm18');
+    const x = g.input('x', 'float32', ['batch', 4, 6]);
+    const normed = g.op1('GroupNormalization', [x, g.weight('gn.scale', [2], [1, 0.5]), g.weight('gn.bias', [2], [0, 0.1])], { num_groups: 2 }, { name: 'gn' });
+    g.output(g.op1('MatMul', [normed, g.weight('w', [6, 8], Array.from({ length: 48 }, (_, i) => Math.cos(i)))]), 'float32', ['batch', 4, 8], 'y');
+    const model = g.build({ opsets: { '': 18 } });
+    const editor = new GraphEditor(cloneModel(model));
+    const err = await caught(() => upgradeOpset(editor, 21));
+    expect(isEdgeInferError(err, 'E_MODEL_UNSUPPORTED'), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(/GroupNormalization 'gn'.*per group.*opset 21.*per channel/);
+    expect(Buffer.compare(encodeModel(editor.model), encodeModel(model))).toBe(0);
+    // Block-wise FP8 needs opset 21: refused the same way; per-channel FP8 (opset 19) is not.
+    expect(isEdgeInferError(await caught(() => quantizeWeightsOnly(model, { format: 'e4m3fn', blockSize: BLOCK_SIZE })), 'E_MODEL_UNSUPPORTED')).toBe(true);
+    expect(opsetOf(quantizeWeightsOnly(model, { format: 'e4m3fn' }).model)).toBe(19);
+  });
+
   it('should leave a model already at the target alone and refuse models older than opset 11', async () => {
     const f = fixtureNamed('layernorm-fused');
     const model = decodeModel(f.bytes());
@@ -266,6 +423,54 @@ describe('upgradeOpset', () => {
     const err = await caught(() => upgradeOpset(old, 13));
     expect(isEdgeInferError(err, 'E_MODEL_UNSUPPORTED')).toBe(true);
     expect((err as Error).message).toMatch(/opset 10/);
+  });
+});
+
+describe('the reduced int8 weight range', () => {
+  it('should be wanted on x86 with onnxruntime-node and AVX2 or AVX-512 but no VNNI, and nowhere else', () => {
+    const x64 = (flags: string[] | null, native = true) => reduceRangeFor({ arch: 'x64', flags, native });
+    expect(x64(['sse4_1', 'avx', 'avx2', 'fma'])).toBe(true);
+    expect(x64(['avx2', 'avx512f', 'avx512bw'])).toBe(true);
+    expect(x64(['avx2', 'avx512bw', 'avx512_vnni'])).toBe(false);
+    expect(x64(['avx2', 'avx_vnni'])).toBe(false);
+    // SSE-only x86 (Atom-class): onnxruntime's SSE kernels widen to int16 before multiplying.
+    expect(x64(['sse2', 'ssse3', 'sse4_1'])).toBe(false);
+    expect(x64(null)).toBe(true);
+    expect(x64(['avx2'], false)).toBe(false);
+    expect(reduceRangeFor({ arch: 'arm64', flags: ['asimd', 'asimddp'], native: true })).toBe(false);
+  });
+
+  it('should keep every int8 weight code within ±64 and a pair of uint8 × int8 products within int16', () => {
+    const w = randomWeights(600, 31);
+    const q = quantizeWeight(w, [20, 30], 'int8', 0, undefined, true);
+    const codes = Array.from(q.data as Int8Array);
+    expect(Math.max(...codes.map(Math.abs))).toBe(64);
+    expect(2 * 255 * Math.max(...codes.map(Math.abs))).toBeLessThanOrEqual(32767);
+    const back = dequantize(q.data, q.dataType, [20, 30], q.scale, q.scaleDims, new Int8Array(20), 0);
+    for (let i = 0; i < w.length; i++) expect(Math.abs(back[i] - w[i])).toBeLessThanOrEqual((q.scale[Math.floor(i / 30)] / 2) * (1 + 1e-6));
+  });
+
+  it('should make static and dynamic int8 models with 7-bit weights that run and agree with fp32, and say so in the method', async () => {
+    for (const name of ['cnn1d-keras', 'pytorch-linear']) {
+      const f = fixtureNamed(name);
+      const model = decodeModel(f.bytes());
+      const feeds = stackWindows(heldOutWindows(f));
+      const made = [
+        await quantizeModel({ model, to: 'int8', calibration: { windows: calibrationWindows(f), source: 'test', method: 'minmax' }, reduceRange: true }),
+        await quantizeModel({ model, to: 'int8-dynamic', reduceRange: true }),
+      ];
+      for (const q of made) {
+        expect(q.method).toMatch(/±64/);
+        const weights = q.model.graph!.initializer!.filter((t) => t.data_type === DataType.INT8 && tensorSize(t) > 16);
+        expect(weights.length, `${name}: ${q.method}`).toBeGreaterThan(0);
+        for (const t of weights) expect(Math.max(...Array.from(tensorValues(t) as Int8Array, Math.abs)), t.name).toBeLessThanOrEqual(64);
+        for (const backend of ['wasm', 'native'] as const) {
+          expect(worstCosine(await runOn(f.bytes(), backend, feeds), await runOn(encodeModel(q.model), backend, feeds)), `${name} ${backend}: ${q.method}`).toBeGreaterThanOrEqual(0.99);
+        }
+      }
+    }
+    const fp8 = await caught(() => quantizeModel({ model: decodeModel(fixtureNamed('cnn2d').bytes()), to: 'fp8-e4m3', reduceRange: true }));
+    expect(isEdgeInferError(fp8, 'E_ARGUMENT'), String(fp8)).toBe(true);
   });
 });
 
