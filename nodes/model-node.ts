@@ -3,10 +3,10 @@
 // results through its runtime, and shows rate, latency and the last label in its status.
 import type { ModelSession } from '../runtime/engine';
 import { EdgeInferError } from '../runtime/errors';
-import { DEFAULT_POLICY, type ModelCard, type ModelRegistry, type VariantEntry, formatPolicy, interpret } from '../runtime/model';
-import type { CommitUnit, ResultRecord } from '../runtime/store';
+import { DEFAULT_POLICY, type ModelCard, type ModelRegistry, type VariantEntry, formatPolicy } from '../runtime/model';
+import type { CommitUnit } from '../runtime/store';
 import { DeviceWindows, type ReadyWindow } from '../runtime/stream/device-windows';
-import { resultPayload } from '../runtime/stream/pipeline';
+import { type WindowResultRecord, resultPayload, resultRecord, withThreshold } from '../runtime/stream/results';
 import { Scheduler, type WindowResult } from '../runtime/stream/scheduler';
 import { nodeTypeOf } from './help';
 import { samplesFromPayload } from './payload';
@@ -72,22 +72,25 @@ export function registerModelNode(RED: RED, catalog: ModelRegistry, modelId: str
         if (!outcome.ok) {
           owner.error ??= outcome.error;
         } else {
-          const meaning = interpret(card!, outcome.outputs[card!.output.tensor].data as Float32Array);
-          const record: ResultRecord = {
-            timeMs: Date.now(), device: w.device, model: card!.id, variant: variant!.variant, score: meaning.score, label: meaning.label ?? null,
-            anomaly: meaning.anomaly, outputs: Array.from(outcome.outputs[card!.output.tensor].data as Float32Array), latencyMs: outcome.ms / outcome.batch,
-            windowStartMs: w.startMs, windowEndMs: w.endMs, messageKeys: w.messageKeys,
-          };
-          owner.send({ ...owner.msg, payload: resultPayload(card!, variant!.variant, record, meaning.probabilities) });
-          stats.windows++;
-          stats.totalMs += record.latencyMs;
-          stats.last = record.label ?? record.score.toPrecision(3);
-          stats.anomaly = record.anomaly;
-          unit.results!.push(record);
-          if (record.anomaly) {
-            unit.alerts!.push({ timeMs: record.timeMs, device: w.device, model: card!.id, variant: variant!.variant, kind: card!.task === 'classification' ? 'fault' : 'anomaly', label: record.label, score: record.score, threshold: card!.output.threshold ?? null, message: `${w.device}: ${card!.title} reports ${record.label ?? 'an anomaly'}` });
+          let made: WindowResultRecord | undefined;
+          try {
+            made = resultRecord(card!, variant!.variant, w, outcome, Date.now());
+          } catch (err) {
+            owner.error ??= asError(err);
           }
-          if (resources.options.recordEvery > 0 && recorded++ % resources.options.recordEvery === 0) unit.windows!.push({ timeMs: record.timeMs, device: w.device, model: card!.id, features: w.features, dims: w.dims });
+          if (made) {
+            const { record, probabilities } = made;
+            owner.send({ ...owner.msg, payload: resultPayload(card!, variant!.variant, record, probabilities) });
+            stats.windows++;
+            stats.totalMs += record.latencyMs;
+            stats.last = record.label ?? record.score.toPrecision(3);
+            stats.anomaly = record.anomaly;
+            unit.results!.push(record);
+            if (record.anomaly) {
+              unit.alerts!.push({ timeMs: record.timeMs, device: w.device, model: card!.id, variant: variant!.variant, kind: card!.task === 'classification' ? 'fault' : 'anomaly', label: record.label, score: record.score, threshold: card!.output.threshold ?? null, message: `${w.device}: ${card!.title} reports ${record.label ?? 'an anomaly'}` });
+            }
+            if (resources.options.recordEvery > 0 && recorded++ % resources.options.recordEvery === 0) unit.windows!.push({ timeMs: record.timeMs, device: w.device, model: card!.id, features: w.features, dims: w.dims });
+          }
         }
         if (owner.windows === 0) owner.done(owner.error);
       }
@@ -103,9 +106,7 @@ export function registerModelNode(RED: RED, catalog: ModelRegistry, modelId: str
     let session: ModelSession | undefined;
     const ready: Promise<void> = (async () => {
       variant = catalog.pick(modelId, policy);
-      card = config.threshold !== undefined && config.threshold !== '' && Number.isFinite(Number(config.threshold))
-        ? { ...variant.card, output: { ...variant.card.output, threshold: Number(config.threshold) } }
-        : variant.card;
+      card = withThreshold(variant.card, config.threshold !== undefined && config.threshold !== '' && Number.isFinite(Number(config.threshold)) ? Number(config.threshold) : undefined);
       windows = new DeviceWindows(card);
       node.status({ fill: 'yellow', shape: 'ring', text: RED._('edge-infer.status.loading') });
       session = await resources.session(variant);
