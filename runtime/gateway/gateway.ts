@@ -41,6 +41,8 @@ export class Gateway extends EventEmitter {
   readonly pipelines: Pipeline[] = [];
   private stopping: Promise<void> | undefined;
   private started = false;
+  /** Sparkplug edge nodes to ask for a rebirth once connected (asked during the replay, or while away). */
+  private readonly rebirths = new Map<string, { group: string; edgeNode: string }>();
   /** Where the broker is (the embedded one's URL when it runs inside). */
   brokerUrl = '';
   /** Port the HTTP endpoints listen on. */
@@ -163,7 +165,10 @@ export class Gateway extends EventEmitter {
       this.source = source;
       source.on('state', (state: string) => {
         this.metrics.brokerConnected.set(state === 'connected' ? 1 : 0);
-        if (state === 'connected') this.publisher?.kick();
+        if (state === 'connected') {
+          this.publisher?.kick();
+          this.sendRebirths();
+        }
       });
       source.on('broker-error', (err: unknown) => this.report(err));
       source.on('handler-error', (err: unknown) => this.report(err));
@@ -180,6 +185,7 @@ export class Gateway extends EventEmitter {
       }
       await source.start(subscriptions, (topic, payload, packet) => this.route(topic, payload, packet.qos, Boolean(packet.dup)), () => this.backPressure());
       this.metrics.brokerConnected.set(1);
+      this.sendRebirths();
       this.publisher.start();
 
       const endpoints: HttpEndpoints = { health: () => this.health(), metrics: () => this.metrics.text(), metricsContentType: this.metrics.contentType };
@@ -192,12 +198,23 @@ export class Gateway extends EventEmitter {
     }
   }
 
-  /** Sparkplug B: NCMD 'Node Control/Rebirth' = true, so the node publishes its births again. */
+  /**
+   * Sparkplug B: NCMD 'Node Control/Rebirth' = true, so the node publishes its births again.
+   * Asked before the broker connection is up (the replay), it is sent once it is.
+   */
   private requestRebirth(group: string, edgeNode: string): void {
+    this.rebirths.set(`${group}/${edgeNode}`, { group, edgeNode });
+    this.sendRebirths();
+  }
+
+  private sendRebirths(): void {
     const source = this.source;
     if (!source?.connected) return;
-    const payload = sparkplug.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] });
-    source.publish(`spBv1.0/${group}/NCMD/${edgeNode}`, Buffer.from(payload), 0).catch((err: unknown) => this.report(err));
+    for (const { group, edgeNode } of this.rebirths.values()) {
+      const payload = sparkplug.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] });
+      source.publish(`spBv1.0/${group}/NCMD/${edgeNode}`, Buffer.from(payload), 0).catch((err: unknown) => this.report(err));
+    }
+    this.rebirths.clear();
   }
 
   /** Hands a message to every pipeline whose topic it matches. */

@@ -9,6 +9,7 @@ import type { ModelCard, VariantEntry } from '../model';
 import type { GatewayMetrics } from '../serve/metrics';
 import type { AlertRecord, CommitUnit, ConsumedRef, DeadLetterRecord, InboundRef, OutboxMessage, ResultRecord, ResultStore, WindowRecord } from '../store';
 import { type Decoder, type DecoderConfig, createDecoder, parseSparkplugTopic } from './decoders';
+import { SparkplugBirths } from './births';
 import { DeviceWindows, type ReadyWindow } from './device-windows';
 import { type WindowResultRecord, resultPayload, resultRecord, withThreshold } from './results';
 import { type BackPressurePolicy, Scheduler, type WindowResult } from './scheduler';
@@ -94,6 +95,8 @@ interface Pending {
   open: boolean;
   /** Keep its key in `inbound` once consumed (a redelivery of it is possible). */
   remember: boolean;
+  /** A Sparkplug birth kept until a newer birth or a death replaces it. */
+  pinned?: boolean;
 }
 
 export class Pipeline {
@@ -122,6 +125,8 @@ export class Pipeline {
   /** Windows delivered, shed or failed: settled once only. */
   private readonly settled = new WeakSet<ReadyWindow>();
   private readonly rememberKeys: boolean;
+  /** Sparkplug pipelines: the births kept journaled for a restart. */
+  private readonly births: SparkplugBirths | undefined;
   private closing = false;
   private repeats = 0;
   private recorded = 0;
@@ -148,6 +153,7 @@ export class Pipeline {
     this.windows = new DeviceWindows(this.card, { window: spec.window, hop: spec.hop, maxGapS: spec.maxGapS, seqPerDevice: spec.decoder.kind !== 'sparkplug' });
     this.scheduler = new Scheduler(session, this.card, (results) => this.deliver(results), spec.scheduler, (err, windows) => this.failed(err, windows));
     this.rememberKeys = spec.inboundKeys ?? true;
+    this.births = this.decoder.kind === 'sparkplug' ? new SparkplugBirths() : undefined;
   }
 
   get name(): string {
@@ -229,6 +235,9 @@ export class Pipeline {
         if (rows.length === 0) break;
         for (const r of rows) {
           await this.room();
+          // Messages between two journaled ones may have been consumed before the restart: their
+          // order (Sparkplug seq) is not checked across the gap.
+          this.decoder.resync?.();
           this.process(r.key, r.topic, r.payload, r.receivedMs, this.rememberKeys);
           after = r.id;
           n++;
@@ -238,6 +247,8 @@ export class Pipeline {
     } finally {
       this.replayCursors = undefined;
     }
+    // The first live message may follow messages consumed before the restart.
+    this.decoder.resync?.();
     return n;
   }
 
@@ -285,9 +296,17 @@ export class Pipeline {
         failure ??= err;
       }
     }
+    if (this.births && failure === undefined) {
+      const { keep, replaced } = this.births.took(topic, key);
+      entry.pinned = keep;
+      for (const k of replaced) this.unpin(k);
+    }
     entry.open = false;
     this.maybeRetire(key, entry);
     if (failure !== undefined) this.deadLetter(topic, device, payload, failure);
+    // Messages that fed no window (births, empty payloads) or were let go by a gap retire now,
+    // in the writer's current batch, rather than whenever the next window is logged.
+    else if (this.consumable.length > 0 && ready.length === 0) void this.write(this.consumedUnitParts());
     this.metrics.queueDepth.set({ pipeline: this.name }, this.scheduler.depth);
   }
 
@@ -308,8 +327,16 @@ export class Pipeline {
     this.maybeRetire(key, p);
   }
 
+  /** A birth a newer birth or a death replaced: it may retire. */
+  private unpin(key: string): void {
+    const p = this.pending.get(key);
+    if (!p) return;
+    p.pinned = false;
+    this.maybeRetire(key, p);
+  }
+
   private maybeRetire(key: string, p: Pending): void {
-    if (p.open || p.spans > 0 || p.windows > 0) return;
+    if (p.open || p.pinned || p.spans > 0 || p.windows > 0) return;
     this.pending.delete(key);
     this.consumable.push({ key, remember: p.remember });
   }
