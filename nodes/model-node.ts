@@ -3,10 +3,10 @@
 // results through its runtime, and shows rate, latency and the last label in its status.
 import type { ModelSession, WindowOutcome } from '../runtime/engine';
 import { EdgeInferError } from '../runtime/errors';
-import { DEFAULT_POLICY, type ModelCard, type VariantEntry, formatPolicy, interpret } from '../runtime/model';
-import type { CommitUnit, ResultRecord } from '../runtime/store';
+import { DEFAULT_POLICY, type ModelCard, type VariantEntry, formatPolicy } from '../runtime/model';
+import type { CommitUnit } from '../runtime/store';
 import { DeviceWindows, type ReadyWindow } from '../runtime/stream/device-windows';
-import { resultPayload } from '../runtime/stream/pipeline';
+import { resultPayload, resultRecord, withThreshold } from '../runtime/stream/results';
 import { Scheduler, type WindowResult } from '../runtime/stream/scheduler';
 import type { ModelCatalog } from './catalog';
 import { nodeTypeOf } from './help';
@@ -99,13 +99,8 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
         if (!outcome.ok) {
           owner.error ??= outcome.error;
         } else try {
-          const meaning = interpret(card!, outcome.outputs[card!.output.tensor].data as Float32Array);
-          const record: ResultRecord = {
-            timeMs: Date.now(), device: w.device, model: card!.id, variant: variant!.variant, score: meaning.score, label: meaning.label ?? null,
-            anomaly: meaning.anomaly, outputs: Array.from(outcome.outputs[card!.output.tensor].data as Float32Array), latencyMs: outcome.ms / outcome.batch,
-            windowStartMs: w.startMs, windowEndMs: w.endMs, messageKeys: w.messageKeys,
-          };
-          owner.send({ ...owner.msg, payload: resultPayload(card!, variant!.variant, record, meaning.probabilities) });
+          const { record, probabilities } = resultRecord(card!, variant!.variant, w, outcome, Date.now());
+          owner.send({ ...owner.msg, payload: resultPayload(card!, variant!.variant, record, probabilities) });
           stats.windows++;
           stats.totalMs += record.latencyMs;
           stats.last = record.label ?? record.score.toPrecision(3);
@@ -116,7 +111,7 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
           }
           if (resources.options.recordEvery > 0 && recorded++ % resources.options.recordEvery === 0) unit.windows!.push({ timeMs: record.timeMs, device: w.device, model: card!.id, features: w.features, dims: w.dims });
         } catch (err) {
-          owner.error ??= new EdgeInferError('E_RUN', `${card!.id}: the result of a window of ${w.device} could not be read: ${asError(err).message}`, { cause: err });
+          owner.error ??= err instanceof EdgeInferError ? err : new EdgeInferError('E_RUN', `${card!.id}: the result of a window of ${w.device} could not be read: ${asError(err).message}`, { cause: err });
         }
         if (owner.windows === 0) owner.done(owner.error);
       }
@@ -132,9 +127,7 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
     let session: ModelSession | undefined;
     const ready: Promise<void> = (async () => {
       variant = catalog.pick(modelId, policy);
-      card = config.threshold !== undefined && config.threshold !== '' && Number.isFinite(Number(config.threshold))
-        ? { ...variant.card, output: { ...variant.card.output, threshold: Number(config.threshold) } }
-        : variant.card;
+      card = withThreshold(variant.card, config.threshold !== undefined && config.threshold !== '' && Number.isFinite(Number(config.threshold)) ? Number(config.threshold) : undefined);
       windows = new DeviceWindows(card);
       node.status({ fill: 'yellow', shape: 'ring', text: RED._('edge-infer.status.loading') });
       session = await resources.session(variant);

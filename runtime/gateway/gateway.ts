@@ -16,7 +16,7 @@ import { type CommitUnit, ResultStore } from '../store';
 import { startEmbeddedBroker } from '../stream/embedded-broker';
 import { DeviceWindows } from '../stream/device-windows';
 import { MqttSource, type Subscription } from '../stream/mqtt-source';
-import { Pipeline } from '../stream/pipeline';
+import { Pipeline, messageKey } from '../stream/pipeline';
 import { OutboxPublisher } from '../stream/publisher';
 import type { GatewayConfig } from './config';
 
@@ -41,6 +41,8 @@ export class Gateway extends EventEmitter {
   readonly pipelines: Pipeline[] = [];
   private stopping: Promise<void> | undefined;
   private started = false;
+  /** Sparkplug edge nodes to ask for a rebirth once connected (asked during the replay, or while away). */
+  private readonly rebirths = new Map<string, { group: string; edgeNode: string }>();
   /** Where the broker is (the embedded one's URL when it runs inside). */
   brokerUrl = '';
   /** Port the HTTP endpoints listen on. */
@@ -102,11 +104,17 @@ export class Gateway extends EventEmitter {
           throw this.pipelineError(i, 'model', err);
         }
       }
-      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, retention: c.storage.retention, outboxLimit: c.storage.outboxLimit });
+      // Inbound keys recognise redeliveries, which only a persistent session makes, and only
+      // while the broker keeps it: they are kept that long, not as long as the log's rows.
+      const redeliveries = c.broker.persistentSession && (c.broker.protocol === 4 || c.broker.embedded !== undefined || c.broker.sessionExpiryS > 0);
+      const retention = redeliveries ? { ...c.storage.retention, inboundMaxAgeS: Math.max(c.broker.sessionExpiryS, 1) } : c.storage.retention;
+      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, retention, outboxLimit: c.storage.outboxLimit });
+      const store = this.store;
+      this.metrics.depths = () => (this.stopping ? undefined : { outbox: store.outboxDepth(), journal: store.journalDepth() });
       for (const [i, p] of c.pipelines.entries()) {
         try {
           const pipeline = new Pipeline(
-            { ...p, scheduler: p.scheduler ?? c.scheduler },
+            { ...p, scheduler: p.scheduler ?? c.scheduler, inboundKeys: redeliveries },
             variants[i],
             this.sessions[i],
             this.store,
@@ -123,9 +131,9 @@ export class Gateway extends EventEmitter {
       }
       for (const p of this.pipelines) {
         const n = await p.replay();
-        if (n) this.report(new EdgeInferError('E_ARGUMENT', `${p.name}: replayed ${n} message(s) journaled before the last stop`));
+        const skipped = p.replaySkipped ? ` (${p.replaySkipped} window(s) not logged again: the log had them)` : '';
+        if (n) this.report(new EdgeInferError('E_ARGUMENT', `${p.name}: replayed ${n} message(s) journaled before the last stop${skipped}`));
       }
-      this.updateGauges();
 
       if (c.broker.embedded) {
         this.broker = await startEmbeddedBroker({ port: c.broker.embedded.port, host: c.broker.embedded.host });
@@ -149,22 +157,35 @@ export class Gateway extends EventEmitter {
         sessionExpiryS: c.broker.sessionExpiryS,
         keepaliveS: c.broker.keepaliveS,
         reconnectMs: c.broker.reconnectMs,
+        // MQTT 5: the broker sends no more unacknowledged messages than the queues can take,
+        // so a paused gateway holds a bounded number of them in memory.
+        receiveMaximum: Math.min(65_535, Math.max(...this.pipelines.map((p) => p.scheduler.maxQueue))),
+        incoming: this.store.incoming(c.broker.clientId),
       });
       this.source = source;
       source.on('state', (state: string) => {
         this.metrics.brokerConnected.set(state === 'connected' ? 1 : 0);
-        if (state === 'connected') this.publisher?.kick();
+        if (state === 'connected') {
+          this.publisher?.kick();
+          this.sendRebirths();
+        }
       });
       source.on('broker-error', (err: unknown) => this.report(err));
       source.on('handler-error', (err: unknown) => this.report(err));
-      this.publisher = new OutboxPublisher(this.store, source, {}, (n) => {
-        this.metrics.published.inc(n);
-        this.updateGauges();
+      this.publisher = new OutboxPublisher(this.store, source, {}, {
+        published: (n) => this.metrics.published.inc(n),
+        refused: (code) => this.metrics.publishRefused.inc({ reason_code: `0x${code.toString(16).padStart(2, '0')}` }),
       });
+      // One subscription per filter, at the highest QoS any of its pipelines asks for.
       const subscriptions: Subscription[] = [];
-      for (const p of this.pipelines) if (!subscriptions.some((s) => s.filter === p.pattern.filter)) subscriptions.push({ filter: p.pattern.filter, qos: p.spec.qos });
-      await source.start(subscriptions, (topic, payload, packet) => this.route(topic, payload, Boolean(packet.dup)));
+      for (const p of this.pipelines) {
+        const s = subscriptions.find((x) => x.filter === p.pattern.filter);
+        if (!s) subscriptions.push({ filter: p.pattern.filter, qos: p.spec.qos });
+        else s.qos = Math.max(s.qos, p.spec.qos) as 0 | 1 | 2;
+      }
+      await source.start(subscriptions, (topic, payload, packet) => this.route(topic, payload, packet.qos, Boolean(packet.dup)), () => this.backPressure());
       this.metrics.brokerConnected.set(1);
+      this.sendRebirths();
       this.publisher.start();
 
       const endpoints: HttpEndpoints = { health: () => this.health(), metrics: () => this.metrics.text(), metricsContentType: this.metrics.contentType };
@@ -177,43 +198,59 @@ export class Gateway extends EventEmitter {
     }
   }
 
-  /** Sparkplug B: NCMD 'Node Control/Rebirth' = true, so the node publishes its births again. */
+  /**
+   * Sparkplug B: NCMD 'Node Control/Rebirth' = true, so the node publishes its births again.
+   * Asked before the broker connection is up (the replay), it is sent once it is.
+   */
   private requestRebirth(group: string, edgeNode: string): void {
+    this.rebirths.set(`${group}/${edgeNode}`, { group, edgeNode });
+    this.sendRebirths();
+  }
+
+  private sendRebirths(): void {
     const source = this.source;
     if (!source?.connected) return;
-    const payload = sparkplug.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] });
-    source.publish(`spBv1.0/${group}/NCMD/${edgeNode}`, Buffer.from(payload), 0).catch((err: unknown) => this.report(err));
+    for (const { group, edgeNode } of this.rebirths.values()) {
+      const payload = sparkplug.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] });
+      source.publish(`spBv1.0/${group}/NCMD/${edgeNode}`, Buffer.from(payload), 0).catch((err: unknown) => this.report(err));
+    }
+    this.rebirths.clear();
   }
 
   /** Hands a message to every pipeline whose topic it matches. */
-  private async route(topic: string, payload: Buffer, redelivered: boolean): Promise<void> {
-    const receivedMs = Date.now();
+  private async route(topic: string, payload: Buffer, qos: 0 | 1 | 2, redelivered: boolean): Promise<void> {
+    const wanting = this.pipelines.filter((p) => p.matches(topic));
+    if (wanting.length === 0) return;
+    const message = { topic, payload, qos, redelivered, receivedMs: Date.now(), key: messageKey(topic, payload) };
     // Every pipeline that wants the message journals it in the same group commit.
-    await Promise.all(this.pipelines.filter((p) => p.matches(topic)).map((p) => p.accept(topic, payload, receivedMs, redelivered)));
+    await Promise.all(wanting.map((p) => p.accept(message)));
+  }
+
+  /** Under the 'pause' policy, a full queue stops the broker connection from reading until it has room. */
+  private backPressure(): Promise<void> | undefined {
+    const full = this.pipelines.filter((p) => p.spec.scheduler.policy === 'pause' && p.scheduler.full);
+    return full.length ? Promise.all(full.map((p) => p.room())).then(() => undefined) : undefined;
   }
 
   private afterCommit(unit: CommitUnit): void {
     this.publisher?.kick();
-    this.updateGauges();
     if (unit.results?.length || unit.alerts?.length) this.emit('logged', unit);
   }
 
-  private updateGauges(): void {
-    if (!this.store) return;
-    try {
-      this.metrics.outboxDepth.set(this.store.outboxDepth());
-      this.metrics.journalDepth.set(this.store.journalDepth());
-    } catch {
-      // closed while a commit finished
-    }
-  }
-
   /** What /health answers: ok while the log is open and the broker connected. */
-  health(): { ok: boolean; broker: string; pipelines: Array<{ name: string; model: string; variant: string; queue: number }>; outbox: number; journal: number } {
+  health(): {
+    ok: boolean;
+    broker: string;
+    subscriptions: Array<{ filter: string; qos: number }>;
+    pipelines: Array<{ name: string; model: string; variant: string; queue: number }>;
+    outbox: number;
+    journal: number;
+  } {
     const broker = this.source?.state ?? 'disconnected';
     return {
       ok: broker === 'connected' && this.store !== undefined,
       broker,
+      subscriptions: [...(this.source?.granted ?? [])].map(([filter, qos]) => ({ filter, qos })),
       pipelines: this.pipelines.map((p) => ({ name: p.name, model: p.card.id, variant: p.variant.variant, queue: p.scheduler.depth })),
       outbox: this.store?.outboxDepth() ?? 0,
       journal: this.store?.journalDepth() ?? 0,
@@ -235,8 +272,12 @@ export class Gateway extends EventEmitter {
       await this.source?.stop();
       for (const p of this.pipelines) await p.close().catch((err) => this.report(err));
       await this.publisher?.stop();
-      await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
-      this.http?.closeAllConnections?.();
+      await new Promise<void>((resolve) => {
+        if (!this.http) return resolve();
+        this.http.close(() => resolve());
+        // close() waits for open keep-alive connections (a dashboard, a scraper): end them now.
+        this.http.closeAllConnections();
+      });
       await this.broker?.close();
       for (const s of this.sessions) await s.dispose();
       await this.registry?.close();

@@ -8,8 +8,6 @@ export interface HttpEndpoints {
   health: () => { ok: boolean } & Record<string, unknown>;
   metrics: () => Promise<string>;
   metricsContentType: string;
-  /** More routes (the dashboard): return true when handled. */
-  extra?: (url: URL, res: import('node:http').ServerResponse) => Promise<boolean> | boolean;
 }
 
 /** Listens on host:port (0 = a free port) and resolves with the port it got. */
@@ -24,7 +22,7 @@ export async function startHttp(port: number, host: string, endpoints: HttpEndpo
         } else if (url.pathname === '/metrics') {
           const text = await endpoints.metrics();
           res.writeHead(200, { 'content-type': endpoints.metricsContentType }).end(text);
-        } else if (!(await endpoints.extra?.(url, res))) {
+        } else {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
         }
       } catch (err) {

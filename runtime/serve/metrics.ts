@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly messages: Counter<'pipeline' | 'topic'>;
+  readonly messages: Counter<'pipeline'>;
   readonly duplicates: Counter<'pipeline'>;
   readonly decodeErrors: Counter<'pipeline'>;
   readonly deadLetters: Counter<'pipeline' | 'code'>;
@@ -20,11 +20,16 @@ export class GatewayMetrics {
   readonly outboxDepth: Gauge;
   readonly journalDepth: Gauge;
   readonly published: Counter;
+  readonly publishRefused: Counter<'reason_code'>;
+  readonly replaySkipped: Counter<'pipeline'>;
   readonly brokerConnected: Gauge;
+  /** Reads the log's depths when the metrics are scraped (not on every commit). */
+  depths: (() => { outbox: number; journal: number } | undefined) | undefined;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const r = [this.registry];
-    this.messages = new Counter({ name: 'edge_infer_messages_total', help: 'MQTT messages received, per pipeline and topic', labelNames: ['pipeline', 'topic'], registers: r });
+    // Per pipeline, not per topic: a topic per device would make a series per device, without bound.
+    this.messages = new Counter({ name: 'edge_infer_messages_total', help: 'MQTT messages received, per pipeline', labelNames: ['pipeline'], registers: r });
     this.duplicates = new Counter({ name: 'edge_infer_duplicate_messages_total', help: 'Redelivered messages recognised and not processed twice', labelNames: ['pipeline'], registers: r });
     this.decodeErrors = new Counter({ name: 'edge_infer_decode_errors_total', help: 'Payloads that could not be decoded', labelNames: ['pipeline'], registers: r });
     this.deadLetters = new Counter({ name: 'edge_infer_dead_letters_total', help: 'Inputs recorded as dead letters, by error code', labelNames: ['pipeline', 'code'], registers: r });
@@ -37,9 +42,17 @@ export class GatewayMetrics {
     this.shedWindows = new Counter({ name: 'edge_infer_shed_windows_total', help: 'Windows dropped because inference could not keep up (recorded as dead letters)', labelNames: ['pipeline'], registers: r });
     this.alerts = new Counter({ name: 'edge_infer_alerts_total', help: 'Alerts raised', labelNames: ['pipeline'], registers: r });
     this.dbWriteSeconds = new Histogram({ name: 'edge_infer_db_write_seconds', help: 'Duration of one database commit', buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5], registers: r });
-    this.outboxDepth = new Gauge({ name: 'edge_infer_outbox_depth', help: 'Results waiting for the broker to acknowledge them', registers: r });
-    this.journalDepth = new Gauge({ name: 'edge_infer_journal_depth', help: 'Acknowledged messages not yet fully processed', registers: r });
+    const depth = (which: 'outbox' | 'journal') => (gauge: Gauge): void => {
+      const d = this.depths?.();
+      if (d) gauge.set(d[which]);
+    };
+    const outbox = depth('outbox');
+    const journal = depth('journal');
+    this.outboxDepth = new Gauge({ name: 'edge_infer_outbox_depth', help: 'Results waiting for the broker to acknowledge them', registers: r, collect() { outbox(this); } });
+    this.journalDepth = new Gauge({ name: 'edge_infer_journal_depth', help: 'Messages journaled and not yet fully processed (their windows not all logged)', registers: r, collect() { journal(this); } });
     this.published = new Counter({ name: 'edge_infer_published_total', help: 'Result and alert messages the broker acknowledged', registers: r });
+    this.publishRefused = new Counter({ name: 'edge_infer_publish_refused_total', help: 'Result and alert messages the broker refused with a reason code (kept as dead letters)', labelNames: ['reason_code'], registers: r });
+    this.replaySkipped = new Counter({ name: 'edge_infer_replay_skipped_windows_total', help: 'Windows a replay after a restart did not log again: the log had them before', labelNames: ['pipeline'], registers: r });
     this.brokerConnected = new Gauge({ name: 'edge_infer_broker_connected', help: '1 while connected to the broker', registers: r });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'edge_infer_' });
   }

@@ -6,8 +6,9 @@ export type { StoreErrorCode } from './errors';
 export { DEAD_LETTER_MAX_BYTES } from './writer';
 export { SCHEMA_VERSION } from './schema';
 export { LOW_WATER } from './retention';
+export type { IncomingMessages } from './incoming';
 export { DEFAULTS as STORE_DEFAULTS, MIN_MAX_BYTES } from './options';
 export type {
-  StoreOptions, RetentionOptions, SyncMode, InboundRef, JournalEntry, JournalRow, ConsumedRef, CursorRecord, ResultRecord, AlertRecord, DeadLetterRecord, OutboxMessage, WindowRecord, CommitUnit,
+  StoreOptions, RetentionOptions, SyncMode, InboundRef, HeldPublish, JournalEntry, JournalRow, ConsumedRef, CursorRecord, ResultRecord, AlertRecord, DeadLetterRecord, OutboxMessage, WindowRecord, CommitUnit,
   ResultRow, AlertRow, DeadLetterRow, OutboxEntry, WindowRow, SeriesPoint, AggregateRow, StoreCounts, StoreStats,
 } from './types';

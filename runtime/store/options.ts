@@ -7,7 +7,7 @@ export interface ResolvedOptions {
   sync: SyncMode;
   batchRows: number;
   batchMs: number;
-  retention: { maxAgeDays: number | null; maxBytes: number | null; everyMs: number };
+  retention: { maxAgeDays: number | null; maxBytes: number | null; inboundMaxAgeS: number | null; everyMs: number };
   outboxLimit: number;
   onError: (err: Error) => void;
 }
@@ -25,7 +25,7 @@ export const MIN_MAX_BYTES = 256 * 1024;
 
 const SYNC_MODES: readonly SyncMode[] = ['full', 'normal', 'off'];
 const KNOWN = new Set(['path', 'sync', 'batchRows', 'batchMs', 'retention', 'outboxLimit', 'onError']);
-const KNOWN_RETENTION = new Set(['maxAgeDays', 'maxBytes', 'everyMs']);
+const KNOWN_RETENTION = new Set(['maxAgeDays', 'maxBytes', 'inboundMaxAgeS', 'everyMs']);
 
 function bad(field: string, expected: string, got: unknown): EdgeInferError {
   const shown = typeof got === 'string' ? `'${got}'` : typeof got === 'object' && got !== null ? JSON.stringify(got) : String(got);
@@ -57,7 +57,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (o.onError !== undefined && typeof o.onError !== 'function') throw bad('onError', 'a function', typeof o.onError);
 
   const r = o.retention;
-  if (r !== undefined && (typeof r !== 'object' || r === null || Array.isArray(r))) throw bad('retention', '{ maxAgeDays?, maxBytes?, everyMs? }', r);
+  if (r !== undefined && (typeof r !== 'object' || r === null || Array.isArray(r))) throw bad('retention', '{ maxAgeDays?, maxBytes?, inboundMaxAgeS?, everyMs? }', r);
   for (const key of Object.keys(r ?? {})) if (!KNOWN_RETENTION.has(key)) throw new EdgeInferError('E_ARGUMENT', `store option retention.${key}: unknown option; known are ${[...KNOWN_RETENTION].join(', ')}`);
   const maxBytes = r?.maxBytes === undefined ? null : wholeNumber('retention.maxBytes', r.maxBytes, MIN_MAX_BYTES, 0);
 
@@ -69,6 +69,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     retention: {
       maxAgeDays: positive('retention.maxAgeDays', r?.maxAgeDays),
       maxBytes,
+      inboundMaxAgeS: positive('retention.inboundMaxAgeS', r?.inboundMaxAgeS),
       everyMs: wholeNumber('retention.everyMs', r?.everyMs, 0, DEFAULTS.retentionEveryMs),
     },
     outboxLimit: wholeNumber('outboxLimit', o.outboxLimit, 1, DEFAULTS.outboxLimit),

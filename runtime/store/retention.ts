@@ -1,4 +1,5 @@
-// Retention: rows older than maxAgeDays go first, then the oldest rows of every table until the
+// Retention: rows older than maxAgeDays go first (inbound keys older than inboundMaxAgeS, when
+// set), then the oldest rows of every table until the
 // file is back under maxBytes; then the WAL is checkpointed and truncated. Deletes run in chunks
 // of their own transactions, so retention never needs much more room than one chunk in the WAL,
 // even when the file is at its bound.
@@ -19,12 +20,13 @@ interface Aged {
 
 export class Retention {
   private readonly tables: Aged[];
+  private readonly inbound: Aged;
   private readonly dropEmptyStreams: Database.Statement;
   private readonly listStreams: Database.Statement;
 
   constructor(
     private readonly db: Database.Database,
-    private readonly options: { maxAgeDays: number | null; maxBytes: number | null },
+    private readonly options: { maxAgeDays: number | null; maxBytes: number | null; inboundMaxAgeS: number | null },
     private readonly tallies: Tallies,
     private readonly streams: Set<string>,
     private readonly streamKey: (device: string, model: string) => string,
@@ -43,13 +45,8 @@ export class Retention {
       oldest: db.prepare('SELECT MIN((SELECT MIN(time_ms) FROM results r WHERE r.device = s.device AND r.model = s.model)) FROM result_streams s').pluck(),
       newest: db.prepare('SELECT MAX((SELECT MAX(time_ms) FROM results r WHERE r.device = s.device AND r.model = s.model)) FROM result_streams s').pluck(),
     };
-    this.tables = [
-      results,
-      aged('alerts', 'alerts', 'id', 'time_ms'),
-      aged('deadLetters', 'dead_letters', 'id', 'time_ms'),
-      aged('windows', 'windows', 'id', 'time_ms'),
-      aged('inbound', 'inbound', 'key', 'received_ms'),
-    ];
+    this.inbound = aged('inbound', 'inbound', 'key', 'received_ms');
+    this.tables = [results, aged('alerts', 'alerts', 'id', 'time_ms'), aged('deadLetters', 'dead_letters', 'id', 'time_ms'), aged('windows', 'windows', 'id', 'time_ms'), this.inbound];
     this.dropEmptyStreams = db.prepare('DELETE FROM result_streams WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.device = result_streams.device AND r.model = result_streams.model)');
     this.listStreams = db.prepare('SELECT device, model FROM result_streams');
   }
@@ -57,7 +54,11 @@ export class Retention {
   /** Runs retention now; returns the rows deleted. */
   run(nowMs = Date.now()): number {
     let deleted = 0;
-    if (this.options.maxAgeDays !== null) deleted += this.deleteOlderThan(nowMs - this.options.maxAgeDays * 86_400_000);
+    const { maxAgeDays, inboundMaxAgeS } = this.options;
+    // Inbound keys only serve to recognise redeliveries, which come within the broker's session:
+    // they can go much sooner than the log's rows.
+    if (inboundMaxAgeS !== null) deleted += this.deleteOlderThan(nowMs - inboundMaxAgeS * 1000, [this.inbound]);
+    if (maxAgeDays !== null) deleted += this.deleteOlderThan(nowMs - maxAgeDays * 86_400_000, inboundMaxAgeS !== null ? this.tables.filter((t) => t !== this.inbound) : this.tables);
     if (this.options.maxBytes !== null) deleted += this.shrink(this.options.maxBytes);
     if (deleted > 0) this.forgetEmptyStreams();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -70,9 +71,9 @@ export class Retention {
     return (pages - free) * pageSize;
   }
 
-  private deleteOlderThan(cutoff: number): number {
+  private deleteOlderThan(cutoff: number, tables: readonly Aged[] = this.tables): number {
     let total = 0;
-    for (const t of this.tables) {
+    for (const t of tables) {
       for (;;) {
         const n = t.deleteChunk.run(cutoff).changes;
         this.tallies.add(t.tally, -n);

@@ -122,9 +122,26 @@ CREATE TABLE cursors (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Inbound QoS 2 messages between their PUBREC and the journal (mqtt.js's incoming store, kept in
+ * this file): after a crash the broker sends PUBREL again and the message is found here.
+ */
+const V3 = `
+CREATE TABLE mqtt_incoming (
+  client_id   TEXT    NOT NULL,
+  message_id  INTEGER NOT NULL,
+  topic       TEXT    NOT NULL,
+  payload     BLOB    NOT NULL,
+  packet      TEXT    NOT NULL,
+  received_ms INTEGER NOT NULL,
+  PRIMARY KEY (client_id, message_id)
+) WITHOUT ROWID;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
+  { version: 3, name: 'inbound QoS 2 messages awaiting release', up: (db) => db.exec(V3) },
 ];
 
 /** The schema version this code writes. */

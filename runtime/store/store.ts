@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { EdgeInferError } from '../errors';
 import { StoreError, messageOf } from './errors';
 import { type ResolvedOptions, resolveOptions } from './options';
+import { IncomingMessages } from './incoming';
 import { Journal } from './journal';
 import { Queries, checkCount, checkName, checkTime, DEFAULT_LIMIT } from './queries';
 import { Retention } from './retention';
@@ -85,8 +86,8 @@ export class ResultStore {
     private readonly inboundJournal: Journal,
   ) {
     this.path = db.name;
-    const { maxAgeDays, maxBytes, everyMs } = options.retention;
-    if ((maxAgeDays !== null || maxBytes !== null) && everyMs > 0) {
+    const { maxAgeDays, maxBytes, inboundMaxAgeS, everyMs } = options.retention;
+    if ((maxAgeDays !== null || maxBytes !== null || inboundMaxAgeS !== null) && everyMs > 0) {
       this.retentionTimer = setInterval(() => {
         try {
           this.applyRetention();
@@ -107,7 +108,7 @@ export class ResultStore {
       for (const s of db.prepare('SELECT device, model FROM result_streams').all() as Array<{ device: string; model: string }>) streams.add(streamKey(s.device, s.model));
       const writer = new BatchWriter(db, o, tallies, streams);
       const retention = new Retention(db, o.retention, tallies, streams, streamKey);
-      return new ResultStore(db, o, tallies, writer, new Queries(db), retention, new Journal(db));
+      return new ResultStore(db, o, tallies, writer, new Queries(db), retention, new Journal(db, tallies));
     } catch (err) {
       db.close();
       throw err;
@@ -188,6 +189,15 @@ export class ResultStore {
   journalDepth(): number {
     this.checkOpen('journalDepth');
     return this.inboundJournal.depth();
+  }
+
+  /**
+   * Inbound QoS 2 messages of one MQTT client held between PUBREC and their journal commit, in
+   * this file: the gateway hands them to mqtt.js as its incoming store.
+   */
+  incoming(clientId: string): IncomingMessages {
+    this.checkOpen('incoming');
+    return new IncomingMessages(this.db, checkName('clientId', clientId));
   }
 
   /** The start of the last committed window per device of a pipeline. */

@@ -1,5 +1,6 @@
-// Row counts kept in memory, so counts() and outboxDepth() never scan a table. The outbox count
-// is taken at open (the writer needs it for outboxLimit); the others on the first counts() call.
+// Row counts kept in memory, so counts(), outboxDepth() and journalDepth() never scan a table.
+// The outbox and journal counts are taken at open (the writer needs the outbox's for
+// outboxLimit; the gateway reads the journal's for its health); the others on the first counts() call.
 import type Database from 'better-sqlite3';
 import type { StoreCounts } from './types';
 
@@ -16,10 +17,13 @@ export const TABLE_OF: Record<keyof StoreCounts, string> = {
 
 export class Tallies {
   outbox: number;
+  /** Journal rows (messages journaled, not yet consumed), all pipelines. */
+  journal: number;
   private rows: Record<CountedTable, number> | null = null;
 
   constructor(private readonly db: Database.Database) {
     this.outbox = this.count('outbox');
+    this.journal = this.db.prepare('SELECT COUNT(*) FROM journal').pluck().get() as number;
   }
 
   /** Adds committed changes; a no-op for tables not yet counted. */

@@ -24,6 +24,11 @@ export interface RetentionOptions {
   maxAgeDays?: number;
   /** The database file is kept under this many bytes, deleting the oldest rows first. */
   maxBytes?: number;
+  /**
+   * Inbound keys (redelivery recognition) older than this many seconds are deleted; default: as
+   * maxAgeDays. A broker redelivers only within its session, so the session expiry is enough.
+   */
+  inboundMaxAgeS?: number;
   /** How often retention runs in the background, in ms; default 60,000; 0 runs it only on demand. */
   everyMs?: number;
 }
@@ -100,6 +105,18 @@ export interface JournalEntry {
 
 export interface JournalRow extends JournalEntry {
   id: number;
+}
+
+/** An inbound QoS 2 PUBLISH held from its PUBREC until it is journaled (mqtt.js's incoming store). */
+export interface HeldPublish {
+  messageId: number;
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  dup: boolean;
+  /** MQTT 5 properties of the PUBLISH. */
+  properties?: Record<string, unknown>;
 }
 
 /** A journaled message whose every window is committed: its journal row goes. */

@@ -28,11 +28,12 @@ interface Delta {
   outboxAdded: number;
   outboxAcked: number;
   outboxDropped: number;
+  journalConsumed: number;
   /** (device, model) pairs first seen in this transaction. */
   streams: Set<string>;
 }
 
-const newDelta = (): Delta => ({ rows: 0, results: 0, alerts: 0, deadLetters: 0, windows: 0, inbound: 0, outboxAdded: 0, outboxAcked: 0, outboxDropped: 0, streams: new Set() });
+const newDelta = (): Delta => ({ rows: 0, results: 0, alerts: 0, deadLetters: 0, windows: 0, inbound: 0, outboxAdded: 0, outboxAcked: 0, outboxDropped: 0, journalConsumed: 0, streams: new Set() });
 
 function merge(into: Delta, d: Delta): void {
   into.rows += d.rows;
@@ -42,6 +43,7 @@ function merge(into: Delta, d: Delta): void {
   into.windows += d.windows;
   into.inbound += d.inbound;
   into.outboxAdded += d.outboxAdded;
+  into.journalConsumed += d.journalConsumed;
   for (const s of d.streams) into.streams.add(s);
 }
 
@@ -233,6 +235,7 @@ export class BatchWriter {
     t.add('windows', d.windows);
     t.add('inbound', d.inbound);
     t.outbox += d.outboxAdded - d.outboxAcked - d.outboxDropped;
+    t.journal -= d.journalConsumed;
     for (const id of acks) this.acks.delete(id);
     for (const s of d.streams) this.streams.add(s);
     this.stats.commits++;
@@ -326,7 +329,7 @@ export class BatchWriter {
       }
       if (consumed) {
         part = 'consumed';
-        for (i = 0; i < consumed.length; i++) this.deleteJournal.run(consumed[i].pipeline, consumed[i].key);
+        for (i = 0; i < consumed.length; i++) d.journalConsumed += this.deleteJournal.run(consumed[i].pipeline, consumed[i].key).changes;
         d.rows += consumed.length;
       }
       if (cursors) {

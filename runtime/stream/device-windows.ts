@@ -16,8 +16,6 @@ export interface ReadyWindow {
   /** Time of the window's first sample and of the sample after its last, ms since the epoch. */
   startMs: number;
   endMs: number;
-  /** Index of the window's first sample in the device's stream since the gateway started. */
-  startIndex: number;
   /** Keys of the messages whose samples the window holds. */
   messageKeys: string[];
 }
@@ -77,11 +75,6 @@ export class DeviceWindows {
     this.seqPerDevice = options.seqPerDevice ?? true;
   }
 
-  /** Devices with a window in progress. */
-  get size(): number {
-    return this.devices.size;
-  }
-
   private state(device: string, firstMs: number): DeviceState {
     let s = this.devices.get(device);
     if (!s) {
@@ -95,16 +88,23 @@ export class DeviceWindows {
    * Adds a message's samples for a device; returns the windows they complete, and the keys of
    * messages no future window of this device will read (their samples are all behind the next
    * window's start, or were dropped by a gap). `receivedMs` dates the samples when the payload
-   * carries no timestamp (the last sample at receipt).
+   * carries no timestamp (the last sample at receipt). `buffered` is true when the samples went
+   * into the device's window: each such push comes back once in `released`, now or later, so a
+   * message pushed for several devices (or times) is held until every one of them let it go.
    */
-  push(device: string, samples: DecodedSamples, messageKey: string, receivedMs: number): { windows: ReadyWindow[]; released: string[] } {
+  push(device: string, samples: DecodedSamples, messageKey: string, receivedMs: number): { windows: ReadyWindow[]; released: string[]; buffered: boolean } {
     const missing = this.channels.filter((c) => !samples.channels[c]);
     if (missing.length) {
       throw new EdgeInferError('E_INPUT_SHAPE', `device '${device}': channel${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} missing; ${this.card.id} reads ${this.channels.join(', ')}`);
     }
+    // Samples at another rate would be windowed as if at the card's: wrong features, no error.
+    const rate = this.card.input.sampleRate;
+    if (samples.sampleRate !== undefined && Math.abs(samples.sampleRate - rate) > rate * 1e-6) {
+      throw new EdgeInferError('E_INPUT_VALUE', `device '${device}': the payload is sampled at ${samples.sampleRate} Hz; ${this.card.id} reads ${rate} Hz`);
+    }
     const block = this.channels.map((c) => samples.channels[c]);
     const n = block[0].length;
-    if (n === 0) return { windows: [], released: [messageKey] };
+    if (n === 0) return { windows: [], released: [], buffered: false };
     const periodMs = 1000 / this.card.input.sampleRate;
     const firstMs = samples.timestampMs ?? receivedMs - (n - 1) * periodMs;
     const s = this.state(device, firstMs);
@@ -131,7 +131,6 @@ export class DeviceWindows {
       dims: this.dims,
       startMs: s.anchorMs + (w.start - s.anchorIndex) * periodMs,
       endMs: s.anchorMs + (w.end - s.anchorIndex) * periodMs,
-      startIndex: w.start,
       messageKeys: s.spans.filter((m) => m.first < w.end && m.last >= w.start).map((m) => m.key),
     }));
     // Messages wholly before the next window's start feed no future window.
@@ -140,11 +139,6 @@ export class DeviceWindows {
       for (const m of s.spans) if (m.last < keepFrom) released.push(m.key);
       s.spans = s.spans.filter((m) => m.last >= keepFrom);
     }
-    return { windows: out, released };
-  }
-
-  /** Forgets a device (it went away, or its stream was reassigned). */
-  drop(device: string): void {
-    this.devices.delete(device);
+    return { windows: out, released, buffered: true };
   }
 }

@@ -1,9 +1,11 @@
 // The gateway's MQTT connection (mqtt.js): subscriptions with a persistent session, inbound
 // messages handed over one at a time with the acknowledgement held until the handler says so,
-// reconnects, and an in-order publisher for the results.
+// back-pressure to the socket, inbound QoS 2 kept on disk from PUBREC on, reconnects, and an
+// in-order publisher for the results.
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IPublishPacket, type ISubscriptionGrant, type MqttClient } from 'mqtt';
 import { EdgeInferError } from '../errors';
+import { type IncomingLog, PersistentIncomingStore } from './incoming-store';
 
 export interface BrokerOptions {
   /** mqtt://host:1883, mqtts://host:8883, ws://... */
@@ -30,6 +32,13 @@ export interface BrokerOptions {
   connectTimeoutMs?: number;
   /** How long stop() waits for a clean disconnect before dropping the connection, ms (default 2000). */
   closeTimeoutMs?: number;
+  /** MQTT 5: most unacknowledged QoS 1/2 messages the broker may send at once (default 65,535). */
+  receiveMaximum?: number;
+  /**
+   * Where inbound QoS 2 messages are kept from PUBREC until they are handled (with a persistent
+   * session): without it they are kept in memory, and a crash in between loses them.
+   */
+  incoming?: IncomingLog;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -43,6 +52,12 @@ export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'clo
  */
 export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => Promise<void> | void;
 
+/**
+ * Asked after each message: a promise means "no more messages until it resolves". mqtt.js then
+ * stops reading from the socket, so the broker (and TCP) hold what comes next.
+ */
+export type FlowControl = () => Promise<void> | undefined;
+
 export interface Subscription {
   filter: string;
   qos: 0 | 1 | 2;
@@ -50,6 +65,8 @@ export interface Subscription {
 
 interface HeldAck {
   messageId: number;
+  /** What acknowledges it: PUBACK (QoS 1) or PUBCOMP (QoS 2). */
+  cmd: 'puback' | 'pubcomp';
   settled: boolean;
   ok: boolean;
   /** The PUBACK (or PUBCOMP) mqtt.js wanted to send, held here. */
@@ -63,9 +80,11 @@ export class MqttSource extends EventEmitter {
   private sendPacket: ((packet: unknown, cb?: () => void) => void) | undefined;
   private handler: MessageHandler = () => undefined;
   private subscriptions: Subscription[] = [];
+  private flow: FlowControl = () => undefined;
+  private incoming: PersistentIncomingStore | undefined;
+  /** QoS the broker granted per filter at the last SUBSCRIBE (128 and up: refused). */
+  readonly granted = new Map<string, number>();
   state: ConnectionState = 'disconnected';
-  /** Messages handed to the handler. */
-  received = 0;
   /** Publishes waiting for the broker's acknowledgement, to settle when the source stops. */
   private readonly inflight = new Set<(err: Error) => void>();
 
@@ -74,13 +93,20 @@ export class MqttSource extends EventEmitter {
   }
 
   /** Connects (and keeps reconnecting in the background); resolves at the first CONNACK or rejects on the first failure. */
-  async start(subscriptions: Subscription[], handler: MessageHandler): Promise<void> {
+  async start(subscriptions: Subscription[], handler: MessageHandler, flow?: FlowControl): Promise<void> {
     if (this.client) throw new EdgeInferError('E_ARGUMENT', 'the MQTT source is already started');
     this.subscriptions = subscriptions;
     this.handler = handler;
+    if (flow) this.flow = flow;
     const o = this.options;
     const v5 = (o.protocolVersion ?? 5) === 5;
     const persistent = o.persistentSession ?? true;
+    // Only a session the broker keeps sends PUBREL again after a crash: then the disk is worth it.
+    const incoming = o.incoming && persistent ? new PersistentIncomingStore(o.incoming, (err) => this.dropConnection(err)) : undefined;
+    this.incoming = incoming;
+    const properties: NonNullable<IClientOptions['properties']> = {};
+    if (v5 && persistent) properties.sessionExpiryInterval = o.sessionExpiryS ?? 86_400;
+    if (v5 && o.receiveMaximum !== undefined) properties.receiveMaximum = o.receiveMaximum;
     const opts: IClientOptions = {
       clientId: o.clientId,
       protocolVersion: v5 ? 5 : 4,
@@ -94,30 +120,37 @@ export class MqttSource extends EventEmitter {
       keepalive: o.keepaliveS ?? 30,
       reconnectPeriod: o.reconnectMs ?? 1000,
       connectTimeout: o.connectTimeoutMs ?? 10_000,
-      // The session on the broker keeps the subscriptions; resubscribing after a reconnect is
-      // harmless and covers brokers that lost the session.
-      resubscribe: true,
-      properties: v5 && persistent ? { sessionExpiryInterval: o.sessionExpiryS ?? 86_400 } : undefined,
+      // Subscriptions are made here, once per connection without a session (see 'connect'):
+      // every SUBSCRIBE makes the broker send its retained messages again.
+      resubscribe: false,
+      properties: Object.keys(properties).length ? properties : undefined,
+      incomingStore: incoming,
     };
     this.state = 'connecting';
     const client = mqtt.connect(o.url, opts);
     this.client = client;
-    // mqtt.js hands messages over one at a time and handles the next only once this one's
-    // acknowledgement is sent. To journal many messages in one commit, the callback is called at
-    // once and the acknowledgement mqtt.js then sends is held (see sendPacket below) until the
-    // handler's promise resolves. Held acknowledgements leave in arrival order, as MQTT wants.
+    // mqtt.js hands messages over one at a time and reads the next only once this one's callback
+    // is called. To journal many messages in one commit, the callback is called at once (unless
+    // the flow control says wait) and the acknowledgement mqtt.js then sends is held (see
+    // sendPacket below) until the handler's promise resolves. Held acknowledgements leave in
+    // arrival order, as MQTT wants.
     const internals = client as unknown as { _sendPacket: (packet: { cmd: string; messageId?: number }, cb?: () => void, cbStorePut?: () => void) => void };
     const send = internals._sendPacket.bind(client);
     this.sendPacket = send as (packet: unknown, cb?: () => void) => void;
     internals._sendPacket = (packet, cb, cbStorePut) => {
-      const held = (packet.cmd === 'puback' || packet.cmd === 'pubcomp') && this.held.find((h) => h.messageId === packet.messageId && h.packet === undefined);
+      const held = (packet.cmd === 'puback' || packet.cmd === 'pubcomp') && this.held.find((h) => h.messageId === packet.messageId && h.packet === undefined && h.cmd === packet.cmd);
       if (!held) return send(packet, cb, cbStorePut);
       held.packet = packet;
       cb?.();
       this.release();
     };
     client.handleMessage = (packet, callback) => {
-      this.received++;
+      // Under back-pressure the next message waits: mqtt.js reads nothing more until callback().
+      const next = (): void => {
+        const wait = this.flow();
+        if (wait) wait.then(() => callback(), () => callback());
+        else callback();
+      };
       let settled: Promise<void>;
       try {
         settled = Promise.resolve(this.handler(packet.topic, packet.payload as Buffer, packet));
@@ -126,10 +159,12 @@ export class MqttSource extends EventEmitter {
       }
       if (packet.qos === 0 || packet.messageId === undefined) {
         settled.catch((err: unknown) => this.emit('handler-error', err));
-        return callback();
+        return next();
       }
-      const entry: HeldAck = { messageId: packet.messageId, settled: false, ok: false };
+      const entry: HeldAck = { messageId: packet.messageId, cmd: packet.qos === 2 ? 'pubcomp' : 'puback', settled: false, ok: false };
       this.held.push(entry);
+      // Its row on disk stays until the message is handled (mqtt.js deletes it before that).
+      if (packet.qos === 2) incoming?.hold(packet.messageId);
       settled.then(
         () => {
           entry.settled = true;
@@ -142,20 +177,17 @@ export class MqttSource extends EventEmitter {
           this.release();
         },
       );
-      callback();
+      next();
     };
-    client.on('close', () => {
-      // Acknowledgements of a connection that is gone cannot be sent: the broker redelivers
-      // those messages (marked DUP) and the handler recognises the ones it already has.
-      this.held = [];
+    client.on('packetreceive', (packet) => {
+      // A broker without our session will send no PUBREL for what was kept before: forget it.
+      // Checked here, before any PUBLISH of the new connection is handled.
+      if (packet.cmd === 'connack' && !packet.sessionPresent && (packet.reasonCode ?? packet.returnCode ?? 0) === 0) incoming?.clear();
     });
     client.on('connect', (ack) => {
       this.state = 'connected';
       // A session the broker still had already holds the subscriptions.
-      if (!ack.sessionPresent || !persistent) {
-        client.subscribe(this.subscriptions.map((s) => s.filter), { qos: 1 }, () => undefined);
-        for (const s of this.subscriptions) client.subscribe(s.filter, { qos: s.qos });
-      }
+      if (!ack.sessionPresent || !persistent) this.subscribe(client);
       this.emit('state', this.state);
     });
     client.on('reconnect', () => {
@@ -163,6 +195,10 @@ export class MqttSource extends EventEmitter {
       this.emit('state', this.state);
     });
     client.on('close', () => {
+      // Acknowledgements of a connection that is gone cannot be sent: the broker redelivers
+      // those messages (marked DUP) and the handler recognises the ones it already has.
+      this.held = [];
+      incoming?.dropHolds();
       if (this.state !== 'closed') this.state = 'disconnected';
       this.emit('state', this.state);
     });
@@ -181,6 +217,21 @@ export class MqttSource extends EventEmitter {
     });
   }
 
+  /** One SUBSCRIBE for every filter, each at its QoS; what the broker grants is kept and checked. */
+  private subscribe(client: MqttClient): void {
+    const wanted = new Map(this.subscriptions.map((s) => [s.filter, s.qos]));
+    client.subscribe(Object.fromEntries([...wanted].map(([filter, qos]) => [filter, { qos }])), (err, granted?: ISubscriptionGrant[]) => {
+      if (err) return this.emit('broker-error', new EdgeInferError('E_ARGUMENT', `${this.options.url}: subscribing failed: ${err.message}`, { cause: err }));
+      for (const g of granted ?? []) {
+        this.granted.set(g.topic, g.qos);
+        const want = wanted.get(g.topic) ?? 0;
+        if (g.qos >= 0x80) this.emit('broker-error', new EdgeInferError('E_ARGUMENT', `${this.options.url}: the broker refused the subscription to '${g.topic}' (reason code 0x${g.qos.toString(16)})`));
+        else if (g.qos < want) this.emit('broker-error', new EdgeInferError('E_ARGUMENT', `${this.options.url}: the broker granted QoS ${g.qos} for '${g.topic}', not the ${want} asked`));
+      }
+      this.emit('subscribed', granted ?? []);
+    });
+  }
+
   /** Sends the held acknowledgements whose handlers are done, in arrival order. */
   private release(): void {
     while (this.held.length > 0 && this.held[0].settled && this.held[0].packet !== undefined) {
@@ -188,17 +239,21 @@ export class MqttSource extends EventEmitter {
       if (!head.ok) {
         // Not acknowledging this one while acknowledging later ones would break MQTT's order:
         // drop the connection, so the broker delivers everything unacknowledged again.
-        this.held = [];
-        (this.client as unknown as { stream?: { destroy(): void } } | undefined)?.stream?.destroy();
+        this.dropConnection();
         return;
       }
+      // Handled: the copy kept on disk goes before the broker hears of it (PUBCOMP).
+      if (head.cmd === 'pubcomp') this.incoming?.release(head.messageId);
       this.sendPacket?.(head.packet);
     }
   }
 
-  /** Acknowledgements held for handlers still at work. */
-  get pendingAcks(): number {
-    return this.held.length;
+  /** Drops the connection: the broker delivers everything unacknowledged again (and mqtt.js reconnects). */
+  private dropConnection(err?: Error): void {
+    if (err) this.emit('broker-error', err);
+    this.held = [];
+    this.incoming?.dropHolds();
+    (this.client as unknown as { stream?: { destroy(): void } } | undefined)?.stream?.destroy();
   }
 
   /** True while connected to the broker. */

@@ -1,6 +1,8 @@
 // The outbox publisher: results and alerts leave the SQLite outbox in order, and leave it only
 // when the broker acknowledges them. While the broker is away they wait in the outbox (bounded by
-// its size limit); when it is back they go out, oldest first.
+// its size limit); when it is back they go out, oldest first. A message the broker refuses with
+// a reason code (MQTT 5: not authorized, quota exceeded, ...) would be refused again on every
+// try: it becomes a dead letter naming the code, leaves the outbox, and the others go on.
 import type { ResultStore } from '../store';
 import type { MqttSource } from './mqtt-source';
 
@@ -11,19 +13,30 @@ export interface PublisherOptions {
   retryMs?: number;
 }
 
+export interface PublisherEvents {
+  /** Messages the broker acknowledged. */
+  published?: (n: number) => void;
+  /** A message the broker refused, with its reason code. */
+  refused?: (reasonCode: number) => void;
+}
+
+/** The reason code of a publish the broker refused, or undefined for anything else (a lost connection). */
+export function refusalCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' && code >= 0x80 && code <= 0xff ? code : undefined;
+}
+
 export class OutboxPublisher {
   private running = false;
   private wake: (() => void) | undefined;
   private stopped = false;
   private loop: Promise<void> | undefined;
-  /** Messages the broker acknowledged. */
-  published = 0;
 
   constructor(
     private readonly store: ResultStore,
     private readonly source: MqttSource,
     private readonly options: PublisherOptions = {},
-    private readonly onPublished: (n: number) => void = () => undefined,
+    private readonly events: PublisherEvents = {},
   ) {}
 
   start(): void {
@@ -69,14 +82,29 @@ export class OutboxPublisher {
       // reconnect, so the broker sees them in outbox order; acknowledgements come back in order.
       const results = await Promise.allSettled(batch.map((m) => this.source.publish(m.topic, typeof m.payload === 'string' ? m.payload : Buffer.from(m.payload), m.qos, m.retain)));
       let acked = 0;
+      let done = 0;
       for (let i = 0; i < results.length; i++) {
-        if (results[i].status !== 'fulfilled') break; // keep order: the rest waits for the next round
-        this.store.outboxAck(batch[i].id);
-        acked++;
+        const r = results[i];
+        const m = batch[i];
+        if (r.status === 'rejected') {
+          const code = refusalCode(r.reason);
+          // Not sent (the connection went): keep order, the rest waits for the next round.
+          if (code === undefined) break;
+          const said = r.reason instanceof Error ? r.reason.message.replace(/^Publish error: /, '') : 'refused';
+          const reason = `the broker refused the message published on '${m.topic}' (QoS ${m.qos}): reason code 0x${code.toString(16)} (${said})`;
+          const payload = typeof m.payload === 'string' ? new TextEncoder().encode(m.payload) : m.payload;
+          // Logged before it leaves the outbox: a crash in between publishes it again, it is not lost.
+          const logged = await this.store.commit({ deadLetters: [{ timeMs: Date.now(), topic: m.topic, device: null, reason, code: 'E_PUBLISH_REFUSED', payload }] }).then(() => true, () => false);
+          if (!logged) break;
+          this.events.refused?.(code);
+        } else {
+          acked++;
+        }
+        this.store.outboxAck(m.id);
+        done++;
       }
-      this.published += acked;
-      if (acked) this.onPublished(acked);
-      if (acked < batch.length) await this.sleep(retryMs);
+      if (acked) this.events.published?.(acked);
+      if (done < batch.length) await this.sleep(retryMs);
     }
   }
 

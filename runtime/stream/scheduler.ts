@@ -1,7 +1,8 @@
 // The scheduler: windows from many devices wait in one bounded queue per model and run in
 // micro-batches (up to maxBatch windows, or whatever arrived within maxWaitMs). When inference
-// cannot keep up, a policy decides: 'pause' stops taking messages (the broker holds them), or
-// 'shed-oldest' drops the oldest windows and reports them. Memory stays bounded either way.
+// cannot keep up, a policy decides: under 'pause' the caller waits on room() before it processes
+// another message (the gateway then stops reading from the broker, which holds the messages);
+// under 'shed-oldest' the oldest windows are dropped and handed back to be reported.
 import type { ModelSession, WindowOutcome } from '../engine';
 import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model/card';
@@ -18,6 +19,8 @@ export interface SchedulerOptions {
   maxQueue?: number;
   /** What to do when the queue is full (default 'pause'). */
   policy?: BackPressurePolicy;
+  /** Deliveries (commits) still under way while the next batch runs (default 2). */
+  maxDelivering?: number;
 }
 
 export interface WindowResult {
@@ -25,43 +28,46 @@ export interface WindowResult {
   outcome: WindowOutcome;
 }
 
-export interface SchedulerStats {
-  runs: number;
-  windows: number;
-  shed: number;
-  /** Windows per run: count of runs by batch size. */
-  batchSizes: Map<number, number>;
-}
+/**
+ * Receives a failed run or delivery with the windows it concerned, so that the caller can settle
+ * them (a window handed to the scheduler is always handed back: delivered, shed or failed).
+ */
+export type SchedulerErrorHandler = (err: unknown, windows: readonly ReadyWindow[]) => void;
 
 export class Scheduler {
   readonly maxBatch: number;
   readonly maxWaitMs: number;
   readonly maxQueue: number;
   readonly policy: BackPressurePolicy;
-  readonly stats: SchedulerStats = { runs: 0, windows: 0, shed: 0, batchSizes: new Map() };
+  readonly maxDelivering: number;
   private readonly queue: ReadyWindow[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private readonly delivering = new Set<Promise<void>>();
   private waiters: Array<() => void> = [];
   private closed = false;
 
   /**
-   * `deliver` receives each run's results and must settle (commit them) before the next run:
-   * results go to the log in the order the windows ran.
+   * `deliver` receives each run's results. Runs are delivered in the order they ran; the next
+   * batch runs while up to maxDelivering deliveries are still settling (the result log commits
+   * in the order units reach it, so the log keeps run order, and the model need not sit idle
+   * while a commit waits for its batch).
    */
   constructor(
     readonly session: ModelSession,
     readonly card: ModelCard,
     private readonly deliver: (results: WindowResult[]) => Promise<void>,
     options: SchedulerOptions = {},
-    private readonly onError: (err: unknown) => void = () => undefined,
+    private readonly onError: SchedulerErrorHandler = () => undefined,
   ) {
     this.maxBatch = options.maxBatch ?? 32;
     this.maxWaitMs = options.maxWaitMs ?? 5;
     this.maxQueue = options.maxQueue ?? 2048;
     this.policy = options.policy ?? 'pause';
+    this.maxDelivering = options.maxDelivering ?? 2;
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new EdgeInferError('E_ARGUMENT', `maxBatch must be a whole number ≥ 1, got ${this.maxBatch}`);
     if (!Number.isInteger(this.maxQueue) || this.maxQueue < this.maxBatch) throw new EdgeInferError('E_ARGUMENT', `maxQueue must be a whole number ≥ maxBatch (${this.maxBatch}), got ${this.maxQueue}`);
+    if (!Number.isInteger(this.maxDelivering) || this.maxDelivering < 1) throw new EdgeInferError('E_ARGUMENT', `maxDelivering must be a whole number ≥ 1, got ${this.maxDelivering}`);
   }
 
   /** Windows waiting. */
@@ -69,31 +75,28 @@ export class Scheduler {
     return this.queue.length;
   }
 
-  /** True when the queue is full: under 'pause', the source should stop taking messages. */
+  /** True when the queue is full: under 'pause', the caller should wait on room() before taking more. */
   get full(): boolean {
     return this.queue.length >= this.maxQueue;
   }
 
   /**
    * Queues windows. Under 'shed-oldest' a full queue drops its oldest windows, which are
-   * returned so the caller can record them; under 'pause' nothing is dropped (the queue may
-   * run over by one message's windows; the source waits on `room()` before taking more).
+   * returned so the caller can record them. Under 'pause' nothing is dropped: the caller waits on
+   * room() before processing a message, so the queue runs over by at most the windows of one.
    */
   submit(windows: readonly ReadyWindow[]): ReadyWindow[] {
     if (this.closed) throw new EdgeInferError('E_SESSION_CLOSED', `${this.card.id}: the scheduler is closed`);
     this.queue.push(...windows);
     let shed: ReadyWindow[] = [];
-    if (this.policy === 'shed-oldest' && this.queue.length > this.maxQueue) {
-      shed = this.queue.splice(0, this.queue.length - this.maxQueue);
-      this.stats.shed += shed.length;
-    }
+    if (this.policy === 'shed-oldest' && this.queue.length > this.maxQueue) shed = this.queue.splice(0, this.queue.length - this.maxQueue);
     this.kick();
     return shed;
   }
 
-  /** Resolves when there is room in the queue again. */
+  /** Resolves when the queue is not full (at once when it is not). */
   room(): Promise<void> {
-    if (!this.full) return Promise.resolve();
+    if (!this.full || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -125,24 +128,30 @@ export class Scheduler {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.releaseWaiters();
+      let outcomes: WindowOutcome[];
       try {
-        const outcomes = await this.session.runWindows(batch.map((w) => ({ [this.card.input.tensor]: { type: 'float32', data: w.features, dims: w.dims } })));
-        this.stats.runs++;
-        this.stats.windows += batch.length;
-        this.stats.batchSizes.set(batch.length, (this.stats.batchSizes.get(batch.length) ?? 0) + 1);
-        await this.deliver(batch.map((window, i) => ({ window, outcome: outcomes[i] })));
+        outcomes = await this.session.runWindows(batch.map((w) => ({ [this.card.input.tensor]: { type: 'float32', data: w.features, dims: w.dims } })));
       } catch (err) {
-        // A delivery that fails (the log cannot be written) is the caller's to handle; the
-        // scheduler keeps going with the next windows.
-        this.onError(err);
+        this.onError(err, batch);
+        continue;
       }
+      let delivery: Promise<void>;
+      try {
+        delivery = this.deliver(batch.map((window, i) => ({ window, outcome: outcomes[i] })));
+      } catch (err) {
+        delivery = Promise.reject(err);
+      }
+      // A delivery that fails is handed back with its windows; the next windows still run.
+      const tracked: Promise<void> = delivery.catch((err: unknown) => this.onError(err, batch)).finally(() => this.delivering.delete(tracked));
+      this.delivering.add(tracked);
+      while (this.delivering.size >= this.maxDelivering) await Promise.race(this.delivering);
       // Under 'pause' the queue fills while a run is on; wait for more only when there is little.
       if (this.queue.length < this.maxBatch && this.maxWaitMs > 0) break;
     }
   }
 
   private releaseWaiters(): void {
-    if (this.full) return;
+    if (this.full && !this.closed) return;
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
@@ -150,16 +159,17 @@ export class Scheduler {
 
   /** Runs what is queued now and waits for it to be delivered. */
   async drain(): Promise<void> {
-    while (this.queue.length > 0 || this.running) {
+    while (this.queue.length > 0 || this.running || this.delivering.size > 0) {
       this.start();
       await this.running;
+      await Promise.all(this.delivering);
     }
   }
 
   /** Stops accepting windows; runs what is queued. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.drain();
     this.releaseWaiters();
+    await this.drain();
   }
 }

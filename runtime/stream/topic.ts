@@ -4,16 +4,24 @@ import { EdgeInferError } from '../errors';
 
 /** True when `topic` matches the MQTT filter (`+` one level, `#` the rest; `$share/g/` ignored). */
 export function topicMatches(filter: string, topic: string): boolean {
+  return filterMatcher(filter)(topic);
+}
+
+/** A matcher for one filter, split once: the gateway matches every message against every pipeline's filter. */
+export function filterMatcher(filter: string): (topic: string) => boolean {
   const f = stripShare(filter).split('/');
-  const t = topic.split('/');
-  // Wildcards do not match topics starting with $ (MQTT 4.7.2).
-  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
+  const wildFirst = f[0] === '+' || f[0] === '#';
+  return (topic) => {
+    // Wildcards do not match topics starting with $ (MQTT 4.7.2).
+    if (wildFirst && topic.startsWith('$')) return false;
+    const t = topic.split('/');
+    for (let i = 0; i < f.length; i++) {
+      if (f[i] === '#') return true;
+      if (i >= t.length) return false;
+      if (f[i] !== '+' && f[i] !== t[i]) return false;
+    }
+    return f.length === t.length;
+  };
 }
 
 /** `$share/group/filter` → `filter`. */
@@ -53,10 +61,13 @@ export function parseTopicPattern(pattern: string): TopicPattern {
   return { filter, deviceLevel };
 }
 
-/** The device id a topic carries at the pattern's device level (or the whole topic when it has none). */
+/**
+ * The device id a topic carries at the pattern's device level (or the whole topic when it has
+ * none). An empty level (MQTT's `+` matches one: `plant//vibration`) names no device: E_INPUT_VALUE.
+ */
 export function deviceFromTopic(pattern: TopicPattern, topic: string): string {
   if (pattern.deviceLevel < 0) return topic;
   const level = topic.split('/')[pattern.deviceLevel];
-  if (!level) throw new EdgeInferError('E_INPUT_VALUE', `topic '${topic}' has no level ${pattern.deviceLevel} to read the device from`);
+  if (!level) throw new EdgeInferError('E_INPUT_VALUE', `topic '${topic}': level ${pattern.deviceLevel + 1}, which holds the device id in '${stripShare(pattern.filter)}', is ${level === undefined ? 'missing' : 'empty'}`);
   return level;
 }

@@ -213,8 +213,10 @@ describe('the gateway given bad input', () => {
     expect(latest.find((r) => r.device === 'pump-1')?.score).toBe(30);
     const health = await (await fetch(`http://127.0.0.1:${gateway.httpPort}/health`)).json();
     expect(health).toMatchObject({ ok: true, broker: 'connected' });
-    // Only the last two blocks of p-1 wait for the next window (hop 1024: it starts at sample 1024).
-    expect(gateway.log.journalDepth()).toBe(2);
+    // Only the last two blocks of p-1 wait for the next window (hop 1024: it starts at sample 1024),
+    // besides the Sparkplug births kept for a restart (edge-1's NBIRTH and pump-1's DBIRTH).
+    expect(gateway.log.journalDepth()).toBe(4);
+    expect(gateway.log.pendingJournal('sparkplug').map((r) => r.topic)).toEqual(['spBv1.0/plant/NBIRTH/edge-1', 'spBv1.0/plant/DBIRTH/edge-1/pump-1']);
     expect(gateway.log.pendingJournal('vibration').map((r) => r.payload.subarray(4, 8)[0])).toEqual([2, 3]);
     expect(reported).toEqual([]);
   });

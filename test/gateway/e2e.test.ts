@@ -75,7 +75,7 @@ describe.each(brokers)('the gateway on %s', (_name, start) => {
     expect(health).toMatchObject({ ok: true, broker: 'connected' });
     const metrics = await (await fetch(`http://127.0.0.1:${gateway.httpPort}/metrics`)).text();
     expect(metrics).toMatch(/edge_infer_inferences_total\{pipeline="classifier",model="fault-classifier",variant="fp32"\} 58/);
-    expect(metrics).toMatch(/edge_infer_messages_total\{pipeline="classifier",topic="plant\/pump-2\/vibration"\} 60/);
+    expect(metrics).toMatch(/edge_infer_messages_total\{pipeline="classifier"\} 120\n/);
     expect(metrics).toMatch(/edge_infer_broker_connected 1/);
     sub.end(true);
     await gateway.stop();

@@ -90,9 +90,10 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-function mosquittoConfig(port: number, dataDir: string): string {
+function mosquittoConfig(port: number, dataDir: string, extra: readonly string[]): string {
   return [
     `listener ${port} 127.0.0.1`,
+    ...extra,
     'allow_anonymous true',
     'persistence true',
     // mosquitto wants the trailing slash: it appends the file name to the string.
@@ -112,7 +113,7 @@ function mosquittoConfig(port: number, dataDir: string): string {
  * Starts /usr/sbin/mosquitto on a free port with persistence in `dataDir` (default a fresh temp
  * dir, removed when the test process exits); resolves once the port accepts connections.
  */
-export async function startMosquitto(options: { dataDir?: string } = {}): Promise<MosquittoBroker> {
+export async function startMosquitto(options: { dataDir?: string; /** More mosquitto.conf lines (an acl_file...). */ config?: readonly string[] } = {}): Promise<MosquittoBroker> {
   if (!existsSync(MOSQUITTO)) {
     throw new Error(
       process.env.CI
@@ -129,7 +130,7 @@ export async function startMosquitto(options: { dataDir?: string } = {}): Promis
   const dir = dataDir;
   const port = await freePort();
   const conf = path.join(dir, 'mosquitto.conf');
-  writeFileSync(conf, mosquittoConfig(port, dir));
+  writeFileSync(conf, mosquittoConfig(port, dir, options.config ?? []));
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 

@@ -61,3 +61,24 @@ export function failsOnZerosModel(): Uint8Array {
   g.output(g.op1('Gather', [table, idx], { axis: 0 }), 'float32', ['batch', 1, 2], 'y');
   return encodeModel(g.build());
 }
+
+/** y = log(x − 2): a finite score for x > 2, NaN below (a model whose output can be NaN). x [batch, 1] → y [batch, 1]. */
+export function logModel(): Uint8Array {
+  const g = new GraphBuilder('log');
+  const x = g.input('x', 'float32', ['batch', 1]);
+  g.output(g.op1('Log', [g.op1('Sub', [x, g.weight('two', [1], [2])])]), 'float32', ['batch', 1], 'y');
+  return encodeModel(g.build());
+}
+
+/**
+ * gatherModel() with its last output dim left unnamed in size ('classes'): a card can claim any
+ * number of labels, and only the run shows that the model gives 2 values.
+ */
+export function unsizedClassesModel(): Uint8Array {
+  const g = new GraphBuilder('unsized-classes');
+  const x = g.input('x', 'float32', ['batch', 1]);
+  const idx = g.op1('Cast', [x], { to: 7 });
+  const table = g.weight('table', [4, 2], [0, 1, 10, 11, 20, 21, 30, 31]);
+  g.output(g.op1('Gather', [table, idx], { axis: 0 }), 'float32', ['batch', 1, 'classes'], 'y');
+  return encodeModel(g.build());
+}

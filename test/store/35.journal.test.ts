@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ResultStore } from '../../runtime/store';
-import { dbPath, openStore } from './helpers';
+import { dbPath, openStore, peek } from './helpers';
 
 const entry = (key: string, pipeline = 'pumps') => ({ pipeline, key, topic: `plant/pump-1/vibration`, payload: new TextEncoder().encode(`payload ${key}`), receivedMs: 1000 });
 
@@ -41,6 +41,20 @@ describe('the inbound journal', () => {
     const again = openStore({ path: file });
     expect(again.pendingJournal('pumps').map((r) => r.key)).toEqual(['k2']);
     expect(again.cursors('pumps').get('pump-1')).toBe(7);
+  });
+
+  it('should keep journalDepth equal to the rows, through journal, consume, a repeated key and a reopen', async () => {
+    const file = dbPath();
+    const first = ResultStore.open({ path: file, batchMs: 1 });
+    first.journal([entry('a'), entry('b'), entry('c', 'fans')]);
+    first.journal([entry('a')]); // already journaled: no new row
+    await first.commit({ consumed: [{ pipeline: 'pumps', key: 'a' }, { pipeline: 'pumps', key: 'unknown' }] });
+    const rows = () => peek(file, (db) => db.prepare('SELECT COUNT(*) FROM journal').pluck().get() as number);
+    expect(first.journalDepth()).toBe(2);
+    expect(rows()).toBe(2);
+    await first.close();
+    const again = openStore({ path: file });
+    expect(again.journalDepth()).toBe(2);
   });
 
   it('should refuse a cursor that is not a finite time, rejecting only that unit', async () => {

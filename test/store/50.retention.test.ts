@@ -31,6 +31,32 @@ describe('retention by age', () => {
     expect(store.applyRetention()).toEqual({ deleted: 0 });
   });
 
+  it('should age inbound keys by inboundMaxAgeS (the broker session), apart from the other rows', async () => {
+    const now = Date.now();
+    const store = openStore({ batchMs: 1, retention: { maxAgeDays: 30, inboundMaxAgeS: 3600, everyMs: 0 } });
+    await store.commit({
+      inbound: [{ topic: 't', key: 'two-hours', receivedMs: now - 2 * 3_600_000 }, { topic: 't', key: 'a-minute', receivedMs: now - 60_000 }],
+      results: [result(now - 2 * DAY), result(now - 40 * DAY)],
+    });
+    expect(store.applyRetention()).toEqual({ deleted: 2 });
+    expect(store.seen('two-hours')).toBe(false);
+    expect(store.seen('a-minute')).toBe(true);
+    // Results follow maxAgeDays: the one of two days ago stays.
+    expect(store.counts()).toMatchObject({ inbound: 1, results: 1 });
+  });
+
+  it('should age inbound keys by inboundMaxAgeS alone when no other retention is set, on its timer', async () => {
+    const store = openStore({ batchMs: 1, retention: { inboundMaxAgeS: 1, everyMs: 20 } });
+    await store.commit({ inbound: [{ topic: 't', key: 'old', receivedMs: Date.now() - 5000 }], results: [result(0)] });
+    const deadline = Date.now() + 3000;
+    while (store.counts().inbound > 0 && Date.now() < deadline) await sleep(10);
+    expect(store.counts()).toMatchObject({ inbound: 0, results: 1 });
+  });
+
+  it('should refuse an inboundMaxAgeS that is not a positive number', () => {
+    expect(() => openStore({ retention: { inboundMaxAgeS: 0 } })).toThrow(/retention\.inboundMaxAgeS: expected a number > 0, got 0/);
+  });
+
   it('should run on its timer without being asked', async () => {
     const store = openStore({ batchMs: 1, retention: { maxAgeDays: 1, everyMs: 20 } });
     await store.commit({ results: [result(Date.now() - 2 * DAY), result(Date.now())] });

@@ -43,8 +43,8 @@ export class MetricBook {
 export interface EdgeNodeSession {
   /** The NBIRTH's bdSeq, as text; an NDEATH ends this session only if it carries the same. */
   bdSeq: string | undefined;
-  /** seq of the node's last message (0..255). */
-  lastSeq: number;
+  /** seq of the node's last message (0..255); undefined when unknown (see SparkplugDecoder.resync). */
+  lastSeq: number | undefined;
   node: MetricBook;
   /** DBIRTH definitions by device id. */
   devices: Map<string, MetricBook>;
@@ -56,6 +56,10 @@ export interface EdgeNodeSession {
  * the messages after it.
  */
 export function advanceSeq(session: EdgeNodeSession, received: number): number | undefined {
+  if (session.lastSeq === undefined) {
+    session.lastSeq = received;
+    return undefined;
+  }
   const expected = (session.lastSeq + 1) % 256;
   session.lastSeq = received;
   return received === expected ? undefined : expected;

@@ -23,6 +23,10 @@ export class SparkplugDecoder implements Decoder {
     this.channelOf = config.channels ? new Map(Object.entries(config.channels)) : undefined;
   }
 
+  resync(): void {
+    for (const session of this.sessions.values()) session.lastSeq = undefined;
+  }
+
   decode(payload: Uint8Array, ctx: DecodeContext): DecodedSamples[] {
     return guardDecode(this.kind, payload, ctx, (bytes, topic) => {
       const t = parseSparkplugTopic(topic);

@@ -33,4 +33,10 @@ export interface Decoder {
    * group; BIRTH/DEATH give none). Throws only EdgeInferError, whose message names the topic.
    */
   decode(payload: Uint8Array, ctx: DecodeContext): DecodedSamples[];
+  /**
+   * Forgets what the decoder knows of message order (Sparkplug seq): the messages between the
+   * last one it decoded and the next were handled elsewhere (by a run before a restart), so the
+   * next number is taken as it comes. Decoders that keep no order need not have it.
+   */
+  resync?(): void;
 }

@@ -1,0 +1,68 @@
+// What one window's model output becomes: the result record the log keeps and the JSON it is
+// published as. The gateway's pipelines and the Node-RED model nodes share both, so a result
+// reads the same (and is refused for the same reasons) wherever it comes from.
+import type { WindowOutcome } from '../engine';
+import { EdgeInferError } from '../errors';
+import { type ModelCard, interpret } from '../model';
+import type { ResultRecord } from '../store';
+import type { ReadyWindow } from './device-windows';
+
+/** The card with its threshold replaced (an operator's override); the card itself when none is given. */
+export function withThreshold(card: ModelCard, threshold: number | undefined): ModelCard {
+  return threshold === undefined ? card : { ...card, output: { ...card.output, threshold } };
+}
+
+export interface WindowResultRecord {
+  record: ResultRecord;
+  probabilities?: Record<string, number>;
+}
+
+/**
+ * One window's result, as the card reads the output. Throws E_RUN naming the output when it is
+ * missing, does not fit the card, or gives a score that is not a finite number (the log keeps
+ * numbers; a NaN would fail the whole commit it travels in).
+ */
+export function resultRecord(card: ModelCard, variant: string, w: ReadyWindow, outcome: Extract<WindowOutcome, { ok: true }>, timeMs: number): WindowResultRecord {
+  const tensor = card.output.tensor;
+  const output = outcome.outputs[tensor]?.data;
+  if (!(output instanceof Float32Array)) {
+    const got = outcome.outputs[tensor] === undefined ? `none (it gave ${Object.keys(outcome.outputs).map((k) => `'${k}'`).join(', ') || 'nothing'})` : 'not float32';
+    throw new EdgeInferError('E_RUN', `${card.id}: output '${tensor}' of the window of ${w.device} from ${new Date(w.startMs).toISOString()} is ${got}`);
+  }
+  const meaning = interpret(card, output);
+  if (!Number.isFinite(meaning.score)) {
+    throw new EdgeInferError('E_RUN', `${card.id}: output '${tensor}' gives a score of ${meaning.score} for the window of ${w.device} from ${new Date(w.startMs).toISOString()}, expected a finite number`);
+  }
+  const record: ResultRecord = {
+    timeMs,
+    device: w.device,
+    model: card.id,
+    variant,
+    score: meaning.score,
+    label: meaning.label ?? null,
+    anomaly: meaning.anomaly,
+    outputs: Array.from(output),
+    latencyMs: outcome.ms / outcome.batch,
+    windowStartMs: w.startMs,
+    windowEndMs: w.endMs,
+    messageKeys: w.messageKeys,
+  };
+  return { record, probabilities: meaning.probabilities };
+}
+
+/** The JSON a result is published as (the Node-RED nodes emit the same shape). */
+export function resultPayload(card: ModelCard, variant: string, r: ResultRecord, probabilities?: Record<string, number>): Record<string, unknown> {
+  return {
+    device: r.device,
+    model: r.model,
+    variant,
+    time: new Date(r.timeMs).toISOString(),
+    score: r.score,
+    label: r.label,
+    probabilities,
+    anomaly: r.anomaly,
+    threshold: card.output.threshold ?? null,
+    latencyMs: Number(r.latencyMs.toFixed(3)),
+    window: { start: new Date(r.windowStartMs).toISOString(), end: new Date(r.windowEndMs).toISOString() },
+  };
+}
