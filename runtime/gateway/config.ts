@@ -106,9 +106,11 @@ export const GatewayConfigSchema = z
         sync: z.enum(['full', 'normal', 'off']).default('normal'),
         retention: z.object({ maxAgeDays: z.number().positive().optional(), maxBytes: z.number().int().positive().optional() }).strict().default({ maxAgeDays: 30 }),
         outboxLimit: z.number().int().min(1).default(1_000_000),
+        /** Results wait at most this long to share a transaction: the log's part of a result's latency. */
+        batchMs: z.number().int().min(0).max(1000).default(5),
       })
       .strict()
-      .default({ path: 'edge-infer.db', sync: 'normal', retention: { maxAgeDays: 30 }, outboxLimit: 1_000_000 }),
+      .default({ path: 'edge-infer.db', sync: 'normal', retention: { maxAgeDays: 30 }, outboxLimit: 1_000_000, batchMs: 5 }),
     http: z.object({ port: port.default(8080), host: z.string().default('0.0.0.0') }).strict().default({ port: 8080, host: '0.0.0.0' }),
     scheduler: SchedulerSchema.default(SchedulerSchema.parse({})),
     pipelines: z.array(PipelineSchema).min(1, 'expected at least one pipeline'),

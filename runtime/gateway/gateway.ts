@@ -108,7 +108,7 @@ export class Gateway extends EventEmitter {
       // while the broker keeps it: they are kept that long, not as long as the log's rows.
       const redeliveries = c.broker.persistentSession && (c.broker.protocol === 4 || c.broker.embedded !== undefined || c.broker.sessionExpiryS > 0);
       const retention = redeliveries ? { ...c.storage.retention, inboundMaxAgeS: Math.max(c.broker.sessionExpiryS, 1) } : c.storage.retention;
-      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, retention, outboxLimit: c.storage.outboxLimit });
+      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, batchMs: c.storage.batchMs, retention, outboxLimit: c.storage.outboxLimit });
       const store = this.store;
       this.metrics.depths = () => (this.stopping ? undefined : { outbox: store.outboxDepth(), journal: store.journalDepth() });
       for (const [i, p] of c.pipelines.entries()) {

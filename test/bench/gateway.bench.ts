@@ -129,10 +129,15 @@ async function nodeRed(url: string, port: number, messages: Message[]): Promise<
   writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
   writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify({ uiPort, uiHost: '127.0.0.1', userDir, flowFile: 'flows.json', nodesDir: [path.dirname(require.resolve('node-red-node-sqlite/sqlite.js'))], logging: { console: { level: 'warn' } } })};`);
   const proc: ChildProcess = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'ignore' });
+  // Node-RED's sqlite node writes in rollback-journal mode: a count can meet its write lock, and
+  // then simply asks again at the next poll.
   const count = (): number => {
-    const c = new Database(db, { readonly: true });
+    const c = new Database(db, { readonly: true, timeout: 1000 });
     try {
       return (c.prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') return 0;
+      throw err;
     } finally {
       c.close();
     }

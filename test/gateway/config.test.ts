@@ -104,6 +104,12 @@ const cases: Array<{ what: string; file: string; text: string; field: RegExp }> 
     field: /pipelines\[0\]: .*window/,
   },
   {
+    what: 'a negative commit wait (JSON)',
+    file: 'gateway.json',
+    text: JSON.stringify({ ...BASE, storage: { path: 'log/edge-infer.db', batchMs: -1 }, pipelines: [PIPELINE] }),
+    field: /storage\.batchMs: .*>=0/,
+  },
+  {
     what: 'YAML that does not parse',
     file: 'gateway.yaml',
     text: 'pipelines: [ { name: vib\n',
@@ -183,6 +189,7 @@ describe('loadGatewayConfig', () => {
     const config = await loadGatewayConfig(file);
     expect(config.storage.path).toBe(path.join(dir, 'edge-infer.db'));
     expect(config.simulate?.plant).toBe('demo');
+    expect(config.storage.batchMs).toBe(5);
     expect(path.isAbsolute(config.models)).toBe(true);
     expect(config.broker.tls).toBeUndefined();
   });
