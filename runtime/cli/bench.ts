@@ -1,7 +1,7 @@
 // `edge-infer bench <model>`: latency percentiles and throughput on synthetic windows.
 import { type Command, Option } from 'commander';
 import { type BackendChoice, ModelSession, benchmarkSession } from '../engine';
-import { backendOption, positiveNumber, threadsOption, wholeNumber } from './options';
+import { backendOption, nonNegativeNumber, positiveNumber, threadsOption, wholeNumber } from './options';
 import { print, printJson, rows, thousands } from './output';
 
 interface BenchOptions {
@@ -9,6 +9,7 @@ interface BenchOptions {
   threads: number;
   backend: BackendChoice;
   seconds: number;
+  warmup: number;
   runs?: number;
   json?: boolean;
 }
@@ -22,13 +23,15 @@ export function registerBench(program: Command): void {
     .addOption(threadsOption())
     .addOption(backendOption())
     .addOption(new Option('--seconds <s>', 'how long to measure').argParser(positiveNumber).default(3))
+    // Steady state: V8 optimizes onnxruntime's WebAssembly kernels only once they have run hot.
+    .addOption(new Option('--warmup <s>', 'untimed runs for this long first').argParser(nonNegativeNumber).default(1))
     .addOption(new Option('--runs <n>', 'exactly this many timed runs instead of --seconds').argParser(wholeNumber(1)))
     .option('--json', 'print the result as JSON')
     .action(async (model: string, opts: BenchOptions) => {
       const session = await ModelSession.load(model, { backend: opts.backend, threads: opts.threads, warmupRuns: 0 });
       try {
-        const r = await benchmarkSession(session, { batch: opts.batch, seconds: opts.seconds, runs: opts.runs });
-        const summary = { model, backend: session.backend, threads: session.threads, ...r };
+        const r = await benchmarkSession(session, { batch: opts.batch, seconds: opts.seconds, runs: opts.runs, warmupMs: opts.warmup * 1000 });
+        const summary = { model, backend: session.backend, threads: session.threads, warmupS: opts.warmup, ...r };
         if (opts.json) return printJson(summary);
         for (const line of rows([
           ['model', `${model} (${session.backend}, ${session.threads} thread${session.threads > 1 ? 's' : ''})`],

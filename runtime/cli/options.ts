@@ -19,6 +19,12 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number ≥ 0');
+  return n;
+}
+
 export const backendOption = (): Option =>
   new Option('--backend <backend>', 'where to run: native where onnxruntime-node is installed, else wasm').choices([...BACKEND_CHOICES]).default('auto' as BackendChoice);
 

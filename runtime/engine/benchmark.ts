@@ -15,6 +15,8 @@ export interface BenchmarkOptions {
   seconds?: number;
   /** Untimed runs first (default 3). */
   warmup?: number;
+  /** ...and keep warming up until this much time has passed (default 0). */
+  warmupMs?: number;
   /** Sizes of other dynamic dimensions, by name (default 1). */
   dims?: Record<string, number>;
 }
@@ -48,12 +50,22 @@ export function syntheticFeeds(inputs: readonly TensorSpec[], batch: number, dim
   return feeds;
 }
 
+/**
+ * Untimed runs: at least `runs`, and until `ms` have passed. V8 first compiles WebAssembly with its
+ * baseline compiler and optimizes a function only once it has run hot for a while; onnxruntime's
+ * kernels of a small model at batch 1 need thousands of runs, not three, to get there.
+ */
+async function warmUp(run: () => Promise<unknown>, runs: number, ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  for (let i = 0; i < runs || performance.now() < until; i++) await run();
+}
+
 /** Runs the model repeatedly on synthetic inputs and reports latency percentiles and throughput. */
 export async function benchmarkSession(session: ModelSession, options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
   // A model without a dynamic batch axis runs one window at a time, whatever was asked for.
   const batch = session.batchable ? (options.batch ?? 1) : 1;
   const feeds = syntheticFeeds(session.signature.inputs, batch, options.dims);
-  for (let i = 0; i < (options.warmup ?? 3); i++) await session.run(feeds);
+  await warmUp(() => session.run(feeds), options.warmup ?? 3, options.warmupMs ?? 0);
   // A run count, when given, decides alone; otherwise the clock does.
   const deadline = performance.now() + (options.seconds ?? 3) * 1000;
   const maxRuns = options.runs ?? Number.POSITIVE_INFINITY;
@@ -79,6 +91,8 @@ export interface SideBySideOptions {
   rounds?: number;
   /** Runs per turn (default 20). */
   runsPerTurn?: number;
+  /** Each session runs untimed at least 3 times and for this long first (default 0). */
+  warmupMs?: number;
 }
 
 /**
@@ -89,7 +103,7 @@ export interface SideBySideOptions {
 export async function benchmarkSideBySide(sessions: readonly ModelSession[], options: SideBySideOptions = {}): Promise<Array<{ msPerRun: number; windowsPerSecond: number }>> {
   const batches = sessions.map((s) => (s.batchable ? (options.batch ?? 1) : 1));
   const feeds = sessions.map((s, i) => syntheticFeeds(s.signature.inputs, batches[i]));
-  for (let i = 0; i < sessions.length; i++) for (let w = 0; w < 3; w++) await sessions[i].run(feeds[i]);
+  for (let i = 0; i < sessions.length; i++) await warmUp(() => sessions[i].run(feeds[i]), 3, options.warmupMs ?? 0);
   const samples = sessions.map(() => [] as number[]);
   for (let r = 0; r < (options.rounds ?? 7); r++) {
     for (let i = 0; i < sessions.length; i++) {

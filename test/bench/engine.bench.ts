@@ -19,9 +19,15 @@ async function timeRuns(run: () => Promise<unknown>, n: number): Promise<number>
   return (performance.now() - t0) / n;
 }
 
+/** Untimed runs of each contender first: V8 optimizes onnxruntime's WebAssembly kernels only once they run hot. */
+const WARM_UP_MS = 1000;
+
 /** Median per-run time of each contender, taking turns round by round so drift hits both alike. */
 async function sideBySide(contenders: Array<() => Promise<unknown>>, runs = RUNS_PER_ROUND): Promise<number[]> {
-  for (const c of contenders) await timeRuns(c, 5);
+  for (const c of contenders) {
+    const until = performance.now() + WARM_UP_MS;
+    while (performance.now() < until) await c();
+  }
   const samples = contenders.map(() => [] as number[]);
   for (let r = 0; r < ROUNDS; r++) for (let i = 0; i < contenders.length; i++) samples[i].push(await timeRuns(contenders[i], runs));
   return samples.map(median);

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
         if (v.precision.startsWith('fp8')) contenders.push({ name: `${v.variant} fast`, file: v.file, fast: true });
       }
       const sessions = await Promise.all(contenders.map((c) => ModelSession.load(c.file, { backend, threads: 1, ...loadOptionsFor(c.name.split(' ')[0], c.fast ? 'fast' : 'compact') })));
-      const r = await benchmarkSideBySide(sessions, { batch: 32, rounds: 7, runsPerTurn: 10 });
+      const r = await benchmarkSideBySide(sessions, { batch: 32, rounds: 7, runsPerTurn: 10, warmupMs: 1000 });
       const base = r[contenders.findIndex((c) => c.name === 'fp32')].windowsPerSecond;
       contenders.forEach((c, i) => speedRows.push([backend, m.id, c.name, int(r[i].windowsPerSecond), `${fmt(r[i].windowsPerSecond / base)}×`]));
       for (const s of sessions) await s.dispose();

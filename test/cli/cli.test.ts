@@ -165,10 +165,10 @@ describe('edge-infer infer', () => {
 
 describe('edge-infer bench', () => {
   it('should report latency percentiles and throughput', async () => {
-    const r = await cli('bench', gemm, '--batch', '8', '--runs', '20', '--backend', 'wasm', '--json');
+    const r = await cli('bench', gemm, '--batch', '8', '--runs', '20', '--warmup', '0.2', '--backend', 'wasm', '--json');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
-    expect(j).toMatchObject({ batch: 8, runs: 20, backend: 'wasm' });
+    expect(j).toMatchObject({ batch: 8, runs: 20, backend: 'wasm', warmupS: 0.2 });
     expect(j.p99Ms).toBeGreaterThanOrEqual(j.p50Ms);
     expect(j.windowsPerSecond).toBeGreaterThan(0);
   });
@@ -187,6 +187,12 @@ describe('edge-infer bench', () => {
     const r = await cli('bench', gemm, '--batch', 'lots');
     expect(r.code).toBe(2);
     expectOneLine(r.err, /option '--batch <n>' argument 'lots' is invalid\. expected a whole number from 1 to 4096/);
+  });
+
+  it('should refuse a negative warm-up, on one line', async () => {
+    const r = await cli('bench', gemm, '--warmup', '-1');
+    expect(r.code).toBe(2);
+    expectOneLine(r.err, /option '--warmup <s>' argument '-1' is invalid\. expected a number ≥ 0/);
   });
 
   it('should refuse an unknown backend, listing the choices', async () => {

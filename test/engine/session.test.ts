@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModelSession, benchmarkSession, float32, syntheticFeeds } from '../../runtime/engine';
+import { ModelSession, benchmarkSession, benchmarkSideBySide, float32, syntheticFeeds } from '../../runtime/engine';
 import { isEdgeInferError } from '../../runtime/errors';
 import { failsOnZerosModel, gatherModel, gemmModel, mixedTypesModel, sumOverTimeModel, twoInputModel } from '../helpers/models';
 
@@ -124,6 +124,16 @@ describe('input validation', () => {
     await expectCode(s.run({ x: float32([1, 2, 3, Number.NaN], [2, 2]) }), 'E_INPUT_VALUE', /value at \[1, 1\] is NaN/);
     await expectCode(s.run({ x: float32([Number.POSITIVE_INFINITY, 2], [1, 2]) }), 'E_INPUT_VALUE', /value at \[0, 0\] is Infinity/);
   });
+  it('should find a non-finite value wherever it sits: in every lane of the check and in its tail', async () => {
+    // 7 windows of 2: three groups of four values and a tail of two.
+    for (let at = 0; at < 14; at++) {
+      const data = new Float32Array(14).fill(0.5);
+      data[at] = at % 2 ? Number.NEGATIVE_INFINITY : Number.NaN;
+      const where = new RegExp(`value at \\[${Math.floor(at / 2)}, ${at % 2}\\] is ${at % 2 ? '-Infinity' : 'NaN'}`);
+      await expectCode(s.run({ x: float32(data, [7, 2]) }), 'E_INPUT_VALUE', where);
+    }
+    expect((await s.run({ x: float32(new Float32Array(14).fill(0.5), [7, 2]) })).batch).toBe(7);
+  });
   it('should refuse dynamic dimensions that disagree across inputs', async () => {
     await expectCode(two.run({ a: float32(new Float32Array(8), [2, 4]), b: float32(new Float32Array(12), [3, 4]) }), 'E_INPUT_SHAPE', /dimension 'batch' \(axis 0\) is 3, but input 'a' gave it 2/);
   });
@@ -216,6 +226,31 @@ describe('synthetic feeds and benchmarks', () => {
     expect(r.batch).toBe(1);
     expect(r.runs).toBe(5);
     expect(r.windowsPerSecond).toBeCloseTo(1000 / r.meanMs, 6);
+    await dynamic.dispose();
+    await fixed.dispose();
+  });
+
+  it('should warm up for the time asked before timing', async () => {
+    const s = await ModelSession.load(gemmModel(), { backend: 'wasm' });
+    const t0 = performance.now();
+    const r = await benchmarkSession(s, { runs: 2, warmupMs: 150 });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(150);
+    expect(r.runs).toBe(2);
+    expect(s.stats.runs).toBeGreaterThan(5); // warm-up runs went on past the default three
+    await s.dispose();
+  });
+
+  it('should time sessions side by side, each on its own batch, after their warm-up', async () => {
+    const dynamic = await ModelSession.load(gemmModel(), { backend: 'wasm' });
+    const fixed = await ModelSession.load(gemmModel({ batch: 1 }), { backend: 'wasm' });
+    const [d, f] = await benchmarkSideBySide([dynamic, fixed], { batch: 8, rounds: 3, runsPerTurn: 4, warmupMs: 50 });
+    expect(d.windowsPerSecond).toBeCloseTo((8 * 1000) / d.msPerRun, 6);
+    expect(f.windowsPerSecond).toBeCloseTo(1000 / f.msPerRun, 6);
+    // 3 rounds of 4 timed runs each, after at least 3 warm-up runs each.
+    expect(dynamic.stats.runs).toBeGreaterThanOrEqual(15);
+    expect(fixed.stats.runs).toBeGreaterThanOrEqual(15);
+    expect(dynamic.stats.windows - 12 * 8).toBe((dynamic.stats.runs - 12) * 8);
+    expect(fixed.stats.windows).toBe(fixed.stats.runs);
     await dynamic.dispose();
     await fixed.dispose();
   });
