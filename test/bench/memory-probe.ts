@@ -4,7 +4,10 @@ import { ModelSession, float32 } from '../../runtime/engine';
 import { GraphBuilder, encodeModel } from '../../runtime/onnx';
 import { type WeightLoading, loadOptionsFor } from '../../runtime/quant';
 
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+// Run with --expose-gc (and tsx as an --import, so the flag reaches this process): without a
+// collection the fp32 file's bytes would still be counted against the fp32 session.
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('memory-probe needs node --expose-gc');
 const settle = async (): Promise<number> => {
   for (let i = 0; i < 3; i++) {
     gc();

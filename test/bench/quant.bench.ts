@@ -88,11 +88,10 @@ async function main(): Promise<void> {
   await fs.writeFile(path.join(dir, 'fp32.onnx'), encodeModel(fp32));
   await fs.writeFile(path.join(dir, 'fp8.onnx'), encodeModel(quantizeWeightsOnly(decodeModel(encodeModel(fp32)), { format: 'e4m3fn' }).model));
   const probe = path.join(__dirname, 'memory-probe.ts');
-  const tsx = require.resolve('tsx/cli');
   const memRows: Array<Array<string | number>> = [];
   for (const backend of backends) {
     const measure = (file: string, mode: string): { rssMb: number; ms: number } =>
-      JSON.parse(execFileSync(process.execPath, ['--expose-gc', tsx, probe, file, file.endsWith('fp8.onnx') ? 'fp8-e4m3' : 'fp32', mode, backend], { encoding: 'utf8' }).trim().split('\n').pop()!);
+      JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', probe, file, file.endsWith('fp8.onnx') ? 'fp8-e4m3' : 'fp32', mode, backend], { encoding: 'utf8' }).trim().split('\n').pop()!);
     const base = measure(path.join(dir, 'fp32.onnx'), 'compact');
     const compact = measure(path.join(dir, 'fp8.onnx'), 'compact');
     const fast = measure(path.join(dir, 'fp8.onnx'), 'fast');
