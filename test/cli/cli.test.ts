@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledModelsDir, packageRoot } from '../../runtime/paths';
-import { cli } from '../helpers/cli';
+import { cli, expectOneLine } from '../helpers/cli';
 import { gemmModel } from '../helpers/models';
 
 const classifier = path.join(bundledModelsDir(), 'fault-classifier', 'fault-classifier.fp32.onnx');
@@ -21,11 +21,6 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** A problem is reported on exactly one line. */
-function expectOneLine(text: string, pattern: RegExp): void {
-  expect(text.trimEnd().split('\n')).toHaveLength(1);
-  expect(text).toMatch(pattern);
-}
 
 describe('edge-infer', () => {
   it('should list its commands with --help and exit 0', async () => {

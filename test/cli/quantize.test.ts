@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelSession } from '../../runtime/engine';
 import { DataType, decodeModel, tensorValues } from '../../runtime/onnx';
-import { cli } from '../helpers/cli';
+import { cli, expectOneLine } from '../helpers/cli';
 import { gemmModel } from '../helpers/models';
 
 let dir: string;
@@ -19,10 +19,6 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-function expectOneLine(text: string, pattern: RegExp): void {
-  expect(text.trimEnd().split('\n')).toHaveLength(1);
-  expect(text).toMatch(pattern);
-}
 
 describe('edge-infer quantize', () => {
   it('should make a dynamic int8 variant of a model without a card, checked on synthetic windows, with 7-bit weights when asked', async () => {

@@ -6,7 +6,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plantById } from '../../devices';
 import { packageRoot } from '../../runtime/paths';
-import { cli } from '../helpers/cli';
+import { cli, expectOneLine } from '../helpers/cli';
 import { type TestBroker, startAedes } from '../helpers/brokers';
 
 let broker: TestBroker;
@@ -38,10 +38,6 @@ async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-function expectOneLine(text: string, pattern: RegExp): void {
-  expect(text.trimEnd().split('\n')).toHaveLength(1);
-  expect(text.trimEnd()).toMatch(pattern);
-}
 
 describe('edge-infer simulate --broker', () => {
   it('should publish a built-in plant and print a one-line summary', async () => {

@@ -1,5 +1,5 @@
 // Runs the edge-infer command line in this process and captures what it prints.
-import { vi } from 'vitest';
+import { expect, vi } from 'vitest';
 import { main } from '../../runtime/cli';
 
 export interface CliResult {
@@ -26,4 +26,10 @@ export async function cli(...args: string[]): Promise<CliResult> {
     o.mockRestore();
     e.mockRestore();
   }
+}
+
+/** A problem is reported on exactly one line, matching `pattern`. */
+export function expectOneLine(text: string, pattern: RegExp): void {
+  expect(text.trimEnd().split('\n')).toHaveLength(1);
+  expect(text.trimEnd()).toMatch(pattern);
 }
