@@ -12,7 +12,7 @@ import type { ModelCardInput } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
 import { encodeFloat32Block } from '../../runtime/stream/decoders';
 import { type TestBroker, startAedes } from '../helpers/brokers';
-import { VIBRATION_DECODER, client, tempDir, vibrationBlock, waitFor } from '../helpers/gateway';
+import { VIBRATION_DECODER, client, publish, tempDir, vibrationBlock, waitFor } from '../helpers/gateway';
 import { gatherModel } from '../helpers/models';
 import { encodePayload, rawData } from '../stream/decoders/sparkplug-helpers';
 
@@ -78,8 +78,7 @@ describe('the gateway given bad input', () => {
     await broker?.stop();
   });
 
-  const send = (topic: string, payload: string | Uint8Array): Promise<void> =>
-    new Promise((resolve, reject) => pub.publish(topic, typeof payload === 'string' ? payload : Buffer.from(payload), { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+  const send = (topic: string, payload: string | Uint8Array): Promise<void> => publish(pub, topic, payload);
 
   /** Sends a bad message and returns the dead letter it became. */
   async function deadLetterOf(topic: string, payload: string | Uint8Array) {

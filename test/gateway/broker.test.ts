@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Gateway } from '../../runtime/gateway/gateway';
 import { parseGatewayConfig } from '../../runtime/gateway/config';
 import { type MosquittoBroker, type TestBroker, startAedes, startMosquitto } from '../helpers/brokers';
-import { client, tempDir, waitFor } from '../helpers/gateway';
+import { client, publish, tempDir, waitFor } from '../helpers/gateway';
 import { gatherModel } from '../helpers/models';
 import { modelsDir, speedCard } from '../helpers/speed-models';
 
@@ -29,8 +29,6 @@ function config(brokerUrl: string, pipelines: unknown[], broker: Record<string, 
   );
 }
 
-const publish = (c: MqttClient, topic: string, payload: string | Buffer, qos: 0 | 1 | 2, retain = false): Promise<void> =>
-  new Promise((resolve, reject) => c.publish(topic, payload, { qos, retain }, (err) => (err ? reject(err) : resolve())));
 
 const metric = async (gateway: Gateway, name: string, labels = ''): Promise<number> => {
   const line = (await gateway.metrics.text()).split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}}` : `${name} `));

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type GatewayConfig, parseGatewayConfig } from '../../runtime/gateway/config';
 import { messageKey, partitionOf } from '../../runtime/stream/pipeline';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
-import { VIBRATION_DECODER, client, spawnGateway, tempDir, vibrationBlock, waitFor } from '../helpers/gateway';
+import { VIBRATION_DECODER, client, publish, spawnGateway, tempDir, vibrationBlock, waitFor } from '../helpers/gateway';
 
 const GATEWAYS = 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -99,9 +99,6 @@ function journalDepth(file: string): number {
   }
 }
 
-function publish(pub: MqttClient, topic: string, payload: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => pub.publish(topic, payload, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
-}
 
 describe('three gateways on one broker', () => {
   let broker: MosquittoBroker | undefined;

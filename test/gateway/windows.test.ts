@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gateway } from '../../runtime/gateway/gateway';
 import { type GatewayConfig, parseGatewayConfig } from '../../runtime/gateway/config';
 import { type TestBroker, startAedes } from '../helpers/brokers';
-import { client, tempDir, waitFor } from '../helpers/gateway';
+import { client, publish, tempDir, waitFor } from '../helpers/gateway';
 import { gatherModel, logModel, unsizedClassesModel } from '../helpers/models';
 import { modelsDir, speedCard } from '../helpers/speed-models';
 import { encodePayload, rawData } from '../stream/decoders/sparkplug-helpers';
@@ -65,8 +65,7 @@ describe('window accounting in the gateway', () => {
     await broker?.stop();
   });
 
-  const send = (topic: string, payload: string | Uint8Array): Promise<void> =>
-    new Promise((resolve, reject) => pub.publish(topic, typeof payload === 'string' ? payload : Buffer.from(payload), { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+  const send = (topic: string, payload: string | Uint8Array): Promise<void> => publish(pub, topic, payload);
   const scores = (device: string, model: string) => gateway.log.series({ device, model, fromMs: 0, toMs: Date.now() + 1000, maxPoints: 1000 }).map((p) => p.score);
   /** Journal rows of DATA messages (births stay journaled for a restart). */
   const dataRows = (pipeline: string) => gateway.log.pendingJournal(pipeline).filter((r) => r.topic.includes('DATA')).length;

@@ -63,6 +63,12 @@ export async function client(url: string, options: mqtt.IClientOptions = {}): Pr
   return c;
 }
 
+/** Publishes and resolves once the broker has taken the message (QoS 1 by default: its PUBACK). */
+export function publish(c: MqttClient, topic: string, payload: string | Uint8Array, qos: 0 | 1 | 2 = 1, retain = false): Promise<void> {
+  const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
+  return new Promise((resolve, reject) => c.publish(topic, body, { qos, retain }, (err) => (err ? reject(err) : resolve())));
+}
+
 /** Numbered vibration blocks of a device: seq n covers samples [n·size, (n+1)·size). */
 export function vibrationBlock(seq: number, size = 512, t0Ms = 1_700_000_000_000): Buffer {
   const ch = (phase: number) => Float32Array.from({ length: size }, (_, i) => 0.1 * Math.sin(((seq * size + i) / 5120) * 2 * Math.PI * 24.6 + phase));
