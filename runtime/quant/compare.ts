@@ -80,7 +80,8 @@ export async function compareWithFp32(fp32: Uint8Array, variant: Uint8Array, hel
       metric = { name, fp32: before, variant: after, delta: after - before };
     }
     const batch = options.batch ?? 32;
-    const [fa, fb] = await benchmarkSideBySide([a, b], { batch, rounds: 5, runsPerTurn: 10 });
+    // A quarter second each before timing, so both run V8's optimized code, not its first compile.
+    const [fa, fb] = await benchmarkSideBySide([a, b], { batch, rounds: 5, runsPerTurn: 10, warmupMs: 250 });
     return {
       variant: options.variant,
       sizeBytes: variant.length,
