@@ -96,25 +96,31 @@ export interface SideBySideOptions {
 }
 
 /**
- * Times several sessions on the same synthetic windows, taking turns round by round, so that
- * whatever else the machine is doing slows them alike; reports each one's median time per run.
- * This is how every speed ratio edge-infer reports is measured.
+ * Times several ways of running, taking turns round by round, so that whatever else the machine
+ * is doing slows them alike; returns each one's median time per run, ms. This is how every
+ * speed ratio edge-infer reports is measured.
  */
-export async function benchmarkSideBySide(sessions: readonly ModelSession[], options: SideBySideOptions = {}): Promise<Array<{ msPerRun: number; windowsPerSecond: number }>> {
-  const batches = sessions.map((s) => (s.batchable ? (options.batch ?? 1) : 1));
-  const feeds = sessions.map((s, i) => syntheticFeeds(s.signature.inputs, batches[i]));
-  for (let i = 0; i < sessions.length; i++) await warmUp(() => sessions[i].run(feeds[i]), 3, options.warmupMs ?? 0);
-  const samples = sessions.map(() => [] as number[]);
+export async function timeSideBySide(runs: ReadonlyArray<() => Promise<unknown>>, options: Omit<SideBySideOptions, 'batch'> = {}): Promise<number[]> {
+  for (const run of runs) await warmUp(run, 3, options.warmupMs ?? 0);
+  const samples = runs.map(() => [] as number[]);
+  const n = options.runsPerTurn ?? 20;
   for (let r = 0; r < (options.rounds ?? 7); r++) {
-    for (let i = 0; i < sessions.length; i++) {
+    for (let i = 0; i < runs.length; i++) {
       const t0 = performance.now();
-      const n = options.runsPerTurn ?? 20;
-      for (let k = 0; k < n; k++) await sessions[i].run(feeds[i]);
+      for (let k = 0; k < n; k++) await runs[i]();
       samples[i].push((performance.now() - t0) / n);
     }
   }
-  return samples.map((s, i) => {
-    const msPerRun = quantile(s, 0.5);
-    return { msPerRun, windowsPerSecond: (batches[i] * 1000) / msPerRun };
-  });
+  return samples.map((s) => quantile(s, 0.5));
+}
+
+/** Times several sessions side by side (see timeSideBySide) on the same synthetic windows. */
+export async function benchmarkSideBySide(sessions: readonly ModelSession[], options: SideBySideOptions = {}): Promise<Array<{ msPerRun: number; windowsPerSecond: number }>> {
+  const batches = sessions.map((s) => (s.batchable ? (options.batch ?? 1) : 1));
+  const feeds = sessions.map((s, i) => syntheticFeeds(s.signature.inputs, batches[i]));
+  const ms = await timeSideBySide(
+    sessions.map((s, i) => () => s.run(feeds[i])),
+    options,
+  );
+  return ms.map((msPerRun, i) => ({ msPerRun, windowsPerSecond: (batches[i] * 1000) / msPerRun }));
 }

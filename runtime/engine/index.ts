@@ -8,5 +8,5 @@ export type { ModelSignature, TensorSpec, DimSpec } from './signature';
 export { validateFeeds } from './validate';
 export { float32, sizeOf } from './tensor';
 export type { TensorData, TensorMap, TensorArray } from './tensor';
-export { benchmarkSession, benchmarkSideBySide, syntheticFeeds } from './benchmark';
+export { benchmarkSession, benchmarkSideBySide, syntheticFeeds, timeSideBySide } from './benchmark';
 export type { BenchmarkOptions, BenchmarkResult, SideBySideOptions } from './benchmark';

@@ -3,35 +3,16 @@
 //  2. wasm vs native throughput;
 //  3. throughput at batch 1, 8 and 32.
 // The engine first: it loads onnxruntime-node before onnxruntime-web claims the 'cpu' backend.
-import { ModelSession, availableBackends, syntheticFeeds } from '../../runtime/engine';
+import { ModelSession, availableBackends, syntheticFeeds, timeSideBySide } from '../../runtime/engine';
 import * as ortWeb from 'onnxruntime-web';
 import { sessionExtra } from '../../runtime/engine/backends/ort-session';
 import { ModelRegistry } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
-import { fmt, int, machine, median, table } from './table';
+import { fmt, int, machine, table } from './table';
 
-const ROUNDS = 11;
-const RUNS_PER_ROUND = 40;
-
-async function timeRuns(run: () => Promise<unknown>, n: number): Promise<number> {
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) await run();
-  return (performance.now() - t0) / n;
-}
-
-/** Untimed runs of each contender first: V8 optimizes onnxruntime's WebAssembly kernels only once they run hot. */
-const WARM_UP_MS = 1000;
-
-/** Median per-run time of each contender, taking turns round by round so drift hits both alike. */
-async function sideBySide(contenders: Array<() => Promise<unknown>>, runs = RUNS_PER_ROUND): Promise<number[]> {
-  for (const c of contenders) {
-    const until = performance.now() + WARM_UP_MS;
-    while (performance.now() < until) await c();
-  }
-  const samples = contenders.map(() => [] as number[]);
-  for (let r = 0; r < ROUNDS; r++) for (let i = 0; i < contenders.length; i++) samples[i].push(await timeRuns(contenders[i], runs));
-  return samples.map(median);
-}
+// Eleven rounds of 40 runs, after a second's warm-up each: V8 optimizes onnxruntime's
+// WebAssembly kernels only once they run hot.
+const SIDE_BY_SIDE = { rounds: 11, runsPerTurn: 40, warmupMs: 1000 };
 
 async function main(): Promise<void> {
   const registry = await ModelRegistry.open(bundledModelsDir(), { watch: false });
@@ -51,7 +32,7 @@ async function main(): Promise<void> {
     for (const batch of [1, 32]) {
       const feeds = syntheticFeeds(engine.signature.inputs, batch);
       const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ortWeb.Tensor('float32', t.data as Float32Array, t.dims)]));
-      const [bareMs, engineMs] = await sideBySide([() => bare.run(ortFeeds), () => engine.run(feeds)]);
+      const [bareMs, engineMs] = await timeSideBySide([() => bare.run(ortFeeds), () => engine.run(feeds)], SIDE_BY_SIDE);
       overhead.push([v.id, batch, fmt(bareMs, 3), fmt(engineMs, 3), `${fmt((engineMs / bareMs - 1) * 100, 1)} %`]);
     }
     await bare.release();
@@ -67,7 +48,7 @@ async function main(): Promise<void> {
     const sessions = await Promise.all(backends.map((b) => ModelSession.load(v.file, { backend: b, threads })));
     for (const batch of [1, 8, 32]) {
       const feeds = syntheticFeeds(sessions[0].signature.inputs, batch);
-      const ms = await sideBySide(sessions.map((s) => () => s.run(feeds)), batch === 1 ? 60 : 20);
+      const ms = await timeSideBySide(sessions.map((s) => () => s.run(feeds)), { ...SIDE_BY_SIDE, runsPerTurn: batch === 1 ? 60 : 20 });
       const perSecond = ms.map((m) => (batch * 1000) / m);
       rows.push([v.id, batch, ...perSecond.map(int), ...(native ? [`${fmt(perSecond[1] / perSecond[0])}×`] : [])]);
     }

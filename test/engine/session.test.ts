@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModelSession, benchmarkSession, benchmarkSideBySide, float32, syntheticFeeds } from '../../runtime/engine';
+import { ModelSession, benchmarkSession, benchmarkSideBySide, float32, syntheticFeeds, timeSideBySide } from '../../runtime/engine';
 import { isEdgeInferError } from '../../runtime/errors';
 import { failsOnZerosModel, gatherModel, gemmModel, mixedTypesModel, sumOverTimeModel, twoInputModel } from '../helpers/models';
 
@@ -238,6 +238,18 @@ describe('synthetic feeds and benchmarks', () => {
     expect(r.runs).toBe(2);
     expect(s.stats.runs).toBeGreaterThan(5); // warm-up runs went on past the default three
     await s.dispose();
+  });
+
+  it('should time ways of running in turns, after three warm-up runs each, and give each its median', async () => {
+    const calls: string[] = [];
+    const sleepy = (name: string, ms: number) => async () => {
+      calls.push(name);
+      await new Promise((r) => setTimeout(r, ms));
+    };
+    const [fast, slow] = await timeSideBySide([sleepy('a', 0), sleepy('b', 15)], { rounds: 3, runsPerTurn: 2 });
+    expect(calls.join('')).toBe('aaabbb' + 'aabb'.repeat(3));
+    expect(slow).toBeGreaterThanOrEqual(14);
+    expect(fast).toBeLessThan(slow);
   });
 
   it('should time sessions side by side, each on its own batch, after their warm-up', async () => {
