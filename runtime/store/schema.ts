@@ -138,10 +138,20 @@ CREATE TABLE mqtt_incoming (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * How many times a replay has started on a journal row without finishing it. A message that
+ * brings the process down (a crash in the model runtime, memory) is tried again at every start;
+ * past a bound it becomes a dead letter instead of a crash loop.
+ */
+const V4 = `
+ALTER TABLE journal ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
   { version: 3, name: 'inbound QoS 2 messages awaiting release', up: (db) => db.exec(V3) },
+  { version: 4, name: 'replay attempts per journal row', up: (db) => db.exec(V4) },
 ];
 
 /** The schema version this code writes. */
