@@ -185,6 +185,21 @@ export class ResultStore {
     return this.inboundJournal.rows(pipeline, afterId, limit);
   }
 
+  /**
+   * A replay is about to process a pipeline's journal rows [fromId, toId]: their attempts are
+   * counted (and committed) first, so a message that brings the process down is known at the
+   * next start. `replayedRows` clears the count of rows the replay went through.
+   */
+  replayingRows(pipeline: string, fromId: number, toId: number): void {
+    this.checkOpen('replayingRows');
+    this.inboundJournal.attempted(pipeline, fromId, toId);
+  }
+
+  replayedRows(pipeline: string, fromId: number, toId: number): void {
+    this.checkOpen('replayedRows');
+    this.inboundJournal.forgiven(pipeline, fromId, toId);
+  }
+
   /** Messages journaled and not yet consumed, all pipelines. */
   journalDepth(): number {
     this.checkOpen('journalDepth');
@@ -310,6 +325,11 @@ export class ResultStore {
     return this.retention.usedBytes();
   }
 
+  /** Units waiting to be committed: more than a batch's worth while commits fail. */
+  get queuedUnits(): number {
+    return this.writer.queued;
+  }
+
   /** Commit counters for the metrics; a copy. */
   get stats(): StoreStats {
     return { ...this.writer.stats };
@@ -320,7 +340,7 @@ export class ResultStore {
     if (this.closed) return this.closed;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.flushJournal();
-    this.writer.flush();
+    this.writer.close();
     try {
       this.db.pragma('optimize');
       this.db.pragma('wal_checkpoint(TRUNCATE)');

@@ -105,6 +105,8 @@ export interface JournalEntry {
 
 export interface JournalRow extends JournalEntry {
   id: number;
+  /** Replays that started on the row and did not finish it (the process stopped meanwhile). */
+  attempts: number;
 }
 
 /** An inbound QoS 2 PUBLISH held from its PUBREC until it is journaled (mqtt.js's incoming store). */
@@ -212,4 +214,8 @@ export interface StoreStats {
   failedUnits: number;
   /** Outbox messages dropped because the outbox was over outboxLimit. */
   droppedOutbox: number;
+  /** Batches tried again after their transaction failed as a whole. */
+  retries: number;
+  /** Since when (epoch ms) commits have been failing; null while they succeed. */
+  failingSinceMs: number | null;
 }

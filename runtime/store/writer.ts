@@ -1,7 +1,11 @@
 // The batched writer. Units queue until the batch holds batchRows rows or its oldest unit has
 // waited batchMs; then the whole batch goes into one transaction and every unit's promise
 // resolves after COMMIT. When the batch fails, it is written again with each unit in its own
-// savepoint, so a bad unit is rejected alone and the others still commit.
+// savepoint, so a bad unit is rejected alone and the others still commit. When the transaction
+// fails as a whole (disk full, I/O error, another process holding the write lock), nothing of
+// it is lost or skipped: the batch stays at the head of the queue and is tried again, with a
+// growing pause, before any later unit; its promises settle only when it commits (or the store
+// closes).
 import type Database from 'better-sqlite3';
 import { StoreError, messageOf } from './errors';
 import type { Tallies } from './tallies';
@@ -79,7 +83,22 @@ export interface WriterOptions {
   batchRows: number;
   batchMs: number;
   outboxLimit: number;
+  /** Told when a batch fails as a whole (once per run of failures) and when it commits again. */
+  onError?: (err: Error) => void;
 }
+
+/**
+ * SQLite's answers that say the file or its lock, not the unit, is at fault (busy, locked, disk
+ * full, I/O error, read-only, out of memory): the whole batch waits and is tried again.
+ */
+export function isEnvironmental(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|NOMEM|CANTOPEN|PROTOCOL)/.test(code);
+}
+
+/** First and longest pause before a failed batch is tried again, in ms. */
+export const RETRY_FIRST_MS = 100;
+export const RETRY_MAX_MS = 5000;
 
 export class BatchWriter {
   private queue: Pending[] = [];
@@ -87,7 +106,9 @@ export class BatchWriter {
   private timer: NodeJS.Timeout | null = null;
   /** Outbox ids acknowledged by the broker, deleted with the next batch. */
   private readonly acks = new Set<number>();
-  readonly stats: StoreStats = { commits: 0, rows: 0, lastCommitMs: 0, lastCommitRows: 0, failedUnits: 0, droppedOutbox: 0 };
+  readonly stats: StoreStats = { commits: 0, rows: 0, lastCommitMs: 0, lastCommitRows: 0, failedUnits: 0, droppedOutbox: 0, retries: 0, failingSinceMs: null };
+  /** The pause before the next try while batches fail as a whole (0: not failing). */
+  private retryMs = 0;
 
   private readonly insertResult: Database.Statement;
   private readonly insertStream: Database.Statement;
@@ -150,7 +171,8 @@ export class BatchWriter {
           writeOne(p.unit, ud);
           merge(d, ud);
         } catch (err) {
-          if (!db.inTransaction) throw err; // SQLite rolled back the whole transaction (disk full, I/O)
+          // SQLite rolled back the whole transaction, or the file is at fault: the batch waits.
+          if (!db.inTransaction || isEnvironmental((err as { cause?: unknown }).cause ?? err)) throw err;
           failed.set(p, err as Error);
         }
       }
@@ -186,8 +208,13 @@ export class BatchWriter {
     return this.acks.size;
   }
 
-  /** Commits everything queued now, synchronously; promises settle on the next microtask. */
-  flush(): void {
+  /**
+   * Commits everything queued now, synchronously; promises settle on the next microtask. While a
+   * batch fails as a whole, only the retry timer (or `force`, at close) tries again: a full
+   * batch arriving meanwhile waits rather than hammering a full disk or a held lock.
+   */
+  flush(force = false): void {
+    if (this.retryMs > 0 && !force && this.timer) return;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -203,15 +230,23 @@ export class BatchWriter {
     let d: Delta;
     try {
       d = this.writeAll(batch, acks);
-    } catch {
+    } catch (err) {
+      // A held lock or a full disk fails every unit alike: no point trying them one by one.
+      if (isEnvironmental(err)) {
+        this.failedWhole(batch, err);
+        return;
+      }
       try {
         d = this.writeIsolated(batch, acks, failed);
       } catch (err) {
-        const error = new StoreError('E_STORE_WRITE', `a batch of ${batch.length} unit(s) was not committed: ${messageOf(err)}`, { cause: err });
-        this.stats.failedUnits += batch.length;
-        for (const p of batch) p.reject(error);
+        this.failedWhole(batch, err);
         return;
       }
+    }
+    if (this.retryMs > 0) {
+      this.retryMs = 0;
+      this.stats.failingSinceMs = null;
+      this.options.onError?.(new StoreError('E_STORE_WRITE', `the log commits again: ${batch.length} unit(s) held back were committed`));
     }
     this.stats.lastCommitMs = performance.now() - t0;
     this.applyDelta(d, acks);
@@ -221,6 +256,43 @@ export class BatchWriter {
       if (err) p.reject(err instanceof StoreError ? err : new StoreError('E_STORE_UNIT', `unit not committed: ${messageOf(err)}`, { cause: err }));
       else p.resolve();
     }
+  }
+
+  /** A batch whose transaction failed as a whole goes back to the head of the queue, to be tried again. */
+  private failedWhole(batch: Pending[], err: unknown): void {
+    this.queue = batch.concat(this.queue);
+    this.queuedRows = this.queue.reduce((n, p) => n + p.rows, 0);
+    this.stats.retries++;
+    if (this.retryMs === 0) {
+      this.stats.failingSinceMs = Date.now();
+      this.options.onError?.(new StoreError('E_STORE_WRITE', `the log could not commit ${batch.length} unit(s): ${messageOf(err)}; they are kept and tried again (nothing later is committed before them)`, { cause: err }));
+    }
+    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs === 0 ? RETRY_FIRST_MS : this.retryMs * 2);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush(true);
+    }, this.retryMs);
+  }
+
+  /** Units waiting to be committed (held back by a failing batch, or waiting for their batch). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * At close: one last try; units that still cannot be committed are rejected with E_STORE_WRITE
+   * (their messages stay journaled, so the next start replays them).
+   */
+  close(): void {
+    this.flush(true);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.queue.length === 0) return;
+    const error = new StoreError('E_STORE_WRITE', `${this.queue.length} unit(s) were not committed before the log closed; their messages stay journaled for the next start`);
+    this.stats.failedUnits += this.queue.length;
+    for (const p of this.queue) p.reject(error);
+    this.queue = [];
+    this.queuedRows = 0;
   }
 
   private schedule(): void {
@@ -342,7 +414,7 @@ export class BatchWriter {
         d.rows += cursors.length;
       }
     } catch (err) {
-      if (!this.db.inTransaction) throw err;
+      if (!this.db.inTransaction || isEnvironmental(err)) throw err;
       const where = part === 'unit' ? 'unit' : `${part}[${i}]`;
       throw new StoreError('E_STORE_UNIT', `unit not committed: ${where}: ${messageOf(err)}`, { cause: err });
     }
