@@ -25,7 +25,10 @@ export type ErrorCode =
   | 'E_STORE_SCHEMA' // the database schema is newer than this code, or a migration failed
   | 'E_STORE_CLOSED' // the store was used after close()
   | 'E_STORE_UNIT' // one commit unit could not be written; nothing of it was
-  | 'E_STORE_WRITE'; // a whole batch transaction failed (I/O error, disk full)
+  | 'E_STORE_WRITE' // a whole batch transaction failed (I/O error, disk full)
+  | 'E_DEVICE_LIMIT' // a pipeline already follows as many devices as it may
+  | 'E_POISON' // a message was being processed each time the gateway stopped unexpectedly
+  | 'E_INTERNAL'; // an unexpected error inside a stage, caught so the gateway keeps running
 
 export class EdgeInferError extends Error {
   readonly code: ErrorCode;

@@ -2,6 +2,9 @@
 // sliding window; a complete window becomes the model's features, with its time span and the
 // messages it came from. A gap in a device's stream (a lost message, or a timestamp jump longer
 // than the card allows) restarts its window instead of gluing unrelated samples together.
+// Devices are bounded: a device silent for long is evicted (its partial window let go), and a
+// new device past the limit is refused, so a publisher that makes up device ids cannot grow
+// memory without end. After a restart, a device's windows resume on the grid they had.
 import { EdgeInferError } from '../errors';
 import { type ModelCard, featureShape } from '../model/card';
 import type { DecodedSamples } from './decoders';
@@ -35,7 +38,15 @@ interface DeviceState {
   /** Expected time of the next sample, when the payloads carry timestamps. */
   nextMs?: number;
   lastSeq?: number;
+  /** When the device last sent samples (wall clock), for idle eviction. */
+  lastSeenMs: number;
 }
+
+/** Times a window may carry: what a JavaScript Date holds, ±8.64e15 ms around 1970. */
+export const MAX_TIME_MS = 8.64e15;
+
+/** Default most devices one pipeline follows. */
+export const DEFAULT_MAX_DEVICES = 10_000;
 
 export interface WindowingOptions {
   /** Samples per window (default: the card's). */
@@ -49,6 +60,8 @@ export interface WindowingOptions {
    * Not for Sparkplug, whose seq counts per edge node across all its devices. Default true.
    */
   seqPerDevice?: boolean;
+  /** Most devices followed at once; a new device past it is refused (E_DEVICE_LIMIT). Default 10,000. */
+  maxDevices?: number;
 }
 
 export class DeviceWindows {
@@ -61,6 +74,10 @@ export class DeviceWindows {
   /** Windows restarted because of a gap. */
   gaps = 0;
   private readonly seqPerDevice: boolean;
+  readonly maxDevices: number;
+  /** Where each device's next window starts after a restart (ms), until its first samples come. */
+  private resumeAt = new Map<string, number>();
+  private readonly periodMs: number;
 
   constructor(readonly card: ModelCard, options: WindowingOptions = {}) {
     this.window = options.window ?? card.input.window;
@@ -73,12 +90,56 @@ export class DeviceWindows {
     this.channels = card.input.channels.map((c) => c.name);
     this.dims = featureShape(card.input);
     this.seqPerDevice = options.seqPerDevice ?? true;
+    this.maxDevices = options.maxDevices ?? DEFAULT_MAX_DEVICES;
+    if (!Number.isInteger(this.maxDevices) || this.maxDevices < 1) throw new EdgeInferError('E_ARGUMENT', `${card.id}: maxDevices must be a whole number ≥ 1, got ${this.maxDevices}`);
+    this.periodMs = 1000 / card.input.sampleRate;
   }
 
-  private state(device: string, firstMs: number): DeviceState {
+  /** Devices followed now. */
+  get size(): number {
+    return this.devices.size;
+  }
+
+  /** Bytes the devices' sample buffers take. */
+  get bytes(): number {
+    let n = 0;
+    for (const s of this.devices.values()) n += s.slider.bytes;
+    return n;
+  }
+
+  /**
+   * After a restart: the start of each device's last logged window. A device's first samples
+   * then resume the grid those windows were on (the next window starts one hop after the last),
+   * so a replay makes the same windows a run without the restart would have, and analyses no
+   * sample twice. Samples before the next start are let go: they fed logged windows only.
+   */
+  resumeFrom(lastStarts: ReadonlyMap<string, number>): void {
+    this.resumeAt = new Map([...lastStarts].map(([device, ms]) => [device, ms + this.hop * this.periodMs]));
+  }
+
+  /**
+   * Lets go of devices that sent nothing since `idleSinceMs` (wall clock): their partial windows
+   * will not complete. Returns them and the keys of the messages no window holds any more.
+   */
+  evictIdle(idleSinceMs: number): { devices: string[]; released: string[] } {
+    const devices: string[] = [];
+    const released: string[] = [];
+    for (const [device, s] of this.devices) {
+      if (s.lastSeenMs >= idleSinceMs) continue;
+      devices.push(device);
+      for (const m of s.spans) released.push(m.key);
+      this.devices.delete(device);
+    }
+    return { devices, released };
+  }
+
+  private state(device: string, firstMs: number, nowMs: number): DeviceState {
     let s = this.devices.get(device);
     if (!s) {
-      s = { slider: new SlidingWindow(this.channels.length, this.window, this.hop), spans: [], anchorIndex: 0, anchorMs: firstMs };
+      if (this.devices.size >= this.maxDevices) {
+        throw new EdgeInferError('E_DEVICE_LIMIT', `device '${device}': ${this.card.id} already follows ${this.maxDevices} devices (the pipeline's devices.max); a new device is taken once an idle one is evicted`);
+      }
+      s = { slider: new SlidingWindow(this.channels.length, this.window, this.hop), spans: [], anchorIndex: 0, anchorMs: firstMs, lastSeenMs: nowMs };
       this.devices.set(device, s);
     }
     return s;
@@ -92,7 +153,7 @@ export class DeviceWindows {
    * into the device's window: each such push comes back once in `released`, now or later, so a
    * message pushed for several devices (or times) is held until every one of them let it go.
    */
-  push(device: string, samples: DecodedSamples, messageKey: string, receivedMs: number): { windows: ReadyWindow[]; released: string[]; buffered: boolean } {
+  push(device: string, samples: DecodedSamples, messageKey: string, receivedMs: number, nowMs = Date.now()): { windows: ReadyWindow[]; released: string[]; buffered: boolean } {
     const missing = this.channels.filter((c) => !samples.channels[c]);
     if (missing.length) {
       throw new EdgeInferError('E_INPUT_SHAPE', `device '${device}': channel${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} missing; ${this.card.id} reads ${this.channels.join(', ')}`);
@@ -102,12 +163,31 @@ export class DeviceWindows {
     if (samples.sampleRate !== undefined && Math.abs(samples.sampleRate - rate) > rate * 1e-6) {
       throw new EdgeInferError('E_INPUT_VALUE', `device '${device}': the payload is sampled at ${samples.sampleRate} Hz; ${this.card.id} reads ${rate} Hz`);
     }
-    const block = this.channels.map((c) => samples.channels[c]);
-    const n = block[0].length;
+    let block: Float32Array[] = this.channels.map((c) => samples.channels[c]);
+    let n = block[0].length;
     if (n === 0) return { windows: [], released: [], buffered: false };
-    const periodMs = 1000 / this.card.input.sampleRate;
-    const firstMs = samples.timestampMs ?? receivedMs - (n - 1) * periodMs;
-    const s = this.state(device, firstMs);
+    const periodMs = this.periodMs;
+    let firstMs = samples.timestampMs ?? receivedMs - (n - 1) * periodMs;
+    // Times a Date cannot hold would fail every result built from them (and its commit): the
+    // message is refused here, naming the time, whatever decoder let it through.
+    const lastMs = firstMs + n * periodMs;
+    if (!(Math.abs(firstMs) <= MAX_TIME_MS && Math.abs(lastMs) <= MAX_TIME_MS)) {
+      throw new EdgeInferError('E_INPUT_VALUE', `device '${device}': samples dated ${firstMs} ms to ${lastMs} ms since 1970, past what a date can hold (±${MAX_TIME_MS} ms)`);
+    }
+    const resume = this.devices.has(device) ? undefined : this.resumeAt.get(device);
+    if (resume !== undefined) {
+      // The first samples of a device after a restart: those before its next window fed logged windows only.
+      const skip = Math.round((resume - firstMs) / periodMs);
+      if (skip >= n) return { windows: [], released: [], buffered: false };
+      this.resumeAt.delete(device);
+      if (skip > 0) {
+        block = block.map((c) => c.subarray(skip));
+        n -= skip;
+        firstMs += skip * periodMs;
+      }
+    }
+    const s = this.state(device, firstMs, nowMs);
+    s.lastSeenMs = nowMs;
     // A numbered message that skips numbers, or a timestamp that jumps, means samples are missing.
     const seqGap = this.seqPerDevice && samples.seq !== undefined && s.lastSeq !== undefined && samples.seq !== (s.lastSeq + 1) % 2 ** 32 && !(samples.seq === 0 && s.lastSeq === 255);
     const timeGap = samples.timestampMs !== undefined && s.nextMs !== undefined && Math.abs(samples.timestampMs - s.nextMs) > this.maxGapMs;

@@ -11,8 +11,11 @@ export interface Window {
   end: number;
 }
 
+/** Samples a new window's buffers start with: a device seen once costs little memory. */
+const INITIAL_CAPACITY = 256;
+
 export class SlidingWindow {
-  private readonly buffers: Float32Array[];
+  private buffers: Float32Array[];
   /** Samples currently held in the buffers. */
   private held = 0;
   /** Stream index of buffers[·][0]. */
@@ -25,8 +28,9 @@ export class SlidingWindow {
       if (!Number.isInteger(v) || v < 1) throw new EdgeInferError('E_ARGUMENT', `${name} must be a whole number ≥ 1, got ${v}`);
     }
     if (hop > window) throw new EdgeInferError('E_ARGUMENT', `hop (${hop}) cannot exceed the window (${window})`);
-    // Room for one window plus one more block of a typical size before compacting.
-    this.buffers = Array.from({ length: channels }, () => new Float32Array(window * 2));
+    // They grow as samples come, up to room for one window plus one more block of a typical size
+    // before compacting: a publisher that makes up device ids must not cost 2 windows each.
+    this.buffers = Array.from({ length: channels }, () => new Float32Array(Math.min(window * 2, INITIAL_CAPACITY)));
   }
 
   /** Samples pushed so far. */
@@ -60,13 +64,28 @@ export class SlidingWindow {
     return out;
   }
 
-  /** Drops the samples no future window needs, so the buffer never grows past 2 windows. */
+  /** Drops the samples no future window needs (or grows the buffers), so they never grow past 2 windows. */
   private makeRoom(): void {
-    if (this.held < this.buffers[0].length) return;
+    const capacity = this.buffers[0].length;
+    if (this.held < capacity) return;
     const keepFrom = Math.min(this.nextStart, this.position) - this.firstIndex;
-    for (const b of this.buffers) b.copyWithin(0, keepFrom, this.held);
+    if (keepFrom < capacity / 2 && capacity < this.window * 2) {
+      const size = Math.min(this.window * 2, capacity * 2);
+      this.buffers = this.buffers.map((b) => {
+        const grown = new Float32Array(size);
+        grown.set(b.subarray(keepFrom, this.held));
+        return grown;
+      });
+    } else {
+      for (const b of this.buffers) b.copyWithin(0, keepFrom, this.held);
+    }
     this.held -= keepFrom;
     this.firstIndex += keepFrom;
+  }
+
+  /** Bytes the buffers take (for the memory a device costs). */
+  get bytes(): number {
+    return this.buffers.length * this.buffers[0].byteLength;
   }
 
   /** Forgets everything held (after a gap in the stream); indices continue. */

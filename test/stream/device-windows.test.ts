@@ -39,3 +39,76 @@ describe('device windows and the sample rate a payload states', () => {
     expect(released).toEqual(['k2']);
   });
 });
+
+describe('device windows over time: the grid after a restart, idle devices, the device limit, dates', () => {
+  const TUMBLING: ModelCardInput = { ...CARD, input: { ...CARD.input, window: 8, hop: 8 } };
+  // 100 Hz: a sample every 10 ms; blocks of 3 samples do not divide the window of 8.
+  const block = (from: number, n = 3) => ({ device: 'm-1', channels: { current: Float32Array.from({ length: n }, (_, i) => from + i) }, timestampMs: 1_000_000 + from * 10 });
+
+  it('should resume a device on the grid of its last logged window, letting go of the samples before the next start', () => {
+    const before = new DeviceWindows(parseCard(TUMBLING));
+    const starts: number[] = [];
+    for (let b = 0; b < 10; b++) starts.push(...before.push('m-1', block(b * 3), `k${b}`, 0).windows.map((w) => w.startMs));
+    expect(starts).toEqual([1_000_000, 1_000_080, 1_000_160]);
+
+    // A restart after the window at 1,000,080 was logged: its blocks from sample 15 on are replayed
+    // (block 5 holds samples 15–17, of which 16 starts the next window).
+    const after = new DeviceWindows(parseCard(TUMBLING));
+    after.resumeFrom(new Map([['m-1', 1_000_080]]));
+    const replayed: Array<{ startMs: number; first: number; keys: string[] }> = [];
+    for (let b = 5; b < 10; b++) {
+      for (const w of after.push('m-1', block(b * 3), `k${b}`, 0).windows) replayed.push({ startMs: w.startMs, first: w.features[0], keys: w.messageKeys });
+    }
+    // The same window as without the restart: it starts on the grid, at sample 16, not 15.
+    expect(replayed.map((w) => w.startMs)).toEqual([1_000_160]);
+    expect(replayed[0].keys).toEqual(['k5', 'k6', 'k7']);
+  });
+
+  it('should let a replayed message go at once when all its samples are before the next window', () => {
+    const windows = new DeviceWindows(parseCard(TUMBLING));
+    windows.resumeFrom(new Map([['m-1', 1_000_080]]));
+    // Samples 12–14 fed only the logged window at sample 8.
+    expect(windows.push('m-1', block(12), 'k4', 0)).toEqual({ windows: [], released: [], buffered: false });
+    expect(windows.size).toBe(0);
+  });
+
+  it('should evict devices silent past the bound, returning the messages their partial windows held', () => {
+    const windows = new DeviceWindows(parseCard(TUMBLING));
+    windows.push('m-1', block(0), 'a', 0, 1_000);
+    windows.push('m-2', { ...block(0), device: 'm-2' }, 'b', 0, 5_000);
+    expect(windows.evictIdle(2_000)).toEqual({ devices: ['m-1'], released: ['a'] });
+    expect(windows.size).toBe(1);
+    expect(windows.evictIdle(2_000)).toEqual({ devices: [], released: [] });
+  });
+
+  it('should refuse a new device past the limit with E_DEVICE_LIMIT naming it, and take it once one is evicted', () => {
+    const windows = new DeviceWindows(parseCard(TUMBLING), { maxDevices: 2 });
+    windows.push('m-1', block(0), 'a', 0, 1_000);
+    windows.push('m-2', block(0), 'b', 0, 5_000);
+    const err = thrown(() => windows.push('m-3', block(0), 'c', 0, 6_000));
+    expect(err).toMatchObject({ code: 'E_DEVICE_LIMIT' });
+    expect(err.message).toMatch(/device 'm-3'.*2 devices/);
+    // Known devices still push.
+    expect(windows.push('m-2', block(3), 'd', 0, 6_000).buffered).toBe(true);
+    windows.evictIdle(2_000);
+    expect(windows.push('m-3', block(0), 'c', 0, 6_000).buffered).toBe(true);
+    expect(() => new DeviceWindows(parseCard(TUMBLING), { maxDevices: 0 })).toThrow(/maxDevices must be a whole number ≥ 1, got 0/);
+  });
+
+  it.each([1e16, 1.7e18, -1e16, 8.64e15 - 5])('should refuse samples dated %s ms (past what a date holds), naming the device and the time', (t) => {
+    const windows = new DeviceWindows(parseCard(TUMBLING));
+    const err = thrown(() => windows.push('m-1', { ...block(0), timestampMs: t }, 'k', 0));
+    expect(err).toMatchObject({ code: 'E_INPUT_VALUE' });
+    expect(err.message).toMatch(/device 'm-1': samples dated .* past what a date can hold/);
+    expect(windows.size).toBe(0);
+  });
+
+  it('should keep a device seen once small: its buffers grow with its samples, up to two windows', () => {
+    const big: ModelCardInput = { ...CARD, input: { ...CARD.input, window: 4096, hop: 4096 } };
+    const windows = new DeviceWindows(parseCard(big));
+    windows.push('m-1', block(0), 'k', 0);
+    expect(windows.bytes).toBeLessThanOrEqual(256 * 4);
+    for (let b = 1; b < 3000; b++) windows.push('m-1', block(b * 3), `k${b}`, 0);
+    expect(windows.bytes).toBeLessThanOrEqual(2 * 4096 * 4);
+  });
+});
