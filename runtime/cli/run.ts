@@ -4,6 +4,7 @@ import { type Command, Option } from 'commander';
 import { type GatewayConfig, loadGatewayConfig } from '../gateway/config';
 import { embeddedDefaults } from '../gateway/defaults';
 import { Gateway } from '../gateway/gateway';
+import { guardProcess } from '../gateway/guard';
 import type { CommitUnit } from '../store';
 import { PlantPublisher } from '../stream/plant-publisher';
 import { EdgeInferError } from '../errors';
@@ -59,6 +60,7 @@ export function registerRun(program: Command): void {
       // The plant is resolved before anything starts, so that a wrong one stops nothing half-open.
       const plant = config.simulate ? await resolvePlant(config.simulate.plant) : undefined;
       const gateway = new Gateway(config, (err) => process.stderr.write(`edge-infer: ${err instanceof Error ? err.message : String(err)}\n`), { source: opts.config ?? 'embedded defaults' });
+      const guard = guardProcess((err) => process.stderr.write(`edge-infer: ${err instanceof Error ? err.message : String(err)}\n`), gateway.metrics);
       const out = new Console(Boolean(opts.quiet));
       gateway.on('logged', (unit: CommitUnit) => out.logged(unit));
       await gateway.start();
@@ -86,6 +88,7 @@ export function registerRun(program: Command): void {
         await publisher?.stop();
         await publishing?.catch(() => undefined);
         await gateway.stop();
+        guard.dispose();
       }
       print('edge-infer gateway: stopped; everything acknowledged is in the log');
     });

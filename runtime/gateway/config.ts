@@ -75,6 +75,8 @@ export const PipelineSchema = z
         topic: z.string().min(1).default('edge-infer/alerts/{device}/{model}'),
         consecutive: z.number().int().min(1).default(2),
         cooldownS: z.number().min(0).default(60),
+        /** Normal windows in a row that clear a raised alert (default: consecutive). */
+        clearAfter: z.number().int().min(1).optional(),
         threshold: z.number().optional(),
       })
       .strict()
@@ -88,6 +90,11 @@ export const PipelineSchema = z
     /** Keep every n-th window for calibrating quantized models on this gateway's data (0: none). */
     recordEvery: z.number().int().min(0).default(20),
     scheduler: SchedulerSchema.optional(),
+    /** Most devices followed at once (a new one past it is a dead letter) and how long a silent device keeps its partial window. */
+    devices: z
+      .object({ max: z.number().int().min(1).default(10_000), idleS: z.number().positive().default(600) })
+      .strict()
+      .default({ max: 10_000, idleS: 600 }),
   })
   .strict();
 

@@ -108,9 +108,11 @@ export class Gateway extends EventEmitter {
       // while the broker keeps it: they are kept that long, not as long as the log's rows.
       const redeliveries = c.broker.persistentSession && (c.broker.protocol === 4 || c.broker.embedded !== undefined || c.broker.sessionExpiryS > 0);
       const retention = redeliveries ? { ...c.storage.retention, inboundMaxAgeS: Math.max(c.broker.sessionExpiryS, 1) } : c.storage.retention;
-      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, batchMs: c.storage.batchMs, retention, outboxLimit: c.storage.outboxLimit });
+      // A commit that fails is tried again by the log (nothing later passes it): reported here.
+      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, batchMs: c.storage.batchMs, retention, outboxLimit: c.storage.outboxLimit, onError: (err) => this.report(err) });
       const store = this.store;
       this.metrics.depths = () => (this.stopping ? undefined : { outbox: store.outboxDepth(), journal: store.journalDepth() });
+      this.metrics.commits = () => store.stats;
       for (const [i, p] of c.pipelines.entries()) {
         try {
           const pipeline = new Pipeline(
@@ -242,18 +244,22 @@ export class Gateway extends EventEmitter {
     ok: boolean;
     broker: string;
     subscriptions: Array<{ filter: string; qos: number }>;
-    pipelines: Array<{ name: string; model: string; variant: string; queue: number }>;
+    pipelines: Array<{ name: string; model: string; variant: string; queue: number; devices: number }>;
     outbox: number;
     journal: number;
+    /** Since when commits fail (ISO time), or null. */
+    commitsFailingSince: string | null;
   } {
     const broker = this.source?.state ?? 'disconnected';
+    const failingSince = this.store?.stats.failingSinceMs ?? null;
     return {
-      ok: broker === 'connected' && this.store !== undefined,
+      ok: broker === 'connected' && this.store !== undefined && failingSince === null,
       broker,
       subscriptions: [...(this.source?.granted ?? [])].map(([filter, qos]) => ({ filter, qos })),
-      pipelines: this.pipelines.map((p) => ({ name: p.name, model: p.card.id, variant: p.variant.variant, queue: p.scheduler.depth })),
+      pipelines: this.pipelines.map((p) => ({ name: p.name, model: p.card.id, variant: p.variant.variant, queue: p.scheduler.depth, devices: p.windows.size })),
       outbox: this.store?.outboxDepth() ?? 0,
       journal: this.store?.journalDepth() ?? 0,
+      commitsFailingSince: failingSince === null ? null : new Date(failingSince).toISOString(),
     };
   }
 

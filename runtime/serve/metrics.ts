@@ -23,6 +23,13 @@ export class GatewayMetrics {
   readonly publishRefused: Counter<'reason_code'>;
   readonly replaySkipped: Counter<'pipeline'>;
   readonly brokerConnected: Gauge;
+  readonly devices: Gauge<'pipeline'>;
+  readonly evictedDevices: Counter<'pipeline'>;
+  readonly internalErrors: Counter<'pipeline' | 'stage'>;
+  readonly commitRetries: Gauge;
+  readonly commitsFailing: Gauge;
+  /** Reads the log's commit counters when the metrics are scraped. */
+  commits: (() => { retries: number; failingSinceMs: number | null } | undefined) | undefined;
   /** Reads the log's depths when the metrics are scraped (not on every commit). */
   depths: (() => { outbox: number; journal: number } | undefined) | undefined;
 
@@ -54,6 +61,15 @@ export class GatewayMetrics {
     this.publishRefused = new Counter({ name: 'edge_infer_publish_refused_total', help: 'Result and alert messages the broker refused with a reason code (kept as dead letters)', labelNames: ['reason_code'], registers: r });
     this.replaySkipped = new Counter({ name: 'edge_infer_replay_skipped_windows_total', help: 'Windows a replay after a restart did not log again: the log had them before', labelNames: ['pipeline'], registers: r });
     this.brokerConnected = new Gauge({ name: 'edge_infer_broker_connected', help: '1 while connected to the broker', registers: r });
+    this.devices = new Gauge({ name: 'edge_infer_devices', help: 'Devices a pipeline follows now (each keeps a window)', labelNames: ['pipeline'], registers: r });
+    this.evictedDevices = new Counter({ name: 'edge_infer_evicted_devices_total', help: 'Devices let go after staying silent past the idle bound (their partial windows dropped)', labelNames: ['pipeline'], registers: r });
+    this.internalErrors = new Counter({ name: 'edge_infer_internal_errors_total', help: 'Unexpected errors caught inside a pipeline stage (the input became a dead letter; the gateway kept running)', labelNames: ['pipeline', 'stage'], registers: r });
+    const commits = (g: Gauge, pick: (c: { retries: number; failingSinceMs: number | null }) => number): void => {
+      const c = this.commits?.();
+      if (c) g.set(pick(c));
+    };
+    this.commitRetries = new Gauge({ name: 'edge_infer_commit_retries', help: 'Batches the log tried again after their transaction failed as a whole (disk full, I/O error, lock held), since start', registers: r, collect() { commits(this, (c) => c.retries); } });
+    this.commitsFailing = new Gauge({ name: 'edge_infer_commit_failing_seconds', help: 'How long commits have been failing (0 while they succeed); nothing is lost meanwhile, but nothing is logged', registers: r, collect() { commits(this, (c) => (c.failingSinceMs === null ? 0 : (Date.now() - c.failingSinceMs) / 1000)); } });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'edge_infer_' });
   }
 

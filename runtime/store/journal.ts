@@ -10,12 +10,16 @@ export class Journal {
   private readonly has: Database.Statement;
   private readonly pending: Database.Statement;
   private readonly cursorRows: Database.Statement;
+  private readonly attempt: Database.Statement;
+  private readonly forgive: Database.Statement;
   private readonly write: (entries: readonly JournalEntry[]) => boolean[];
 
   constructor(db: Database.Database, private readonly tallies: Tallies) {
     this.insert = db.prepare('INSERT INTO journal (pipeline, key, topic, payload, received_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (pipeline, key) DO NOTHING');
     this.has = db.prepare('SELECT 1 FROM journal WHERE pipeline = ? AND key = ?').pluck();
-    this.pending = db.prepare('SELECT id, pipeline, key, topic, payload, received_ms AS receivedMs FROM journal WHERE pipeline = ? AND id > ? ORDER BY id LIMIT ?');
+    this.pending = db.prepare('SELECT id, pipeline, key, topic, payload, received_ms AS receivedMs, attempts FROM journal WHERE pipeline = ? AND id > ? ORDER BY id LIMIT ?');
+    this.attempt = db.prepare('UPDATE journal SET attempts = attempts + 1 WHERE pipeline = ? AND id >= ? AND id <= ?');
+    this.forgive = db.prepare('UPDATE journal SET attempts = 0 WHERE pipeline = ? AND id >= ? AND id <= ? AND attempts > 0');
     this.cursorRows = db.prepare('SELECT device, last_window_start_ms AS ms FROM cursors WHERE pipeline = ?');
     this.write = db.transaction((entries: readonly JournalEntry[]) =>
       entries.map((e) => this.insert.run(e.pipeline, e.key, e.topic, Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength), e.receivedMs).changes === 1),
@@ -37,6 +41,16 @@ export class Journal {
   rows(pipeline: string, afterId: number, limit: number): JournalRow[] {
     // better-sqlite3 hands each BLOB over as a Buffer of its own: no copy needed.
     return this.pending.all(pipeline, afterId, limit) as JournalRow[];
+  }
+
+  /** A replay starts on rows [fromId, toId]: counted before, so a crash while on them is remembered. */
+  attempted(pipeline: string, fromId: number, toId: number): void {
+    this.attempt.run(pipeline, fromId, toId);
+  }
+
+  /** A replay went through rows [fromId, toId] without the process stopping: they are not to blame. */
+  forgiven(pipeline: string, fromId: number, toId: number): void {
+    this.forgive.run(pipeline, fromId, toId);
   }
 
   /** Rows pending, all pipelines: a tally (added here, taken off by the commits that consume). */

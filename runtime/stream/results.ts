@@ -7,6 +7,15 @@ import { type ModelCard, interpret } from '../model';
 import type { ResultRecord } from '../store';
 import type { ReadyWindow } from './device-windows';
 
+/**
+ * A time as ISO 8601, or as milliseconds where a Date cannot hold it: a message naming a bad
+ * time must never fail on the time it names.
+ */
+export function isoTime(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? `${ms} ms since 1970` : d.toISOString();
+}
+
 /** The card with its threshold replaced (an operator's override); the card itself when none is given. */
 export function withThreshold(card: ModelCard, threshold: number | undefined): ModelCard {
   return threshold === undefined ? card : { ...card, output: { ...card.output, threshold } };
@@ -27,11 +36,11 @@ export function resultRecord(card: ModelCard, variant: string, w: ReadyWindow, o
   const output = outcome.outputs[tensor]?.data;
   if (!(output instanceof Float32Array)) {
     const got = outcome.outputs[tensor] === undefined ? `none (it gave ${Object.keys(outcome.outputs).map((k) => `'${k}'`).join(', ') || 'nothing'})` : 'not float32';
-    throw new EdgeInferError('E_RUN', `${card.id}: output '${tensor}' of the window of ${w.device} from ${new Date(w.startMs).toISOString()} is ${got}`);
+    throw new EdgeInferError('E_RUN', `${card.id}: output '${tensor}' of the window of ${w.device} from ${isoTime(w.startMs)} is ${got}`);
   }
   const meaning = interpret(card, output);
   if (!Number.isFinite(meaning.score)) {
-    throw new EdgeInferError('E_RUN', `${card.id}: output '${tensor}' gives a score of ${meaning.score} for the window of ${w.device} from ${new Date(w.startMs).toISOString()}, expected a finite number`);
+    throw new EdgeInferError('E_RUN', `${card.id}: output '${tensor}' gives a score of ${meaning.score} for the window of ${w.device} from ${isoTime(w.startMs)}, expected a finite number`);
   }
   const record: ResultRecord = {
     timeMs,
@@ -56,13 +65,13 @@ export function resultPayload(card: ModelCard, variant: string, r: ResultRecord,
     device: r.device,
     model: r.model,
     variant,
-    time: new Date(r.timeMs).toISOString(),
+    time: isoTime(r.timeMs),
     score: r.score,
     label: r.label,
     probabilities,
     anomaly: r.anomaly,
     threshold: card.output.threshold ?? null,
     latencyMs: Number(r.latencyMs.toFixed(3)),
-    window: { start: new Date(r.windowStartMs).toISOString(), end: new Date(r.windowEndMs).toISOString() },
+    window: { start: isoTime(r.windowStartMs), end: isoTime(r.windowEndMs) },
   };
 }

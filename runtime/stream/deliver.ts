@@ -1,0 +1,151 @@
+// The deliver stage: one run's results become one commit unit — result records, alerts (as
+// changes of state), the messages to publish (through the outbox), windows kept for calibration,
+// and each device's cursor. A window whose result cannot be built becomes a dead letter on its
+// own; nothing here may fail the other windows of the run.
+import { EdgeInferError, isEdgeInferError } from '../errors';
+import type { ModelCard } from '../model';
+import type { GatewayMetrics } from '../serve/metrics';
+import type { AlertRecord, CommitUnit, CursorRecord, DeadLetterRecord, OutboxMessage, ResultRecord } from '../store';
+import { type AlertChange, AlertTracker } from './alerts';
+import type { ReadyWindow } from './device-windows';
+import { isoTime, resultPayload, resultRecord } from './results';
+import type { WindowResult } from './scheduler';
+
+export interface AlertRule {
+  /** Topic template for alerts: {device} and {model} are filled in. */
+  topic: string;
+  /** Anomalous windows in a row before an alert (default 1). */
+  consecutive: number;
+  /** Seconds after an alert before the same device raises another (default 60). */
+  cooldownS: number;
+  /** Normal windows in a row that clear a raised alert (default: consecutive). */
+  clearAfter?: number;
+  /** Replaces the card's threshold: for the results' labels and anomaly flags, what they publish, and the alerts. */
+  threshold?: number;
+}
+
+export interface DeliverySpec {
+  /** The pipeline's name (cursors, metrics). */
+  pipeline: string;
+  /** The pipeline's topic pattern, named by its dead letters. */
+  topic: string;
+  /** The model session's name: dead letters say which model. */
+  sessionName: string;
+  variant: string;
+  /** Topic template for results: {device} and {model} are filled in. */
+  results: string;
+  resultsQos: 0 | 1 | 2;
+  alerts?: AlertRule;
+  /** Keep every n-th window's features (0: none). */
+  recordEvery: number;
+}
+
+/** Fills {device} and {model} into a topic template. */
+export function fillTopic(template: string, device: string, model: string): string {
+  return template.replaceAll('{device}', device).replaceAll('{model}', model);
+}
+
+export class Delivery {
+  readonly alerts: AlertTracker | undefined;
+  private recorded = 0;
+
+  constructor(
+    /** The variant's card, with the operator's threshold when the alert rule sets one. */
+    readonly card: ModelCard,
+    readonly spec: DeliverySpec,
+    private readonly metrics: GatewayMetrics,
+  ) {
+    this.alerts = spec.alerts ? new AlertTracker(spec.alerts) : undefined;
+  }
+
+  /** The unit one run's results are committed in, with the windows it settles. */
+  unitFor(results: readonly WindowResult[], nowMs = Date.now()): CommitUnit {
+    const unit: CommitUnit = { results: [], alerts: [], deadLetters: [], outbox: [], windows: [], cursors: [] };
+    const { pipeline, variant } = this.spec;
+    const model = this.card.id;
+    for (const { window: w, outcome } of results) {
+      let record: ResultRecord | undefined;
+      let payload: string | undefined;
+      let error: EdgeInferError | undefined;
+      if (outcome.ok) {
+        this.metrics.inferences.inc({ pipeline, model, variant });
+        try {
+          const made = resultRecord(this.card, variant, w, outcome, nowMs);
+          record = made.record;
+          payload = JSON.stringify(resultPayload(this.card, variant, record, made.probabilities));
+        } catch (err) {
+          error = isEdgeInferError(err) ? err : new EdgeInferError('E_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+        }
+      } else {
+        error = outcome.error;
+      }
+      if (!record || payload === undefined) {
+        const e = error as EdgeInferError;
+        // The runtime's own message does not say which model, nor which window: a dead letter read later must.
+        const name = this.spec.sessionName;
+        const reason = e.message.startsWith(name) ? e.message : outcome.ok ? `${name}: ${e.message}` : `${name}: window of ${w.device} from ${isoTime(w.startMs)}: ${e.message}`;
+        this.metrics.deadLetters.inc({ pipeline, code: e.code });
+        unit.deadLetters!.push(this.windowLetter(w, e.code, reason));
+        continue;
+      }
+      unit.results!.push(record);
+      unit.outbox!.push({ topic: fillTopic(this.spec.results, w.device, model), payload, qos: this.spec.resultsQos });
+      const change = this.alerts?.observe(w.device, record.anomaly, w.endMs);
+      if (change) {
+        const alert = this.alertFor(change, record);
+        unit.alerts!.push(alert.record);
+        unit.outbox!.push(alert.message);
+      }
+      if (this.spec.recordEvery > 0 && this.recorded++ % this.spec.recordEvery === 0) {
+        unit.windows!.push({ timeMs: nowMs, device: w.device, model, features: w.features, dims: w.dims });
+      }
+    }
+    // Dead-lettered windows move the cursor too: a replay must not make (and fail) them again.
+    unit.cursors = this.cursorsOf(results.map((r) => r.window));
+    this.metrics.alerts.inc({ pipeline }, unit.alerts!.length);
+    return unit;
+  }
+
+  /** A unit recording windows as dead letters (shed, failed runs, a unit the log refused). */
+  lettersFor(windows: readonly ReadyWindow[], code: string, reason: (w: ReadyWindow) => string): CommitUnit {
+    if (windows.length) this.metrics.deadLetters.inc({ pipeline: this.spec.pipeline, code }, windows.length);
+    return { deadLetters: windows.map((w) => this.windowLetter(w, code, reason(w))), cursors: this.cursorsOf(windows) };
+  }
+
+  /** The last window start per device among the windows: where a replay resumes. */
+  cursorsOf(windows: readonly ReadyWindow[]): CursorRecord[] {
+    const last = new Map<string, number>();
+    for (const w of windows) last.set(w.device, Math.max(last.get(w.device) ?? -Infinity, w.startMs));
+    return [...last].map(([device, ms]) => ({ pipeline: this.spec.pipeline, device, lastWindowStartMs: ms }));
+  }
+
+  windowLetter(w: ReadyWindow, code: string, reason: string): DeadLetterRecord {
+    const payload = new TextEncoder().encode(JSON.stringify({ device: w.device, model: this.card.id, window: { startMs: w.startMs, endMs: w.endMs }, messages: w.messageKeys }));
+    return { timeMs: Date.now(), topic: this.spec.topic, device: w.device, reason, code, payload };
+  }
+
+  /** The record and message of one change of a device's alert state. */
+  private alertFor(change: AlertChange, r: ResultRecord): { record: AlertRecord; message: OutboxMessage } {
+    const threshold = this.card.output.threshold;
+    const what = this.card.task === 'classification' ? `${r.label} (${(r.score * 100).toFixed(0)} %)` : `score ${r.score.toPrecision(3)} over threshold ${threshold}`;
+    const title = this.card.title;
+    const n = change.windows;
+    const message =
+      change.kind === 'raised' ? `${r.device}: ${title} reports ${what} for ${n} window${n > 1 ? 's' : ''} in a row`
+      : change.kind === 'repeated' ? `${r.device}: ${title} still reports ${what} (${n} windows in a row)`
+      : `${r.device}: ${title} back to normal after ${n} normal window${n > 1 ? 's' : ''}`;
+    const record: AlertRecord = {
+      timeMs: r.timeMs,
+      device: r.device,
+      model: r.model,
+      variant: r.variant,
+      kind: change.kind === 'cleared' ? 'clear' : this.card.task === 'classification' ? 'fault' : 'anomaly',
+      label: r.label,
+      score: r.score,
+      threshold: threshold ?? null,
+      message,
+    };
+    const topic = fillTopic(this.spec.alerts!.topic, r.device, r.model);
+    return { record, message: { topic, payload: JSON.stringify({ ...record, change: change.kind, time: isoTime(record.timeMs) }), qos: 1 } };
+  }
+}
