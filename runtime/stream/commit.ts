@@ -30,7 +30,9 @@ export class Committer {
    * log refuses this unit on its own (E_STORE_UNIT).
    */
   async write(unit: CommitUnit, fallback?: (err: EdgeInferError) => CommitUnit): Promise<void> {
-    Object.assign(unit, this.ledger.take());
+    const retired = this.ledger.take();
+    unit.consumed = unit.consumed ? [...unit.consumed, ...retired.consumed!] : retired.consumed;
+    unit.inbound = unit.inbound ? [...unit.inbound, ...retired.inbound!] : retired.inbound;
     const t0 = performance.now();
     try {
       await this.store.commit(unit);

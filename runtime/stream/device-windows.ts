@@ -111,10 +111,16 @@ export class DeviceWindows {
    * After a restart: the start of each device's last logged window. A device's first samples
    * then resume the grid those windows were on (the next window starts one hop after the last),
    * so a replay makes the same windows a run without the restart would have, and analyses no
-   * sample twice. Samples before the next start are let go: they fed logged windows only.
+   * sample twice. Samples before the next start are let go: they fed logged windows only. The
+   * points hold for live messages too (a redelivery the journal never had), until dropped.
    */
   resumeFrom(lastStarts: ReadonlyMap<string, number>): void {
     this.resumeAt = new Map([...lastStarts].map(([device, ms]) => [device, ms + this.hop * this.periodMs]));
+  }
+
+  /** Forgets the resume points not used yet (devices that did not come back after the restart). */
+  dropResumePoints(): void {
+    this.resumeAt.clear();
   }
 
   /**
@@ -175,7 +181,10 @@ export class DeviceWindows {
       throw new EdgeInferError('E_INPUT_VALUE', `device '${device}': samples dated ${firstMs} ms to ${lastMs} ms since 1970, past what a date can hold (±${MAX_TIME_MS} ms)`);
     }
     const resume = this.devices.has(device) ? undefined : this.resumeAt.get(device);
-    if (resume !== undefined) {
+    // Samples that end before the last logged window started are older data (a device whose clock
+    // went back): a fresh start for them, as for any device.
+    if (resume !== undefined && lastMs <= resume - this.hop * periodMs) this.resumeAt.delete(device);
+    else if (resume !== undefined) {
       // The first samples of a device after a restart: those before its next window fed logged windows only.
       const skip = Math.round((resume - firstMs) / periodMs);
       if (skip >= n) return { windows: [], released: [], buffered: false };
@@ -202,7 +211,7 @@ export class DeviceWindows {
     const first = s.slider.position;
     s.anchorIndex = first;
     s.anchorMs = firstMs;
-    s.nextMs = samples.timestampMs !== undefined ? samples.timestampMs + n * periodMs : undefined;
+    s.nextMs = samples.timestampMs !== undefined ? firstMs + n * periodMs : undefined;
     s.spans.push({ key: messageKey, first, last: first + n - 1 });
     const windows = s.slider.push(block);
     const out = windows.map((w) => ({

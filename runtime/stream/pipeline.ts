@@ -94,6 +94,8 @@ export class Pipeline {
   /** Last committed window start per device: read from the log for the replay, and only for it. */
   private replayCursors: Map<string, number> | undefined;
   private readonly sweeper: NodeJS.Timeout;
+  /** When the resume points of devices that did not come back after the restart are dropped. */
+  private resumePointsUntilMs = Infinity;
   private closing = false;
   /** Windows the last replay did not log again: the log had them before the restart. */
   replaySkipped = 0;
@@ -191,7 +193,9 @@ export class Pipeline {
       return (await replayJournal(this.name, this.store, target)).messages;
     } finally {
       this.replayCursors = undefined;
-      this.windows.resumeFrom(new Map());
+      // Messages the broker redelivers now (never journaled before the stop) resume the grid too,
+      // for as long as an idle device is kept.
+      this.resumePointsUntilMs = Date.now() + this.idleMs;
     }
   }
 
@@ -368,6 +372,10 @@ export class Pipeline {
    */
   sweep(nowMs = Date.now()): string[] {
     if (this.replayCursors || this.closing) return [];
+    if (nowMs > this.resumePointsUntilMs) {
+      this.windows.dropResumePoints();
+      this.resumePointsUntilMs = Infinity;
+    }
     const { devices, released } = this.windows.evictIdle(nowMs - this.idleMs);
     for (const k of released) this.ledger.release(k);
     for (const d of devices) this.delivery.alerts?.forget(d);

@@ -41,7 +41,8 @@ describe('device windows and the sample rate a payload states', () => {
 });
 
 describe('device windows over time: the grid after a restart, idle devices, the device limit, dates', () => {
-  const TUMBLING: ModelCardInput = { ...CARD, input: { ...CARD.input, window: 8, hop: 8 } };
+  // A gap of more than 1.5 sample periods restarts a window: the samples let go at a restart must not look like one.
+  const TUMBLING: ModelCardInput = { ...CARD, input: { ...CARD.input, window: 8, hop: 8, maxGapS: 0.015 } };
   // 100 Hz: a sample every 10 ms; blocks of 3 samples do not divide the window of 8.
   const block = (from: number, n = 3) => ({ device: 'm-1', channels: { current: Float32Array.from({ length: n }, (_, i) => from + i) }, timestampMs: 1_000_000 + from * 10 });
 
@@ -62,6 +63,7 @@ describe('device windows over time: the grid after a restart, idle devices, the 
     // The same window as without the restart: it starts on the grid, at sample 16, not 15.
     expect(replayed.map((w) => w.startMs)).toEqual([1_000_160]);
     expect(replayed[0].keys).toEqual(['k5', 'k6', 'k7']);
+    expect(after.gaps).toBe(0);
   });
 
   it('should let a replayed message go at once when all its samples are before the next window', () => {
