@@ -66,6 +66,23 @@ describe('device windows over time: the grid after a restart, idle devices, the 
     expect(after.gaps).toBe(0);
   });
 
+  it('should take the samples after the ones let go at a restart as a continuous stream, not a gap', () => {
+    const windows = new DeviceWindows(parseCard(TUMBLING));
+    windows.resumeFrom(new Map([['m-1', 1_000_000]]));
+    // Block 2 holds samples 6–8: two are let go, sample 8 starts the next window; 9–11 follow it.
+    const starts: number[] = [];
+    for (let b = 2; b < 6; b++) starts.push(...windows.push('m-1', block(b * 3), `k${b}`, 0).windows.map((w) => w.startMs));
+    expect(windows.gaps).toBe(0);
+    expect(starts).toEqual([1_000_080]);
+  });
+
+  it('should start afresh, keeping every sample, when a device comes back with samples older than its last logged window (a clock gone back)', () => {
+    const windows = new DeviceWindows(parseCard(TUMBLING));
+    windows.resumeFrom(new Map([['m-1', 1_000_800]]));
+    const made = [0, 3, 6].flatMap((from) => windows.push('m-1', block(from), `k${from}`, 0).windows);
+    expect(made.map((w) => w.startMs)).toEqual([1_000_000]);
+  });
+
   it('should let a replayed message go at once when all its samples are before the next window', () => {
     const windows = new DeviceWindows(parseCard(TUMBLING));
     windows.resumeFrom(new Map([['m-1', 1_000_080]]));
