@@ -230,8 +230,8 @@ export class Gateway extends EventEmitter {
 
   /** Under the 'pause' policy, a full queue stops the broker connection from reading until it has room. */
   private backPressure(): Promise<void> | undefined {
-    const full = this.pipelines.filter((p) => p.spec.scheduler.policy === 'pause' && p.scheduler.full);
-    return full.length ? Promise.all(full.map((p) => p.room())).then(() => undefined) : undefined;
+    const full = this.pipelines.filter((p) => p.spec.scheduler.policy === 'pause' && p.full);
+    return full.length ? Promise.all(full.map((p) => p.readable())).then(() => undefined) : undefined;
   }
 
   private afterCommit(unit: CommitUnit): void {

@@ -47,6 +47,8 @@ export class Intake {
   /** The last journaled message's turn to be processed: messages are processed in arrival order. */
   private turn: Promise<void> = Promise.resolve();
   private repeats = 0;
+  /** Callers waiting for the backlog to shrink. */
+  private shrinkWaiters: Array<() => void> = [];
 
   constructor(
     private readonly options: IntakeOptions,
@@ -92,7 +94,21 @@ export class Intake {
       await turn;
     } finally {
       this.journaling.delete(key);
+      const waiters = this.shrinkWaiters;
+      this.shrinkWaiters = [];
+      for (const w of waiters) w();
     }
+  }
+
+  /** Resolves when a message taken leaves the backlog (at once when there is none). */
+  shrunk(): Promise<void> {
+    if (this.journaling.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.shrinkWaiters.push(resolve));
+  }
+
+  /** Messages taken (being journaled, or waiting for their turn) and not processed yet. */
+  get backlog(): number {
+    return this.journaling.size;
   }
 
   /** Resolves once every message taken so far has been processed. */

@@ -175,6 +175,22 @@ export class Pipeline {
     while (this.scheduler.full && !this.closing) await this.scheduler.room();
   }
 
+  /**
+   * True while the pipeline should take no more messages: its queue is full, or as many messages
+   * as the queue holds are taken and not processed yet (a burst read before the queue filled).
+   */
+  get full(): boolean {
+    return this.scheduler.full || this.intake.backlog >= this.scheduler.maxQueue;
+  }
+
+  /** Resolves when the pipeline may take messages again (or is closing). */
+  async readable(): Promise<void> {
+    while (this.full && !this.closing) {
+      if (this.scheduler.full) await this.scheduler.room();
+      else await this.intake.shrunk();
+    }
+  }
+
   /** Replays journal rows left by a previous run, before new messages are taken. Returns how many. */
   async replay(): Promise<number> {
     // The rows re-form windows on the grid each device had; windows the log already has are not logged twice.
