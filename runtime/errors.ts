@@ -25,7 +25,8 @@ export type ErrorCode =
   | 'E_STORE_SCHEMA' // the database schema is newer than this code, or a migration failed
   | 'E_STORE_CLOSED' // the store was used after close()
   | 'E_STORE_UNIT' // one commit unit could not be written; nothing of it was
-  | 'E_STORE_WRITE'; // a whole batch transaction failed (I/O error, disk full)
+  | 'E_STORE_WRITE' // a whole batch transaction failed (I/O error, disk full)
+  | 'E_BROKER'; // the broker connection broke MQTT's framing, or was dropped so the broker redelivers
 
 export class EdgeInferError extends Error {
   readonly code: ErrorCode;
