@@ -14,6 +14,8 @@ export interface MqttProxy {
   dropToClient: Set<number>;
   /** Packets dropped so far, by type. */
   dropped: Map<number, number>;
+  /** Packet types not forwarded to the broker while set (as if the link died on the way there). */
+  dropToBroker: Set<number>;
   /** Every packet the client sent, in order: its connection (0, 1, ...), type and packet id (acknowledgements). */
   fromClient: Array<{ conn: number; type: number; id?: number }>;
   /** Cuts every open connection, as a network failure would. */
@@ -51,6 +53,7 @@ export async function startMqttProxy(brokerPort: number): Promise<MqttProxy> {
   const dropped = new Map<number, number>();
   const sockets = new Set<net.Socket>();
   const fromClient: MqttProxy['fromClient'] = [];
+  const dropToBroker = new Set<number>();
   let connections = 0;
   const server = net.createServer((client) => {
     const conn = connections++;
@@ -62,7 +65,7 @@ export async function startMqttProxy(brokerPort: number): Promise<MqttProxy> {
       packetSplitter((packet) => {
         const type = packet[0] >> 4;
         fromClient.push({ conn, type, id: type >= 4 && type <= 7 ? packet.readUInt16BE(2) : undefined });
-        broker.write(packet);
+        if (!dropToBroker.has(type)) broker.write(packet);
       }),
     );
     broker.on(
@@ -90,6 +93,7 @@ export async function startMqttProxy(brokerPort: number): Promise<MqttProxy> {
     dropToClient,
     dropped,
     fromClient,
+    dropToBroker,
     cut: () => {
       for (const s of sockets) s.destroy();
     },
