@@ -8,7 +8,7 @@ import type { IPublishPacket, MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ResultStore } from '../../runtime/store';
 import { MqttSource } from '../../runtime/stream/mqtt-source';
-import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
+import { type MosquittoBroker, freePort, startMosquitto } from '../helpers/brokers';
 import { client, publish, waitFor } from '../helpers/gateway';
 import { type MqttProxy, startMqttProxy } from '../helpers/mqtt-proxy';
 import { dbPath } from '../store/helpers';
@@ -165,5 +165,29 @@ describe('the MQTT source on Mosquitto', () => {
       source = undefined;
       await store.close();
     }
+  });
+
+  it('should take messages over WebSocket (ws://) with the same held acknowledgements', async () => {
+    const wsPort = await freePort();
+    broker = await startMosquitto({ config: [`listener ${wsPort} 127.0.0.1`, 'protocol websockets'] });
+    const url = `ws://127.0.0.1:${wsPort}`;
+    const got: string[] = [];
+    const take = async (): Promise<void> => {
+      source = new MqttSource({ url, protocolVersion: 5, clientId: 'src-ws', reconnectMs: 100 });
+      await source.start([{ filter: 'plant/#', qos: 1 }], async (_t, payload) => {
+        await sleep(50); // a journal write
+        got.push(payload.toString());
+      });
+      await waitFor(() => source!.granted.size > 0 || got.length > 0, 5000, 'the subscription');
+    };
+    await take();
+    pub = await client(broker.url, { clientId: 'src-ws-pub' });
+    await publish(pub, 'plant/m1/vibration', 'over ws');
+    await waitFor(() => got.length === 1 && source!.heldAcks === 0, 5000, 'the message handled and acknowledged');
+    await source!.stop();
+    // The broker had the acknowledgement: the session resumed over WebSocket redelivers nothing.
+    await take();
+    await sleep(300);
+    expect(got).toEqual(['over ws']);
   });
 });
