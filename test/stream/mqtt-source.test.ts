@@ -4,12 +4,15 @@
 // held on a connection that dropped is never sent on the next one; a failed handler leaves its
 // message unacknowledged and the broker delivers it again; the broker's reading of the
 // acknowledgements is reported; and a real journal takes many messages per commit.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ResultStore } from '../../runtime/store';
 import { MqttSource } from '../../runtime/stream/mqtt-source';
 import { type MosquittoBroker, freePort, startMosquitto } from '../helpers/brokers';
-import { client, publish, waitFor } from '../helpers/gateway';
+import { client, publish, tempDir, waitFor } from '../helpers/gateway';
 import { type MqttProxy, startMqttProxy } from '../helpers/mqtt-proxy';
 import { dbPath } from '../store/helpers';
 
@@ -189,5 +192,29 @@ describe('the MQTT source on Mosquitto', () => {
     await take();
     await sleep(300);
     expect(got).toEqual(['over ws']);
+  });
+
+  it('should take messages over TLS (mqtts://), checking the broker\'s certificate against the given CA', async () => {
+    // A self-signed certificate for 127.0.0.1, made by openssl for this test.
+    const dir = tempDir('edge-infer-tls-');
+    const cert = path.join(dir, 'broker.pem');
+    const key = path.join(dir, 'broker.key');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const tlsPort = await freePort();
+    broker = await startMosquitto({ config: [`listener ${tlsPort} 127.0.0.1`, `certfile ${cert}`, `keyfile ${key}`] });
+    const got: string[] = [];
+    source = new MqttSource({ url: `mqtts://127.0.0.1:${tlsPort}`, protocolVersion: 5, clientId: 'src-tls', reconnectMs: 100, ca: readFileSync(cert) });
+    await source.start([{ filter: 'plant/#', qos: 1 }], async (_t, payload) => {
+      got.push(payload.toString());
+    });
+    await waitFor(() => source!.granted.size > 0, 5000, 'the subscription');
+    pub = await client(broker.url, { clientId: 'src-tls-pub' });
+    await publish(pub, 'plant/m1/vibration', 'over tls');
+    await waitFor(() => got.length === 1 && source!.heldAcks === 0, 5000, 'the message handled and acknowledged');
+    // A broker whose certificate the CA does not vouch for is refused.
+    const stranger = new MqttSource({ url: `mqtts://127.0.0.1:${tlsPort}`, protocolVersion: 5, clientId: 'src-tls-2', reconnectMs: 0 });
+    stranger.on('broker-error', () => undefined);
+    await expect(stranger.start([], () => undefined)).rejects.toThrow(/self-signed certificate/);
+    await stranger.stop();
   });
 });
