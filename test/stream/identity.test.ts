@@ -112,6 +112,11 @@ describe('MessageIdentity', () => {
     const other = new MessageIdentity(reopened.deliveries('gw-2'));
     other.session(true);
     expect(other.identify(pkt(1, true), 7).redelivered).toBe(false);
+    // The broker lost the session: the new epoch is on disk, and nothing of the old one is kept.
+    after.session(false);
+    const epoch = after.sessionEpoch;
+    expect(reopened.deliveries('gw').epoch()).toBe(epoch);
+    expect(reopened.deliveries('gw').all()).toEqual([]);
   });
 
   it('should write the records of one turn in one journal group commit, with the journal rows', async () => {
