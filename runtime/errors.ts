@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'E_STORE_WRITE' // a whole batch transaction failed (I/O error, disk full)
   | 'E_DEVICE_LIMIT' // a pipeline already follows as many devices as it may
   | 'E_POISON' // a message was being processed each time the gateway stopped unexpectedly
-  | 'E_INTERNAL'; // an unexpected error inside a stage, caught so the gateway keeps running
+  | 'E_INTERNAL' // an unexpected error inside a stage, caught so the gateway keeps running
+  | 'E_BROKER'; // the broker connection broke MQTT's framing, or was dropped so the broker redelivers
 
 export class EdgeInferError extends Error {
   readonly code: ErrorCode;

@@ -15,8 +15,9 @@ import { GatewayMetrics } from '../serve/metrics';
 import { type CommitUnit, ResultStore } from '../store';
 import { startEmbeddedBroker } from '../stream/embedded-broker';
 import { DeviceWindows } from '../stream/device-windows';
+import { type InboundPacket, MessageIdentity } from '../stream/identity';
 import { MqttSource, type Subscription } from '../stream/mqtt-source';
-import { Pipeline, messageKey } from '../stream/pipeline';
+import { Pipeline } from '../stream/pipeline';
 import { OutboxPublisher } from '../stream/publisher';
 import type { GatewayConfig } from './config';
 
@@ -34,6 +35,8 @@ export class Gateway extends EventEmitter {
   private store: ResultStore | undefined;
   private registry: ModelRegistry | undefined;
   private source: MqttSource | undefined;
+  /** Which message each inbound packet is, and whether it can be a redelivery (identity.ts). */
+  private identity: MessageIdentity | undefined;
   private publisher: OutboxPublisher | undefined;
   private http: Server | undefined;
   private broker: { url: string; close(): Promise<void> } | undefined;
@@ -165,6 +168,12 @@ export class Gateway extends EventEmitter {
         incoming: this.store.incoming(c.broker.clientId),
       });
       this.source = source;
+      const identity = new MessageIdentity(this.store.deliveries(c.broker.clientId));
+      this.identity = identity;
+      // Before any message of the connection is handled: a broker without our session starts a new epoch.
+      source.on('session', (present: boolean) => identity.session(present));
+      // The broker read these acknowledgements: their packet ids may carry new messages now.
+      source.on('acknowledged', (packets: object[]) => identity.acknowledged(packets));
       source.on('state', (state: string) => {
         this.metrics.brokerConnected.set(state === 'connected' ? 1 : 0);
         if (state === 'connected') {
@@ -185,7 +194,7 @@ export class Gateway extends EventEmitter {
         if (!s) subscriptions.push({ filter: p.pattern.filter, qos: p.spec.qos });
         else s.qos = Math.max(s.qos, p.spec.qos) as 0 | 1 | 2;
       }
-      await source.start(subscriptions, (topic, payload, packet) => this.route(topic, payload, packet.qos, Boolean(packet.dup)), () => this.backPressure());
+      await source.start(subscriptions, (_topic, _payload, packet) => this.route(packet), () => this.backPressure());
       this.metrics.brokerConnected.set(1);
       this.sendRebirths();
       this.publisher.start();
@@ -219,13 +228,28 @@ export class Gateway extends EventEmitter {
     this.rebirths.clear();
   }
 
-  /** Hands a message to every pipeline whose topic it matches. */
-  private async route(topic: string, payload: Buffer, qos: 0 | 1 | 2, redelivered: boolean): Promise<void> {
+  /**
+   * Hands a message to every pipeline whose topic it matches, with its identity: its key, and
+   * whether it can be a redelivery (only then do the pipelines look the key up in the log).
+   * Resolves (and the broker gets its acknowledgement) once every pipeline has journaled it and
+   * its packet id's record is on disk.
+   */
+  private async route(packet: InboundPacket): Promise<void> {
+    const { topic, qos } = packet;
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload.buffer, packet.payload.byteOffset, packet.payload.byteLength);
+    const receivedMs = Date.now();
+    // Every QoS 1/2 message is identified, wanted or not: it is what its packet id carries now.
+    const id = this.identity!.identify(packet, receivedMs);
     const wanting = this.pipelines.filter((p) => p.matches(topic));
-    if (wanting.length === 0) return;
-    const message = { topic, payload, qos, redelivered, receivedMs: Date.now(), key: messageKey(topic, payload) };
-    // Every pipeline that wants the message journals it in the same group commit.
-    await Promise.all(wanting.map((p) => p.accept(message)));
+    const intake = (async () => {
+      // A redelivery of a message still being journaled: its fate (journaled or failed) decides.
+      if (id.earlier) await id.earlier.catch(() => undefined);
+      const message = { topic, payload, qos, redelivered: id.redelivered, receivedMs, key: id.key };
+      // Every pipeline that wants the message journals it in the same group commit as the record.
+      await Promise.all([id.recorded, ...wanting.map((p) => p.accept(message))]);
+    })();
+    if (qos > 0) this.identity!.intake(packet, intake);
+    await intake;
   }
 
   /** Under the 'pause' policy, a full queue stops the broker connection from reading until it has room. */

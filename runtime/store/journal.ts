@@ -28,7 +28,19 @@ export class Journal {
 
   /** Writes entries in one transaction, committed when this returns; false for a key already journaled. */
   add(entries: readonly JournalEntry[]): boolean[] {
-    const fresh = this.write(entries);
+    return this.counted(this.write(entries));
+  }
+
+  /**
+   * Writes entries in the caller's transaction; call counted() with the result once it commits.
+   * (write() is itself a transaction, which nests as a savepoint.)
+   */
+  insertAll(entries: readonly JournalEntry[]): boolean[] {
+    return this.write(entries);
+  }
+
+  /** Adds the rows of a committed write to the tally. */
+  counted(fresh: boolean[]): boolean[] {
     for (const f of fresh) if (f) this.tallies.journal++;
     return fresh;
   }

@@ -147,11 +147,34 @@ const V4 = `
 ALTER TABLE journal ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 `;
 
+/**
+ * Which inbound MQTT message each packet id carries, so a redelivery is told by the protocol
+ * (the session, the packet id, the DUP flag) and not by its bytes alone (runtime/stream/identity.ts):
+ * the broker's session epoch per client, bumped whenever the broker has no session for it, and per
+ * packet id the message last received under it whose acknowledgement the broker may not have read.
+ */
+const V5 = `
+CREATE TABLE mqtt_sessions (
+  client_id TEXT    PRIMARY KEY,
+  epoch     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE mqtt_deliveries (
+  client_id   TEXT    NOT NULL,
+  message_id  INTEGER NOT NULL,
+  key         TEXT    NOT NULL,
+  hash        TEXT    NOT NULL,
+  received_ms INTEGER NOT NULL,
+  PRIMARY KEY (client_id, message_id)
+) WITHOUT ROWID;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
   { version: 3, name: 'inbound QoS 2 messages awaiting release', up: (db) => db.exec(V3) },
   { version: 4, name: 'replay attempts per journal row', up: (db) => db.exec(V4) },
+  { version: 5, name: 'MQTT session epochs and the message behind each packet id', up: (db) => db.exec(V5) },
 ];
 
 /** The schema version this code writes. */

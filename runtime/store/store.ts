@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { EdgeInferError } from '../errors';
 import { StoreError, messageOf } from './errors';
 import { type ResolvedOptions, resolveOptions } from './options';
+import { Deliveries, type DeliveryOp, DeliveryStatements } from './deliveries';
 import { IncomingMessages } from './incoming';
 import { Journal } from './journal';
 import { Queries, checkCount, checkName, checkTime, DEFAULT_LIMIT } from './queries';
@@ -73,7 +74,13 @@ export class ResultStore {
   readonly path: string;
   private closed: Promise<void> | null = null;
   private journalQueue: Array<{ entry: JournalEntry; resolve: (fresh: boolean) => void; reject: (err: Error) => void }> = [];
+  /** MQTT delivery notes and forgets, written in the journal's next group commit. */
+  private deliveryQueue: Array<{ op: DeliveryOp; resolve: () => void; reject: (err: Error) => void }> = [];
   private journalTimer: NodeJS.Immediate | undefined;
+  private readonly deliveryStatements: DeliveryStatements;
+  private readonly groupCommit: (entries: readonly JournalEntry[], ops: readonly DeliveryOp[]) => boolean[];
+  /** Journal group commits and the messages they held (journalStats). */
+  private readonly journalCounts = { commits: 0, messages: 0 };
   private readonly retentionTimer: NodeJS.Timeout | null = null;
 
   private constructor(
@@ -86,6 +93,11 @@ export class ResultStore {
     private readonly inboundJournal: Journal,
   ) {
     this.path = db.name;
+    this.deliveryStatements = new DeliveryStatements(db);
+    this.groupCommit = db.transaction((entries: readonly JournalEntry[], ops: readonly DeliveryOp[]) => {
+      this.deliveryStatements.apply(ops);
+      return entries.length ? this.inboundJournal.insertAll(entries) : [];
+    });
     const { maxAgeDays, maxBytes, inboundMaxAgeS, everyMs } = options.retention;
     if ((maxAgeDays !== null || maxBytes !== null || inboundMaxAgeS !== null) && everyMs > 0) {
       this.retentionTimer = setInterval(() => {
@@ -161,16 +173,42 @@ export class ResultStore {
     this.journalTimer = undefined;
     const group = this.journalQueue;
     this.journalQueue = [];
-    if (group.length === 0) return;
+    const ops = this.deliveryQueue;
+    this.deliveryQueue = [];
+    if (group.length === 0 && ops.length === 0) return;
     let fresh: boolean[];
     try {
-      fresh = this.inboundJournal.add(group.map((g) => g.entry));
+      fresh = this.inboundJournal.counted(this.groupCommit(group.map((g) => g.entry), ops.map((o) => o.op)));
     } catch (err) {
-      const error = new StoreError('E_STORE_WRITE', `journal: ${group.length} message(s) not written: ${messageOf(err)}`, { cause: err });
+      const error = new StoreError('E_STORE_WRITE', `journal: ${group.length} message(s) and ${ops.length} delivery record(s) not written: ${messageOf(err)}`, { cause: err });
       for (const g of group) g.reject(error);
+      for (const o of ops) o.reject(error);
       return;
     }
+    this.journalCounts.commits++;
+    this.journalCounts.messages += group.length;
     group.forEach((g, i) => g.resolve(fresh[i]));
+    for (const o of ops) o.resolve();
+  }
+
+  /** Journal group commits so far and the messages they held (a commit per turn of the event loop, not per message). */
+  get journalStats(): { commits: number; messages: number } {
+    return { ...this.journalCounts };
+  }
+
+  /**
+   * One MQTT client's session epoch and the message behind each of its packet ids (see
+   * runtime/stream/identity.ts); notes and forgets go into the journal's group commit.
+   */
+  deliveries(clientId: string): Deliveries {
+    this.checkOpen('deliveries');
+    return new Deliveries(this.db, checkName('clientId', clientId), (op) => {
+      if (this.closed) return Promise.reject(this.closedError('deliveries'));
+      return new Promise<void>((resolve, reject) => {
+        this.deliveryQueue.push({ op, resolve, reject });
+        this.journalTimer ??= setImmediate(() => this.flushJournal());
+      });
+    });
   }
 
   /** True when the pipeline has this key pending in its journal. */

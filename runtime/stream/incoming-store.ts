@@ -20,6 +20,8 @@ type Callback = (err?: Error, packet?: IPublishPacket) => void;
 export class PersistentIncomingStore implements IStore {
   /** Ids put by this process: a message found only on disk came from a run before, and may have been journaled then. */
   private readonly mine = new Set<number>();
+  /** Ids handed to the gateway by this process and still kept: a PUBREL for one again is a redelivery. */
+  private readonly handed = new Set<number>();
   /** Ids whose deletion waits until their message is journaled (see hold()). */
   private readonly held = new Map<number, boolean>();
 
@@ -36,6 +38,7 @@ export class PersistentIncomingStore implements IStore {
   put(packet: Parameters<IStore['put']>[0], cb: (err?: Error) => void): this {
     const p = packet as IPublishPacket;
     try {
+      this.handed.delete(p.messageId as number);
       this.log.put({ messageId: p.messageId as number, topic: p.topic, payload: typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties as Record<string, unknown> | undefined });
       this.mine.add(p.messageId as number);
     } catch (err) {
@@ -56,8 +59,10 @@ export class PersistentIncomingStore implements IStore {
       cb(new Error('missing packet'));
       return this;
     }
-    // Kept by an earlier run, which may have journaled it before it stopped: a redelivery to check.
-    const dup = held.dup || !this.mine.has(held.messageId);
+    // Kept by an earlier run, which may have journaled it before it stopped, or handed over once
+    // already (its connection dropped before the journal answered): a redelivery to check.
+    const dup = held.dup || !this.mine.has(held.messageId) || this.handed.has(held.messageId);
+    this.handed.add(held.messageId);
     cb(undefined, { cmd: 'publish', messageId: held.messageId, topic: held.topic, payload: Buffer.from(held.payload), qos: held.qos, retain: held.retain, dup, properties: held.properties } as IPublishPacket);
     return this;
   }
@@ -94,6 +99,7 @@ export class PersistentIncomingStore implements IStore {
   clear(): void {
     this.log.clear();
     this.mine.clear();
+    this.handed.clear();
     this.held.clear();
   }
 
@@ -109,6 +115,7 @@ export class PersistentIncomingStore implements IStore {
 
   private delete(messageId: number): void {
     this.mine.delete(messageId);
+    this.handed.delete(messageId);
     try {
       this.log.del(messageId);
     } catch {

@@ -1,10 +1,20 @@
 // The gateway's MQTT connection (mqtt.js): subscriptions with a persistent session, inbound
-// messages handed over one at a time with the acknowledgement held until the handler says so,
+// messages handed over as they come with each acknowledgement held until the handler says so,
 // back-pressure to the socket, inbound QoS 2 kept on disk from PUBREC on, reconnects, and an
 // in-order publisher for the results.
+//
+// Acknowledgements are held on the byte stream (ack-gate.ts explains why there): mqtt.js gets its
+// socket from our stream builder through its public MqttClient(streamBuilder, options)
+// constructor, and its public handleMessage hook hands us each message. What this relies on in
+// mqtt.js is pinned by test/stream/mqtt-contract.test.ts.
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type IPublishPacket, type ISubscriptionGrant, type MqttClient } from 'mqtt';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import * as tls from 'node:tls';
+import { type IClientOptions, type IPublishPacket, type ISubscriptionGrant, MqttClient } from 'mqtt';
+import WebSocket, { createWebSocketStream } from 'ws';
 import { EdgeInferError } from '../errors';
+import { AckGate, type AckHold, OrphanAcks, PUBACK, PUBCOMP } from './ack-gate';
 import { type IncomingLog, PersistentIncomingStore } from './incoming-store';
 
 export interface BrokerOptions {
@@ -63,21 +73,44 @@ export interface Subscription {
   qos: 0 | 1 | 2;
 }
 
-interface HeldAck {
-  messageId: number;
-  /** What acknowledges it: PUBACK (QoS 1) or PUBCOMP (QoS 2). */
-  cmd: 'puback' | 'pubcomp';
-  settled: boolean;
-  ok: boolean;
-  /** The PUBACK (or PUBCOMP) mqtt.js wanted to send, held here. */
-  packet?: unknown;
+/** The URL schemes the gateway connects with (tcp, TLS, WebSocket, WebSocket over TLS). */
+export const BROKER_SCHEMES = ['mqtt', 'tcp', 'mqtts', 'ssl', 'tls', 'ws', 'wss'] as const;
+
+/**
+ * Opens one connection's socket for a broker URL: what mqtt.js would open, built here so the
+ * acknowledgement gate can sit on it. With a client certificate and key, mqtt:// and ws:// go
+ * over TLS, as mqtt.js does.
+ */
+export function openTransport(o: BrokerOptions): Duplex {
+  const url = new URL(o.url);
+  let scheme = url.protocol.replace(/:$/, '');
+  if (o.cert && o.key) scheme = scheme === 'ws' ? 'wss' : scheme === 'mqtt' || scheme === 'tcp' ? 'mqtts' : scheme;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const secure = { ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.rejectUnauthorized ?? true };
+  switch (scheme) {
+    case 'mqtt':
+    case 'tcp':
+      return net.connect({ host, port: Number(url.port || 1883) }).setNoDelay(true);
+    case 'mqtts':
+    case 'ssl':
+    case 'tls':
+      return tls.connect({ host, port: Number(url.port || 8883), servername: net.isIP(host) ? undefined : host, ...secure }).setNoDelay(true);
+    case 'ws':
+    case 'wss': {
+      // MQTT over WebSocket (subprotocol 'mqtt'): binary frames that may cut the stream anywhere.
+      const socket = new WebSocket(url, 'mqtt', scheme === 'wss' ? secure : {});
+      return createWebSocketStream(socket);
+    }
+    default:
+      throw new EdgeInferError('E_ARGUMENT', `broker url ${o.url}: expected one of ${BROKER_SCHEMES.map((p) => `${p}://`).join(', ')}`);
+  }
 }
 
 export class MqttSource extends EventEmitter {
   private client: MqttClient | undefined;
-  /** Acknowledgements waiting for their handler, in the order the messages came. */
-  private held: HeldAck[] = [];
-  private sendPacket: ((packet: unknown, cb?: () => void) => void) | undefined;
+  /** The current connection's gate: acknowledgements are held on the connection their message came on. */
+  private gate: AckGate<IPublishPacket> | undefined;
+  private readonly orphans = new OrphanAcks();
   private handler: MessageHandler = () => undefined;
   private subscriptions: Subscription[] = [];
   private flow: FlowControl = () => undefined;
@@ -92,7 +125,13 @@ export class MqttSource extends EventEmitter {
     super();
   }
 
-  /** Connects (and keeps reconnecting in the background); resolves at the first CONNACK or rejects on the first failure. */
+  /**
+   * Connects (and keeps reconnecting in the background); resolves at the first CONNACK or rejects on the first failure.
+   *
+   * Events: 'state' (ConnectionState), 'session' (sessionPresent, at each CONNACK, before any
+   * message of that connection is handled), 'acknowledged' (the packets whose acknowledgements the
+   * broker has read, oldest first), 'handler-error', 'broker-error', 'subscribed'.
+   */
   async start(subscriptions: Subscription[], handler: MessageHandler, flow?: FlowControl): Promise<void> {
     if (this.client) throw new EdgeInferError('E_ARGUMENT', 'the MQTT source is already started');
     this.subscriptions = subscriptions;
@@ -107,16 +146,13 @@ export class MqttSource extends EventEmitter {
     const properties: NonNullable<IClientOptions['properties']> = {};
     if (v5 && persistent) properties.sessionExpiryInterval = o.sessionExpiryS ?? 86_400;
     if (v5 && o.receiveMaximum !== undefined) properties.receiveMaximum = o.receiveMaximum;
+    const url = new URL(o.url);
     const opts: IClientOptions = {
       clientId: o.clientId,
       protocolVersion: v5 ? 5 : 4,
       clean: !persistent,
-      username: o.username,
-      password: o.password,
-      ca: o.ca,
-      cert: o.cert,
-      key: o.key,
-      rejectUnauthorized: o.rejectUnauthorized ?? true,
+      username: o.username ?? (url.username ? decodeURIComponent(url.username) : undefined),
+      password: o.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
       keepalive: o.keepaliveS ?? 30,
       reconnectPeriod: o.reconnectMs ?? 1000,
       connectTimeout: o.connectTimeoutMs ?? 10_000,
@@ -127,23 +163,23 @@ export class MqttSource extends EventEmitter {
       incomingStore: incoming,
     };
     this.state = 'connecting';
-    const client = mqtt.connect(o.url, opts);
-    this.client = client;
-    // mqtt.js hands messages over one at a time and reads the next only once this one's callback
-    // is called. To journal many messages in one commit, the callback is called at once (unless
-    // the flow control says wait) and the acknowledgement mqtt.js then sends is held (see
-    // sendPacket below) until the handler's promise resolves. Held acknowledgements leave in
-    // arrival order, as MQTT wants.
-    const internals = client as unknown as { _sendPacket: (packet: { cmd: string; messageId?: number }, cb?: () => void, cbStorePut?: () => void) => void };
-    const send = internals._sendPacket.bind(client);
-    this.sendPacket = send as (packet: unknown, cb?: () => void) => void;
-    internals._sendPacket = (packet, cb, cbStorePut) => {
-      const held = (packet.cmd === 'puback' || packet.cmd === 'pubcomp') && this.held.find((h) => h.messageId === packet.messageId && h.packet === undefined && h.cmd === packet.cmd);
-      if (!held) return send(packet, cb, cbStorePut);
-      held.packet = packet;
-      cb?.();
-      this.release();
+    // One gate per connection, on the socket mqtt.js asks for at each (re)connect.
+    const build = (): AckGate<IPublishPacket> => {
+      const gate = new AckGate<IPublishPacket>(openTransport(o), {
+        orphans: this.orphans,
+        onConfirmed: (packets) => this.emit('acknowledged', packets),
+        onDropped: (err) => this.emit('broker-error', err),
+      }, o.url);
+      this.gate = gate;
+      return gate;
     };
+    const client = new MqttClient(build as unknown as ConstructorParameters<typeof MqttClient>[0], opts);
+    this.client = client;
+    // mqtt.js hands messages over one at a time and reads the next once this one's callback is
+    // called, writing the acknowledgement right then. The callback is called at once (unless the
+    // flow control says wait), so many messages are journaled in one commit, and the gate holds
+    // the acknowledgement until the handler's promise resolves; held acknowledgements leave in
+    // arrival order, as MQTT wants.
     client.handleMessage = (packet, callback) => {
       // Under back-pressure the next message waits: mqtt.js reads nothing more until callback().
       const next = (): void => {
@@ -151,38 +187,43 @@ export class MqttSource extends EventEmitter {
         if (wait) wait.then(() => callback(), () => callback());
         else callback();
       };
+      let hold: AckHold<IPublishPacket> | undefined;
+      if (packet.qos > 0 && packet.messageId !== undefined) {
+        const gate = this.gate;
+        hold = gate?.hold(packet.messageId, packet.qos === 2 ? PUBCOMP : PUBACK, packet);
+        // Its row on disk stays until the message is handled (mqtt.js deletes it before that).
+        if (packet.qos === 2) incoming?.hold(packet.messageId);
+      }
       let settled: Promise<void>;
       try {
         settled = Promise.resolve(this.handler(packet.topic, packet.payload as Buffer, packet));
       } catch (err) {
         settled = Promise.reject(err);
       }
-      if (packet.qos === 0 || packet.messageId === undefined) {
+      if (!hold) {
         settled.catch((err: unknown) => this.emit('handler-error', err));
         return next();
       }
-      const entry: HeldAck = { messageId: packet.messageId, cmd: packet.qos === 2 ? 'pubcomp' : 'puback', settled: false, ok: false };
-      this.held.push(entry);
-      // Its row on disk stays until the message is handled (mqtt.js deletes it before that).
-      if (packet.qos === 2) incoming?.hold(packet.messageId);
+      const h = hold;
       settled.then(
         () => {
-          entry.settled = true;
-          entry.ok = true;
-          this.release();
+          // Handled: the copy kept on disk goes before the broker hears of it (PUBCOMP).
+          if (packet.qos === 2) incoming?.release(h.messageId);
+          h.settle(true);
         },
         (err: unknown) => {
-          entry.settled = true;
           this.emit('handler-error', err);
-          this.release();
+          h.settle(false);
         },
       );
       next();
     };
     client.on('packetreceive', (packet) => {
-      // A broker without our session will send no PUBREL for what was kept before: forget it.
       // Checked here, before any PUBLISH of the new connection is handled.
-      if (packet.cmd === 'connack' && !packet.sessionPresent && (packet.reasonCode ?? packet.returnCode ?? 0) === 0) incoming?.clear();
+      if (packet.cmd !== 'connack' || (packet.reasonCode ?? packet.returnCode ?? 0) !== 0) return;
+      // A broker without our session will send no PUBREL for what was kept before: forget it.
+      if (!packet.sessionPresent) incoming?.clear();
+      this.emit('session', Boolean(packet.sessionPresent) && persistent);
     });
     client.on('connect', (ack) => {
       this.state = 'connected';
@@ -195,9 +236,9 @@ export class MqttSource extends EventEmitter {
       this.emit('state', this.state);
     });
     client.on('close', () => {
-      // Acknowledgements of a connection that is gone cannot be sent: the broker redelivers
-      // those messages (marked DUP) and the handler recognises the ones it already has.
-      this.held = [];
+      // Acknowledgements of a connection that is gone are never sent (its gate dropped them):
+      // the broker redelivers those messages (marked DUP) and the handler recognises the ones it
+      // already has.
       incoming?.dropHolds();
       if (this.state !== 'closed') this.state = 'disconnected';
       this.emit('state', this.state);
@@ -232,28 +273,16 @@ export class MqttSource extends EventEmitter {
     });
   }
 
-  /** Sends the held acknowledgements whose handlers are done, in arrival order. */
-  private release(): void {
-    while (this.held.length > 0 && this.held[0].settled && this.held[0].packet !== undefined) {
-      const head = this.held.shift()!;
-      if (!head.ok) {
-        // Not acknowledging this one while acknowledging later ones would break MQTT's order:
-        // drop the connection, so the broker delivers everything unacknowledged again.
-        this.dropConnection();
-        return;
-      }
-      // Handled: the copy kept on disk goes before the broker hears of it (PUBCOMP).
-      if (head.cmd === 'pubcomp') this.incoming?.release(head.messageId);
-      this.sendPacket?.(head.packet);
-    }
-  }
-
   /** Drops the connection: the broker delivers everything unacknowledged again (and mqtt.js reconnects). */
   private dropConnection(err?: Error): void {
     if (err) this.emit('broker-error', err);
-    this.held = [];
     this.incoming?.dropHolds();
-    (this.client as unknown as { stream?: { destroy(): void } } | undefined)?.stream?.destroy();
+    this.gate?.destroy();
+  }
+
+  /** Acknowledgements held on the current connection (for tests and metrics). */
+  get heldAcks(): number {
+    return this.gate?.heldCount ?? 0;
   }
 
   /** True while connected to the broker. */

@@ -12,7 +12,7 @@ import mqtt from 'mqtt';
 import { Gateway } from '../../runtime/gateway/gateway';
 import { type CommitUnit } from '../../runtime/store';
 import { quantile } from '../../runtime/stats';
-import { messageKey } from '../../runtime/stream/pipeline';
+import { contentHash, contentOf } from '../../runtime/stream/identity';
 import { freePort, startMosquitto } from '../helpers/brokers';
 import { tempDir, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
 import { fmt, int, machine, table } from './table';
@@ -98,12 +98,12 @@ async function latency(url: string, messages: Message[], rate: number): Promise<
     const now = Date.now();
     for (const r of unit.results ?? []) {
       const last = r.messageKeys[r.messageKeys.length - 1];
-      const t = sentAt.get(last);
+      const t = sentAt.get(contentOf(last));
       if (t !== undefined) samples.push(now - t);
     }
   });
   await gw.start();
-  await publish(url, messages, 1000 / rate, (m, at) => sentAt.set(messageKey(m.topic, m.payload), at));
+  await publish(url, messages, 1000 / rate, (m, at) => sentAt.set(contentHash(m.topic, m.payload), at));
   const perDevice = messages.length / DEVICES;
   const expected = DEVICES * (Math.floor((perDevice * 512 - 2048) / 1024) + 1);
   await waitFor(() => samples.length >= expected, 60_000, 'windows');

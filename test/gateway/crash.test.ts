@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Random } from '../../devices/random';
-import { messageKey } from '../../runtime/stream/pipeline';
+import { contentHash, contentOf } from '../../runtime/stream/identity';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
 import { client, spawnGateway, tempDir, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
 
@@ -73,7 +73,7 @@ describe('the gateway killed with SIGKILL while messages stream in', () => {
             new Promise<void>((resolve, reject) =>
               pub!.publish(topic, payload, { qos: 1 }, (err) => {
                 if (err) return reject(err);
-                sent.push({ device, seq, topic, key: messageKey(topic, payload) });
+                sent.push({ device, seq, topic, key: contentHash(topic, payload) });
                 resolve();
               }),
             ),
@@ -143,17 +143,17 @@ describe('the gateway killed with SIGKILL while messages stream in', () => {
       const deadKeys = new Set<string>();
       for (const l of log.prepare('SELECT topic, code, payload FROM dead_letters').all() as Array<{ topic: string; code: string; payload: Buffer }>) {
         if (l.code === 'E_SHED' || l.code.startsWith('E_RUN') || l.topic.includes('{device}')) {
-          for (const k of (JSON.parse(l.payload.toString()) as { messages: string[] }).messages) deadKeys.add(k);
+          for (const k of (JSON.parse(l.payload.toString()) as { messages: string[] }).messages) deadKeys.add(contentOf(k));
         } else {
-          deadKeys.add(messageKey(l.topic, l.payload));
+          deadKeys.add(contentHash(l.topic, l.payload));
         }
       }
       for (const [pipeline, model] of Object.entries(pipelines)) {
         const logged = new Set<string>();
         for (const r of log.prepare('SELECT message_keys FROM results WHERE model = ?').all(model) as Array<{ message_keys: string }>) {
-          for (const k of JSON.parse(r.message_keys) as string[]) logged.add(k);
+          for (const k of JSON.parse(r.message_keys) as string[]) logged.add(contentOf(k));
         }
-        const pending = new Set((log.prepare('SELECT key FROM journal WHERE pipeline = ?').all(pipeline) as Array<{ key: string }>).map((r) => r.key));
+        const pending = new Set((log.prepare('SELECT key FROM journal WHERE pipeline = ?').all(pipeline) as Array<{ key: string }>).map((r) => contentOf(r.key)));
         const missing = sent.filter((m) => !logged.has(m.key) && !deadKeys.has(m.key) && !pending.has(m.key));
         expect(missing.map((m) => `${m.device}#${m.seq}`), `${pipeline}: acknowledged messages without a result`).toEqual([]);
         // Pending only: the messages waiting for a window that needs samples after the stream's end.

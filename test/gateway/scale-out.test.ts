@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type GatewayConfig, parseGatewayConfig } from '../../runtime/gateway/config';
-import { messageKey, partitionOf } from '../../runtime/stream/pipeline';
+import { contentHash, contentOf } from '../../runtime/stream/identity';
+import { partitionOf } from '../../runtime/stream/pipeline';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
 import { VIBRATION_DECODER, client, publish, spawnGateway, tempDir, vibrationBlock, waitFor } from '../helpers/gateway';
 
@@ -72,7 +73,7 @@ function results(s: Site): Row[] {
     const db = new Database(c.storage.path, { readonly: true, fileMustExist: true });
     try {
       const rows = db.prepare('SELECT device, window_start_ms AS startMs, message_keys AS keys FROM results ORDER BY id').all() as Array<{ device: string; startMs: number; keys: string }>;
-      return rows.map((r) => ({ gateway, device: r.device, startMs: r.startMs, keys: JSON.parse(r.keys) as string[] }));
+      return rows.map((r) => ({ gateway, device: r.device, startMs: r.startMs, keys: (JSON.parse(r.keys) as string[]).map(contentOf) }));
     } finally {
       db.close();
     }
@@ -128,7 +129,7 @@ describe('three gateways on one broker', () => {
       for (const device of devices) {
         const topic = `plant/${device}/vibration`;
         const payload = vibrationBlock(seq, 2048);
-        sent.push({ device, seq, key: messageKey(topic, payload) });
+        sent.push({ device, seq, key: contentHash(topic, payload) });
         acks.push(publish(pub, topic, payload));
       }
       if (seq >= 20 && seq < 40) continue; // a burst: the gateways have messages in flight...

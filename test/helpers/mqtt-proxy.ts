@@ -14,6 +14,12 @@ export interface MqttProxy {
   dropToClient: Set<number>;
   /** Packets dropped so far, by type. */
   dropped: Map<number, number>;
+  /** Packet types not forwarded to the broker while set (as if the link died on the way there). */
+  dropToBroker: Set<number>;
+  /** Every packet the client sent, in order: its connection (0, 1, ...), type and packet id (acknowledgements). */
+  fromClient: Array<{ conn: number; type: number; id?: number }>;
+  /** Cuts every open connection, as a network failure would. */
+  cut(): void;
   close(): Promise<void>;
 }
 
@@ -46,11 +52,22 @@ export async function startMqttProxy(brokerPort: number): Promise<MqttProxy> {
   const dropToClient = new Set<number>();
   const dropped = new Map<number, number>();
   const sockets = new Set<net.Socket>();
+  const fromClient: MqttProxy['fromClient'] = [];
+  const dropToBroker = new Set<number>();
+  let connections = 0;
   const server = net.createServer((client) => {
+    const conn = connections++;
     const broker = net.connect(brokerPort, '127.0.0.1');
     sockets.add(client);
     sockets.add(broker);
-    client.on('data', (chunk) => broker.write(chunk));
+    client.on(
+      'data',
+      packetSplitter((packet) => {
+        const type = packet[0] >> 4;
+        fromClient.push({ conn, type, id: type >= 4 && type <= 7 ? packet.readUInt16BE(2) : undefined });
+        if (!dropToBroker.has(type)) broker.write(packet);
+      }),
+    );
     broker.on(
       'data',
       packetSplitter((packet) => {
@@ -75,6 +92,11 @@ export async function startMqttProxy(brokerPort: number): Promise<MqttProxy> {
     url: `mqtt://127.0.0.1:${port}`,
     dropToClient,
     dropped,
+    fromClient,
+    dropToBroker,
+    cut: () => {
+      for (const s of sockets) s.destroy();
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
