@@ -132,9 +132,10 @@ describe('timestamps past what a Date holds, through a live gateway', () => {
       },
       30_000,
       '10 dead letters and 7 results',
-    ).catch((err: Error) => {
+    ).catch((err: Error): never => {
       throw new Error(`${err.message}; output: ${running!.output()}`);
     });
+    if (!settled) throw new Error('unreachable: waitFor resolves with a log');
     expect(running!.proc.exitCode, running!.output()).toBeNull();
     // In arrival order within each pipeline; the pipelines run side by side.
     const order = ['plant/', 'machine/', 'spBv1.0/'];
