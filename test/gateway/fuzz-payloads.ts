@@ -124,7 +124,7 @@ export function* jsonMessages(seed: number, count: number): Generator<FuzzMessag
     else if (kind < 450) text = `{"ts": ${t}, "speed": [1, ${pick(r, [...NUMBERS, ...STRINGS, 'null', 'true', '[1]', '{}'])}, 2]}`;
     else if (kind < 550) text = truncate(r, Buffer.from(valid()));
     else if (kind < 800) text = mutate(r, Buffer.from(valid()));
-    else if (kind < 802) text = `{"ts": ${t}, "speed": [${'1,'.repeat(20_000 + r.int(20_000))}1]}`;
+    else if (kind < 802) text = `{"ts": ${t}, "speed": [${'1,'.repeat(2000 + r.int(6000))}1]}`;
     else if (kind < 804) {
       const depth = 1000 + r.int(100_000);
       text = `{"ts": ${t}, "speed": ${'['.repeat(depth)}1${']'.repeat(depth)}}`;

@@ -24,8 +24,12 @@ const SEED = Number(process.env.EDGE_INFER_FUZZ_SEED ?? 20_261_206);
 const BATCH = 2000;
 /** The publisher stays at most this many messages ahead of the gateway, so the broker's queue stays small. */
 const LEAD = 20_000;
-/** Memory after the warm-up is measured once the gateway has taken this share of the messages. */
-const WARM_UP = 0.2;
+/**
+ * Memory after the warm-up: the highest resident set while the gateway takes this share of the
+ * messages (from 10 %). The resident set swings by a tenth as V8 collects; the highest value of a
+ * stretch is steady where one sample is not.
+ */
+const WARM_UP = 0.3;
 const RSS_GROWTH_ALLOWED = 1.15;
 
 interface Lane {
@@ -47,12 +51,14 @@ interface Lane {
   ncmds: number;
 }
 
-const lanes: Lane[] = [
+const ALL_LANES: Lane[] = [
   {
     name: 'vibration',
     topic: 'plant/{device}/vibration',
     decoder: { kind: 'float32', channels: ['vib_x', 'vib_y', 'vib_z'], header: 'edge-infer' },
-    model: 'fault-classifier',
+    // Windows of one block (16 samples): a block that decodes is a window, so a time the decoder
+    // let through that the results cannot hold would show at once.
+    model: 'vibration-rms',
     messages: float32Messages(SEED, PER_DECODER),
     prefix: 'plant/',
     unrouted: 0,
@@ -66,8 +72,8 @@ const lanes: Lane[] = [
     topic: 'machine/{device}/speed',
     decoder: { kind: 'json', channels: ['speed'], timestampField: 'ts' },
     model: 'speed-table',
-    // Long windows of the one-sample model: the fuzz is about decoding, not about running it.
-    extra: { window: 1024, hop: 1024 },
+    // Windows of 4 samples: most that decode fill one; fewer results to log than one per sample.
+    extra: { window: 4, hop: 4 },
     messages: jsonMessages(SEED, PER_DECODER),
     prefix: 'machine/',
     unrouted: 0,
@@ -80,8 +86,8 @@ const lanes: Lane[] = [
     name: 'sparkplug',
     topic: 'spBv1.0/plant/#',
     decoder: { kind: 'sparkplug', channels: { Speed: 'speed' } },
+    // One sample per window, the card's.
     model: 'speed-table',
-    extra: { window: 1024, hop: 1024 },
     messages: sparkplugMessages(SEED, PER_DECODER),
     prefix: 'spBv1.0/plant/',
     unrouted: 0,
@@ -91,6 +97,9 @@ const lanes: Lane[] = [
     ncmds: 0,
   },
 ];
+
+/** EDGE_INFER_FUZZ_LANES=json,sparkplug runs only those. */
+const lanes = ALL_LANES.filter((l) => !process.env.EDGE_INFER_FUZZ_LANES || process.env.EDGE_INFER_FUZZ_LANES.split(',').includes(l.name));
 
 /** The device the pipeline gives a decoder: the {device} level, or the topic itself. */
 function deviceOf(lane: Lane, topic: string): string {
@@ -118,6 +127,9 @@ async function scrape(port: number): Promise<Map<string, number>> {
 
 const counter = (m: Map<string, number>, name: string, pipeline: string): number => m.get(`${name}{pipeline="${pipeline}"}`) ?? 0;
 
+/** Messages a pipeline took, less the redeliveries it recognised (a dropped connection makes some). */
+const taken = (m: Map<string, number>, l: Lane): number => counter(m, 'edge_infer_messages_total', l.name) - counter(m, 'edge_infer_duplicate_messages_total', l.name);
+
 describe('the gateway fuzzed through its decoders', () => {
   let broker: MosquittoBroker | undefined;
   let pub: MqttClient | undefined;
@@ -138,7 +150,8 @@ describe('the gateway fuzzed through its decoders', () => {
     const db = path.join(dir, 'log.db');
     const config = parseGatewayConfig(
       {
-        broker: { url: broker.url, protocol: 4, clientId: 'gw-fuzz', reconnectMs: 200, persistentSession: false },
+        // A persistent session, as in production: should the connection drop, the broker redelivers.
+        broker: { url: broker.url, protocol: 4, clientId: 'gw-fuzz', reconnectMs: 200, persistentSession: true },
         models: speedTableModelsDir(),
         storage: { path: db },
         http: { port: 0 },
@@ -165,12 +178,14 @@ describe('the gateway fuzzed through its decoders', () => {
     const references = new Map(lanes.map((l) => [l.name, createDecoder(l.decoder)]));
     const total = lanes.length * PER_DECODER;
     let published = 0;
-    let taken = 0;
+    let tookSoFar = 0;
+    let lastTaken = -1;
+    let lastProgress = performance.now();
     let warmRss: number | undefined;
     const rssSeries: string[] = [];
     const took = async (): Promise<number> => {
       const m = await scrape(port);
-      return lanes.reduce((n, l) => n + counter(m, 'edge_infer_messages_total', l.name), 0);
+      return lanes.reduce((n, l) => n + taken(m, l), 0);
     };
 
     // The reference's errors need no stack traces: they cost more than the decoding itself.
@@ -214,20 +229,27 @@ describe('the gateway fuzzed through its decoders', () => {
         if (gw.proc.exitCode !== null) fail(`the gateway exited with ${gw.proc.exitCode} after ${published} messages`);
         // Keep at most LEAD messages in flight to the gateway; note memory once it is warm. A
         // scrape costs the gateway a little: only when the lead may have run out, or warm-up is near.
-        const mayBeWarm = warmRss === undefined && published >= WARM_UP * total;
-        if (published - taken < LEAD / 2 && !mayBeWarm && open > 0) continue;
+        // One look at memory per batch: cheap, and the warm-up's highest value needs many.
+        const rss = rssOf(pid);
+        if (tookSoFar >= 0.1 * total && tookSoFar < WARM_UP * total) warmRss = Math.max(warmRss ?? 0, rss);
+        if (published % 30_000 < BATCH) rssSeries.push(`${published}: ${mb(rss)}`);
+        if (published - tookSoFar < LEAD / 2 && open > 0) continue;
         for (;;) {
           const tScrape = performance.now();
-          taken = await took();
+          tookSoFar = await took();
           waits.scrapes += performance.now() - tScrape;
-          if (warmRss === undefined && taken >= WARM_UP * total) {
-            warmRss = rssOf(pid);
-            rssSeries.push(`${taken}: ${mb(warmRss)} (warm)`);
+          if (published - tookSoFar <= LEAD || open === 0) break;
+          if (tookSoFar !== lastTaken) {
+            lastTaken = tookSoFar;
+            lastProgress = performance.now();
+          } else if (performance.now() - lastProgress > 30_000) {
+            const health = await (await fetch(`http://127.0.0.1:${port}/health`)).text();
+            const m = await scrape(port);
+            const per = lanes.map((l) => `${l.name} ${counter(m, 'edge_infer_messages_total', l.name)} of ${l.published}`).join(', ');
+            fail(`the gateway took no message for 30 s, at ${tookSoFar} of ${published} published (${per}); /health: ${health}`);
           }
-          if (published - taken <= LEAD || open === 0) break;
           await new Promise((r) => setTimeout(r, 100));
         }
-        if (published % 30_000 < BATCH) rssSeries.push(`${published}: ${mb(rssOf(pid))}`);
       }
     }
     Error.stackTraceLimit = stackTraceLimit;
@@ -251,9 +273,9 @@ describe('the gateway fuzzed through its decoders', () => {
       async () => {
         if (gw.proc.exitCode !== null) fail(`the gateway exited with ${gw.proc.exitCode}`);
         metrics = await scrape(port);
-        const counted = lanes.every((l) => counter(metrics, 'edge_infer_messages_total', l.name) >= l.published && counter(metrics, 'edge_infer_decode_errors_total', l.name) >= l.refused);
+        const counted = lanes.every((l) => taken(metrics, l) >= l.published && counter(metrics, 'edge_infer_decode_errors_total', l.name) >= l.refused);
         const logged = decodeLetters().length;
-        state = `${lanes.map((l) => `${l.name}: ${counter(metrics, 'edge_infer_messages_total', l.name)}/${l.published} messages, ${counter(metrics, 'edge_infer_decode_errors_total', l.name)}/${l.refused} decode errors`).join('; ')}; ${logged}/${refusedTotal} dead letters logged`;
+        state = `${lanes.map((l) => `${l.name}: ${taken(metrics, l)}/${l.published} messages, ${counter(metrics, 'edge_infer_decode_errors_total', l.name)}/${l.refused} decode errors`).join('; ')}; ${logged}/${refusedTotal} dead letters logged`;
         return counted && logged >= refusedTotal;
       },
       120_000,
@@ -281,8 +303,9 @@ describe('the gateway fuzzed through its decoders', () => {
       [
         `gateway fuzz (seed ${SEED}): ${published} messages in ${seconds.toFixed(1)} s (published in ${((publishedAt - started) / 1000).toFixed(1)} s)`,
         ...figures,
-        `rebirth requests from the gateway: ${gatewayNcmds}; the publisher waited ${(waits.acks / 1000).toFixed(1)} s for the broker's acknowledgements, ${(waits.scrapes / 1000).toFixed(1)} s for /metrics`,
-        `gateway RSS: after warm-up ${warmRss ? mb(warmRss) : '?'}, at the end ${mb(endRss)}; ${rssSeries.join(', ')}`,
+        `duplicates recognised: ${lanes.map((l) => `${l.name} ${counter(metrics, 'edge_infer_duplicate_messages_total', l.name)}`).join(', ')}; rebirth requests from the gateway: ${gatewayNcmds}; the publisher waited ${(waits.acks / 1000).toFixed(1)} s for the broker's acknowledgements, ${(waits.scrapes / 1000).toFixed(1)} s for /metrics`,
+        `broker connection lost by the gateway: ${(gw.output().match(/Keepalive timeout|connection (lost|closed)/gi) ?? []).length} time(s)`,
+        `gateway RSS: after warm-up (highest while taking ${10}-${WARM_UP * 100} % of the messages) ${warmRss ? mb(warmRss) : '?'}, at the end ${mb(endRss)}; ${rssSeries.join(', ')}`,
       ].join('\n'),
     );
 
@@ -295,8 +318,8 @@ describe('the gateway fuzzed through its decoders', () => {
     const letters = decodeLetters();
     for (const lane of lanes) {
       const extra = lane.name === 'sparkplug' ? gatewayNcmds : 0;
-      expect(counter(metrics, 'edge_infer_messages_total', lane.name), `${lane.name} messages (seed ${SEED})`).toBe(lane.published + extra);
-      expect(counter(metrics, 'edge_infer_duplicate_messages_total', lane.name), `${lane.name} duplicates`).toBe(0);
+      // Counted once each: a redelivery after a dropped connection is counted, and recognised as one.
+      expect(taken(metrics, lane), `${lane.name} messages less duplicates (seed ${SEED})`).toBe(lane.published + extra);
       expect(counter(metrics, 'edge_infer_decode_errors_total', lane.name), `${lane.name} decode errors (seed ${SEED})`).toBe(lane.refused);
       const mine = letters.filter((l) => l.topic.startsWith(lane.prefix));
       expect(mine.length, `${lane.name} dead letters (seed ${SEED})`).toBe(lane.refused);
@@ -309,8 +332,11 @@ describe('the gateway fuzzed through its decoders', () => {
     }
 
     // Memory is flat: what the warm-up brought in is all it needs.
-    expect(warmRss).toBeDefined();
-    expect(endRss, `RSS ${rssSeries.join(', ')}`).toBeLessThanOrEqual((warmRss as number) * RSS_GROWTH_ALLOWED);
+    // (A short run, EDGE_INFER_FUZZ_COUNT below 20,000, has too few batches to see a warm-up in.)
+    if (PER_DECODER >= 20_000) {
+      expect(warmRss, 'a resident set measured during the warm-up').toBeDefined();
+      expect(endRss, `RSS ${rssSeries.join(', ')}`).toBeLessThanOrEqual((warmRss as number) * RSS_GROWTH_ALLOWED);
+    }
 
     gw.proc.kill('SIGTERM');
     expect(await gw.exited).toBe(0);
