@@ -1,6 +1,7 @@
 // Where /health and /metrics listen. A config without `http.host` keeps them on this machine
 // (127.0.0.1): a connection to the machine's own network address is refused. Exposing them is
 // an explicit choice (`host: 0.0.0.0` or `--http-host 0.0.0.0`), and the start-up line says so.
+// The embedded broker keeps to loopback by default too.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as net from 'node:net';
@@ -102,6 +103,20 @@ describe('where /health and /metrics listen', () => {
     } finally {
       proc.kill('SIGTERM');
       await exited;
+    }
+  });
+
+  it('should keep the embedded broker on loopback too when a config omits its host', async () => {
+    const c = config(broker.url, { port: 0 });
+    const gateway = new Gateway(parseGatewayConfig({ ...c, broker: { embedded: { port: 0 }, clientId: 'gw-embedded-host' } }));
+    await gateway.start();
+    try {
+      const port = Number(new URL(gateway.brokerUrl).port);
+      expect(gateway.brokerUrl).toBe(`mqtt://127.0.0.1:${port}`);
+      expect(await connect('127.0.0.1', port)).toBe('connected');
+      if (address) expect(await connect(address, port)).toBe('ECONNREFUSED');
+    } finally {
+      await gateway.stop();
     }
   });
 
