@@ -15,6 +15,7 @@ import { print } from './output';
 interface RunOptions {
   config?: string;
   httpPort?: number;
+  httpHost?: string;
   brokerPort?: number;
   db?: string;
   speed?: number;
@@ -49,6 +50,7 @@ export function registerRun(program: Command): void {
     .description('run the gateway: MQTT in, windows, inference, SQLite log, results out (no --config: embedded broker and a simulated plant)')
     .addOption(new Option('--config <file>', 'gateway config, YAML or JSON'))
     .addOption(new Option('--http-port <n>', 'HTTP port for /health and /metrics (overrides the config)').argParser(wholeNumber(0, 65535)))
+    .addOption(new Option('--http-host <address>', 'address /health and /metrics listen on (overrides the config; default 127.0.0.1, this machine only; 0.0.0.0: every interface)'))
     .addOption(new Option('--broker-port <n>', 'port of the embedded broker').argParser(wholeNumber(0, 65535)))
     .addOption(new Option('--db <file>', 'database file (overrides the config)'))
     .addOption(new Option('--speed <x>', 'simulated plant: how much faster than real time').argParser(positiveNumber))
@@ -56,7 +58,8 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--every <s>', 'seconds between status lines').argParser(positiveNumber).default(5))
     .option('--quiet', 'print only alerts and problems')
     .action(async (opts: RunOptions) => {
-      const config = opts.config ? withOverrides(await loadGatewayConfig(opts.config), opts) : embeddedDefaults({ brokerPort: opts.brokerPort, httpPort: opts.httpPort, db: opts.db, speed: opts.speed });
+      const loaded = opts.config ? withOverrides(await loadGatewayConfig(opts.config), opts) : embeddedDefaults({ brokerPort: opts.brokerPort, httpPort: opts.httpPort, db: opts.db, speed: opts.speed });
+      const config = opts.httpHost !== undefined ? { ...loaded, http: { ...loaded.http, host: httpHost(opts.httpHost) } } : loaded;
       // The plant is resolved before anything starts, so that a wrong one stops nothing half-open.
       const plant = config.simulate ? await resolvePlant(config.simulate.plant) : undefined;
       const gateway = new Gateway(config, (err) => process.stderr.write(`edge-infer: ${err instanceof Error ? err.message : String(err)}\n`), { source: opts.config ?? 'embedded defaults' });
@@ -68,7 +71,7 @@ export function registerRun(program: Command): void {
       let publishing: Promise<unknown> | undefined;
       let ticker: NodeJS.Timeout | undefined;
       try {
-        print(`edge-infer gateway: broker ${gateway.brokerUrl}, log ${config.storage.path}, http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${gateway.httpPort}/health and /metrics`);
+        print(`edge-infer gateway: broker ${gateway.brokerUrl}, log ${config.storage.path}, ${httpWhere(config.http.host, gateway.httpPort)}`);
         for (const p of gateway.pipelines) print(`  ${p.name}: ${p.spec.topic} → ${p.card.id} [${p.variant.variant}, ${p.session.backend}] → ${p.spec.results}`);
         if (config.simulate && plant) {
           publisher = new PlantPublisher(plant, { url: gateway.brokerUrl, speed: config.simulate.speed, clientId: 'edge-infer-simulated-plant' });
@@ -105,4 +108,17 @@ function withOverrides(config: GatewayConfig, opts: RunOptions): GatewayConfig {
     storage: opts.db ? { ...config.storage, path: opts.db } : config.storage,
     simulate: config.simulate && opts.speed !== undefined ? { ...config.simulate, speed: opts.speed } : config.simulate,
   };
+}
+
+/** The --http-host value; an empty one would listen wherever Node chooses. */
+function httpHost(value: string): string {
+  if (value.trim() === '') throw new EdgeInferError('E_ARGUMENT', '--http-host: expected an address to listen on, such as 127.0.0.1 or 0.0.0.0, got an empty string');
+  return value;
+}
+
+/** Where /health and /metrics listen, as the start-up line says it: the wildcard addresses say they are on every interface. */
+export function httpWhere(host: string, port: number): string {
+  const shown = host.includes(':') ? `[${host}]` : host;
+  const every = host === '0.0.0.0' || host === '::' ? ' (every interface: reachable from the network)' : '';
+  return `http://${shown}:${port}/health and /metrics${every}`;
 }

@@ -118,7 +118,14 @@ export const GatewayConfigSchema = z
       })
       .strict()
       .default({ path: 'edge-infer.db', sync: 'normal', retention: { maxAgeDays: 30 }, outboxLimit: 1_000_000, batchMs: 5 }),
-    http: z.object({ port: port.default(8080), host: z.string().default('0.0.0.0') }).strict().default({ port: 8080, host: '0.0.0.0' }),
+    /**
+     * /health and /metrics. They answer anyone who reaches them, so by default only this machine
+     * can (127.0.0.1); `host: 0.0.0.0` (every interface) or one address exposes them on purpose.
+     */
+    http: z
+      .object({ port: port.default(8080), host: z.string().min(1, 'expected an address to listen on, such as 127.0.0.1 or 0.0.0.0').default('127.0.0.1') })
+      .strict()
+      .default({ port: 8080, host: '127.0.0.1' }),
     scheduler: SchedulerSchema.default(SchedulerSchema.parse({})),
     pipelines: z.array(PipelineSchema).min(1, 'expected at least one pipeline'),
     /** Publish a simulated plant on the broker (the one-command demo). */

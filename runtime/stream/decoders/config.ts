@@ -30,7 +30,7 @@ export const JsonDecoderConfigSchema = z.strictObject({
   field: dotPath.optional(),
   /** Channel names: required for unnamed data (a number, an array of numbers, rows); selects channels of named data. */
   channels: channelList.optional(),
-  /** Dot path (from the document root) to the time of the first sample: ms since the epoch, or an ISO 8601 string. */
+  /** Dot path (from the document root) to the time of the first sample: ms since the epoch, or an ISO 8601 string; within ±1e15 ms (timestamp.ts). */
   timestampField: dotPath.optional(),
   /** Dot path (from the document root) to the publisher's message number. */
   seqField: dotPath.optional(),
@@ -46,7 +46,7 @@ export const Float32DecoderConfigSchema = z.strictObject({
   channels: channelList,
   /** 'interleaved' (x0 y0 z0 x1 ..., default) or 'planar' (all x, then all y, ...). */
   layout: z.enum(['interleaved', 'planar']).default('interleaved'),
-  /** 'none' (default) or 'edge-infer': 16 bytes before the samples: 'EIF1', uint32 LE seq, float64 LE timestamp ms. */
+  /** 'none' (default) or 'edge-infer': 16 bytes before the samples: 'EIF1', uint32 LE seq, float64 LE timestamp ms (within ±1e15). */
   header: z.enum(['none', 'edge-infer']).default('none'),
   /** When set, every block must hold exactly this many samples per channel. */
   samplesPerMessage: z.number().int().positive().optional(),

@@ -3,6 +3,7 @@
 import type { ResolvedFloat32DecoderConfig } from './config';
 import { decodeError, guardDecode } from './fail';
 import { EDGE_INFER_HEADER_BYTES, EDGE_INFER_MAGIC, FLOAT32_BYTES } from './float32-block';
+import { checkTimestamp } from './timestamp';
 import type { DecodeContext, DecodedSamples, Decoder } from './types';
 
 /** Typed arrays use the host's byte order; the wire is little-endian. ARM64 and x86 both are. */
@@ -43,8 +44,7 @@ export class Float32Decoder implements Decoder {
       throw decodeError(topic, 'E_INPUT_VALUE', `bytes 0-3 are ${hex}, not the edge-infer header magic 'EIF1' (45 49 46 31): is the decoder's header setting right?`);
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, EDGE_INFER_HEADER_BYTES);
-    const timestampMs = view.getFloat64(8, true);
-    if (!Number.isFinite(timestampMs)) throw decodeError(topic, 'E_INPUT_VALUE', `header timestamp at byte offset 8 is ${timestampMs}, expected ms since the Unix epoch`);
+    const timestampMs = checkTimestamp(view.getFloat64(8, true), topic, 'header timestampMs (float64 at byte offset 8)');
     return { seq: view.getUint32(4, true), timestampMs };
   }
 

@@ -4,11 +4,9 @@ import type { ResolvedJsonDecoderConfig } from './config';
 import { decodeError, describeValue, guardDecode } from './fail';
 import { splitPath, valueAtPath, where, type JsonPath } from './json-path';
 import { readJsonSamples } from './json-samples';
+import { checkTimestamp } from './timestamp';
 import type { DecodeContext, DecodedSamples, Decoder } from './types';
 import { decodeUtf8, firstInvalidUtf8 } from './utf8';
-
-/** JavaScript's Date range: ±100,000,000 days around the epoch. */
-const MAX_TIME_MS = 8.64e15;
 
 export class JsonDecoder implements Decoder {
   readonly kind = 'json' as const;
@@ -71,13 +69,16 @@ export class JsonDecoder implements Decoder {
 
   private timestamp(root: unknown, topic: string): number {
     const path = this.config.timestampField as string;
+    const field = `${where(path)} (timestampField)`;
     const v = valueAtPath(root, this.timestampField as JsonPath);
-    const ms = typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : Number.NaN;
-    if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) {
-      const got = v === undefined ? 'missing' : `${describeValue(v)}`;
-      throw decodeError(topic, 'E_INPUT_VALUE', `${where(path)} (timestampField) is ${got}, expected ms since the Unix epoch or an ISO 8601 time`);
+    // A number is ms as it is; text is ISO 8601, bounded like a number but quoted as it came.
+    if (typeof v === 'number') return checkTimestamp(v, topic, field);
+    const ms = typeof v === 'string' ? Date.parse(v) : Number.NaN;
+    if (Number.isNaN(ms)) {
+      const got = v === undefined ? 'missing' : describeValue(v);
+      throw decodeError(topic, 'E_INPUT_VALUE', `${field} is ${got}, expected ms since the Unix epoch or an ISO 8601 time`);
     }
-    return ms;
+    return checkTimestamp(ms, topic, field, describeValue(v));
   }
 
   private number(root: unknown, field: JsonPath, topic: string, option: string, expected: string, ok: (v: number) => boolean): number {

@@ -6,9 +6,10 @@
 // put repeated samples into windows); each DATA metric is one sample, grouped by timestamp.
 import type { ResolvedSparkplugDecoderConfig } from './config';
 import { decodeError, float32Problem, guardDecode } from './fail';
-import { dataTypeName, decodeSparkplugProtobuf, has, isNumericType, numericValue, uint64ToNumber, type RawPayload } from './sparkplug-proto';
+import { dataTypeName, decodeSparkplugProtobuf, has, isNumericType, numericValue, uint64Key, uint64ToNumber, type RawPayload, type UInt64 } from './sparkplug-proto';
 import { advanceSeq, MetricBook, type EdgeNodeSession } from './sparkplug-session';
 import { parseSparkplugTopic } from './sparkplug-topic';
+import { checkTimestamp, showTimestamp, timestampProblem } from './timestamp';
 import type { DecodeContext, DecodedSamples, Decoder } from './types';
 
 const REBIRTH = "a rebirth is needed (NCMD 'Node Control/Rebirth' = true)";
@@ -94,7 +95,9 @@ export class SparkplugDecoder implements Decoder {
   /** One DecodedSamples per timestamp; every numeric metric value is one sample of its channel. */
   private samples(p: RawPayload, book: MetricBook, at: { device: string; seq: number; topic: string; birth: string }): DecodedSamples[] {
     const { topic } = at;
-    const payloadTime = has(p, 'timestamp') ? uint64ToNumber(p.timestamp as number) : undefined;
+    // Bounded where used: a payload timestamp that every metric overrides dates nothing.
+    let payloadTime: number | undefined;
+    const timeOfPayload = (): number | undefined => (payloadTime ??= has(p, 'timestamp') ? timestampOf(p.timestamp as UInt64, topic, 'payload timestamp') : undefined);
     const groups = new Map<number | undefined, Map<string, number>>();
     (p.metrics ?? []).forEach((m, i) => {
       const named = has(m, 'name') && m.name;
@@ -108,10 +111,11 @@ export class SparkplugDecoder implements Decoder {
       if (channel === undefined || !isNumericType(datatype) || m.isHistorical || m.isNull) return;
       const v = numericValue(m, datatype);
       if (v === undefined) return;
-      const label = `metric '${def.name}'${has(m, 'alias') ? ` (alias ${String(m.alias)})` : ''}${channel === def.name ? '' : ` (channel '${channel}')`}`;
+      const metric = `metric '${def.name}'${has(m, 'alias') ? ` (alias ${String(m.alias)})` : ''}`;
+      const label = `${metric}${channel === def.name ? '' : ` (channel '${channel}')`}`;
       if (typeof v === 'object') throw decodeError(topic, 'E_INPUT_VALUE', `${label} is ${dataTypeName(datatype)} but carries a ${v.wrongField.replace('Value', '')} value`);
       const problem = float32Problem(v);
-      const time = has(m, 'timestamp') ? uint64ToNumber(m.timestamp as number) : payloadTime;
+      const time = has(m, 'timestamp') ? timestampOf(m.timestamp as UInt64, topic, `${metric} timestamp`) : timeOfPayload();
       if (problem !== undefined) throw decodeError(topic, 'E_INPUT_VALUE', `${label} is ${problem}${time === undefined ? '' : ` at timestamp ${time}`}, expected a finite number`);
       let group = groups.get(time);
       if (!group) groups.set(time, (group = new Map()));
@@ -129,6 +133,12 @@ export class SparkplugDecoder implements Decoder {
       return out;
     });
   }
+}
+
+/** A uint64 timestamp (a Long, as protobufjs reads it) as ms, bounded; shown exactly when refused. */
+function timestampOf(v: UInt64, topic: string, field: string): number {
+  const ms = uint64ToNumber(v);
+  return timestampProblem(ms) === undefined ? ms : checkTimestamp(ms, topic, field, showTimestamp(ms, uint64Key(v)));
 }
 
 function readSeq(p: RawPayload, topic: string, type: string): number {

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { EdgeInferError, type ErrorCode } from '../../../runtime/errors';
 import type { DecodedSamples, Decoder } from '../../../runtime/stream/decoders';
+import { MAX_TIMESTAMP_MS } from '../../../runtime/stream/decoders/timestamp';
 
 /** Every fixture's decoder reads these three channels. */
 export const CHANNELS = ['vib_x', 'vib_y', 'vib_z'] as const;
@@ -69,6 +70,7 @@ export function expectWellFormed(groups: unknown): asserts groups is DecodedSamp
     }
     expect(arrays[0].length).toBeGreaterThan(0);
     for (const k of ['timestampMs', 'sampleRate', 'seq'] as const) if (g[k] !== undefined) expect(Number.isFinite(g[k])).toBe(true);
+    if (g.timestampMs !== undefined) expect(Math.abs(g.timestampMs)).toBeLessThanOrEqual(MAX_TIMESTAMP_MS);
   }
 }
 

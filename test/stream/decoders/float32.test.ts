@@ -88,7 +88,7 @@ describe('float32 block decoder', () => {
   });
 
   it('should refuse a header timestamp that is not finite', () => {
-    refusal(() => decode({ channels: ['a'], header: 'edge-infer' }, f32le([1], { seq: 1, timestampMs: Number.NaN })), { topic, code: 'E_INPUT_VALUE', mentions: ['header timestamp at byte offset 8 is NaN'] });
+    refusal(() => decode({ channels: ['a'], header: 'edge-infer' }, f32le([1], { seq: 1, timestampMs: Number.NaN })), { topic, code: 'E_INPUT_VALUE', mentions: ['header timestampMs (float64 at byte offset 8) is NaN'] });
   });
 
   it('should name the channel, sample index and byte offset of a NaN or infinite sample', () => {

@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Random } from '../../../devices';
 import { EdgeInferError } from '../../../runtime/errors';
 import type { DecodedSamples, Decoder } from '../../../runtime/stream/decoders';
+import { MAX_TIMESTAMP_MS } from '../../../runtime/stream/decoders/timestamp';
 import { makeSamples, type DecoderFixture } from './contract';
 import { FIXTURES } from './fixtures';
 import { DEVICE, dbirth, nbirth, ndeath, rawData, topicOf } from './sparkplug-helpers';
@@ -113,6 +114,8 @@ function malformed(groups: unknown): string | undefined {
       if (a.length !== arrays[0].length || a.length === 0) return 'channels of unequal or zero length';
       for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return `a non-finite sample ${a[i]}`;
     }
+    // Past the bound, a window's time would not be a Date (toISOString throws).
+    if (g.timestampMs !== undefined && !(Math.abs(g.timestampMs) <= MAX_TIMESTAMP_MS)) return `a timestamp past the bound: ${g.timestampMs}`;
   }
   return undefined;
 }
