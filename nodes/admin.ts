@@ -4,6 +4,7 @@
 // (DEFAULT_ACCEPTANCE); it never replaces a variant file; one job runs per model, two at most.
 import { existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { unavailableReason } from '../runtime/engine';
 import { EdgeInferError } from '../runtime/errors';
 import { readModelFile } from '../runtime/onnx';
 import { CALIBRATION_METHODS, type CalibrationMethod, DEFAULT_ACCEPTANCE, QUANT_TARGETS, type QuantTarget, calibrationFromLog, runQuantizeJob } from '../runtime/quant';
@@ -178,6 +179,19 @@ export function registerAdmin(RED: RED, catalog: ModelCatalog): void {
     startJob(RED, catalog, (req.body ?? {}) as Record<string, unknown>).then(
       (status) => res.json(status),
       (err: unknown) => fail(res, 400, err),
+    );
+  });
+  // The runtime node's dialog: which backend each model loaded on it runs on, and why not native.
+  RED.httpAdmin.get('/edge-infer/runtimes/:id/backends', RED.auth.needsPermission('edge-infer.read'), (req: AdminRequest, res: AdminResponse) => {
+    const runtimeNode = RED.nodes.getNode(req.params.id) as RuntimeNode | null;
+    if (!runtimeNode?.resources) {
+      fail(res, 404, new EdgeInferError('E_ARGUMENT', `no deployed edge-infer runtime '${req.params.id}'`));
+      return;
+    }
+    const { backend } = runtimeNode.resources.options;
+    runtimeNode.resources.backends().then(
+      (models) => res.json({ backend, native: unavailableReason('native') ?? 'available', models }),
+      (err: unknown) => fail(res, 500, err),
     );
   });
   RED.httpAdmin.get('/edge-infer/quantize/:job', RED.auth.needsPermission('edge-infer.read'), (req: AdminRequest, res: AdminResponse) => {

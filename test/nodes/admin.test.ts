@@ -13,6 +13,7 @@ import { bundledModelsDir } from '../../runtime/paths';
 import { calibrationFromLog, loadCalibration } from '../../runtime/quant';
 import { ResultStore } from '../../runtime/store';
 import { computeFeatures } from '../../runtime/stream';
+import { unavailableReason } from '../../runtime/engine';
 import { collect, helper, until, userDir } from './helpers';
 
 interface Request {
@@ -187,6 +188,27 @@ describe('the Quantize button\'s refusals', () => {
     await ended(other.body.id);
     const after = await quantize({ model: 'fault-classifier', to: 'fp8-e4m3', samples: 200, runtime: 'rt' });
     expect(after.state, after.error).toBe('done');
+  });
+});
+
+describe('the runtime node\'s backends', () => {
+  it('should list the backend of each model loaded on a deployed runtime and why not native, and 404 for a runtime not deployed', async () => {
+    helper.settings({ userDir, edgeInfer: { modelsDir: bundledModelsDir() } });
+    await helper.load(edgeInferNodes, [
+      { id: 'rt', type: 'edge-infer-runtime', backend: 'wasm', log: false },
+      { id: 'm', type: 'edge-infer-fault-classifier', runtime: 'rt', variant: 'fp32', wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ]);
+    const out = collect(helper.getNode('out'));
+    helper.getNode('m').receive({ topic: 'pump', payload: pumpWindow(3) });
+    await until(() => out.length === 1, 15_000, 'a result');
+    const res = await request().get('/edge-infer/runtimes/rt/backends');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ backend: 'wasm', models: [{ model: 'fault-classifier', variant: 'fp32', backend: 'wasm', why: 'the runtime asks for wasm' }] });
+    expect((res.body as { native: string }).native).toEqual(unavailableReason('native') ?? 'available');
+    const missing = await request().get('/edge-infer/runtimes/nope/backends');
+    expect(missing.status).toBe(404);
+    expect((missing.body as { error: string }).error).toBe("no deployed edge-infer runtime 'nope'");
   });
 });
 
