@@ -176,7 +176,7 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
         } catch (err) {
           // Each message whose windows were in the failed unit hears of it, so a Catch node can act.
           for (const owner of outgoing.keys()) {
-            owner.error ??= new EdgeInferError(isEdgeInferError(err) && err.code !== 'E_ARGUMENT' ? err.code : 'E_STORE_WRITE', `${card!.id} (${variant!.variant}): results of ${owner.device} not logged to ${resources.options.dbPath}: ${asError(err).message}`, { cause: err });
+            owner.error ??= new EdgeInferError(isEdgeInferError(err) && err.code !== 'E_ARGUMENT' ? err.code : 'E_STORE_WRITE', `${card!.id} (${variant!.variant}), device ${owner.device}: results not logged: ${resources.options.dbPath}: ${asError(err).message}`, { cause: err });
           }
         }
       }

@@ -351,7 +351,7 @@ describe('a model node', () => {
       holder.exec('ROLLBACK');
       holder.close();
     }
-    expect(caughtMessage(caught[0])).toMatch(/fault-classifier \(fp32\): results of press-4 not logged to .*locked\.db: .*locked/);
+    expect(caughtMessage(caught[0])).toMatch(/fault-classifier \(fp32\), device press-4: results not logged: .*locked\.db: .*locked/);
     // The result still went out: the plant sees it even when the log cannot take it.
     expect(out).toHaveLength(1);
   }, 20_000);
