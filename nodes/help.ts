@@ -36,11 +36,21 @@ export function helpHtml(model: ModelEntry): string {
 <dd>The device the samples come from (or the property set in the node): each device has its own window.</dd>
 </dl>
 <h3>Outputs</h3>
+<ol class="node-ports">
+<li>Results
 <dl class="message-properties">
 <dt>payload <span class="property-type">object</span></dt>
 <dd>One message per window: <code>device</code>, <code>score</code>, <code>label</code>, <code>probabilities</code>, <code>anomaly</code>, <code>threshold</code>, <code>model</code>, <code>variant</code>, <code>latencyMs</code>, <code>window: {start, end}</code>. ${output}</dd>
-</dl>
+</dl></li>
+<li>Alerts
+<dl class="message-properties">
+<dt>payload <span class="property-type">object</span></dt>
+<dd>A change of a device's alert state, not a window: <code>change</code> is <code>raised</code> (after <i>Alert after</i> anomalous windows in a row), <code>repeated</code> (still anomalous once <i>Re-alert after</i> seconds have passed since the last alert) or <code>cleared</code> (after <i>Clear after</i> normal windows in a row; by default as many as <i>Alert after</i>). Also <code>device</code>, <code>model</code>, <code>variant</code>, <code>kind</code> (the log's word: <code>${card.task === 'classification' ? 'fault' : 'anomaly'}</code>, <code>reminder</code> or <code>clear</code>), <code>label</code>, <code>score</code>, <code>threshold</code>, <code>windows</code> (the run's length), <code>time</code> (the window's end, in the data's own time) and <code>message</code>. Defaults: 3 windows, 300 s. A new alert after a clear also waits for the cooldown.</dd>
+</dl></li>
+</ol>
 <h3>Details</h3>
+<p><b>Logged before done.</b> With <i>Log results</i> on, the results and alert changes of the windows a message completes are committed to the runtime's SQLite file first, then sent, and only then is <code>done()</code> called for that message: a Complete node that fires without an error means they are in the log. A commit that fails still sends them and ends the message with an error naming the model and the device (a Catch node hears it). When inference or the log cannot keep up, at most 1,024 windows wait; older ones are dropped, their messages end with an error, and the status counts them (<i>shed</i>). Samples of a window not yet complete are held in memory and are lost if Node-RED dies.</p>
+<p>The status shows the backend (<code>native</code> or <code>wasm</code>) the model runs on; when the runtime is on <i>auto</i> and falls back to wasm, the node warns once with the reason (onnxruntime-node not installed, or its load error).</p>
 <p>Task: ${card.task}. ${esc(card.output.score)}.</p>
 <p>Precisions available (pick one, or a policy such as <code>smallest-within:1</code>: the smallest variant within one point of fp32):</p>
 <ul>${variants.join('')}</ul>

@@ -1,10 +1,13 @@
 // One node type per model: `edge-infer-<id>`. A node keeps a window per device, runs the model on
-// every complete window (micro-batched across devices), sends one message per window, logs the
-// results through its runtime, and shows rate, latency and the last label in its status.
+// every complete window (micro-batched across devices), commits the results (and alert changes)
+// to its runtime's log, then sends one message per window on output 1 and each alert change on
+// output 2, and only then calls done() for the message: a message done without an error has its
+// results in SQLite. Status shows the backend, rate, latency, the last label and shed windows.
 import type { ModelSession, WindowOutcome } from '../runtime/engine';
-import { EdgeInferError } from '../runtime/errors';
+import { EdgeInferError, isEdgeInferError } from '../runtime/errors';
 import { DEFAULT_POLICY, type ModelCard, type VariantEntry, formatPolicy } from '../runtime/model';
-import type { CommitUnit } from '../runtime/store';
+import type { AlertRecord, CommitUnit } from '../runtime/store';
+import { type AlertPolicy, AlertTracker, alertRecord } from '../runtime/stream/alerts';
 import { DeviceWindows, type ReadyWindow } from '../runtime/stream/device-windows';
 import { resultPayload, resultRecord, withThreshold } from '../runtime/stream/results';
 import { Scheduler, type WindowResult } from '../runtime/stream/scheduler';
@@ -12,7 +15,7 @@ import type { ModelCatalog } from './catalog';
 import { nodeTypeOf } from './help';
 import { samplesFromPayload } from './payload';
 import type { DoneFunction, Node, NodeMessage, RED, SendFunction } from './red';
-import type { RuntimeResources } from './resources';
+import { type RuntimeResources, whyNotNative } from './resources';
 import { type RuntimeNode, defaultResources } from './runtime-node';
 
 interface ModelNodeConfig {
@@ -26,12 +29,37 @@ interface ModelNodeConfig {
   device?: string;
   /** Log results to the runtime's SQLite file (default true). */
   log?: boolean;
+  /** Anomalous windows in a row before an alert ('' or absent: 3). */
+  alertConsecutive?: string | number;
+  /** Seconds of data time before the same device alerts again ('' or absent: 300). */
+  alertCooldownS?: string | number;
+  /** Normal windows in a row that clear an alert ('' or absent: as alertConsecutive). */
+  alertClearAfter?: string | number;
+}
+
+export const ALERT_DEFAULTS = { consecutive: 3, cooldownS: 300 } as const;
+
+/** The node's alert settings; a field that is set but not a number is an error naming it. */
+export function alertPolicyOf(config: Pick<ModelNodeConfig, 'alertConsecutive' | 'alertCooldownS' | 'alertClearAfter'>): AlertPolicy {
+  const field = (name: string, v: string | number | undefined): number | undefined => {
+    if (v === undefined || (typeof v === 'string' && v.trim() === '')) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new EdgeInferError('E_ARGUMENT', `${name} must be a number, got '${String(v)}'`);
+    return n;
+  };
+  const consecutive = field('alertConsecutive', config.alertConsecutive) ?? ALERT_DEFAULTS.consecutive;
+  const cooldownS = field('alertCooldownS', config.alertCooldownS) ?? ALERT_DEFAULTS.cooldownS;
+  const clearAfter = field('alertClearAfter', config.alertClearAfter);
+  // AlertTracker checks the ranges (whole numbers ≥ 1, a cooldown ≥ 0) and names the field.
+  new AlertTracker({ consecutive, cooldownS, clearAfter });
+  return clearAfter === undefined ? { consecutive, cooldownS } : { consecutive, cooldownS, clearAfter };
 }
 
 interface Waiting {
   msg: NodeMessage;
   send: SendFunction;
   done: DoneFunction;
+  device: string;
   windows: number;
   error?: Error;
   /** Done was called early (the node closed first): later results are logged, not sent. */
@@ -83,57 +111,94 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
     let card: ModelCard | undefined;
     let windows: DeviceWindows | undefined;
     let scheduler: Scheduler | undefined;
+    let alerts: AlertTracker | undefined;
     let closed = false;
+    /** Windows dropped because inference (or the log) could not keep up, since the deploy. */
+    let shedTotal = 0;
+    let backendText = '';
     const waiting = new Map<ReadyWindow, Waiting>();
+    /** Windows of payloads that carried no time of their own. */
+    const receiptDated = new WeakSet<ReadyWindow>();
     const stats = { windows: 0, totalMs: 0, last: '', anomaly: false, since: Date.now() };
     let recorded = 0;
 
     const deliver = async (results: WindowResult[]): Promise<void> => {
       const unit: CommitUnit = { results: [], alerts: [], windows: [] };
+      // What each message sends once the unit is committed, in window order: [result, alert change].
+      const outgoing = new Map<Waiting, Array<[NodeMessage, NodeMessage | null]>>();
       for (const { window: w, outcome } of results) {
         const owner = waiting.get(w);
         waiting.delete(w);
         if (!owner) continue;
         owner.windows--;
+        if (!outgoing.has(owner)) outgoing.set(owner, []);
         // One window that cannot be read (interpret, send) fails its message, not the rest of the run.
         if (!outcome.ok) {
           owner.error ??= outcome.error;
-        } else try {
+          continue;
+        }
+        try {
           const { record, probabilities } = resultRecord(card!, variant!.variant, w, outcome, Date.now());
-          owner.send({ ...owner.msg, payload: resultPayload(card!, variant!.variant, record, probabilities) });
+          const result = { ...owner.msg, payload: resultPayload(card!, variant!.variant, record, probabilities) };
           stats.windows++;
           stats.totalMs += record.latencyMs;
           stats.last = record.label ?? record.score.toPrecision(3);
           stats.anomaly = record.anomaly;
           unit.results!.push(record);
-          if (record.anomaly) {
-            unit.alerts!.push({ timeMs: record.timeMs, device: w.device, model: card!.id, variant: variant!.variant, kind: card!.task === 'classification' ? 'fault' : 'anomaly', label: record.label, score: record.score, threshold: card!.output.threshold ?? null, message: `${w.device}: ${card!.title} reports ${record.label ?? 'an anomaly'}` });
+          // Data time (the window's end) when the payload carried one, so a replayed or fast-forwarded
+          // stream alerts as it would live. Samples without a time are dated at receipt, backwards
+          // from it, so overlapping windows of messages that come faster than real time would step
+          // back in time and count as a passed cooldown: those alert on the delivery's wall clock.
+          const change = alerts!.observe(w.device, record.anomaly, receiptDated.has(w) ? record.timeMs : w.endMs);
+          let alertMsg: NodeMessage | null = null;
+          if (change) {
+            const alert = alertRecord(card!, variant!.variant, change, record, change.timeMs);
+            unit.alerts!.push(alert);
+            alertMsg = { ...owner.msg, topic: owner.msg.topic, payload: { ...alert, change: change.kind, windows: change.windows, time: new Date(alert.timeMs).toISOString() } };
           }
+          outgoing.get(owner)!.push([result, alertMsg]);
           if (resources.options.recordEvery > 0 && recorded++ % resources.options.recordEvery === 0) unit.windows!.push({ timeMs: record.timeMs, device: w.device, model: card!.id, features: w.features, dims: w.dims });
         } catch (err) {
           owner.error ??= err instanceof EdgeInferError ? err : new EdgeInferError('E_RUN', `${card!.id}: the result of a window of ${w.device} could not be read: ${asError(err).message}`, { cause: err });
         }
-        if (owner.windows === 0) owner.done(owner.error);
       }
       if (config.log !== false && unit.results!.length) {
         try {
-          await resources.log()?.commit(unit);
+          const log = resources.log();
+          if (log) await log.commit(unit);
         } catch (err) {
-          node.error(new EdgeInferError('E_STORE_WRITE', `results not logged: ${asError(err).message}`));
+          // Each message whose windows were in the failed unit hears of it, so a Catch node can act.
+          for (const owner of outgoing.keys()) {
+            owner.error ??= new EdgeInferError(isEdgeInferError(err) && err.code !== 'E_ARGUMENT' ? err.code : 'E_STORE_WRITE', `${card!.id} (${variant!.variant}), device ${owner.device}: results not logged: ${resources.options.dbPath}: ${asError(err).message}`, { cause: err });
+          }
         }
+      }
+      // Sent after the commit: whatever leaves this node is already in the log (or its message
+      // fails with done(err)); a failed commit still sends, so the plant still sees its alerts.
+      for (const [owner, messages] of outgoing) {
+        if (!owner.settled) for (const pair of messages) owner.send(pair);
+        if (owner.windows === 0) owner.done(owner.error);
       }
     };
 
+
     let session: ModelSession | undefined;
     const ready: Promise<void> = (async () => {
+      alerts = new AlertTracker(alertPolicyOf(config));
       variant = catalog.pick(modelId, policy);
       card = withThreshold(variant.card, config.threshold !== undefined && config.threshold !== '' && Number.isFinite(Number(config.threshold)) ? Number(config.threshold) : undefined);
       windows = new DeviceWindows(card);
       node.status({ fill: 'yellow', shape: 'ring', text: RED._('edge-infer.status.loading') });
       session = await resources.session(variant);
-      // Shed-oldest: a flow must never back up into Node-RED's memory; shed windows fail their messages.
+      const why = whyNotNative(resources.options.backend, session.backend);
+      backendText = session.backend;
+      // Said once, in the log and the debug sidebar: a gateway that expected native should hear why not.
+      if (why && resources.options.backend === 'auto') node.warn(`${modelId} ${variant.variant} runs on wasm: ${why}`);
+      // Shed-oldest: Node-RED cannot pause its inputs, and a flow must never back up into its
+      // memory. A delivery waits for its commit, so a slow log fills this queue too. Shed windows
+      // fail their messages with done(err) and are counted in the status.
       scheduler = new Scheduler(failingPerWindow(session), card, deliver, { maxBatch: 32, maxWaitMs: 2, maxQueue: 1024, policy: 'shed-oldest' }, (err) => node.error(asError(err)));
-      node.status({ fill: 'green', shape: 'dot', text: `${variant.variant} · ${RED._('edge-infer.status.ready')}` });
+      node.status({ fill: 'green', shape: 'dot', text: `${variant.variant} · ${backendText} · ${RED._('edge-infer.status.ready')}` });
     })();
     ready.catch((err: unknown) => node.status({ fill: 'red', shape: 'ring', text: asError(err).message.slice(0, 60) }));
 
@@ -143,12 +208,13 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
       const seconds = (Date.now() - stats.since) / 1000;
       const rate = stats.windows / Math.max(1, seconds);
       const ms = stats.windows ? stats.totalMs / stats.windows : 0;
+      const shed = shedTotal ? ` · ${shedTotal} ${RED._('edge-infer.status.shed')}` : '';
       if (stats.windows) {
-        node.status({ fill: stats.anomaly ? 'red' : 'green', shape: 'dot', text: `${rate.toFixed(1)}/s · ${ms.toFixed(1)} ms · ${stats.last}` });
+        node.status({ fill: stats.anomaly ? 'red' : 'green', shape: shedTotal ? 'ring' : 'dot', text: `${backendText} · ${rate.toFixed(1)}/s · ${ms.toFixed(1)} ms · ${stats.last}${shed}` });
         showingRate = true;
       } else if (showingRate) {
         // No window this second: the last rate would be a lie.
-        node.status({ fill: stats.anomaly ? 'red' : 'green', shape: 'ring', text: `${variant!.variant} · ${RED._('edge-infer.status.idle')} · ${stats.last}` });
+        node.status({ fill: stats.anomaly ? 'red' : 'green', shape: 'ring', text: `${variant!.variant} · ${backendText} · ${RED._('edge-infer.status.idle')} · ${stats.last}${shed}` });
         showingRate = false;
       }
       stats.windows = 0;
@@ -165,14 +231,16 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
           const samples = samplesFromPayload(msg.payload, card!.input.channels.map((c) => c.name), device);
           const { windows: complete } = windows!.push(device, samples, String(msg._msgid ?? ''), Date.now());
           if (complete.length === 0) return done();
-          const owner: Waiting = { msg, send, done, windows: complete.length };
+          const owner: Waiting = { msg, send, done, device, windows: complete.length };
+          if (samples.timestampMs === undefined) for (const w of complete) receiptDated.add(w);
           for (const w of complete) waiting.set(w, owner);
           const shed = scheduler!.submit(complete);
           for (const w of shed) {
             const o = waiting.get(w);
             waiting.delete(w);
             if (!o) continue;
-            o.error ??= new EdgeInferError('E_RUN', `${card!.id}: inference could not keep up; a window of ${w.device} was dropped`);
+            shedTotal++;
+            o.error ??= new EdgeInferError('E_RUN', `${card!.id}: inference or the log could not keep up; a window of ${w.device} was dropped (${shedTotal} shed since the deploy)`);
             if (--o.windows === 0) o.done(o.error);
           }
         },

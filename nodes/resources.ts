@@ -2,7 +2,7 @@
 // node owns its connection: model sessions (one per variant, shared), the SQLite log, and a
 // count of users; the last user out releases everything. Node-RED starts every close handler of
 // a deploy at once, so the config node waits for its users to leave before it shuts down for good.
-import { type BackendChoice, ModelSession } from '../runtime/engine';
+import { type BackendChoice, type BackendName, ModelSession, unavailableReason } from '../runtime/engine';
 import { EdgeInferError } from '../runtime/errors';
 import type { VariantEntry } from '../runtime/model';
 import { type WeightLoading, loadOptionsFor } from '../runtime/quant';
@@ -22,6 +22,26 @@ export interface ResourceOptions {
 interface SharedSession {
   session: Promise<ModelSession>;
   users: number;
+  variant: VariantEntry;
+}
+
+/** Which backend a loaded variant runs on and, when it is not native, why not. */
+export interface BackendUse {
+  model: string;
+  variant: string;
+  backend: BackendName;
+  /** Set when native was not used: 'auto' fell back (onnxruntime-node missing, or its load error). */
+  why?: string;
+}
+
+/**
+ * Why a session of this choice runs on WebAssembly rather than natively: onnxruntime-node's own
+ * reason when 'auto' fell back, what the choice was otherwise; undefined when it runs natively.
+ */
+export function whyNotNative(choice: BackendChoice, backend: BackendName): string | undefined {
+  if (backend === 'native') return undefined;
+  if (choice === 'wasm') return 'the runtime asks for wasm';
+  return unavailableReason('native') ?? 'native was not picked';
 }
 
 export class RuntimeResources {
@@ -83,12 +103,24 @@ export class RuntimeResources {
     let shared = this.sessions.get(key);
     if (!shared) {
       const session = ModelSession.load(variant.file, { backend: this.options.backend, threads: this.options.threads, name: `${variant.id} ${variant.variant}`, ...loadOptionsFor(variant.precision, this.options.weights) });
-      shared = { session, users: 0 };
+      shared = { session, users: 0, variant };
       this.sessions.set(key, shared);
       session.catch(() => this.sessions.delete(key));
     }
     shared.users++;
     return shared.session;
+  }
+
+  /** The backend of each session loaded now, for the runtime node's dialog. */
+  async backends(): Promise<BackendUse[]> {
+    const out: BackendUse[] = [];
+    for (const shared of this.sessions.values()) {
+      const session = await shared.session.catch(() => undefined);
+      if (!session) continue;
+      const why = whyNotNative(this.options.backend, session.backend);
+      out.push({ model: shared.variant.id, variant: shared.variant.variant, backend: session.backend, ...(why ? { why } : {}) });
+    }
+    return out;
   }
 
   async release(variant: VariantEntry): Promise<void> {

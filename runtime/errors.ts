@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'E_REGISTRY' // no such model or variant
   | 'E_DEVICE_PROFILE' // a device profile fails its schema
   | 'E_CANCELLED' // the user stopped a long job (calibration)
+  | 'E_QUANT_CHECK' // a quantized variant agrees with fp32 less than its bound asks; it was not written
   | 'E_STORE_OPEN' // the database file cannot be opened or is not SQLite
   | 'E_STORE_SCHEMA' // the database schema is newer than this code, or a migration failed
   | 'E_STORE_CLOSED' // the store was used after close()

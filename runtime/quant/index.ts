@@ -24,5 +24,5 @@ export { quantizeWeight, dequantize } from './weights';
 export type { WeightFormat, QuantizedWeight } from './weights';
 export { upgradeOpset } from './opset';
 export { float16Export, float32ToFloat16 } from './fp16';
-export { runQuantizeJob } from './job';
-export type { QuantizeJob, QuantizeJobResult } from './job';
+export { runQuantizeJob, acceptanceFailure, DEFAULT_ACCEPTANCE } from './job';
+export type { QuantizeJob, QuantizeJobResult, QuantAcceptance } from './job';

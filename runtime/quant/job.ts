@@ -1,7 +1,10 @@
 // A whole quantization, as `edge-infer quantize` and the Node-RED editor's Quantize button run
 // it: quantize, check against fp32 on held-out windows, write the variant and its card (and the
-// HTML report) through temporary files, so nothing half-written is ever left behind.
+// HTML report) through temporary files, so nothing half-written is ever left behind. With an
+// acceptance bound, a variant that does not agree with fp32 well enough is refused before any
+// file is written.
 import type { BackendChoice } from '../engine';
+import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model';
 import { cardFileFor } from '../model';
 import { type ModelProto, encodeModel, writeFileAtomic } from '../onnx';
@@ -37,6 +40,30 @@ export interface QuantizeJob {
   html: boolean;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
+  /** Refuse (E_QUANT_CHECK, nothing written) a variant below this agreement with fp32; none: no check. */
+  acceptance?: QuantAcceptance;
+}
+
+export interface QuantAcceptance {
+  /** Least share of held-out windows with fp32's decision (label, anomaly verdict), 0..1. */
+  minTop1: number;
+  /** Most the task metric may fall below fp32's, when the held-out windows have labels (0.01: one point). */
+  maxMetricDrop: number;
+  /** Fewest held-out windows the check accepts. */
+  minWindows: number;
+}
+
+/** The Quantize button's bound: the cards' "within 1 point of fp32", as 98 % agreement on at least 50 windows. */
+export const DEFAULT_ACCEPTANCE: QuantAcceptance = { minTop1: 0.98, maxMetricDrop: 0.01, minWindows: 50 };
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+
+/** Why a comparison misses the bound, or undefined when it meets it. */
+export function acceptanceFailure(c: Pick<VariantComparison, 'variant' | 'top1' | 'windows' | 'heldOutSource' | 'metric'>, a: QuantAcceptance): string | undefined {
+  const misses: string[] = [];
+  if (c.top1 < a.minTop1) misses.push(`it agrees with fp32 on ${pct(c.top1)} of ${c.windows} held-out windows (${c.heldOutSource}), the bound is ${pct(a.minTop1)}`);
+  if (c.metric && -c.metric.delta > a.maxMetricDrop + 1e-12) misses.push(`its ${c.metric.name} is ${(c.metric.variant * 100).toFixed(2)} against fp32's ${(c.metric.fp32 * 100).toFixed(2)}, ${(-c.metric.delta * 100).toFixed(2)} points below; the bound is ${(a.maxMetricDrop * 100).toFixed(2)}`);
+  return misses.length ? `${c.variant} refused: ${misses.join('; ')}. No file was written.` : undefined;
 }
 
 export interface QuantizeJobResult {
@@ -48,6 +75,10 @@ export interface QuantizeJobResult {
 }
 
 export async function runQuantizeJob(job: QuantizeJob): Promise<QuantizeJobResult> {
+  const heldOut = job.calibration?.heldOut ?? job.heldOut;
+  if (job.acceptance && heldOut.windows.length < job.acceptance.minWindows) {
+    throw new EdgeInferError('E_ARGUMENT', `${job.variantName ?? job.to}: the check needs at least ${job.acceptance.minWindows} held-out windows, ${heldOut.source} gives ${heldOut.windows.length}`);
+  }
   const result = await quantizeModel({
     model: job.model,
     to: job.to,
@@ -61,7 +92,9 @@ export async function runQuantizeJob(job: QuantizeJob): Promise<QuantizeJobResul
   const named = (c: ModelCard): ModelCard => (job.variantName ? { ...c, variant: job.variantName } : c);
   // Compared without its card: the card needs the comparison's figures, and sessions never read it.
   const variant = encodeModel(result.model);
-  const comparison = await compareWithFp32(job.bytes, variant, job.calibration?.heldOut ?? job.heldOut, { card: job.card, variant: job.variantName ?? job.to, backend: job.backend, load: loadOptionsFor(precisionOf(job.to), job.load) });
+  const comparison = await compareWithFp32(job.bytes, variant, heldOut, { card: job.card, variant: job.variantName ?? job.to, backend: job.backend, load: loadOptionsFor(precisionOf(job.to), job.load) });
+  const refused = job.acceptance && acceptanceFailure(comparison, job.acceptance);
+  if (refused) throw new EdgeInferError('E_QUANT_CHECK', refused);
   let card: ModelCard | null = null;
   let bytes = variant;
   if (job.card) {

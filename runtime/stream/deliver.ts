@@ -6,7 +6,7 @@ import { EdgeInferError, isEdgeInferError } from '../errors';
 import type { ModelCard } from '../model';
 import type { GatewayMetrics } from '../serve/metrics';
 import type { AlertRecord, CommitUnit, CursorRecord, DeadLetterRecord, OutboxMessage, ResultRecord } from '../store';
-import { type AlertChange, AlertTracker } from './alerts';
+import { type AlertChange, AlertTracker, alertRecord } from './alerts';
 import type { ReadyWindow } from './device-windows';
 import { isoTime, resultPayload, resultRecord } from './results';
 import type { WindowResult } from './scheduler';
@@ -126,25 +126,7 @@ export class Delivery {
 
   /** The record and message of one change of a device's alert state. */
   private alertFor(change: AlertChange, r: ResultRecord): { record: AlertRecord; message: OutboxMessage } {
-    const threshold = this.card.output.threshold;
-    const what = this.card.task === 'classification' ? `${r.label} (${(r.score * 100).toFixed(0)} %)` : `score ${r.score.toPrecision(3)} over threshold ${threshold}`;
-    const title = this.card.title;
-    const n = change.windows;
-    const message =
-      change.kind === 'raised' ? `${r.device}: ${title} reports ${what} for ${n} window${n > 1 ? 's' : ''} in a row`
-      : change.kind === 'repeated' ? `${r.device}: ${title} still reports ${what} (${n} windows in a row)`
-      : `${r.device}: ${title} back to normal after ${n} normal window${n > 1 ? 's' : ''}`;
-    const record: AlertRecord = {
-      timeMs: r.timeMs,
-      device: r.device,
-      model: r.model,
-      variant: r.variant,
-      kind: change.kind === 'cleared' ? 'clear' : this.card.task === 'classification' ? 'fault' : 'anomaly',
-      label: r.label,
-      score: r.score,
-      threshold: threshold ?? null,
-      message,
-    };
+    const record = alertRecord(this.card, r.variant, change, r, r.timeMs);
     const topic = fillTopic(this.spec.alerts!.topic, r.device, r.model);
     return { record, message: { topic, payload: JSON.stringify({ ...record, change: change.kind, time: isoTime(record.timeMs) }), qos: 1 } };
   }

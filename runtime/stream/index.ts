@@ -4,6 +4,8 @@
 export * from './decoders';
 export { DeviceWindows } from './device-windows';
 export { Scheduler } from './scheduler';
+export { AlertTracker } from './alerts';
+export type { AlertPolicy, AlertChange } from './alerts';
 export { MqttSource } from './mqtt-source';
 export { OutboxPublisher } from './publisher';
 export { Pipeline, messageKey } from './pipeline';

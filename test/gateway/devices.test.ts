@@ -126,7 +126,7 @@ describe('devices, poison messages and alerts in the gateway', () => {
     const alerts = g.log.alerts({ limit: 100 }).reverse();
     // Raised at the second anomalous window (t=2 s), reminded 10 s later (t=12 s), cleared after
     // two normal windows (t=16 s); the anomalous window at t=17 s starts a new run of one.
-    expect(alerts.map((a) => a.kind)).toEqual(['anomaly', 'anomaly', 'clear']);
+    expect(alerts.map((a) => a.kind)).toEqual(['anomaly', 'reminder', 'clear']);
     expect(alerts[0].message).toMatch(/pump-1: Speed model speed-one reports score 20.0 over threshold 15 for 2 windows in a row/);
     expect(alerts[1].message).toMatch(/still reports/);
     expect(alerts[2].message).toMatch(/back to normal after 2 normal windows/);

@@ -4,6 +4,10 @@ import { MachineSimulator, profileById } from '../../devices';
 import type { ModelSession } from '../../runtime/engine';
 import { ModelRegistry } from '../../runtime/model';
 import { ResultStore } from '../../runtime/store';
+import Database from 'better-sqlite3';
+import { unavailableReason } from '../../runtime/engine';
+import { alertPolicyOf } from '../../nodes/model-node';
+import { alertKind } from '../../runtime/stream/alerts';
 import edgeInferNodes from '../../nodes/index';
 import { RuntimeResources } from '../../nodes/resources';
 import type { RuntimeNode } from '../../nodes/runtime-node';
@@ -266,5 +270,149 @@ describe('a model node', () => {
     const t0 = Date.now();
     await helper.unload();
     expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('should send an alert on its second output when a device is raised and when it clears, not on every anomalous window, and log both', async () => {
+    const db = path.join(userDir, 'alerts-node.db');
+    await helper.load(edgeInferNodes, [
+      { id: 'rt', type: 'edge-infer-runtime', backend: 'wasm', dbPath: db, recordEvery: 0 },
+      { id: 'model', type: TYPE, runtime: 'rt', variant: 'fp32', alertConsecutive: 3, alertCooldownS: 300, wires: [['out'], ['alerts']] },
+      { id: 'out', type: 'helper' },
+      { id: 'alerts', type: 'helper' },
+    ]);
+    const out = collect(helper.getNode('out'));
+    const alerts = collect(helper.getNode('alerts'));
+    const model = helper.getNode('model');
+    // Windows of 2048 samples every 1024: a device's first message makes one window, each later one two.
+    for (let i = 0; i < 4; i++) {
+      model.receive({ topic: 'pump-b', payload: pumpWindow(40 + i, 'imbalance') });
+      await until(() => out.length === 2 * i + 1, 15_000, `results of message ${i + 1}`);
+    }
+    expect(out.map((m) => m.payload.anomaly)).toEqual(Array(7).fill(true));
+    expect(alerts.map((a) => [a.payload.change, a.payload.windows, a.payload.kind])).toEqual([['raised', 3, 'fault']]);
+    expect(alerts[0].payload).toMatchObject({ device: 'pump-b', model: 'fault-classifier', label: 'imbalance', message: expect.stringMatching(/pump-b: .* imbalance .* 3 windows in a row/) });
+    for (let i = 0; i < 3; i++) {
+      model.receive({ topic: 'pump-b', payload: pumpWindow(60 + i) });
+      await until(() => out.length === 9 + 2 * i, 15_000, `results of normal message ${i + 1}`);
+    }
+    expect(out.slice(-4).map((m) => m.payload.anomaly)).toEqual([false, false, false, false]);
+    expect(alerts.map((a) => a.payload.change)).toEqual(['raised', 'cleared']);
+    await helper.unload();
+    const conn = new Database(db, { readonly: true });
+    try {
+      expect(conn.prepare('SELECT kind, device FROM alerts ORDER BY id').all()).toEqual([{ kind: 'fault', device: 'pump-b' }, { kind: 'clear', device: 'pump-b' }]);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('should have committed a message\'s results to SQLite when its done() is called', async () => {
+    const db = path.join(userDir, 'done-after-commit.db');
+    await helper.load([completeNode, edgeInferNodes], [
+      { id: 'rt', type: 'edge-infer-runtime', backend: 'wasm', dbPath: db, recordEvery: 0 },
+      { id: 'model', type: TYPE, runtime: 'rt', variant: 'fp32', wires: [['out']] },
+      { id: 'out', type: 'helper' },
+      { id: 'completer', type: 'complete', scope: ['model'], uncaught: false, wires: [['completed']] },
+      { id: 'completed', type: 'helper' },
+    ]);
+    // At each done(), another connection (as another process would) looks for the message's result.
+    const found: boolean[] = [];
+    const completed = helper.getNode('completed') as TestNode;
+    completed.on('input', ((msg: { _msgid: string }) => {
+      const conn = new Database(db, { readonly: true });
+      try {
+        const rows = conn.prepare('SELECT message_keys FROM results').all() as Array<{ message_keys: string }>;
+        found.push(rows.some((r) => (JSON.parse(r.message_keys) as string[]).includes(msg._msgid)));
+      } finally {
+        conn.close();
+      }
+    }) as never);
+    const model = helper.getNode('model');
+    for (let i = 0; i < 8; i++) model.receive({ topic: `pump-${i % 3}`, payload: pumpWindow(70 + i) });
+    await until(() => found.length === 8, 20_000, 'eight done() calls');
+    expect(found).toEqual(Array(8).fill(true));
+  });
+
+  it('should hold a message and its results while the log is locked past its busy timeout, and send them (done without an error) once committed', async () => {
+    const db = path.join(userDir, 'locked.db');
+    ResultStore.open({ path: db }).close();
+    await helper.load([catchNode, completeNode, edgeInferNodes], flow([
+      { id: 'catcher', type: 'catch', scope: ['model'], uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+    ], { variant: 'fp32' }).map((n) => ((n as { id: string }).id === 'rt' ? { ...n, dbPath: db } : n)));
+    const caught = collect(helper.getNode('caught'));
+    const out = collect(helper.getNode('out'));
+    // Another process holds the write lock past the log's busy timeout (5 s).
+    const holder = new Database(db);
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      helper.getNode('model').receive({ topic: 'press-4', payload: pumpWindow(80) });
+      await new Promise((r) => setTimeout(r, 7000));
+      // Not in the log yet, so not sent either, and no error: the log tries the commit again.
+      expect(out).toHaveLength(0);
+      expect(caught).toHaveLength(0);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    await until(() => out.length === 1, 15_000, 'the result once the lock is gone');
+    expect(caught).toHaveLength(0);
+    const file = new Database(db, { readonly: true });
+    try {
+      expect(file.prepare("SELECT COUNT(*) FROM results WHERE device = 'press-4'").pluck().get()).toBe(1);
+    } finally {
+      file.close();
+    }
+  }, 30_000);
+
+  it('should refuse alert settings that are not numbers or out of range, naming the setting', async () => {
+    expect(alertPolicyOf({})).toEqual({ consecutive: 3, cooldownS: 300 });
+    expect(alertPolicyOf({ alertConsecutive: '2', alertCooldownS: '0', alertClearAfter: '5' })).toEqual({ consecutive: 2, cooldownS: 0, clearAfter: 5 });
+    expect(() => alertPolicyOf({ alertCooldownS: 'soon' })).toThrow(/alertCooldownS must be a number, got 'soon'/);
+    expect(() => alertPolicyOf({ alertConsecutive: 0 })).toThrow(/consecutive must be a whole number ≥ 1, got 0/);
+    expect(() => alertPolicyOf({ alertClearAfter: '2.5' })).toThrow(/clearAfter must be a whole number ≥ 1, got 2.5/);
+    await helper.load([catchNode, edgeInferNodes], flow([{ id: 'catcher', type: 'catch', scope: null, wires: [['caught']] }, { id: 'caught', type: 'helper' }], { alertConsecutive: '-1' }));
+    const caught = collect(helper.getNode('caught'));
+    helper.getNode('model').receive({ topic: 'x', payload: pumpWindow(81) });
+    await until(() => caught.length === 1, 5000, 'the error');
+    expect(caughtMessage(caught[0])).toMatch(/consecutive must be a whole number ≥ 1, got -1/);
+  });
+
+  it('should name alert rows by what changed', () => {
+    expect(alertKind('classification', 'raised')).toBe('fault');
+    expect(alertKind('anomaly', 'raised')).toBe('anomaly');
+    expect(alertKind('anomaly', 'repeated')).toBe('reminder');
+    expect(alertKind('classification', 'cleared')).toBe('clear');
+  });
+
+  it('should show the backend it runs on, and on auto say why it is not native', async () => {
+    await helper.load(edgeInferNodes, [
+      { id: 'rt', type: 'edge-infer-runtime', backend: 'auto', log: false },
+      { id: 'model', type: TYPE, runtime: 'rt', wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ]);
+    const model = helper.getNode('model') as TestNode;
+    const statuses: Array<{ text?: string }> = [];
+    const warnings: string[] = [];
+    model.on('call:status', ((call: { args: Array<{ text?: string }> }) => statuses.push(call.args[0])) as never);
+    model.on('call:warn', ((call: { args: unknown[] }) => warnings.push(String(call.args[0]))) as never);
+    await until(() => statuses.some((s) => /ready/.test(s.text ?? '')), 15_000, 'ready');
+    const why = unavailableReason('native');
+    if (why === null) {
+      expect(statuses.find((s) => /ready/.test(s.text ?? ''))?.text).toMatch(/ · native · /);
+      expect(warnings).toEqual([]);
+    } else {
+      expect(statuses.find((s) => /ready/.test(s.text ?? ''))?.text).toMatch(/ · wasm · /);
+      expect(warnings).toEqual([expect.stringContaining(why)]);
+    }
+  });
+
+  it('should show wasm in its status when the runtime asks for wasm', async () => {
+    await helper.load(edgeInferNodes, flow());
+    const model = helper.getNode('model') as TestNode;
+    const statuses: Array<{ text?: string }> = [];
+    model.on('call:status', ((call: { args: Array<{ text?: string }> }) => statuses.push(call.args[0])) as never);
+    await until(() => statuses.some((s) => /ready/.test(s.text ?? '')), 15_000, 'ready');
+    expect(statuses.find((s) => /ready/.test(s.text ?? ''))?.text).toMatch(/ · wasm · /);
   });
 });

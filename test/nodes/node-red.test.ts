@@ -137,6 +137,15 @@ describe('edge-infer in a real Node-RED', () => {
     expect(res.status).toBe(401);
   });
 
+  it('should refuse an anonymous Quantize with 401, and start no job', async () => {
+    const res = await fetch(`${base}/edge-infer/quantize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'fault-classifier', to: 'int8', samples: 1000 }) });
+    expect(res.status).toBe(401);
+    const job = await fetch(`${base}/edge-infer/quantize/q1`);
+    expect(job.status).toBe(401);
+    // Signed in, no job q1 exists: the refused request started nothing.
+    expect((await admin('GET', '/edge-infer/quantize/q1')).status).toBe(404);
+  });
+
   it('should deploy the anomaly flow and publish alerts for the faulty pump', async () => {
     const res = await admin('POST', '/flows', await exampleFlow('vibration-anomaly-detection'), { 'Node-RED-Deployment-Type': 'full' });
     expect(res.status).toBeLessThan(300);
@@ -170,7 +179,8 @@ describe('edge-infer in a real Node-RED', () => {
     const faults = new Map<string, string>();
     sub.on('message', (topic, payload) => faults.set(topic, (JSON.parse(String(payload)) as { label: string }).label));
     await new Promise((r) => sub.subscribe('edge-infer/faults/#', { qos: 1 }, r));
-    await publishPlant(4);
+    // 30 simulated seconds: the log records the ~300 windows the Quantize test below needs (250: a fifth held out, 50 for the check).
+    await publishPlant(30);
     await waitFor(() => faults.get('edge-infer/faults/pump-b') === 'imbalance', 30_000, 'the imbalance reported');
     sub.end(true);
   });
@@ -207,7 +217,7 @@ describe('edge-infer in a real Node-RED', () => {
   });
 
   it('should quantize a model from the editor, calibrated on the windows this gateway recorded', async () => {
-    const start = await admin('POST', '/edge-infer/quantize', { model: 'fault-classifier', to: 'fp8-e4m3', samples: 40 });
+    const start = await admin('POST', '/edge-infer/quantize', { model: 'fault-classifier', to: 'fp8-e4m3', samples: 200 });
     const job = (await start.json()) as { id: string; error?: string };
     expect(start.status, job.error).toBe(200);
     const status = (await waitFor(async () => {
@@ -217,7 +227,7 @@ describe('edge-infer in a real Node-RED', () => {
     expect(status.error).toBeUndefined();
     expect(status.state).toBe('done');
     expect(status.report!.sizeBytes / status.report!.fp32SizeBytes).toBeLessThan(0.3);
-    expect(status.report!.top1).toBeGreaterThanOrEqual(0.9);
+    expect(status.report!.top1).toBeGreaterThanOrEqual(0.98);
     await waitFor(async () => {
       const list = (await (await admin('GET', '/edge-infer/models')).json()) as Array<{ id: string; variants: Array<{ variant: string }> }>;
       return list.find((m) => m.id === 'fault-classifier')?.variants.some((v) => v.variant === 'fp8-e4m3-gateway');

@@ -55,7 +55,7 @@ describe('Delivery', () => {
     const speeds = [2, 2, 2, 2, 2, 1, 2];
     const unit = d.unitFor(await run(speeds.map((s, i) => win('a', i, s))));
     // Window ends at 1..7 s: raised at 2 s (2 in a row), reminded at 5 s, cleared at 6 s; one anomalous window after is no alert.
-    expect(unit.alerts!.map((a) => a.kind)).toEqual(['anomaly', 'anomaly', 'clear']);
+    expect(unit.alerts!.map((a) => a.kind)).toEqual(['anomaly', 'reminder', 'clear']);
     const messages = unit.outbox!.filter((m) => m.topic === 'alerts/a').map((m) => JSON.parse(m.payload as string) as { change: string });
     expect(messages.map((m) => m.change)).toEqual(['raised', 'repeated', 'cleared']);
   });

@@ -19,6 +19,13 @@ export function availableBackends(): BackendName[] {
   return (['native', 'wasm'] as const).filter((b) => BACKENDS[b].unavailableReason() === null);
 }
 
+/** Why a backend cannot run on this machine (onnxruntime-node missing, its load error), or null when it can. */
+export function unavailableReason(name: BackendName): string | null {
+  const backend = BACKENDS[name];
+  if (!backend) throw new EdgeInferError('E_ARGUMENT', `backend must be one of ${Object.keys(BACKENDS).join(', ')}, got '${String(name)}'`);
+  return backend.unavailableReason();
+}
+
 /**
  * The backend for a choice. 'auto' takes native where onnxruntime-node loads, else wasm.
  * Asking for native where it cannot run is an error that says why, not a silent fallback.

@@ -3,6 +3,9 @@
 import type { Backend, BackendSession, BackendSessionOptions } from './types';
 import { type OrtModule, OrtBackendSession, sessionExtra } from './ort-session';
 
+/** The onnxruntime-node versions edge-infer is built against (its optional peer dependency). */
+export const NATIVE_RANGE = '~1.30.0';
+
 let ortNode: OrtModule | undefined;
 let loadError: string | undefined;
 
@@ -11,7 +14,13 @@ function tryLoad(): OrtModule | undefined {
   try {
     ortNode = require('onnxruntime-node') as OrtModule;
   } catch (err) {
-    loadError = `onnxruntime-node is not installed or has no binary for ${process.platform}-${process.arch} (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
+    const first = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    // Not installed is the usual case in a Node-RED user directory (it is an optional peer
+    // dependency, left out so that no install downloads anything): say how to add it.
+    const missing = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /'onnxruntime-node'/.test(first);
+    loadError = missing
+      ? `onnxruntime-node is not installed (add it with ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@${NATIVE_RANGE} where edge-infer is installed)`
+      : `onnxruntime-node did not load on ${process.platform}-${process.arch}: ${first}`;
   }
   return ortNode;
 }
