@@ -3,7 +3,7 @@
 // that logs the last window it fed deletes it. Pending rows are what a restarted gateway replays.
 import type Database from 'better-sqlite3';
 import type { Tallies } from './tallies';
-import type { JournalEntry, JournalRow } from './types';
+import type { DeviceCursor, JournalEntry, JournalRow } from './types';
 
 export class Journal {
   private readonly insert: Database.Statement;
@@ -20,7 +20,7 @@ export class Journal {
     this.pending = db.prepare('SELECT id, pipeline, key, topic, payload, received_ms AS receivedMs, attempts FROM journal WHERE pipeline = ? AND id > ? ORDER BY id LIMIT ?');
     this.attempt = db.prepare('UPDATE journal SET attempts = attempts + 1 WHERE pipeline = ? AND id >= ? AND id <= ?');
     this.forgive = db.prepare('UPDATE journal SET attempts = 0 WHERE pipeline = ? AND id >= ? AND id <= ? AND attempts > 0');
-    this.cursorRows = db.prepare('SELECT device, last_window_start_ms AS ms FROM cursors WHERE pipeline = ?');
+    this.cursorRows = db.prepare('SELECT device, last_window_start_ms AS ms, last_window_keys AS keys FROM cursors WHERE pipeline = ?');
     this.write = db.transaction((entries: readonly JournalEntry[]) =>
       entries.map((e) => this.insert.run(e.pipeline, e.key, e.topic, Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength), e.receivedMs).changes === 1),
     );
@@ -72,6 +72,15 @@ export class Journal {
 
   /** Last committed window start per device of a pipeline. */
   cursors(pipeline: string): Map<string, number> {
-    return new Map((this.cursorRows.all(pipeline) as Array<{ device: string; ms: number }>).map((r) => [r.device, r.ms]));
+    return new Map(this.rowsOfCursors(pipeline).map((r) => [r.device, r.ms]));
+  }
+
+  /** Last committed window per device of a pipeline: its start and its message keys. */
+  cursorWindows(pipeline: string): Map<string, DeviceCursor> {
+    return new Map(this.rowsOfCursors(pipeline).map((r) => [r.device, { startMs: r.ms, keys: r.keys === null ? null : (JSON.parse(r.keys) as string[]) }]));
+  }
+
+  private rowsOfCursors(pipeline: string): Array<{ device: string; ms: number; keys: string | null }> {
+    return this.cursorRows.all(pipeline) as Array<{ device: string; ms: number; keys: string | null }>;
   }
 }

@@ -169,12 +169,22 @@ CREATE TABLE mqtt_deliveries (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * The message keys of each device's last logged window, beside its start: readings without a
+ * timestamp are dated by their arrival in ms, so two windows can start in the same ms, and only
+ * their messages tell the one the log has from the one a replay must still log.
+ */
+const V6 = `
+ALTER TABLE cursors ADD COLUMN last_window_keys TEXT;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
   { version: 3, name: 'inbound QoS 2 messages awaiting release', up: (db) => db.exec(V3) },
   { version: 4, name: 'replay attempts per journal row', up: (db) => db.exec(V4) },
   { version: 5, name: 'MQTT session epochs and the message behind each packet id', up: (db) => db.exec(V5) },
+  { version: 6, name: 'message keys of the last logged window per device', up: (db) => db.exec(V6) },
 ];
 
 /** The schema version this code writes. */

@@ -14,6 +14,7 @@ import { Retention } from './retention';
 import { SCHEMA_VERSION, migrate, schemaVersion } from './schema';
 import { Tallies } from './tallies';
 import type {
+  DeviceCursor,
   AggregateRow, AlertRow, CommitUnit, DeadLetterRow, JournalEntry, JournalRow, OutboxEntry, ResultRow, SeriesPoint, StoreCounts, StoreOptions, StoreStats, WindowRow,
 } from './types';
 import { BatchWriter, streamKey, unitRows } from './writer';
@@ -251,6 +252,12 @@ export class ResultStore {
   incoming(clientId: string): IncomingMessages {
     this.checkOpen('incoming');
     return new IncomingMessages(this.db, checkName('clientId', clientId));
+  }
+
+  /** The last committed window per device of a pipeline: its start and its message keys. */
+  cursorWindows(pipeline: string): Map<string, DeviceCursor> {
+    this.checkOpen('cursorWindows');
+    return this.inboundJournal.cursorWindows(pipeline);
   }
 
   /** The start of the last committed window per device of a pipeline. */

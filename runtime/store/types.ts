@@ -132,6 +132,15 @@ export interface CursorRecord {
   pipeline: string;
   device: string;
   lastWindowStartMs: number;
+  /** The message keys of that window: two windows of untimed readings can start in the same ms. */
+  lastWindowKeys?: string[];
+}
+
+/** Where a device's windows stood when the log last committed one. */
+export interface DeviceCursor {
+  startMs: number;
+  /** Message keys of that window (null in logs from before they were kept). */
+  keys: string[] | null;
 }
 
 /** Everything one batch of pipeline work produced; committed all or nothing. */

@@ -147,8 +147,9 @@ export class BatchWriter {
     this.deleteJournal = db.prepare('DELETE FROM journal WHERE pipeline = ? AND key = ?');
     // A cursor only moves forward: batches of one device can commit out of window order.
     this.upsertCursor = db.prepare(
-      `INSERT INTO cursors (pipeline, device, last_window_start_ms) VALUES (?, ?, ?)
-       ON CONFLICT (pipeline, device) DO UPDATE SET last_window_start_ms = MAX(last_window_start_ms, excluded.last_window_start_ms)`,
+      `INSERT INTO cursors (pipeline, device, last_window_start_ms, last_window_keys) VALUES (?, ?, ?, ?)
+       ON CONFLICT (pipeline, device) DO UPDATE SET last_window_start_ms = excluded.last_window_start_ms, last_window_keys = excluded.last_window_keys
+       WHERE excluded.last_window_start_ms >= cursors.last_window_start_ms`,
     );
     this.dropOldestOutbox = db.prepare('DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)');
     this.outboxHas = db.prepare('SELECT 1 FROM outbox WHERE id = ?').pluck();
@@ -409,7 +410,7 @@ export class BatchWriter {
         for (i = 0; i < cursors.length; i++) {
           const c = cursors[i];
           if (!Number.isFinite(c.lastWindowStartMs)) throw new TypeError(`lastWindowStartMs: expected a finite number, got ${c.lastWindowStartMs}`);
-          this.upsertCursor.run(c.pipeline, c.device, c.lastWindowStartMs);
+          this.upsertCursor.run(c.pipeline, c.device, c.lastWindowStartMs, c.lastWindowKeys ? JSON.stringify(c.lastWindowKeys) : null);
         }
         d.rows += cursors.length;
       }

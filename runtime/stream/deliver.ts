@@ -112,11 +112,14 @@ export class Delivery {
     return { deadLetters: windows.map((w) => this.windowLetter(w, code, reason(w))), cursors: this.cursorsOf(windows) };
   }
 
-  /** The last window start per device among the windows: where a replay resumes. */
+  /** The last window per device among the windows (its start and messages): where a replay resumes. */
   cursorsOf(windows: readonly ReadyWindow[]): CursorRecord[] {
-    const last = new Map<string, number>();
-    for (const w of windows) last.set(w.device, Math.max(last.get(w.device) ?? -Infinity, w.startMs));
-    return [...last].map(([device, ms]) => ({ pipeline: this.spec.pipeline, device, lastWindowStartMs: ms }));
+    const last = new Map<string, ReadyWindow>();
+    for (const w of windows) {
+      const before = last.get(w.device);
+      if (!before || w.startMs >= before.startMs) last.set(w.device, w);
+    }
+    return [...last].map(([device, w]) => ({ pipeline: this.spec.pipeline, device, lastWindowStartMs: w.startMs, lastWindowKeys: w.messageKeys }));
   }
 
   windowLetter(w: ReadyWindow, code: string, reason: string): DeadLetterRecord {

@@ -180,7 +180,12 @@ export class DeviceWindows {
     if (!(Math.abs(firstMs) <= MAX_TIME_MS && Math.abs(lastMs) <= MAX_TIME_MS)) {
       throw new EdgeInferError('E_INPUT_VALUE', `device '${device}': samples dated ${firstMs} ms to ${lastMs} ms since 1970, past what a date can hold (±${MAX_TIME_MS} ms)`);
     }
-    const resume = this.devices.has(device) ? undefined : this.resumeAt.get(device);
+    // Only timestamps draw a grid: readings dated by their arrival cannot be placed on one.
+    let resume = this.devices.has(device) ? undefined : this.resumeAt.get(device);
+    if (resume !== undefined && samples.timestampMs === undefined) {
+      this.resumeAt.delete(device);
+      resume = undefined;
+    }
     // Samples that end before the last logged window started are older data (a device whose clock
     // went back): a fresh start for them, as for any device.
     if (resume !== undefined && lastMs <= resume - this.hop * periodMs) this.resumeAt.delete(device);

@@ -13,7 +13,7 @@ export interface InboundMessage {
   receivedMs: number;
   /** The broker marked it as a redelivery (DUP), or it was recovered after a restart. */
   redelivered: boolean;
-  /** The message's identity for recognising a redelivery, computed once per message. */
+  /** The message's identity (runtime/stream/identity.ts), the same for a redelivery of it. */
   key: string;
   qos: 0 | 1 | 2;
 }

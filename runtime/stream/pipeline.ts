@@ -5,12 +5,11 @@
 //   rows of the messages the commit retires).
 // The ledger says what still holds each journaled message. Whatever goes wrong in one message or
 // window becomes a dead letter naming it; nothing here ends the process.
-import { createHash } from 'node:crypto';
 import type { ModelSession } from '../engine';
 import { EdgeInferError, isEdgeInferError } from '../errors';
 import type { ModelCard, VariantEntry } from '../model';
 import type { GatewayMetrics } from '../serve/metrics';
-import type { CommitUnit, DeadLetterRecord, JournalRow, ResultStore } from '../store';
+import type { CommitUnit, DeadLetterRecord, DeviceCursor, JournalRow, ResultStore } from '../store';
 import { SparkplugBirths } from './births';
 import { Committer } from './commit';
 import { decodeMessage, topicDevice } from './decode';
@@ -62,9 +61,8 @@ const REBIRTH_EVERY_MS = 5000;
 /** Default seconds a silent device keeps its partial window. */
 export const DEFAULT_IDLE_S = 600;
 
-/** A message's content hash: with the protocol's identity, it tells a redelivery from a new message. */
-export function messageKey(topic: string, payload: Uint8Array): string {
-  return createHash('sha1').update(topic).update('\u0000').update(payload).digest('base64url');
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((k, i) => k === b[i]);
 }
 
 /** Which of `count` workers owns a device: a stable hash, so a device's windows stay on one process. */
@@ -91,8 +89,8 @@ export class Pipeline {
   private readonly births: SparkplugBirths | undefined;
   /** When each Sparkplug edge node was last asked to rebirth. */
   private readonly rebirthAsked = new Map<string, number>();
-  /** Last committed window start per device: read from the log for the replay, and only for it. */
-  private replayCursors: Map<string, number> | undefined;
+  /** Last committed window per device: read from the log for the replay, and only for it. */
+  private replayCursors: Map<string, DeviceCursor> | undefined;
   private readonly sweeper: NodeJS.Timeout;
   /** When the resume points of devices that did not come back after the restart are dropped. */
   private resumePointsUntilMs = Infinity;
@@ -195,8 +193,8 @@ export class Pipeline {
   async replay(): Promise<number> {
     // The rows re-form windows on the grid each device had; windows the log already has are not logged twice.
     // Live messages after the replay are windowed whatever their time (a device's clock may go back).
-    this.replayCursors = this.store.cursors(this.name);
-    this.windows.resumeFrom(this.replayCursors);
+    this.replayCursors = this.store.cursorWindows(this.name);
+    this.windows.resumeFrom(new Map([...this.replayCursors].map(([device, c]) => [device, c.startMs])));
     this.replaySkipped = 0;
     const target: ReplayTarget = {
       room: () => this.room(),
@@ -279,10 +277,15 @@ export class Pipeline {
     }
   }
 
-  /** During a replay: true for a window the log had before the restart (counted, not logged again). */
+  /**
+   * During a replay: true for a window the log had before the restart (counted, not logged again):
+   * one that starts before the device's last logged window, or is that window (same start, same
+   * messages: untimed readings dated by their arrival can start two windows in one ms).
+   */
   private loggedBeforeRestart(w: ReadyWindow): boolean {
     const cursor = this.replayCursors?.get(w.device);
-    if (cursor === undefined || w.startMs > cursor) return false;
+    if (cursor === undefined || w.startMs > cursor.startMs) return false;
+    if (w.startMs === cursor.startMs && cursor.keys && !sameKeys(cursor.keys, w.messageKeys)) return false;
     this.replaySkipped++;
     this.metrics.replaySkipped.inc({ pipeline: this.name });
     return true;

@@ -114,6 +114,22 @@ describe('devices, poison messages and alerts in the gateway', () => {
     expect(g.log.pendingJournal('machines').map((r) => [r.key, r.attempts])).toEqual([['partial', 0]]);
   });
 
+  it('should replay an untimed reading that arrived in the same ms as the last one logged, and skip only that logged one', async () => {
+    broker = await startAedes();
+    const db = path.join(tempDir(), 'log.db');
+    const T = 1_700_000_000_123;
+    // Before the stop: readings 'a' and 'b' of m-0 arrived in the same ms; 'a' (one window) was
+    // logged, and 'b' was still journaled. 'a2' stands for a journaled row of the logged window.
+    const before = ResultStore.open({ path: db });
+    before.journal(['a2', 'b'].map((key) => ({ pipeline: 'machines', key, topic: 'machine/m-0/speed', payload: Buffer.from(JSON.stringify({ speed: 1 })), receivedMs: T })));
+    await before.commit({ cursors: [{ pipeline: 'machines', device: 'm-0', lastWindowStartMs: T, lastWindowKeys: ['a2'] }] });
+    await before.close();
+    const g = await start(configFor(broker, db, { model: 'speed-one' }));
+    expect(g.log.latestPerDevice().map((r) => [r.device, r.windowStartMs, r.messageKeys])).toEqual([['m-0', T, ['b']]]);
+    expect(g.pipelines[0].replaySkipped).toBe(1);
+    expect(g.log.journalDepth()).toBe(0);
+  });
+
   it('should alert once when a machine turns anomalous, remind after the cooldown, and clear when it is back to normal', async () => {
     broker = await startAedes();
     const g = await start(configFor(broker, path.join(tempDir(), 'log.db'), { model: 'speed-one', decoder: { ...json, timestampField: 't' }, alerts: { consecutive: 2, cooldownS: 10, clearAfter: 2 } }));

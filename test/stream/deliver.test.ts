@@ -35,7 +35,7 @@ describe('Delivery', () => {
     expect(unit.outbox!.map((m) => m.topic)).toEqual(['out/a/speed-one', 'out/a/speed-one', 'out/b/speed-one']);
     expect(JSON.parse(unit.outbox![0].payload as string)).toMatchObject({ device: 'a', model: 'speed-one', score: 10, window: { start: '1970-01-01T00:00:01.000Z' } });
     expect(unit.windows).toHaveLength(2); // every second window
-    expect(unit.cursors).toEqual([{ pipeline: 'p', device: 'a', lastWindowStartMs: 2000 }, { pipeline: 'p', device: 'b', lastWindowStartMs: 1000 }]);
+    expect(unit.cursors).toEqual([{ pipeline: 'p', device: 'a', lastWindowStartMs: 2000, lastWindowKeys: ['a#2'] }, { pipeline: 'p', device: 'b', lastWindowStartMs: 1000, lastWindowKeys: ['b#1'] }]);
     expect(unit.alerts).toEqual([]);
   });
 
@@ -47,7 +47,7 @@ describe('Delivery', () => {
     expect(unit.deadLetters![0]).toMatchObject({ device: 'a', topic: 'machine/{device}/speed' });
     expect(unit.deadLetters![0].reason).toMatch(/^speed-one \(fp32\)/);
     // The cursor covers the dead-lettered window: a replay does not make it again.
-    expect(unit.cursors).toEqual([{ pipeline: 'p', device: 'a', lastWindowStartMs: 2000 }]);
+    expect(unit.cursors).toEqual([{ pipeline: 'p', device: 'a', lastWindowStartMs: 2000, lastWindowKeys: ['a#2'] }]);
   });
 
   it('should alert on changes of state only: raised, reminded after the cooldown, cleared', async () => {
@@ -65,7 +65,7 @@ describe('Delivery', () => {
     const unit = d.lettersFor([win('a', 3, 1), win('a', 1, 1)], 'E_SHED', (w) => `shed ${w.device}`);
     expect(unit.deadLetters!.map((l) => [l.code, l.reason])).toEqual([['E_SHED', 'shed a'], ['E_SHED', 'shed a']]);
     expect(JSON.parse(Buffer.from(unit.deadLetters![0].payload).toString())).toEqual({ device: 'a', model: 'speed-one', window: { startMs: 3000, endMs: 4000 }, messages: ['a#3'] });
-    expect(unit.cursors).toEqual([{ pipeline: 'p', device: 'a', lastWindowStartMs: 3000 }]);
+    expect(unit.cursors).toEqual([{ pipeline: 'p', device: 'a', lastWindowStartMs: 3000, lastWindowKeys: ['a#3'] }]);
   });
 
   it('should fill {device} and {model} into topic templates', () => {
