@@ -21,6 +21,9 @@ import { Pipeline } from '../stream/pipeline';
 import { OutboxPublisher } from '../stream/publisher';
 import type { GatewayConfig } from './config';
 
+/** How long a stop waits for the pipelines' last commits before it gives them up. */
+const STOP_COMMITS_WITHIN_MS = 10_000;
+
 export interface GatewayOptions {
   /** Where the config came from (its file): errors about a field name it, as config errors do. */
   source?: string;
@@ -300,7 +303,20 @@ export class Gateway extends EventEmitter {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.source?.stop();
-      for (const p of this.pipelines) await p.close().catch((err) => this.report(err));
+      // Pipelines run and log what is queued; while the log cannot commit (a full disk, a lock held
+      // elsewhere) that would wait without end, so after a bound the log closes, the units still
+      // held back are given up (their messages stay journaled for the next start), and the rest
+      // of the stop goes on.
+      const closed = Promise.all(this.pipelines.map((p) => p.close().catch((err) => this.report(err))));
+      let bound: NodeJS.Timeout | undefined;
+      const inTime = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => (bound = setTimeout(() => resolve(false), STOP_COMMITS_WITHIN_MS)))]);
+      clearTimeout(bound);
+      if (!inTime) {
+        this.report(new EdgeInferError('E_STORE_WRITE', `the log still cannot commit after ${STOP_COMMITS_WITHIN_MS / 1000} s: stopping without it; the messages not logged stay journaled for the next start`));
+        await this.publisher?.stop();
+        await this.store?.close();
+        await closed;
+      }
       await this.publisher?.stop();
       await new Promise<void>((resolve) => {
         if (!this.http) return resolve();

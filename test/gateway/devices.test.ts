@@ -130,6 +130,33 @@ describe('devices, poison messages and alerts in the gateway', () => {
     expect(g.log.journalDepth()).toBe(0);
   });
 
+  it('should stop within bounds while the log is locked, keeping the messages not logged journaled for the next start', async () => {
+    broker = await startAedes();
+    const db = path.join(tempDir(), 'log.db');
+    // Results wait up to a second to share a commit: the lock below is taken while they wait.
+    const config = configFor(broker, db, { model: 'speed-one' });
+    config.storage.batchMs = 1000;
+    const g = await start(config);
+    pub = await client(broker.url);
+    for (let i = 0; i < 5; i++) await publish(pub, `machine/s-${i}/speed`, JSON.stringify({ speed: 1 }));
+    await waitFor(() => g.log.journalDepth() === 5, 5000, 'five readings journaled');
+    const other = new Database(db);
+    other.exec('BEGIN IMMEDIATE');
+    const t0 = Date.now();
+    try {
+      await g.stop();
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    gateway = undefined;
+    // The busy timeout (5 s) and the stop's bound (10 s), not forever.
+    expect(Date.now() - t0).toBeLessThan(25_000);
+    expect(reported.some((r) => /the log still cannot commit after 10 s: stopping without it/.test(r))).toBe(true);
+    const again = await start(configFor(broker, db, { model: 'speed-one' }));
+    await waitFor(() => again.log.counts().results === 5, 10_000, 'the five readings logged after the restart');
+  }, 40_000);
+
   it('should alert once when a machine turns anomalous, remind after the cooldown, and clear when it is back to normal', async () => {
     broker = await startAedes();
     const g = await start(configFor(broker, path.join(tempDir(), 'log.db'), { model: 'speed-one', decoder: { ...json, timestampField: 't' }, alerts: { consecutive: 2, cooldownS: 10, clearAfter: 2 } }));
