@@ -37,7 +37,6 @@ export class Committer {
     try {
       await this.store.commit(unit);
       this.metrics.dbWriteSeconds.observe((performance.now() - t0) / 1000);
-      this.onCommit(unit);
     } catch (err) {
       const error = isEdgeInferError(err) ? err : new EdgeInferError('E_STORE_WRITE', err instanceof Error ? err.message : String(err), { cause: err });
       if (fallback && error.code === 'E_STORE_UNIT') {
@@ -54,12 +53,22 @@ export class Committer {
       return;
     }
     this.ledger.committed(unit.consumed);
+    this.committed(unit);
+  }
+
+  /** Tells the listener (the outbox publisher, a console): its failure is its own, not the commit's. */
+  private committed(unit: CommitUnit): void {
+    try {
+      this.onCommit(unit);
+    } catch (err) {
+      this.onError(err);
+    }
   }
 
   private async settleWith(instead: CommitUnit, original: CommitUnit): Promise<void> {
     try {
       await this.store.commit(instead);
-      this.onCommit(instead);
+      this.committed(instead);
     } catch (err) {
       this.onError(new EdgeInferError(isEdgeInferError(err) ? err.code : 'E_STORE_WRITE', `${this.pipeline}: dead letters not logged either (the messages stay journaled for the next start): ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
     } finally {

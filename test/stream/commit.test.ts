@@ -31,6 +31,16 @@ describe('Committer', () => {
     expect(ledger.has('a')).toBe(false);
   });
 
+  it('should report a listener that throws as its own error, the unit committed all the same', async () => {
+    const file = dbPath();
+    const store = openStore({ path: file, batchMs: 1 });
+    const reported: string[] = [];
+    const committer = new Committer('p', store, new MessageLedger('p'), new GatewayMetrics({ processMetrics: false }), () => { throw new Error('console broke'); }, (e) => reported.push((e as Error).message));
+    await committer.write({ results: [result(1)] });
+    expect(countRows(file, 'results')).toBe(1);
+    expect(reported).toEqual(['console broke']);
+  });
+
   it('should commit the fallback instead of a unit the log refuses on its own, with the same retired messages, and report it', async () => {
     const file = dbPath();
     const store = openStore({ path: file, batchMs: 1 });
