@@ -13,31 +13,8 @@ import { bundledModelsDir } from '../../runtime/paths';
 import { encodeFloat32Block } from '../../runtime/stream/decoders';
 import { type TestBroker, startAedes } from '../helpers/brokers';
 import { VIBRATION_DECODER, client, publish, tempDir, vibrationBlock, waitFor } from '../helpers/gateway';
-import { gatherModel } from '../helpers/models';
+import { speedTableModelsDir } from '../helpers/speed-table';
 import { encodePayload, rawData } from '../stream/decoders/sparkplug-helpers';
-
-/** Gather row round(speed) of a 4-row table: speeds of 4 and more make onnxruntime refuse the run. */
-const GATHER_CARD: ModelCardInput = {
-  schema: 1,
-  id: 'speed-table',
-  version: '1.0.0',
-  title: 'Speed table lookup',
-  description: 'Looks a machine speed up in a four-row table; refuses speeds beyond the table.',
-  task: 'regression',
-  input: { tensor: 'x', channels: [{ name: 'speed', unit: 'krpm' }], sampleRate: 1, window: 1, hop: 1, features: { transform: 'rms' } },
-  output: { tensor: 'y', score: 'first value of the table row', unit: '-' },
-  precision: 'fp32',
-};
-
-/** A models folder: the bundled fault classifier (fp32) and the Gather model with its card. */
-function modelsDir(): string {
-  const dir = path.join(tempDir('edge-infer-bad-input-'), 'models');
-  mkdirSync(dir);
-  for (const f of ['fault-classifier.fp32.onnx', 'fault-classifier.fp32.model.json']) symlinkSync(path.join(bundledModelsDir(), 'fault-classifier', f), path.join(dir, f));
-  writeFileSync(path.join(dir, 'speed-table.fp32.onnx'), gatherModel());
-  writeFileSync(path.join(dir, 'speed-table.fp32.model.json'), JSON.stringify(GATHER_CARD));
-  return dir;
-}
 
 const sparkTopic = (type: string, node: string, device?: string): string => `spBv1.0/plant/${type}/${node}${device ? `/${device}` : ''}`;
 const speedMetric = (value: number) => [{ alias: 7, floatValue: value }];
@@ -55,7 +32,7 @@ describe('the gateway given bad input', () => {
     const config = parseGatewayConfig(
       {
         broker: { url: broker.url, protocol: 4, clientId: 'gw-bad-input', reconnectMs: 200 },
-        models: modelsDir(),
+        models: speedTableModelsDir(),
         storage: { path: path.join(dir, 'log.db') },
         http: { port: 0, host: '127.0.0.1' },
         engine: { backend: 'wasm', threads: 1 },

@@ -5,6 +5,7 @@
 // topic and the payload; the same seed gives the same sequence.
 import * as protobuf from 'protobufjs';
 import { Random } from '../../devices/random';
+import { mutate } from '../helpers/mutate';
 import { encodeFloat32Block } from '../../runtime/stream/decoders';
 import { encodePayload, rawData, type RawDataMetric } from '../stream/decoders/sparkplug-helpers';
 
@@ -18,30 +19,6 @@ const Long = protobuf.util.Long as typeof import('long');
 
 const pick = <T>(r: Random, xs: readonly T[]): T => xs[r.int(xs.length)];
 
-/** Bit flips, random bytes, insertions, deletions and splices of the payload's own bytes. */
-export function mutate(r: Random, src: Uint8Array): Buffer {
-  const out = Array.from(src);
-  for (let m = 1 + r.int(4); m > 0; m--) {
-    const at = r.int(out.length + 1);
-    switch (r.int(5)) {
-      case 0:
-        if (out.length) out[at % out.length] ^= 1 << r.int(8);
-        break;
-      case 1:
-        if (out.length) out[at % out.length] = r.int(256);
-        break;
-      case 2:
-        out.splice(at, 0, r.int(256));
-        break;
-      case 3:
-        out.splice(at, 1 + r.int(8));
-        break;
-      default:
-        out.splice(at, 0, ...out.slice(r.int(out.length + 1), r.int(out.length + 1)));
-    }
-  }
-  return Buffer.from(out);
-}
 
 const randomBytes = (r: Random, max: number): Buffer => Buffer.from(Array.from({ length: r.int(max) }, () => r.int(256)));
 const truncate = (r: Random, b: Uint8Array): Buffer => Buffer.from(b.subarray(0, r.int(b.length)));

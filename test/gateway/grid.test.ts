@@ -9,7 +9,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Random } from '../../devices/random';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
-import { client, publish, spawnGateway, tempDir, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
+import { ChildGateway, client, publish, tempDir, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
 
 const BLOCK = 768;
 const WINDOW = 2048;
@@ -23,9 +23,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('the window grid across kill -9', () => {
   let broker: MosquittoBroker | undefined;
   let pub: MqttClient | undefined;
-  let running: ReturnType<typeof spawnGateway> | undefined;
+  let gateway: ChildGateway | undefined;
   afterAll(async () => {
-    running?.proc.kill('SIGKILL');
+    await gateway?.kill();
     pub?.end(true);
     await broker?.stop();
   });
@@ -35,29 +35,19 @@ describe('the window grid across kill -9', () => {
     const dir = tempDir('edge-infer-grid-');
     const db = path.join(dir, 'log.db');
     const config = testConfig(broker.url, { storage: { path: db }, broker: { url: broker.url, protocol: 4, clientId: 'gw-grid', reconnectMs: 100, persistentSession: true } }, { window: WINDOW, hop: WINDOW });
-    const configFile = path.join(dir, 'gateway.json');
-    running = spawnGateway(config, configFile);
-    await waitFor(() => running!.output().includes('/health'), 30_000, 'the gateway to start');
+    gateway = new ChildGateway(config, path.join(dir, 'gateway.json'));
+    await gateway.start();
     pub = await client(broker.url, { clientId: 'grid-publisher', clean: true });
 
     const random = new Random(Number(process.env.EDGE_INFER_CRASH_SEED ?? 768), 'grid-kills');
     const killAt = new Set(Array.from({ length: KILLS }, () => 4 + Math.floor(random.uniform() * (BLOCKS - 8))));
-    let outputs = '';
     for (let seq = 0; seq < BLOCKS; seq++) {
       for (const device of DEVICES) await publish(pub, `plant/${device}/vibration`, vibrationBlock(seq, BLOCK, T0));
       await sleep(40);
-      if (killAt.has(seq)) {
-        const victim = running!;
-        victim.proc.kill('SIGKILL');
-        await victim.exited;
-        outputs += victim.output();
-        running = spawnGateway(config, configFile);
-        // Up again (after its replay) before the stream goes on, so the next kill finds work journaled.
-        await waitFor(() => running!.output().includes('/health'), 30_000, 'the gateway to start again');
-      }
+      // Up again (after its replay) before the stream goes on, so the next kill finds work journaled.
+      if (killAt.has(seq)) await gateway.crashAndRestart();
     }
-    const last = running!;
-    const port = await waitFor(() => /http:\/\/127\.0\.0\.1:(\d+)\/health/.exec(last.output())?.[1], 30_000, 'the last gateway to start');
+    const port = gateway.port;
     const windows = Math.floor((BLOCKS * BLOCK) / WINDOW);
     const count = () => {
       const file = new Database(db, { readonly: true });
@@ -71,10 +61,7 @@ describe('the window grid across kill -9', () => {
       const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { outbox: number };
       return health.outbox === 0 && count() >= 2 * DEVICES.length * windows;
     }, 30_000, 'every window logged').catch(() => undefined);
-    last.proc.kill('SIGTERM');
-    await last.exited;
-    outputs += last.output();
-    running = undefined;
+    await gateway.stop();
 
     const log = new Database(db, { readonly: true });
     try {
@@ -92,6 +79,6 @@ describe('the window grid across kill -9', () => {
       log.close();
     }
     // The kills hit the gateway at work: some restarts had journaled blocks to replay.
-    expect(outputs).toMatch(/replayed \d+ message/);
+    expect(gateway.output).toMatch(/replayed \d+ message/);
   }, 150_000);
 });

@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUSY_TIMEOUT_MS } from '../../runtime/store/store';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
-import { client, publish, spawnGateway, tempDir, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
+import { ChildGateway, client, publish, tempDir, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
 
 const DEVICES = ['press-1', 'press-2'];
 const BLOCKS = 60;
@@ -20,9 +20,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('the log locked by another process while blocks stream in', () => {
   let broker: MosquittoBroker | undefined;
   let pub: MqttClient | undefined;
-  let running: ReturnType<typeof spawnGateway> | undefined;
+  let gateway: ChildGateway | undefined;
   afterAll(async () => {
-    running?.proc.kill('SIGKILL');
+    await gateway?.kill();
     pub?.end(true);
     await broker?.stop();
   });
@@ -34,12 +34,10 @@ describe('the log locked by another process while blocks stream in', () => {
     // Results wait up to a second to share a commit (journal rows commit at once): the lock below
     // is taken while a burst's results wait.
     const config = testConfig(broker.url, { storage: { path: db, batchMs: 1000 }, broker: { url: broker.url, protocol: 4, clientId: 'gw-locked', reconnectMs: 100, persistentSession: true } });
-    const configFile = path.join(dir, 'gateway.json');
-    running = spawnGateway(config, configFile);
-    await waitFor(() => running!.output().includes('/health'), 30_000, 'the gateway to start');
+    gateway = new ChildGateway(config, path.join(dir, 'gateway.json'));
+    await gateway.start();
     pub = await client(broker.url, { clientId: 'locked-publisher', clean: true });
 
-    let outputs = '';
     for (let seq = 0; seq < BLOCKS; seq++) {
       if (seq === 20) {
         // A burst, and while the gateway works on it another process (a backup tool, say) takes
@@ -57,14 +55,7 @@ describe('the log locked by another process while blocks stream in', () => {
       }
       for (const device of DEVICES) await publish(pub, `plant/${device}/vibration`, vibrationBlock(seq, BLOCK));
       await sleep(30);
-      if (seq === 45) {
-        const victim = running!;
-        victim.proc.kill('SIGKILL');
-        await victim.exited;
-        outputs += victim.output();
-        running = spawnGateway(config, configFile);
-        await waitFor(() => running!.output().includes('/health'), 30_000, 'the gateway to start again');
-      }
+      if (seq === 45) await gateway.crashAndRestart();
     }
     const count = (sql: string): number => {
       const file = new Database(db, { readonly: true });
@@ -75,10 +66,7 @@ describe('the log locked by another process while blocks stream in', () => {
       }
     };
     await waitFor(() => count('SELECT COUNT(*) FROM results') >= 2 * DEVICES.length * WINDOWS, 60_000, 'every window logged').catch(() => undefined);
-    const last = running!;
-    last.proc.kill('SIGTERM');
-    await last.exited;
-    running = undefined;
+    await gateway.stop();
 
     const log = new Database(db, { readonly: true });
     try {
@@ -91,7 +79,7 @@ describe('the log locked by another process while blocks stream in', () => {
       log.close();
     }
     // The lock did what it is here for: commits of results failed, and were tried again.
-    expect(outputs).toMatch(/the log could not commit \d+ unit\(s\): database is locked/);
-    expect(outputs).toMatch(/the log commits again/);
+    expect(gateway.output).toMatch(/the log could not commit \d+ unit\(s\): database is locked/);
+    expect(gateway.output).toMatch(/the log commits again/);
   }, 180_000);
 });

@@ -85,3 +85,60 @@ export function spawnGateway(config: GatewayConfig, configFile: string): { proc:
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return { proc, exited, output: () => out };
 }
+
+/**
+ * A suite's gateway child process: started (and waited for until it serves /health), killed with
+ * SIGKILL and started again on the same config, stopped with SIGTERM. `output` holds what every
+ * process it started printed.
+ */
+export class ChildGateway {
+  private running: ReturnType<typeof spawnGateway> | undefined;
+  private earlier = '';
+
+  constructor(readonly config: GatewayConfig, readonly configFile: string) {}
+
+  /** Spawns the gateway and resolves once it serves /health (after its replay). */
+  async start(): Promise<void> {
+    this.running = spawnGateway(this.config, this.configFile);
+    const running = this.running;
+    await waitFor(() => running.output().includes('/health'), 30_000, 'the gateway to start');
+  }
+
+  /** kill -9, then a start on the same log. */
+  async crashAndRestart(): Promise<void> {
+    await this.kill();
+    await this.start();
+  }
+
+  /** SIGKILL; resolves when the process is gone. */
+  async kill(): Promise<void> {
+    const victim = this.running;
+    if (!victim) return;
+    this.running = undefined;
+    victim.proc.kill('SIGKILL');
+    await victim.exited;
+    this.earlier += victim.output();
+  }
+
+  /** SIGTERM: a clean stop; resolves to the exit code. */
+  async stop(): Promise<number | null> {
+    const last = this.running;
+    if (!last) return null;
+    this.running = undefined;
+    last.proc.kill('SIGTERM');
+    const code = await last.exited;
+    this.earlier += last.output();
+    return code;
+  }
+
+  /** The HTTP port of the running process. */
+  get port(): number {
+    const m = /http:\/\/127\.0\.0\.1:(\d+)\/health/.exec(this.running?.output() ?? '');
+    if (!m) throw new Error('the gateway is not running');
+    return Number(m[1]);
+  }
+
+  get output(): string {
+    return this.earlier + (this.running?.output() ?? '');
+  }
+}

@@ -6,6 +6,7 @@ import { Random } from '../../../devices';
 import { EdgeInferError } from '../../../runtime/errors';
 import type { DecodedSamples, Decoder } from '../../../runtime/stream/decoders';
 import { MAX_TIMESTAMP_MS } from '../../../runtime/stream/decoders/timestamp';
+import { mutate } from '../../helpers/mutate';
 import { makeSamples, type DecoderFixture } from './contract';
 import { FIXTURES } from './fixtures';
 import { DEVICE, dbirth, nbirth, ndeath, rawData, topicOf } from './sparkplug-helpers';
@@ -44,29 +45,6 @@ function jsonish(r: Random, depth: number): string {
   return `{${Array.from({ length: n }, () => `"${pick(KEYS)}":${jsonish(r, depth - 1)}`).join(',')}}`;
 }
 
-function mutate(r: Random, src: Uint8Array): Uint8Array {
-  const out = Array.from(src);
-  for (let m = 1 + r.int(4); m > 0; m--) {
-    const at = r.int(out.length + 1);
-    switch (r.int(5)) {
-      case 0:
-        if (out.length) out[at % out.length] ^= 1 << r.int(8);
-        break;
-      case 1:
-        if (out.length) out[at % out.length] = r.int(256);
-        break;
-      case 2:
-        out.splice(at, 0, r.int(256));
-        break;
-      case 3:
-        out.splice(at, 1 + r.int(8));
-        break;
-      default:
-        out.splice(at, 0, ...out.slice(r.int(out.length + 1), r.int(out.length + 1)));
-    }
-  }
-  return Uint8Array.from(out);
-}
 
 function generate(): Case[] {
   const r = new Random(SEED, 'decoder-fuzz');
