@@ -191,8 +191,9 @@ export class Pipeline {
 
   /** Replays journal rows left by a previous run, before new messages are taken. Returns how many. */
   async replay(): Promise<number> {
-    // The rows re-form windows on the grid each device had; windows the log already has are not logged twice.
-    // Live messages after the replay are windowed whatever their time (a device's clock may go back).
+    // The rows re-form windows on the grid each device had; windows the log already has are not
+    // logged twice. Live messages after the replay are never checked against the log: a device
+    // whose clock went back loses nothing.
     this.replayCursors = this.store.cursorWindows(this.name);
     this.windows.resumeFrom(new Map([...this.replayCursors].map(([device, c]) => [device, c.startMs])));
     this.replaySkipped = 0;
