@@ -73,14 +73,15 @@ export const PipelineSchema = z
     alerts: z
       .object({
         topic: z.string().min(1).default('edge-infer/alerts/{device}/{model}'),
-        consecutive: z.number().int().min(1).default(2),
-        cooldownS: z.number().min(0).default(60),
+        // The model nodes' defaults too: on the demo plant, 3 windows raise no healthy machine.
+        consecutive: z.number().int().min(1).default(3),
+        cooldownS: z.number().min(0).default(300),
         /** Normal windows in a row that clear a raised alert (default: consecutive). */
         clearAfter: z.number().int().min(1).optional(),
         threshold: z.number().optional(),
       })
       .strict()
-      .default({ topic: 'edge-infer/alerts/{device}/{model}', consecutive: 2, cooldownS: 60 }),
+      .default({ topic: 'edge-infer/alerts/{device}/{model}', consecutive: 3, cooldownS: 300 }),
     /** This gateway handles the devices of partition `index` of `count` (per-sample streams across several gateways). */
     partition: z
       .object({ index: z.number().int().min(0), count: z.number().int().min(1) })
