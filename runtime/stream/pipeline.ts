@@ -223,11 +223,12 @@ export class Pipeline {
     const { key, topic, payload, receivedMs } = m;
     this.ledger.open(key, m.remember);
     const gaps = this.windows.gaps;
-    let device: string | null = topicDevice(this.pattern, topic) ?? null;
+    let device: string | null = null;
     const ready: ReadyWindow[] = [];
     let failure: unknown;
     try {
       const decoded = decodeMessage(this.pattern, this.decoder, topic, payload, (d) => this.owns(d));
+      device = decoded.device;
       for (const g of decoded.groups) {
         device = g.device;
         const { windows, released, buffered } = this.windows.push(g.device, g, key, receivedMs);
@@ -258,7 +259,8 @@ export class Pipeline {
       this.ledger.settle(ready);
       this.ledger.close(key);
     }
-    if (failure !== undefined) this.deadLetter(topic, device, payload, failure);
+    // The topic's device names a letter whose payload failed before any sample group was read.
+    if (failure !== undefined) this.deadLetter(topic, device ?? topicDevice(this.pattern, topic) ?? null, payload, failure);
     // Messages that fed no window (births, empty payloads) or were let go by a gap retire now,
     // in the writer's current batch, rather than whenever the next window is logged.
     else if (ready.length === 0) void this.committer.retireNow();
