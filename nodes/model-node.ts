@@ -9,7 +9,7 @@ import { DEFAULT_POLICY, type ModelCard, type VariantEntry, formatPolicy } from 
 import type { AlertRecord, CommitUnit } from '../runtime/store';
 import { type AlertPolicy, AlertTracker, alertRecord } from '../runtime/stream/alerts';
 import { DeviceWindows, type ReadyWindow } from '../runtime/stream/device-windows';
-import { resultPayload, resultRecord, withThreshold } from '../runtime/stream/results';
+import { isoTime, resultPayload, resultRecord, withThreshold } from '../runtime/stream/results';
 import { Scheduler, type WindowResult } from '../runtime/stream/scheduler';
 import type { ModelCatalog } from './catalog';
 import { nodeTypeOf } from './help';
@@ -117,8 +117,6 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
     let shedTotal = 0;
     let backendText = '';
     const waiting = new Map<ReadyWindow, Waiting>();
-    /** Windows of payloads that carried no time of their own. */
-    const receiptDated = new WeakSet<ReadyWindow>();
     const stats = { windows: 0, totalMs: 0, last: '', anomaly: false, since: Date.now() };
     let recorded = 0;
 
@@ -145,16 +143,15 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
           stats.last = record.label ?? record.score.toPrecision(3);
           stats.anomaly = record.anomaly;
           unit.results!.push(record);
-          // Data time (the window's end) when the payload carried one, so a replayed or fast-forwarded
-          // stream alerts as it would live. Samples without a time are dated at receipt, backwards
-          // from it, so overlapping windows of messages that come faster than real time would step
-          // back in time and count as a passed cooldown: those alert on the delivery's wall clock.
-          const change = alerts!.observe(w.device, record.anomaly, receiptDated.has(w) ? record.timeMs : w.endMs);
+          // Data time (the window's end), as in the gateway: a replayed or fast-forwarded stream
+          // alerts as it would live. (Samples without a time are dated at receipt; the tracker's
+          // clock for a device never runs back, so their overlapping windows hold a cooldown too.)
+          const change = alerts!.observe(w.device, record.anomaly, record.timeMs);
           let alertMsg: NodeMessage | null = null;
           if (change) {
-            const alert = alertRecord(card!, variant!.variant, change, record, change.timeMs);
+            const alert = alertRecord(card!, variant!.variant, change, record, change.timeMs, record.processedMs);
             unit.alerts!.push(alert);
-            alertMsg = { ...owner.msg, topic: owner.msg.topic, payload: { ...alert, change: change.kind, windows: change.windows, time: new Date(alert.timeMs).toISOString() } };
+            alertMsg = { ...owner.msg, topic: owner.msg.topic, payload: { ...alert, change: change.kind, windows: change.windows, time: isoTime(alert.timeMs), processed: isoTime(alert.processedMs ?? Date.now()) } };
           }
           outgoing.get(owner)!.push([result, alertMsg]);
           if (resources.options.recordEvery > 0 && recorded++ % resources.options.recordEvery === 0) unit.windows!.push({ timeMs: record.timeMs, device: w.device, model: card!.id, features: w.features, dims: w.dims });
@@ -232,7 +229,6 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
           const { windows: complete } = windows!.push(device, samples, String(msg._msgid ?? ''), Date.now());
           if (complete.length === 0) return done();
           const owner: Waiting = { msg, send, done, device, windows: complete.length };
-          if (samples.timestampMs === undefined) for (const w of complete) receiptDated.add(w);
           for (const w of complete) waiting.set(w, owner);
           const shed = scheduler!.submit(complete);
           for (const w of shed) {

@@ -78,6 +78,8 @@ export const PipelineSchema = z
         cooldownS: z.number().min(0).default(300),
         /** Normal windows in a row that clear a raised alert (default: consecutive). */
         clearAfter: z.number().int().min(1).optional(),
+        /** Longest gap between a device's windows, in data time, that its alert state survives (default 600 s). */
+        maxGapS: z.number().positive().optional(),
         threshold: z.number().optional(),
       })
       .strict()
@@ -91,11 +93,14 @@ export const PipelineSchema = z
     /** Keep every n-th window for calibrating quantized models on this gateway's data (0: none). */
     recordEvery: z.number().int().min(0).default(20),
     scheduler: SchedulerSchema.optional(),
-    /** Most devices followed at once (a new one past it is a dead letter) and how long a silent device keeps its partial window. */
+    /**
+     * Most devices followed at once (a new one past it is a dead letter), how long a silent device
+     * keeps its partial window, and how far ahead of this gateway's clock its samples may be dated.
+     */
     devices: z
-      .object({ max: z.number().int().min(1).default(10_000), idleS: z.number().positive().default(600) })
+      .object({ max: z.number().int().min(1).default(10_000), idleS: z.number().positive().default(600), maxAheadS: z.number().positive().default(86_400) })
       .strict()
-      .default({ max: 10_000, idleS: 600 }),
+      .default({ max: 10_000, idleS: 600, maxAheadS: 86_400 }),
   })
   .strict();
 

@@ -11,6 +11,7 @@ export class Journal {
   private readonly pending: Database.Statement;
   private readonly cursorRows: Database.Statement;
   private readonly attempt: Database.Statement;
+  private readonly alertStateRows: Database.Statement;
   private readonly forgive: Database.Statement;
   private readonly write: (entries: readonly JournalEntry[]) => boolean[];
 
@@ -20,6 +21,7 @@ export class Journal {
     this.pending = db.prepare('SELECT id, pipeline, key, topic, payload, received_ms AS receivedMs, attempts FROM journal WHERE pipeline = ? AND id > ? ORDER BY id LIMIT ?');
     this.attempt = db.prepare('UPDATE journal SET attempts = attempts + 1 WHERE pipeline = ? AND id >= ? AND id <= ?');
     this.forgive = db.prepare('UPDATE journal SET attempts = 0 WHERE pipeline = ? AND id >= ? AND id <= ? AND attempts > 0');
+    this.alertStateRows = db.prepare('SELECT device, state FROM alert_states WHERE pipeline = ?');
     this.cursorRows = db.prepare('SELECT device, last_window_start_ms AS ms, last_window_keys AS keys FROM cursors WHERE pipeline = ?');
     this.write = db.transaction((entries: readonly JournalEntry[]) =>
       entries.map((e) => this.insert.run(e.pipeline, e.key, e.topic, Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength), e.receivedMs).changes === 1),
@@ -78,6 +80,19 @@ export class Journal {
   /** Last committed window per device of a pipeline: its start and its message keys. */
   cursorWindows(pipeline: string): Map<string, DeviceCursor> {
     return new Map(this.rowsOfCursors(pipeline).map((r) => [r.device, { startMs: r.ms, keys: r.keys === null ? null : (JSON.parse(r.keys) as string[]) }]));
+  }
+
+  /** Each device's alert state of a pipeline as last committed (rows that are not JSON are left out). */
+  alertStates(pipeline: string): Map<string, unknown> {
+    const states = new Map<string, unknown>();
+    for (const r of this.alertStateRows.all(pipeline) as Array<{ device: string; state: string }>) {
+      try {
+        states.set(r.device, JSON.parse(r.state));
+      } catch {
+        // A row no code of ours wrote: the device starts with no alert state, as a new one does.
+      }
+    }
+    return states;
   }
 
   private rowsOfCursors(pipeline: string): Array<{ device: string; ms: number; keys: string | null }> {

@@ -18,6 +18,7 @@ interface ResultSql {
   window_start_ms: number;
   window_end_ms: number;
   message_keys: string;
+  processed_ms: number | null;
 }
 
 interface AlertSql {
@@ -31,6 +32,7 @@ interface AlertSql {
   score: number;
   threshold: number | null;
   message: string;
+  processed_ms: number | null;
 }
 
 interface DeadLetterSql {
@@ -59,10 +61,11 @@ const resultRow = (r: ResultSql): ResultRow => ({
   windowStartMs: r.window_start_ms,
   windowEndMs: r.window_end_ms,
   messageKeys: JSON.parse(r.message_keys) as string[],
+  processedMs: r.processed_ms ?? r.time_ms,
 });
 
 const alertRow = (a: AlertSql): AlertRow => ({
-  id: a.id, timeMs: a.time_ms, device: a.device, model: a.model, variant: a.variant, kind: a.kind, label: a.label, score: a.score, threshold: a.threshold, message: a.message,
+  id: a.id, timeMs: a.time_ms, device: a.device, model: a.model, variant: a.variant, kind: a.kind, label: a.label, score: a.score, threshold: a.threshold, message: a.message, processedMs: a.processed_ms ?? a.time_ms,
 });
 
 const deadLetterRow = (l: DeadLetterSql): DeadLetterRow => ({

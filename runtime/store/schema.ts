@@ -178,6 +178,28 @@ const V6 = `
 ALTER TABLE cursors ADD COLUMN last_window_keys TEXT;
 `;
 
+/**
+ * Data time: a result's time_ms becomes its window's end (the device's clock, so a backlog
+ * processed in seconds charts at the times it was measured), and the time it was processed is
+ * kept beside it; alerts likewise. Rows logged before keep their processing time in both (the
+ * window an old alert came from is not known). Each device's alert state (windows in a row, a
+ * raised alert, its cooldown) is kept with the commits, so a restart that replays the journal
+ * raises the same alerts as a run without the restart.
+ */
+const V7 = `
+ALTER TABLE results ADD COLUMN processed_ms INTEGER;
+UPDATE results SET processed_ms = time_ms, time_ms = window_end_ms;
+ALTER TABLE alerts ADD COLUMN processed_ms INTEGER;
+UPDATE alerts SET processed_ms = time_ms;
+
+CREATE TABLE alert_states (
+  pipeline TEXT NOT NULL,
+  device   TEXT NOT NULL,
+  state    TEXT NOT NULL,
+  PRIMARY KEY (pipeline, device)
+) WITHOUT ROWID;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -185,6 +207,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'replay attempts per journal row', up: (db) => db.exec(V4) },
   { version: 5, name: 'MQTT session epochs and the message behind each packet id', up: (db) => db.exec(V5) },
   { version: 6, name: 'message keys of the last logged window per device', up: (db) => db.exec(V6) },
+  { version: 7, name: 'results and alerts in data time; alert state per device', up: (db) => db.exec(V7) },
 ];
 
 /** The schema version this code writes. */

@@ -260,6 +260,12 @@ export class ResultStore {
     return this.inboundJournal.cursorWindows(pipeline);
   }
 
+  /** Each device's alert state in a pipeline as last committed: what the pipeline's alert rule resumes from after a restart. */
+  alertStates(pipeline: string): Map<string, unknown> {
+    this.checkOpen('alertStates');
+    return this.inboundJournal.alertStates(pipeline);
+  }
+
   /** The start of the last committed window per device of a pipeline. */
   cursors(pipeline: string): Map<string, number> {
     this.checkOpen('cursors');

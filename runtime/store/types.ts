@@ -41,7 +41,10 @@ export interface InboundRef {
 }
 
 export interface ResultRecord {
+  /** Data time: the end of the window, by the device's clock (or the arrival of readings that carry no time). */
   timeMs: number;
+  /** When the gateway made the result (wall clock); default: when it is committed. */
+  processedMs?: number;
   device: string;
   model: string;
   variant: string;
@@ -56,7 +59,10 @@ export interface ResultRecord {
 }
 
 export interface AlertRecord {
+  /** Data time: the end of the window that changed the device's alert state. */
   timeMs: number;
+  /** When the gateway raised it (wall clock); default: when it is committed. */
+  processedMs?: number;
   device: string;
   model: string;
   variant: string;
@@ -143,6 +149,13 @@ export interface DeviceCursor {
   keys: string[] | null;
 }
 
+/** A device's alert state in a pipeline after a unit's windows: opaque to the log; null when none is held. */
+export interface AlertStateRecord {
+  pipeline: string;
+  device: string;
+  state: object | null;
+}
+
 /** Everything one batch of pipeline work produced; committed all or nothing. */
 export interface CommitUnit {
   inbound?: InboundRef[];
@@ -153,6 +166,7 @@ export interface CommitUnit {
   windows?: WindowRecord[];
   consumed?: ConsumedRef[];
   cursors?: CursorRecord[];
+  alertStates?: AlertStateRecord[];
 }
 
 export interface ResultRow extends ResultRecord {

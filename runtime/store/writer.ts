@@ -51,7 +51,7 @@ function merge(into: Delta, d: Delta): void {
   for (const s of d.streams) into.streams.add(s);
 }
 
-const PARTS = ['inbound', 'results', 'alerts', 'deadLetters', 'outbox', 'windows', 'consumed', 'cursors'] as const;
+const PARTS = ['inbound', 'results', 'alerts', 'deadLetters', 'outbox', 'windows', 'consumed', 'cursors', 'alertStates'] as const;
 
 /** Rows a unit writes; also checks that each part, when present, is an array. */
 export function unitRows(unit: CommitUnit): number {
@@ -120,6 +120,8 @@ export class BatchWriter {
   private readonly deleteOutbox: Database.Statement;
   private readonly deleteJournal: Database.Statement;
   private readonly upsertCursor: Database.Statement;
+  private readonly upsertAlertState: Database.Statement;
+  private readonly deleteAlertState: Database.Statement;
   private readonly dropOldestOutbox: Database.Statement;
   private readonly outboxHas: Database.Statement;
   private readonly writeAll: (batch: Pending[], acks: number[]) => Delta;
@@ -133,11 +135,11 @@ export class BatchWriter {
     private readonly streams: Set<string>,
   ) {
     this.insertResult = db.prepare(
-      `INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys, processed_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertStream = db.prepare('INSERT INTO result_streams (device, model) VALUES (?, ?) ON CONFLICT DO NOTHING');
-    this.insertAlert = db.prepare('INSERT INTO alerts (time_ms, device, model, variant, kind, label, score, threshold, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insertAlert = db.prepare('INSERT INTO alerts (time_ms, device, model, variant, kind, label, score, threshold, message, processed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.insertDeadLetter = db.prepare('INSERT INTO dead_letters (time_ms, topic, device, reason, code, payload, payload_bytes, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.insertOutbox = db.prepare('INSERT INTO outbox (topic, payload, qos, retain, created_ms) VALUES (?, ?, ?, ?, ?)');
     // Only a repeated key is ignored (a redelivery); a missing topic still fails the unit.
@@ -151,6 +153,9 @@ export class BatchWriter {
        ON CONFLICT (pipeline, device) DO UPDATE SET last_window_start_ms = excluded.last_window_start_ms, last_window_keys = excluded.last_window_keys
        WHERE excluded.last_window_start_ms >= cursors.last_window_start_ms`,
     );
+    // Units carry alert states in the order their windows were judged: the last one written wins.
+    this.upsertAlertState = db.prepare('INSERT INTO alert_states (pipeline, device, state) VALUES (?, ?, ?) ON CONFLICT (pipeline, device) DO UPDATE SET state = excluded.state');
+    this.deleteAlertState = db.prepare('DELETE FROM alert_states WHERE pipeline = ? AND device = ?');
     this.dropOldestOutbox = db.prepare('DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)');
     this.outboxHas = db.prepare('SELECT 1 FROM outbox WHERE id = ?').pluck();
 
@@ -332,7 +337,8 @@ export class BatchWriter {
     let part = 'unit';
     let i = 0;
     try {
-      const { inbound, results, alerts, deadLetters, outbox, windows, consumed, cursors } = unit;
+      const { inbound, results, alerts, deadLetters, outbox, windows, consumed, cursors, alertStates } = unit;
+      const now = Date.now();
       if (inbound) {
         part = 'inbound';
         for (i = 0; i < inbound.length; i++) {
@@ -348,7 +354,7 @@ export class BatchWriter {
           if (typeof r.anomaly !== 'boolean') throw new TypeError(`anomaly: expected a boolean, got ${typeof r.anomaly}`);
           this.insertResult.run(
             r.timeMs, r.device, r.model, r.variant, r.score, r.label ?? null, r.anomaly ? 1 : 0,
-            JSON.stringify(r.outputs), r.latencyMs, r.windowStartMs, r.windowEndMs, JSON.stringify(r.messageKeys),
+            JSON.stringify(r.outputs), r.latencyMs, r.windowStartMs, r.windowEndMs, JSON.stringify(r.messageKeys), r.processedMs ?? now,
           );
           const key = streamKey(r.device, r.model);
           if (!this.streams.has(key) && !d.streams.has(key)) {
@@ -363,7 +369,7 @@ export class BatchWriter {
         part = 'alerts';
         for (i = 0; i < alerts.length; i++) {
           const a = alerts[i];
-          this.insertAlert.run(a.timeMs, a.device, a.model, a.variant, a.kind, a.label ?? null, a.score, a.threshold ?? null, a.message);
+          this.insertAlert.run(a.timeMs, a.device, a.model, a.variant, a.kind, a.label ?? null, a.score, a.threshold ?? null, a.message, a.processedMs ?? now);
         }
         d.alerts += alerts.length;
         d.rows += alerts.length;
@@ -381,7 +387,6 @@ export class BatchWriter {
       }
       if (outbox) {
         part = 'outbox';
-        const now = Date.now();
         for (i = 0; i < outbox.length; i++) {
           const m = outbox[i];
           const payload = typeof m.payload === 'string' ? m.payload : bytesOf(m.payload, 'payload');
@@ -413,6 +418,15 @@ export class BatchWriter {
           this.upsertCursor.run(c.pipeline, c.device, c.lastWindowStartMs, c.lastWindowKeys ? JSON.stringify(c.lastWindowKeys) : null);
         }
         d.rows += cursors.length;
+      }
+      if (alertStates) {
+        part = 'alertStates';
+        for (i = 0; i < alertStates.length; i++) {
+          const a = alertStates[i];
+          if (a.state === null) this.deleteAlertState.run(a.pipeline, a.device);
+          else this.upsertAlertState.run(a.pipeline, a.device, JSON.stringify(a.state));
+        }
+        d.rows += alertStates.length;
       }
     } catch (err) {
       if (!this.db.inTransaction || isEnvironmental(err)) throw err;

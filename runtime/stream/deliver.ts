@@ -20,6 +20,8 @@ export interface AlertRule {
   cooldownS: number;
   /** Normal windows in a row that clear a raised alert (default: consecutive). */
   clearAfter?: number;
+  /** Longest gap between a device's windows, in data time, that its alert state survives (default 600 s). */
+  maxGapS?: number;
   /** Replaces the card's threshold: for the results' labels and anomaly flags, what they publish, and the alerts. */
   threshold?: number;
 }
@@ -97,9 +99,12 @@ export class Delivery {
         unit.outbox!.push(alert.message);
       }
       if (this.spec.recordEvery > 0 && this.recorded++ % this.spec.recordEvery === 0) {
-        unit.windows!.push({ timeMs: nowMs, device: w.device, model, features: w.features, dims: w.dims });
+        unit.windows!.push({ timeMs: w.endMs, device: w.device, model, features: w.features, dims: w.dims });
       }
     }
+    // Each device's alert state commits with the results that changed it: a replay after a crash
+    // resumes from it and raises what the run without the crash would have, no more, no less.
+    if (this.alerts) unit.alertStates = this.alerts.takeChanged().map(([device, state]) => ({ pipeline, device, state }));
     // Dead-lettered windows move the cursor too: a replay must not make (and fail) them again.
     unit.cursors = this.cursorsOf(results.map((r) => r.window));
     this.metrics.alerts.inc({ pipeline }, unit.alerts!.length);
@@ -129,8 +134,8 @@ export class Delivery {
 
   /** The record and message of one change of a device's alert state. */
   private alertFor(change: AlertChange, r: ResultRecord): { record: AlertRecord; message: OutboxMessage } {
-    const record = alertRecord(this.card, r.variant, change, r, r.timeMs);
+    const record = alertRecord(this.card, r.variant, change, r, change.timeMs, r.processedMs);
     const topic = fillTopic(this.spec.alerts!.topic, r.device, r.model);
-    return { record, message: { topic, payload: JSON.stringify({ ...record, change: change.kind, time: isoTime(record.timeMs) }), qos: 1 } };
+    return { record, message: { topic, payload: JSON.stringify({ ...record, change: change.kind, time: isoTime(record.timeMs), processed: isoTime(record.processedMs ?? Date.now()) }), qos: 1 } };
   }
 }

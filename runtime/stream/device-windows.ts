@@ -9,7 +9,17 @@ import { EdgeInferError } from '../errors';
 import { type ModelCard, featureShape } from '../model/card';
 import type { DecodedSamples } from './decoders';
 import { computeFeatures } from './features';
+import { isoTime } from './results';
 import { SlidingWindow } from './window';
+
+/** A time span in the unit that reads best. */
+function skew(ms: number): string {
+  const s = ms / 1000;
+  if (s < 120) return `${s.toFixed(1)} s`;
+  if (s < 7200) return `${(s / 60).toFixed(1)} min`;
+  if (s < 172_800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86_400).toFixed(1)} days`;
+}
 
 export interface ReadyWindow {
   device: string;
@@ -45,6 +55,9 @@ interface DeviceState {
 /** Times a window may carry: what a JavaScript Date holds, ±8.64e15 ms around 1970. */
 export const MAX_TIME_MS = 8.64e15;
 
+/** Default bound on how far ahead of the gateway's clock a device's samples may be dated: one day. */
+export const DEFAULT_MAX_AHEAD_S = 86_400;
+
 /** Default most devices one pipeline follows. */
 export const DEFAULT_MAX_DEVICES = 10_000;
 
@@ -62,6 +75,11 @@ export interface WindowingOptions {
   seqPerDevice?: boolean;
   /** Most devices followed at once; a new device past it is refused (E_DEVICE_LIMIT). Default 10,000. */
   maxDevices?: number;
+  /**
+   * How far ahead of the gateway's clock (at the message's arrival) samples may be dated, in
+   * seconds; later ones are refused (E_INPUT_VALUE naming the device and the skew). Default one day.
+   */
+  maxAheadS?: number;
 }
 
 export class DeviceWindows {
@@ -78,6 +96,7 @@ export class DeviceWindows {
   /** Where each device's next window starts after a restart (ms), until its first samples come. */
   private resumeAt = new Map<string, number>();
   private readonly periodMs: number;
+  readonly maxAheadMs: number;
 
   constructor(readonly card: ModelCard, options: WindowingOptions = {}) {
     this.window = options.window ?? card.input.window;
@@ -93,6 +112,9 @@ export class DeviceWindows {
     this.maxDevices = options.maxDevices ?? DEFAULT_MAX_DEVICES;
     if (!Number.isInteger(this.maxDevices) || this.maxDevices < 1) throw new EdgeInferError('E_ARGUMENT', `${card.id}: maxDevices must be a whole number ≥ 1, got ${this.maxDevices}`);
     this.periodMs = 1000 / card.input.sampleRate;
+    const ahead = options.maxAheadS ?? DEFAULT_MAX_AHEAD_S;
+    if (!(ahead > 0) || !Number.isFinite(ahead)) throw new EdgeInferError('E_ARGUMENT', `${card.id}: maxAheadS must be a finite number of seconds > 0, got ${ahead}`);
+    this.maxAheadMs = ahead * 1000;
   }
 
   /** Devices followed now. */
@@ -179,6 +201,11 @@ export class DeviceWindows {
     const lastMs = firstMs + n * periodMs;
     if (!(Math.abs(firstMs) <= MAX_TIME_MS && Math.abs(lastMs) <= MAX_TIME_MS)) {
       throw new EdgeInferError('E_INPUT_VALUE', `device '${device}': samples dated ${firstMs} ms to ${lastMs} ms since 1970, past what a date can hold (±${MAX_TIME_MS} ms)`);
+    }
+    // A device clock far ahead of the gateway's would date results (and alerts, retention, charts)
+    // in a future that never comes: refused, naming the skew. Data from the past is taken.
+    if (samples.timestampMs !== undefined && lastMs - receivedMs > this.maxAheadMs) {
+      throw new EdgeInferError('E_INPUT_VALUE', `device '${device}': samples dated ${isoTime(lastMs)}, ${skew(lastMs - receivedMs)} ahead of this gateway's clock (${isoTime(receivedMs)}); the bound is ${skew(this.maxAheadMs)} (devices.maxAheadS)`);
     }
     // Only timestamps draw a grid: readings dated by their arrival cannot be placed on one.
     let resume = this.devices.has(device) ? undefined : this.resumeAt.get(device);

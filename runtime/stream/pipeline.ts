@@ -51,8 +51,11 @@ export interface PipelineSpec {
    * redelivery that comes after them. Only a persistent session redelivers. Default true.
    */
   inboundKeys?: boolean;
-  /** Most devices followed at once (default 10,000) and how long a silent device is kept (default 600 s). */
-  devices?: { max: number; idleS: number };
+  /**
+   * Most devices followed at once (default 10,000), how long a silent device is kept (default
+   * 600 s) and how far ahead of the gateway's clock its samples may be dated (default one day).
+   */
+  devices?: { max: number; idleS: number; maxAheadS?: number };
 }
 
 /** Least time between two rebirth requests to one Sparkplug edge node. */
@@ -115,10 +118,10 @@ export class Pipeline {
     this.decoder = createDecoder(spec.decoder);
     // One card for everything the pipeline says: labels, anomaly flags, published threshold, alerts.
     this.card = withThreshold(variant.card, spec.alerts?.threshold);
-    const devices = spec.devices ?? { max: undefined, idleS: DEFAULT_IDLE_S };
+    const devices: { max?: number; idleS: number; maxAheadS?: number } = spec.devices ?? { idleS: DEFAULT_IDLE_S };
     if (!(devices.idleS > 0)) throw new EdgeInferError('E_ARGUMENT', `devices.idleS: expected seconds > 0, got ${devices.idleS}`);
     this.idleMs = devices.idleS * 1000;
-    this.windows = new DeviceWindows(this.card, { window: spec.window, hop: spec.hop, maxGapS: spec.maxGapS, seqPerDevice: spec.decoder.kind !== 'sparkplug', maxDevices: devices.max });
+    this.windows = new DeviceWindows(this.card, { window: spec.window, hop: spec.hop, maxGapS: spec.maxGapS, seqPerDevice: spec.decoder.kind !== 'sparkplug', maxDevices: devices.max, maxAheadS: devices.maxAheadS });
     this.scheduler = new Scheduler(session, this.card, (results) => this.deliver(results), spec.scheduler, (err, windows) => this.failed(err, windows));
     this.births = this.decoder.kind === 'sparkplug' ? new SparkplugBirths() : undefined;
     this.ledger = new MessageLedger(spec.name);
@@ -195,6 +198,9 @@ export class Pipeline {
     // logged twice. Live messages after the replay are never checked against the log: a device
     // whose clock went back loses nothing.
     this.replayCursors = this.store.cursorWindows(this.name);
+    // Alert state resumes where the log's last commit left it: the replayed windows come after it.
+    const refused = this.delivery.alerts?.restore(this.store.alertStates(this.name)) ?? [];
+    if (refused.length) this.onError(new EdgeInferError('E_STORE_SCHEMA', `${this.name}: the alert state the log kept for ${refused.slice(0, 3).join(', ')}${refused.length > 3 ? ` and ${refused.length - 3} more` : ''} is not one this gateway writes; those devices start with none`));
     this.windows.resumeFrom(new Map([...this.replayCursors].map(([device, c]) => [device, c.startMs])));
     this.replaySkipped = 0;
     const target: ReplayTarget = {

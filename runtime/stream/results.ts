@@ -27,11 +27,12 @@ export interface WindowResultRecord {
 }
 
 /**
- * One window's result, as the card reads the output. Throws E_RUN naming the output when it is
- * missing, does not fit the card, or gives a score that is not a finite number (the log keeps
- * numbers; a NaN would fail the whole commit it travels in).
+ * One window's result, as the card reads the output, dated by the window's end (data time), with
+ * `processedMs` (when it was made) beside it. Throws E_RUN naming the output when it is missing,
+ * does not fit the card, or gives a score that is not a finite number (the log keeps numbers; a
+ * NaN would fail the whole commit it travels in).
  */
-export function resultRecord(card: ModelCard, variant: string, w: ReadyWindow, outcome: Extract<WindowOutcome, { ok: true }>, timeMs: number): WindowResultRecord {
+export function resultRecord(card: ModelCard, variant: string, w: ReadyWindow, outcome: Extract<WindowOutcome, { ok: true }>, processedMs: number): WindowResultRecord {
   const tensor = card.output.tensor;
   const output = outcome.outputs[tensor]?.data;
   if (!(output instanceof Float32Array)) {
@@ -43,7 +44,8 @@ export function resultRecord(card: ModelCard, variant: string, w: ReadyWindow, o
     throw new EdgeInferError('E_RUN', `${card.id}: output '${tensor}' gives a score of ${meaning.score} for the window of ${w.device} from ${isoTime(w.startMs)}, expected a finite number`);
   }
   const record: ResultRecord = {
-    timeMs,
+    timeMs: w.endMs,
+    processedMs,
     device: w.device,
     model: card.id,
     variant,
@@ -66,6 +68,7 @@ export function resultPayload(card: ModelCard, variant: string, r: ResultRecord,
     model: r.model,
     variant,
     time: isoTime(r.timeMs),
+    processed: r.processedMs === undefined ? undefined : isoTime(r.processedMs),
     score: r.score,
     label: r.label,
     probabilities,

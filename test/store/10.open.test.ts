@@ -7,7 +7,7 @@ import { ResultStore, SCHEMA_VERSION, type StoreOptions, isStoreError } from '..
 import { MIGRATIONS, type Migration, migrate } from '../../runtime/store/schema';
 import { connectionOf, countRows, dbPath, fileSize, openStore, pipelineUnit, tempDir } from './helpers';
 
-const TABLES = ['alerts', 'cursors', 'dead_letters', 'inbound', 'journal', 'mqtt_deliveries', 'mqtt_incoming', 'mqtt_sessions', 'outbox', 'result_streams', 'results', 'windows'];
+const TABLES = ['alert_states', 'alerts', 'cursors', 'dead_letters', 'inbound', 'journal', 'mqtt_deliveries', 'mqtt_incoming', 'mqtt_sessions', 'outbox', 'result_streams', 'results', 'windows'];
 
 describe('ResultStore.open()', () => {
   it('should create the database file and its missing folders', () => {
@@ -125,6 +125,23 @@ describe('ResultStore.open()', () => {
       new Database(file).close();
       const store = openStore({ path: file });
       expect(connectionOf(store).pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    });
+
+    it('should move results logged before data time to their window end, keeping when they were processed beside it (migration 7)', () => {
+      const file = dbPath();
+      const db = new Database(file);
+      try {
+        migrate(db, file, MIGRATIONS.slice(0, 6));
+        db.prepare(`INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys) VALUES (9000, 'pump-1', 'm', 'int8', 0.5, NULL, 0, '[]', 1, 1000, 2000, '[]')`).run();
+        db.prepare(`INSERT INTO result_streams (device, model) VALUES ('pump-1', 'm')`).run();
+        db.prepare(`INSERT INTO alerts (time_ms, device, model, variant, kind, label, score, threshold, message) VALUES (9000, 'pump-1', 'm', 'int8', 'anomaly', NULL, 0.9, 0.5, 'x')`).run();
+      } finally {
+        db.close();
+      }
+      const store = openStore({ path: file });
+      expect(store.latestPerDevice()[0]).toMatchObject({ timeMs: 2000, processedMs: 9000, windowEndMs: 2000 });
+      // The window an old alert came from is not known: it keeps its time in both.
+      expect(store.alerts()[0]).toMatchObject({ timeMs: 9000, processedMs: 9000 });
     });
 
     it('should refuse a database newer than the code with E_STORE_SCHEMA, without touching it', () => {

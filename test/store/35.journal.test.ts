@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ResultStore } from '../../runtime/store';
-import { dbPath, openStore, peek } from './helpers';
+import { connectionOf, dbPath, openStore, peek } from './helpers';
 
 const entry = (key: string, pipeline = 'pumps') => ({ pipeline, key, topic: `plant/pump-1/vibration`, payload: new TextEncoder().encode(`payload ${key}`), receivedMs: 1000 });
 
@@ -30,6 +30,24 @@ describe('the inbound journal', () => {
     await store.commit({ cursors: [{ pipeline: 'pumps', device: 'pump-1', lastWindowStartMs: 4000 }] });
     expect(store.pendingJournal('pumps').map((r) => r.key)).toEqual(['m2']);
     expect(store.cursors('pumps')).toEqual(new Map([['pump-1', 5000]]));
+  });
+
+  it('should keep the alert state of each device with the commit that changed it, the last written winning, and drop it when null', async () => {
+    const file = dbPath();
+    const first = openStore({ path: file, batchMs: 1 });
+    await first.commit({ alertStates: [{ pipeline: 'pumps', device: 'pump-1', state: { raised: true, n: 1 } }, { pipeline: 'pumps', device: 'pump-2', state: { raised: false } }] });
+    await first.commit({ alertStates: [{ pipeline: 'pumps', device: 'pump-1', state: { raised: true, n: 2 } }, { pipeline: 'pumps', device: 'pump-2', state: null }, { pipeline: 'fans', device: 'pump-1', state: { other: 1 } }] });
+    first.close();
+    const again = openStore({ path: file });
+    expect(again.alertStates('pumps')).toEqual(new Map([['pump-1', { raised: true, n: 2 }]]));
+    expect(again.alertStates('fans')).toEqual(new Map([['pump-1', { other: 1 }]]));
+  });
+
+  it('should leave out an alert state row that is not JSON (a row no gateway wrote)', async () => {
+    const store = openStore({ batchMs: 1 });
+    await store.commit({ alertStates: [{ pipeline: 'p', device: 'good', state: { a: 1 } }] });
+    connectionOf(store).prepare("INSERT INTO alert_states (pipeline, device, state) VALUES ('p', 'bad', '{not json')").run();
+    expect(store.alertStates('p')).toEqual(new Map([['good', { a: 1 }]]));
   });
 
   it('should find the journal and cursors again after reopening the file', async () => {

@@ -60,12 +60,12 @@ export const connectionOf = (store: ResultStore): Database.Database => (store as
 export function result(timeMs: number, over: Partial<ResultRecord> = {}): ResultRecord {
   return {
     timeMs, device: 'press-1', model: 'vibration-anomaly', variant: 'int8', score: 0.1, label: null, anomaly: false,
-    outputs: { score: [0.1] }, latencyMs: 2.5, windowStartMs: timeMs - 1000, windowEndMs: timeMs, messageKeys: [`k-${timeMs}`], ...over,
+    outputs: { score: [0.1] }, latencyMs: 2.5, windowStartMs: timeMs - 1000, windowEndMs: timeMs, messageKeys: [`k-${timeMs}`], processedMs: timeMs + 5, ...over,
   };
 }
 
 export function alert(timeMs: number, over: Partial<AlertRecord> = {}): AlertRecord {
-  return { timeMs, device: 'press-1', model: 'vibration-anomaly', variant: 'int8', kind: 'threshold', label: null, score: 0.9, threshold: 0.8, message: 'score over threshold', ...over };
+  return { timeMs, device: 'press-1', model: 'vibration-anomaly', variant: 'int8', kind: 'threshold', label: null, score: 0.9, threshold: 0.8, message: 'score over threshold', processedMs: timeMs + 5, ...over };
 }
 
 export function deadLetter(timeMs: number, over: Partial<DeadLetterRecord> = {}): DeadLetterRecord {

@@ -28,13 +28,13 @@ describe('Delivery', () => {
   };
   const spec = { pipeline: 'p', topic: 'machine/{device}/speed', sessionName: 'speed-one (fp32)', variant: 'fp32', results: 'out/{device}/{model}', resultsQos: 1 as const, recordEvery: 2 };
 
-  it('should make results, their outbox messages, recorded windows and the cursors of one run', async () => {
+  it('should make results (dated by their windows, processed time beside), their outbox messages, recorded windows and the cursors of one run', async () => {
     const d = new Delivery(card, spec, new GatewayMetrics({ processMetrics: false }));
     const unit = d.unitFor(await run([win('a', 1, 1), win('a', 2, 1), win('b', 1, 1)]), 42);
-    expect(unit.results!.map((r) => [r.device, r.score, r.anomaly, r.timeMs])).toEqual([['a', 10, false, 42], ['a', 10, false, 42], ['b', 10, false, 42]]);
+    expect(unit.results!.map((r) => [r.device, r.score, r.anomaly, r.timeMs, r.processedMs])).toEqual([['a', 10, false, 2000, 42], ['a', 10, false, 3000, 42], ['b', 10, false, 2000, 42]]);
     expect(unit.outbox!.map((m) => m.topic)).toEqual(['out/a/speed-one', 'out/a/speed-one', 'out/b/speed-one']);
-    expect(JSON.parse(unit.outbox![0].payload as string)).toMatchObject({ device: 'a', model: 'speed-one', score: 10, window: { start: '1970-01-01T00:00:01.000Z' } });
-    expect(unit.windows).toHaveLength(2); // every second window
+    expect(JSON.parse(unit.outbox![0].payload as string)).toMatchObject({ device: 'a', model: 'speed-one', score: 10, time: '1970-01-01T00:00:02.000Z', processed: '1970-01-01T00:00:00.042Z', window: { start: '1970-01-01T00:00:01.000Z' } });
+    expect(unit.windows!.map((w) => w.timeMs)).toEqual([2000, 2000]); // every second window, at its end
     expect(unit.cursors).toEqual([{ pipeline: 'p', device: 'a', lastWindowStartMs: 2000, lastWindowKeys: ['a#2'] }, { pipeline: 'p', device: 'b', lastWindowStartMs: 1000, lastWindowKeys: ['b#1'] }]);
     expect(unit.alerts).toEqual([]);
   });
@@ -58,6 +58,11 @@ describe('Delivery', () => {
     expect(unit.alerts!.map((a) => a.kind)).toEqual(['anomaly', 'reminder', 'clear']);
     const messages = unit.outbox!.filter((m) => m.topic === 'alerts/a').map((m) => JSON.parse(m.payload as string) as { change: string });
     expect(messages.map((m) => m.change)).toEqual(['raised', 'repeated', 'cleared']);
+    // Alerts are dated by the window that changed the state; the state commits with them.
+    expect(unit.alerts!.map((a) => a.timeMs)).toEqual([2000, 5000, 6000]);
+    expect(unit.alertStates).toEqual([{ pipeline: 'p', device: 'a', state: { raised: false, anomalous: 1, normal: 0, lastAlertMs: 5000, lastMs: 7000 } }]);
+    // A unit whose windows changed no state carries none.
+    expect(d.unitFor(await run([win('b', 1, 1)])).alertStates).toEqual([]);
   });
 
   it('should record windows as dead letters with their cursors (shed, failed runs, a unit the log refused)', () => {

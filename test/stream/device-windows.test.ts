@@ -122,6 +122,21 @@ describe('device windows over time: the grid after a restart, idle devices, the 
     expect(windows.size).toBe(0);
   });
 
+  it('should refuse samples dated further ahead of the clock at arrival than maxAheadS, naming the device and the skew, and take older ones', () => {
+    const windows = new DeviceWindows(parseCard(TUMBLING), { maxAheadS: 3600 });
+    const arrival = Date.UTC(2026, 11, 6, 12);
+    const err = thrown(() => windows.push('m-1', { ...block(0), timestampMs: arrival + 3 * 3600_000 }, 'k', arrival));
+    expect(err).toMatchObject({ code: 'E_INPUT_VALUE' });
+    expect(err.message).toMatch(/device 'm-1': samples dated 2026-12-06T15:00:00.*3\.0 h ahead of this gateway's clock \(2026-12-06T12:00:00\.000Z\); the bound is 60\.0 min \(devices\.maxAheadS\)/);
+    expect(windows.size).toBe(0);
+    // Within the bound, and a week in the past (a backlog), samples are taken.
+    expect(windows.push('m-1', { ...block(0), timestampMs: arrival + 1800_000 }, 'k1', arrival).buffered).toBe(true);
+    expect(windows.push('m-2', { ...block(0), timestampMs: arrival - 7 * 86_400_000 }, 'k2', arrival).buffered).toBe(true);
+    // Readings without a time are dated by their arrival: never ahead.
+    expect(windows.push('m-3', block(0), 'k3', arrival).buffered).toBe(true);
+    expect(() => new DeviceWindows(parseCard(TUMBLING), { maxAheadS: 0 })).toThrow(/maxAheadS.*got 0/);
+  });
+
   it('should keep a device seen once small: its buffers grow with its samples, up to two windows', () => {
     const big: ModelCardInput = { ...CARD, input: { ...CARD.input, window: 4096, hop: 4096 } };
     const windows = new DeviceWindows(parseCard(big));
