@@ -13,7 +13,14 @@ const MAX_ROUNDS = 40;
 
 interface Aged {
   tally: CountedTable;
+  /** Deletes a chunk of rows dated before the cutoff (for the size bound). */
   deleteChunk: Database.Statement;
+  /**
+   * For maxAgeDays, where it differs: rows in data time must also have been logged before the
+   * cutoff, so a backlog measured long ago (or a device whose clock is years behind) is not
+   * deleted the minute it is logged, unseen.
+   */
+  deleteAgedChunk?: Database.Statement;
   oldest: Database.Statement;
   newest: Database.Statement;
 }
@@ -42,11 +49,13 @@ export class Retention {
     const results: Aged = {
       tally: 'results',
       deleteChunk: db.prepare(`DELETE FROM results WHERE id IN (SELECT r.id FROM ${byPair} AND r.time_ms < ? LIMIT ${CHUNK})`),
+      deleteAgedChunk: db.prepare(`DELETE FROM results WHERE id IN (SELECT r.id FROM ${byPair} AND r.time_ms < @cutoff AND r.processed_ms < @cutoff LIMIT ${CHUNK})`),
       oldest: db.prepare('SELECT MIN((SELECT MIN(time_ms) FROM results r WHERE r.device = s.device AND r.model = s.model)) FROM result_streams s').pluck(),
       newest: db.prepare('SELECT MAX((SELECT MAX(time_ms) FROM results r WHERE r.device = s.device AND r.model = s.model)) FROM result_streams s').pluck(),
     };
     this.inbound = aged('inbound', 'inbound', 'key', 'received_ms');
-    this.tables = [results, aged('alerts', 'alerts', 'id', 'time_ms'), aged('deadLetters', 'dead_letters', 'id', 'time_ms'), aged('windows', 'windows', 'id', 'time_ms'), this.inbound];
+    const alerts: Aged = { ...aged('alerts', 'alerts', 'id', 'time_ms'), deleteAgedChunk: db.prepare(`DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE time_ms < @cutoff AND processed_ms < @cutoff LIMIT ${CHUNK})`) };
+    this.tables = [results, alerts, aged('deadLetters', 'dead_letters', 'id', 'time_ms'), aged('windows', 'windows', 'id', 'time_ms'), this.inbound];
     this.dropEmptyStreams = db.prepare('DELETE FROM result_streams WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.device = result_streams.device AND r.model = result_streams.model)');
     this.listStreams = db.prepare('SELECT device, model FROM result_streams');
   }
@@ -58,7 +67,7 @@ export class Retention {
     // Inbound keys only serve to recognise redeliveries, which come within the broker's session:
     // they can go much sooner than the log's rows.
     if (inboundMaxAgeS !== null) deleted += this.deleteOlderThan(nowMs - inboundMaxAgeS * 1000, [this.inbound]);
-    if (maxAgeDays !== null) deleted += this.deleteOlderThan(nowMs - maxAgeDays * 86_400_000, inboundMaxAgeS !== null ? this.tables.filter((t) => t !== this.inbound) : this.tables);
+    if (maxAgeDays !== null) deleted += this.deleteOlderThan(nowMs - maxAgeDays * 86_400_000, inboundMaxAgeS !== null ? this.tables.filter((t) => t !== this.inbound) : this.tables, true);
     if (this.options.maxBytes !== null) deleted += this.shrink(this.options.maxBytes);
     if (deleted > 0) this.forgetEmptyStreams();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -71,11 +80,11 @@ export class Retention {
     return (pages - free) * pageSize;
   }
 
-  private deleteOlderThan(cutoff: number, tables: readonly Aged[] = this.tables): number {
+  private deleteOlderThan(cutoff: number, tables: readonly Aged[] = this.tables, byAge = false): number {
     let total = 0;
     for (const t of tables) {
       for (;;) {
-        const n = t.deleteChunk.run(cutoff).changes;
+        const n = byAge && t.deleteAgedChunk ? t.deleteAgedChunk.run({ cutoff }).changes : t.deleteChunk.run(cutoff).changes;
         this.tallies.add(t.tally, -n);
         total += n;
         if (n < CHUNK) break;

@@ -2,56 +2,18 @@
 // - every message whose done() was called has its results in the SQLite file, across kill -9;
 // - the anomaly example flow, over ten simulated minutes of the demo plant, alerts each faulty
 //   machine once (plus reminders after the cooldown) and no healthy machine.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plantById } from '../../devices';
 import { packageRoot } from '../../runtime/paths';
 import { PlantPublisher } from '../../runtime/stream/plant-publisher';
-import { type MosquittoBroker, freePort, startMosquitto } from '../helpers/brokers';
+import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
 import { client, tempDir, waitFor } from '../helpers/gateway';
+import { startNodeRed, stopNodeRed } from '../helpers/node-red-process';
 
 let broker: MosquittoBroker;
-
-interface NodeRed {
-  proc: ChildProcess;
-  base: string;
-  userDir: string;
-  log: () => string;
-}
-
-/**
- * A Node-RED process on a user directory with edge-infer installed as `npm install <path>` does
- * it (a link), running `flow` from the start. `fs` is in the function nodes' global context so a
- * flow can write what it saw to a file synchronously (it survives kill -9 of the process).
- */
-async function startNodeRed(userDir: string, flow: object[]): Promise<NodeRed> {
-  mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
-  const link = path.join(userDir, 'node_modules', 'edge-infer');
-  if (!existsSync(link)) symlinkSync(packageRoot(), link, 'dir');
-  writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow));
-  const port = await freePort();
-  writeFileSync(
-    path.join(userDir, 'settings.js'),
-    `module.exports = ${JSON.stringify({ uiPort: port, uiHost: '127.0.0.1', userDir, flowFile: 'flows.json', credentialSecret: false, logging: { console: { level: 'warn' } } }).replace(/}$/, ", functionGlobalContext: { fs: require('node:fs') } }")};\n`,
-  );
-  let log = '';
-  const proc = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (d) => (log += String(d)));
-  proc.stderr!.on('data', (d) => (log += String(d)));
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${base}/flows`).catch(() => null))?.ok, 60_000, `Node-RED to start (log: ${log.slice(-500)})`);
-  return { proc, base, userDir, log: () => log };
-}
-
-async function stopNodeRed(nr: NodeRed, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (nr.proc.exitCode !== null || nr.proc.signalCode !== null) return;
-  const exited = new Promise((r) => nr.proc.once('exit', r));
-  nr.proc.kill(signal);
-  await exited;
-}
 
 function rows<T>(db: string, sql: string): T[] {
   if (!existsSync(db)) return [];

@@ -31,6 +31,17 @@ describe('retention by age', () => {
     expect(store.applyRetention()).toEqual({ deleted: 0 });
   });
 
+  it('should keep results and alerts measured long ago (data time) until they have also been in the log that long', async () => {
+    const now = Date.now();
+    const measured = now - 10 * DAY;
+    const store = openStore({ batchMs: 1, retention: { maxAgeDays: 7, everyMs: 0 } });
+    // A backlog of ten days ago, logged just now; and one logged ten days ago.
+    await store.commit({ results: [result(measured, { processedMs: now }), result(measured, { device: 'press-2' })], alerts: [alert(measured, { processedMs: now }), alert(measured)] });
+    expect(store.applyRetention()).toEqual({ deleted: 2 });
+    expect(store.latestPerDevice().map((r) => [r.device, r.timeMs])).toEqual([['press-1', measured]]);
+    expect(store.alerts().map((a) => a.processedMs)).toEqual([now]);
+  });
+
   it('should age inbound keys by inboundMaxAgeS (the broker session), apart from the other rows', async () => {
     const now = Date.now();
     const store = openStore({ batchMs: 1, retention: { maxAgeDays: 30, inboundMaxAgeS: 3600, everyMs: 0 } });
