@@ -43,6 +43,20 @@ async function publishPlant(url: string, prefix: string, speed: number): Promise
 
 const pipeline = (prefix: string) => ({ name: `${prefix}-classifier`, topic: `${prefix}/{device}/vibration`, decoder: VIBRATION_DECODER, model: 'fault-classifier', variant: 'fp32', alerts: { topic: `gw/${prefix}/{device}`, ...ALERTS } });
 
+/** A gateway on a temp log with the classifier on each prefix's topics. */
+function gatewayConfig(clientId: string, prefixes: string[]) {
+  return parseGatewayConfig(
+    {
+      broker: { url: broker.url, protocol: 4, clientId, reconnectMs: 200 },
+      storage: { path: path.join(tempDir(), 'log.db') },
+      http: { port: 0, host: '127.0.0.1' },
+      engine: { backend: 'wasm', threads: 1 },
+      pipelines: prefixes.map(pipeline),
+    },
+    `${clientId} config`,
+  );
+}
+
 /** A Node-RED flow per prefix: vibration in, the device from the topic, the classifier node, its alerts out on nr/<prefix>/<device>. */
 function nodeRedFlow(port: number, prefixes: string[]): object[] {
   const flow: object[] = [
@@ -97,17 +111,7 @@ afterAll(async () => {
 
 describe('alerts in data time', () => {
   it('should give the same alerts at the same data times at real time and at 50×, in the gateway and through the Node-RED node', async () => {
-    const dir = tempDir();
-    const config = parseGatewayConfig(
-      {
-        broker: { url: broker.url, protocol: 4, clientId: 'gw-data-time', reconnectMs: 200 },
-        storage: { path: path.join(dir, 'log.db') },
-        http: { port: 0, host: '127.0.0.1' },
-        engine: { backend: 'wasm', threads: 1 },
-        pipelines: [pipeline('live'), pipeline('fast')],
-      },
-      'data-time config',
-    );
+    const config = gatewayConfig('gw-data-time', ['live', 'fast']);
     firstLog = config.storage.path;
     gateway = new Gateway(config, () => undefined);
     await gateway.start();
@@ -157,18 +161,8 @@ describe('alerts in data time', () => {
   it('should give the same alerts after a kill -9 in the middle of the fault and the replay of the journal: none twice, none lost', async () => {
     const reference = received.get('gw/fast');
     if (!reference?.length) throw new Error('the run at 50× above gave no alerts to compare with');
-    const dir = tempDir();
-    const config = parseGatewayConfig(
-      {
-        broker: { url: broker.url, protocol: 4, clientId: 'gw-data-time-crash', reconnectMs: 200 },
-        storage: { path: path.join(dir, 'log.db') },
-        http: { port: 0, host: '127.0.0.1' },
-        engine: { backend: 'wasm', threads: 1 },
-        pipelines: [pipeline('crash')],
-      },
-      'crash config',
-    );
-    const child = new ChildGateway(config, path.join(dir, 'gateway.json'));
+    const config = gatewayConfig('gw-data-time-crash', ['crash']);
+    const child = new ChildGateway(config, path.join(path.dirname(config.storage.path), 'gateway.json'));
     await child.start();
     try {
       const count = (sql: string): number => countIn(config.storage.path, sql);
