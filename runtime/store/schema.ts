@@ -178,6 +178,23 @@ const V6 = `
 ALTER TABLE cursors ADD COLUMN last_window_keys TEXT;
 `;
 
+/**
+ * What the broker granted at the gateway's last SUBSCRIBE, per client and filter: a restart
+ * that finds its session at the broker subscribes to nothing, and /health still says what the
+ * session holds. `granted` is the SUBACK's code: the QoS granted, or 128 and up when refused.
+ */
+const V8 = `
+CREATE TABLE mqtt_subscriptions (
+  client_id  TEXT    NOT NULL,
+  filter     TEXT    NOT NULL,
+  asked_qos  INTEGER NOT NULL,
+  granted    INTEGER NOT NULL,
+  granted_ms INTEGER NOT NULL,
+  PRIMARY KEY (client_id, filter)
+) WITHOUT ROWID;
+`;
+
+// Version 7 is added on another branch; the numbers stay as they will be once both are in.
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -185,6 +202,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'replay attempts per journal row', up: (db) => db.exec(V4) },
   { version: 5, name: 'MQTT session epochs and the message behind each packet id', up: (db) => db.exec(V5) },
   { version: 6, name: 'message keys of the last logged window per device', up: (db) => db.exec(V6) },
+  { version: 8, name: 'the broker\'s grants at the last SUBSCRIBE per client', up: (db) => db.exec(V8) },
 ];
 
 /** The schema version this code writes. */
@@ -199,15 +217,17 @@ export function schemaVersion(db: Database.Database): number {
  * than the code is refused before anything is written to it.
  */
 export function migrate(db: Database.Database, file: string, migrations: readonly Migration[] = MIGRATIONS): { from: number; to: number } {
+  // A number may be missing (one taken on another branch), never repeated or out of order.
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`migration ${i} has version ${m.version}: migrations are numbered 1, 2, 3, ... in order`);
+    const before = i === 0 ? 0 : migrations[i - 1].version;
+    if (!Number.isSafeInteger(m.version) || m.version <= before) throw new Error(`migration ${i} has version ${m.version}: migrations are numbered in increasing order, each once`);
   });
-  const latest = migrations.length;
+  const latest = migrations.length ? migrations[migrations.length - 1].version : 0;
   const from = schemaVersion(db);
   if (from > latest) {
     throw new StoreError('E_STORE_SCHEMA', `${file}: the database has schema version ${from}, newer than the ${latest} this edge-infer knows; upgrade edge-infer or use another file`);
   }
-  for (const m of migrations.slice(from)) {
+  for (const m of migrations.filter((x) => x.version > from)) {
     const apply = db.transaction(() => {
       m.up(db);
       db.pragma(`user_version = ${m.version}`);

@@ -7,7 +7,7 @@ import { ResultStore, SCHEMA_VERSION, type StoreOptions, isStoreError } from '..
 import { MIGRATIONS, type Migration, migrate } from '../../runtime/store/schema';
 import { connectionOf, countRows, dbPath, fileSize, openStore, pipelineUnit, tempDir } from './helpers';
 
-const TABLES = ['alerts', 'cursors', 'dead_letters', 'inbound', 'journal', 'mqtt_deliveries', 'mqtt_incoming', 'mqtt_sessions', 'outbox', 'result_streams', 'results', 'windows'];
+const TABLES = ['alerts', 'cursors', 'dead_letters', 'inbound', 'journal', 'mqtt_deliveries', 'mqtt_incoming', 'mqtt_sessions', 'mqtt_subscriptions', 'outbox', 'result_streams', 'results', 'windows'];
 
 describe('ResultStore.open()', () => {
   it('should create the database file and its missing folders', () => {
@@ -87,9 +87,22 @@ describe('ResultStore.open()', () => {
     const m2: Migration = { version: 2, name: 'units', up: (db) => db.exec("ALTER TABLE readings ADD COLUMN unit TEXT NOT NULL DEFAULT 'mm/s'") };
     const broken: Migration = { version: 2, name: 'broken', up: (db) => db.exec('ALTER TABLE readings ADD COLUMN x TEXT; CREATE TABLE nonsense (') };
 
-    it('should number the shipped migrations 1, 2, 3, ... in order', () => {
-      MIGRATIONS.forEach((m, i) => expect(m.version).toBe(i + 1));
-      expect(SCHEMA_VERSION).toBe(MIGRATIONS.length);
+    it('should number the shipped migrations in increasing order, each once, the schema version being the last', () => {
+      MIGRATIONS.forEach((m, i) => expect(m.version).toBeGreaterThan(i === 0 ? 0 : MIGRATIONS[i - 1].version));
+      expect(SCHEMA_VERSION).toBe(MIGRATIONS[MIGRATIONS.length - 1].version);
+    });
+
+    it('should migrate past a missing number (one taken on another branch) to the last version, and refuse migrations out of order', () => {
+      const file = dbPath();
+      const db = new Database(file);
+      try {
+        const m3: Migration = { ...m2, version: 3 };
+        expect(migrate(db, file, [m1, m3])).toEqual({ from: 0, to: 3 });
+        expect(db.pragma('user_version', { simple: true })).toBe(3);
+        expect(() => migrate(db, file, [m3, m1])).toThrow(/numbered in increasing order/);
+      } finally {
+        db.close();
+      }
     });
 
     it('should apply only the migrations an older database lacks, keeping its rows', () => {
