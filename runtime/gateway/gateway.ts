@@ -54,6 +54,16 @@ function brokerAway(url: string): ProblemWords {
   };
 }
 
+/**
+ * How messages that cannot be journaled (the log locked or full) are reported: each one's handler
+ * fails, and each dropped connection brings them again, for as long as it lasts.
+ */
+const JOURNAL_FAILING: ProblemWords = {
+  code: 'E_STORE_WRITE',
+  lasting: (p) => `messages still cannot be journaled after ${durationText(p.forMs)} (since ${clockText(p.sinceMs)}), ${count(p.count, 'failure')}; last: ${p.last.message}`,
+  ended: (p) => `messages are journaled again after ${durationText(p.forMs)} (since ${clockText(p.sinceMs)}), ${count(p.count, 'failure')}`,
+};
+
 /** What makes two connection failures the same cause: the socket's or the CONNACK's code. */
 function causeOf(err: Error): string {
   const code = (err as { code?: unknown }).code;
@@ -221,7 +231,13 @@ export class Gateway extends EventEmitter {
         }
       });
       source.on('broker-error', (err: unknown) => this.report(err));
-      source.on('handler-error', (err: unknown) => this.report(err));
+      // While the journal cannot be written every message fails, and the connection is dropped so
+      // that the broker brings them again: one problem until a message is journaled again.
+      source.on('handler-error', (err: unknown) => {
+        if (isEdgeInferError(err, 'E_STORE_WRITE')) this.problems.occurred('journal', err, JOURNAL_FAILING, err.code);
+        else this.report(err);
+      });
+      source.on('dropped', (err: EdgeInferError) => this.problems.occurred('journal', err, JOURNAL_FAILING, err.code));
       this.publisher = new OutboxPublisher(this.store, source, {}, {
         published: (n) => this.metrics.published.inc(n),
         refused: (code) => this.metrics.publishRefused.inc({ reason_code: `0x${code.toString(16).padStart(2, '0')}` }),
@@ -293,6 +309,8 @@ export class Gateway extends EventEmitter {
     })();
     if (qos > 0) this.identity!.intake(packet, intake);
     await intake;
+    // Something was written: the journal takes messages again.
+    if (qos > 0 || wanting.length > 0) this.problems.cleared('journal');
   }
 
   /** Under the 'pause' policy, a full queue stops the broker connection from reading until it has room. */

@@ -162,8 +162,9 @@ export class MqttSource extends EventEmitter {
    * Events: 'state' (ConnectionState), 'session' (sessionPresent, at each CONNACK, before any
    * message of that connection is handled), 'acknowledged' (the packets whose acknowledgements the
    * broker has read, oldest first), 'handler-error', 'connection-error' (a connection attempt
-   * failed or the connection broke: repeats at every retry while the broker is away),
-   * 'broker-error' (the others: subscriptions refused, connections dropped on purpose), 'subscribed'.
+   * failed or the connection broke: repeats at every retry while the broker is away), 'dropped'
+   * (the connection was dropped on purpose so the broker redelivers a message not handled),
+   * 'broker-error' (the others: subscriptions refused, the grant log failing), 'subscribed'.
    */
   async start(subscriptions: Subscription[], handler: MessageHandler, flow?: FlowControl): Promise<void> {
     if (this.client) throw new EdgeInferError('E_ARGUMENT', 'the MQTT source is already started');
@@ -203,7 +204,7 @@ export class MqttSource extends EventEmitter {
       const gate = new AckGate<IPublishPacket>(openTransport(o), {
         orphans: this.orphans,
         onConfirmed: (packets) => this.emit('acknowledged', packets),
-        onDropped: (err) => this.emit('broker-error', err),
+        onDropped: (err) => this.emit('dropped', err),
       }, o.url);
       this.gate = gate;
       return gate;
