@@ -7,7 +7,6 @@
 // growing pause, before any later unit; its promises settle only when it commits (or the store
 // closes).
 import type Database from 'better-sqlite3';
-import { count } from '../issues';
 import { Problems, type ProblemWords, clockText, durationText } from '../problems';
 import { StoreError, messageOf } from './errors';
 import type { Tallies } from './tallies';
@@ -92,11 +91,13 @@ export interface WriterOptions {
   onError?: (err: Error) => void;
 }
 
+const tries = (n: number): string => `${n} failed ${n === 1 ? 'try' : 'tries'}`;
+
 /** How a run of failed commits is reported: the first failure as it came, then its end. */
 const COMMITS_FAILING: ProblemWords = {
   code: 'E_STORE_WRITE',
-  lasting: (p) => `the log still cannot commit after ${durationText(p.forMs)} (since ${clockText(p.sinceMs)}), ${count(p.count, 'try')}: ${p.last.message}`,
-  ended: (p) => `the log commits again after ${durationText(p.forMs)} failing (since ${clockText(p.sinceMs)}), ${count(p.count, 'failed try')}`,
+  lasting: (p) => `the log still cannot commit after ${durationText(p.forMs)} (since ${clockText(p.sinceMs)}), ${tries(p.count)}; last: ${p.last.message}`,
+  ended: (p) => `the log commits again after ${durationText(p.forMs)} failing (since ${clockText(p.sinceMs)}), ${tries(p.count)}`,
 };
 
 /**
