@@ -9,6 +9,8 @@ import type { Server } from 'node:http';
 import { ModelSession } from '../engine';
 import { EdgeInferError, isEdgeInferError } from '../errors';
 import { ModelRegistry, type VariantEntry } from '../model';
+import { count } from '../issues';
+import { Problems, type ProblemWords, clockText, durationText } from '../problems';
 import { loadOptionsFor } from '../quant';
 import { type HttpEndpoints, startHttp } from '../serve/http';
 import { GatewayMetrics } from '../serve/metrics';
@@ -27,6 +29,45 @@ const STOP_COMMITS_WITHIN_MS = 10_000;
 export interface GatewayOptions {
   /** Where the config came from (its file): errors about a field name it, as config errors do. */
   source?: string;
+  /** Least time between two reports of a problem that lasts (a broker away), ms (default 5 minutes). */
+  remindEveryMs?: number;
+}
+
+/** A subscription as /health lists it: granted in this run, remembered from an earlier one's SUBSCRIBE. */
+export interface HealthSubscription {
+  filter: string;
+  /** The QoS granted (128 and up: refused). */
+  qos: number;
+  /** Granted at an earlier run's SUBSCRIBE, kept by the broker's session since (this run subscribed to nothing). */
+  remembered?: true;
+  /** When a remembered grant was made (ISO time). */
+  grantedAt?: string;
+}
+
+/** How a broker that cannot be reached is reported: once, a reminder while it lasts, and its end. */
+function brokerAway(url: string): ProblemWords {
+  return {
+    code: 'E_BROKER',
+    began: (err) => `broker ${url} unreachable (${err.message}); retrying`,
+    lasting: (p) => `broker ${url} still unreachable after ${durationText(p.forMs)} (since ${clockText(p.sinceMs)}), ${count(p.count, 'failed attempt')}; last: ${p.last.message}`,
+    ended: (p) => `broker ${url} reachable again after ${durationText(p.forMs)} down (since ${clockText(p.sinceMs)}), ${count(p.count, 'failed attempt')}`,
+  };
+}
+
+/**
+ * How messages that cannot be journaled (the log locked or full) are reported: each one's handler
+ * fails, and each dropped connection brings them again, for as long as it lasts.
+ */
+const JOURNAL_FAILING: ProblemWords = {
+  code: 'E_STORE_WRITE',
+  lasting: (p) => `messages still cannot be journaled after ${durationText(p.forMs)} (since ${clockText(p.sinceMs)}), ${count(p.count, 'failure')}; last: ${p.last.message}`,
+  ended: (p) => `messages are journaled again after ${durationText(p.forMs)} (since ${clockText(p.sinceMs)}), ${count(p.count, 'failure')}`,
+};
+
+/** What makes two connection failures the same cause: the socket's or the CONNACK's code. */
+function causeOf(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  return code === undefined ? err.message : String(code);
 }
 
 /**
@@ -53,6 +94,8 @@ export class Gateway extends EventEmitter {
   brokerUrl = '';
   /** Port the HTTP endpoints listen on. */
   httpPort = 0;
+  /** Problems that repeat (a broker away), reported once, then at their end. */
+  private readonly problems: Problems;
 
   constructor(
     readonly config: GatewayConfig,
@@ -60,6 +103,7 @@ export class Gateway extends EventEmitter {
     private readonly options: GatewayOptions = {},
   ) {
     super();
+    this.problems = new Problems((err) => this.report(err), { remindEveryMs: options.remindEveryMs });
   }
 
   /** A problem with pipeline i's settings, named like a config error: file, field, what is wrong. */
@@ -169,6 +213,7 @@ export class Gateway extends EventEmitter {
         // so a paused gateway holds a bounded number of them in memory.
         receiveMaximum: Math.min(65_535, Math.max(...this.pipelines.map((p) => p.scheduler.maxQueue))),
         incoming: this.store.incoming(c.broker.clientId),
+        grants: this.store.grants(c.broker.clientId),
       });
       this.source = source;
       const identity = new MessageIdentity(this.store.deliveries(c.broker.clientId));
@@ -180,12 +225,19 @@ export class Gateway extends EventEmitter {
       source.on('state', (state: string) => {
         this.metrics.brokerConnected.set(state === 'connected' ? 1 : 0);
         if (state === 'connected') {
+          this.problems.cleared('broker');
           this.publisher?.kick();
           this.sendRebirths();
         }
       });
       source.on('broker-error', (err: unknown) => this.report(err));
-      source.on('handler-error', (err: unknown) => this.report(err));
+      // While the journal cannot be written every message fails, and the connection is dropped so
+      // that the broker brings them again: one problem until a message is journaled again.
+      source.on('handler-error', (err: unknown) => {
+        if (isEdgeInferError(err, 'E_STORE_WRITE')) this.problems.occurred('journal', err, JOURNAL_FAILING, err.code);
+        else this.report(err);
+      });
+      source.on('dropped', (err: EdgeInferError) => this.problems.occurred('journal', err, JOURNAL_FAILING, err.code));
       this.publisher = new OutboxPublisher(this.store, source, {}, {
         published: (n) => this.metrics.published.inc(n),
         refused: (code) => this.metrics.publishRefused.inc({ reason_code: `0x${code.toString(16).padStart(2, '0')}` }),
@@ -198,6 +250,10 @@ export class Gateway extends EventEmitter {
         else s.qos = Math.max(s.qos, p.spec.qos) as 0 | 1 | 2;
       }
       await source.start(subscriptions, (_topic, _payload, packet) => this.route(packet), () => this.backPressure());
+      // Every retry while the broker is away fails alike: one problem, not a line per attempt.
+      // (A broker away at start fails the start itself, with its own message.)
+      const away = brokerAway(this.brokerUrl);
+      source.on('connection-error', (err: Error) => this.problems.occurred('broker', err, away, causeOf(err)));
       this.metrics.brokerConnected.set(1);
       this.sendRebirths();
       this.publisher.start();
@@ -253,6 +309,8 @@ export class Gateway extends EventEmitter {
     })();
     if (qos > 0) this.identity!.intake(packet, intake);
     await intake;
+    // Something was written: the journal takes messages again.
+    if (qos > 0 || wanting.length > 0) this.problems.cleared('journal');
   }
 
   /** Under the 'pause' policy, a full queue stops the broker connection from reading until it has room. */
@@ -270,19 +328,26 @@ export class Gateway extends EventEmitter {
   health(): {
     ok: boolean;
     broker: string;
-    subscriptions: Array<{ filter: string; qos: number }>;
+    /** Since when the broker has been in that state (connected, or not), ISO time. */
+    brokerSince: string | null;
+    /** While the broker is not connected: why the last attempt failed, or null. */
+    brokerError: string | null;
+    subscriptions: HealthSubscription[];
     pipelines: Array<{ name: string; model: string; variant: string; queue: number; devices: number }>;
     outbox: number;
     journal: number;
     /** Since when commits fail (ISO time), or null. */
     commitsFailingSince: string | null;
   } {
-    const broker = this.source?.state ?? 'disconnected';
+    const source = this.source;
+    const broker = source?.state ?? 'disconnected';
     const failingSince = this.store?.stats.failingSinceMs ?? null;
     return {
       ok: broker === 'connected' && this.store !== undefined && failingSince === null,
       broker,
-      subscriptions: [...(this.source?.granted ?? [])].map(([filter, qos]) => ({ filter, qos })),
+      brokerSince: source ? new Date(source.stateSinceMs).toISOString() : null,
+      brokerError: broker !== 'connected' ? (source?.lastError?.message ?? null) : null,
+      subscriptions: source ? subscriptionsOf(source) : [],
       pipelines: this.pipelines.map((p) => ({ name: p.name, model: p.card.id, variant: p.variant.variant, queue: p.scheduler.depth, devices: p.windows.size })),
       outbox: this.store?.outboxDepth() ?? 0,
       journal: this.store?.journalDepth() ?? 0,
@@ -331,4 +396,16 @@ export class Gateway extends EventEmitter {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * The subscriptions the broker's session holds: this run's grants, and the grants of an earlier
+ * run's SUBSCRIBE that the session kept (a restart that found its session subscribes to nothing).
+ */
+function subscriptionsOf(source: MqttSource): HealthSubscription[] {
+  const now = [...source.granted].map(([filter, qos]): HealthSubscription => ({ filter, qos }));
+  const earlier = [...source.remembered.values()]
+    .filter((g) => !source.granted.has(g.filter))
+    .map((g): HealthSubscription => ({ filter: g.filter, qos: g.granted, remembered: true, grantedAt: new Date(g.grantedMs).toISOString() }));
+  return [...now, ...earlier];
 }

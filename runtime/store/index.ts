@@ -7,6 +7,7 @@ export { DEAD_LETTER_MAX_BYTES } from './writer';
 export { SCHEMA_VERSION } from './schema';
 export { LOW_WATER } from './retention';
 export type { IncomingMessages } from './incoming';
+export type { SubscriptionGrants, SubscriptionGrant } from './grants';
 export type { Deliveries, Delivery } from './deliveries';
 export { DEFAULTS as STORE_DEFAULTS, MIN_MAX_BYTES } from './options';
 export type {

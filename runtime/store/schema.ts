@@ -200,6 +200,22 @@ CREATE TABLE alert_states (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * What the broker granted at the gateway's last SUBSCRIBE, per client and filter: a restart
+ * that finds its session at the broker subscribes to nothing, and /health still says what the
+ * session holds. `granted` is the SUBACK's code: the QoS granted, or 128 and up when refused.
+ */
+const V8 = `
+CREATE TABLE mqtt_subscriptions (
+  client_id  TEXT    NOT NULL,
+  filter     TEXT    NOT NULL,
+  asked_qos  INTEGER NOT NULL,
+  granted    INTEGER NOT NULL,
+  granted_ms INTEGER NOT NULL,
+  PRIMARY KEY (client_id, filter)
+) WITHOUT ROWID;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -208,6 +224,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: 'MQTT session epochs and the message behind each packet id', up: (db) => db.exec(V5) },
   { version: 6, name: 'message keys of the last logged window per device', up: (db) => db.exec(V6) },
   { version: 7, name: 'results and alerts in data time; alert state per device', up: (db) => db.exec(V7) },
+  { version: 8, name: 'the broker\'s grants at the last SUBSCRIBE per client', up: (db) => db.exec(V8) },
 ];
 
 /** The schema version this code writes. */

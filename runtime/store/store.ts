@@ -7,6 +7,7 @@ import { EdgeInferError } from '../errors';
 import { StoreError, messageOf } from './errors';
 import { type ResolvedOptions, resolveOptions } from './options';
 import { Deliveries, type DeliveryOp, DeliveryStatements } from './deliveries';
+import { SubscriptionGrants } from './grants';
 import { IncomingMessages } from './incoming';
 import { Journal } from './journal';
 import { Queries, checkCount, checkName, checkTime, DEFAULT_LIMIT } from './queries';
@@ -252,6 +253,12 @@ export class ResultStore {
   incoming(clientId: string): IncomingMessages {
     this.checkOpen('incoming');
     return new IncomingMessages(this.db, checkName('clientId', clientId));
+  }
+
+  /** What the broker granted at one MQTT client's last SUBSCRIBE, per filter (mqtt_subscriptions). */
+  grants(clientId: string): SubscriptionGrants {
+    this.checkOpen('grants');
+    return new SubscriptionGrants(this.db, checkName('clientId', clientId));
   }
 
   /** The last committed window per device of a pipeline: its start and its message keys. */

@@ -7,6 +7,7 @@
 // growing pause, before any later unit; its promises settle only when it commits (or the store
 // closes).
 import type Database from 'better-sqlite3';
+import { Problems, type ProblemWords, clockText, durationText } from '../problems';
 import { StoreError, messageOf } from './errors';
 import type { Tallies } from './tallies';
 import type { CommitUnit, StoreStats } from './types';
@@ -83,9 +84,21 @@ export interface WriterOptions {
   batchRows: number;
   batchMs: number;
   outboxLimit: number;
-  /** Told when a batch fails as a whole (once per run of failures) and when it commits again. */
+  /**
+   * Told when a batch fails as a whole (once per run of failures, with a reminder every 5 minutes
+   * while it lasts) and when it commits again.
+   */
   onError?: (err: Error) => void;
 }
+
+const tries = (n: number): string => `${n} failed ${n === 1 ? 'try' : 'tries'}`;
+
+/** How a run of failed commits is reported: the first failure as it came, then its end. */
+const COMMITS_FAILING: ProblemWords = {
+  code: 'E_STORE_WRITE',
+  lasting: (p) => `the log still cannot commit after ${durationText(p.forMs)} (since ${clockText(p.sinceMs)}), ${tries(p.count)}; last: ${p.last.message}`,
+  ended: (p) => `the log commits again after ${durationText(p.forMs)} failing (since ${clockText(p.sinceMs)}), ${tries(p.count)}`,
+};
 
 /**
  * SQLite's answers that say the file or its lock, not the unit, is at fault (busy, locked, disk
@@ -94,6 +107,12 @@ export interface WriterOptions {
 export function isEnvironmental(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|NOMEM|CANTOPEN|PROTOCOL)/.test(code);
+}
+
+/** SQLite's code of a failure (SQLITE_BUSY, SQLITE_FULL, ...): a new one while commits fail is reported. */
+function sqliteCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 /** First and longest pause before a failed batch is tried again, in ms. */
@@ -109,6 +128,8 @@ export class BatchWriter {
   readonly stats: StoreStats = { commits: 0, rows: 0, lastCommitMs: 0, lastCommitRows: 0, failedUnits: 0, droppedOutbox: 0, retries: 0, failingSinceMs: null };
   /** The pause before the next try while batches fail as a whole (0: not failing). */
   private retryMs = 0;
+  /** A run of failed commits, reported once, then at its end. */
+  private readonly problems: Problems;
 
   private readonly insertResult: Database.Statement;
   private readonly insertStream: Database.Statement;
@@ -134,6 +155,7 @@ export class BatchWriter {
     /** (device, model) pairs already in result_streams. */
     private readonly streams: Set<string>,
   ) {
+    this.problems = new Problems((err) => this.options.onError?.(err));
     this.insertResult = db.prepare(
       `INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys, processed_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -252,7 +274,7 @@ export class BatchWriter {
     if (this.retryMs > 0) {
       this.retryMs = 0;
       this.stats.failingSinceMs = null;
-      this.options.onError?.(new StoreError('E_STORE_WRITE', `the log commits again: ${batch.length} unit(s) held back were committed`));
+      this.problems.cleared('commit');
     }
     this.stats.lastCommitMs = performance.now() - t0;
     this.applyDelta(d, acks);
@@ -269,10 +291,8 @@ export class BatchWriter {
     this.queue = batch.concat(this.queue);
     this.queuedRows = this.queue.reduce((n, p) => n + p.rows, 0);
     this.stats.retries++;
-    if (this.retryMs === 0) {
-      this.stats.failingSinceMs = Date.now();
-      this.options.onError?.(new StoreError('E_STORE_WRITE', `the log could not commit ${batch.length} unit(s): ${messageOf(err)}; they are kept and tried again (nothing later is committed before them)`, { cause: err }));
-    }
+    if (this.retryMs === 0) this.stats.failingSinceMs = Date.now();
+    this.problems.occurred('commit', new StoreError('E_STORE_WRITE', `the log could not commit ${batch.length} unit(s): ${messageOf(err)}; they are kept and tried again (nothing later is committed before them)`, { cause: err }), COMMITS_FAILING, sqliteCode(err));
     this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs === 0 ? RETRY_FIRST_MS : this.retryMs * 2);
     this.timer = setTimeout(() => {
       this.timer = null;

@@ -49,6 +49,28 @@ export interface BrokerOptions {
    * session): without it they are kept in memory, and a crash in between loses them.
    */
   incoming?: IncomingLog;
+  /**
+   * Where the grants of the last SUBSCRIBE are kept (with a persistent session): a restart that
+   * finds its session at the broker does not subscribe again, and still knows what it holds.
+   */
+  grants?: GrantLog;
+}
+
+/** One filter's grant at a SUBSCRIBE: the QoS asked, the SUBACK's code (128 and up: refused), when. */
+export interface Grant {
+  filter: string;
+  askedQos: number;
+  granted: number;
+  grantedMs: number;
+}
+
+/** The grants of a client's last SUBSCRIBE, kept across restarts (ResultStore.grants(clientId)). */
+export interface GrantLog {
+  all(): Grant[];
+  /** Keeps these grants, replacing earlier ones of the same filters. */
+  save(grants: readonly Grant[]): void;
+  /** The broker has no session for the client: it holds no subscription. */
+  clear(): void;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -115,9 +137,18 @@ export class MqttSource extends EventEmitter {
   private subscriptions: Subscription[] = [];
   private flow: FlowControl = () => undefined;
   private incoming: PersistentIncomingStore | undefined;
-  /** QoS the broker granted per filter at the last SUBSCRIBE (128 and up: refused). */
+  /** QoS the broker granted per filter at the last SUBSCRIBE of this process (128 and up: refused). */
   readonly granted = new Map<string, number>();
+  /**
+   * What the session at the broker is known to hold, per filter: the grants of the last SUBSCRIBE,
+   * this process's or (read from the grant log at start) an earlier run's.
+   */
+  readonly remembered = new Map<string, Grant>();
   state: ConnectionState = 'disconnected';
+  /** Since when the broker has been connected or, in any other state, since when it has not been (ms since the epoch). */
+  stateSinceMs = Date.now();
+  /** Why the last connection attempt failed or the connection broke; cleared at the next CONNACK. */
+  lastError: Error | undefined;
   /** Publishes waiting for the broker's acknowledgement, to settle when the source stops. */
   private readonly inflight = new Set<(err: Error) => void>();
 
@@ -130,7 +161,10 @@ export class MqttSource extends EventEmitter {
    *
    * Events: 'state' (ConnectionState), 'session' (sessionPresent, at each CONNACK, before any
    * message of that connection is handled), 'acknowledged' (the packets whose acknowledgements the
-   * broker has read, oldest first), 'handler-error', 'broker-error', 'subscribed'.
+   * broker has read, oldest first), 'handler-error', 'connection-error' (a connection attempt
+   * failed or the connection broke: repeats at every retry while the broker is away), 'dropped'
+   * (the connection was dropped on purpose so the broker redelivers a message not handled),
+   * 'broker-error' (the others: subscriptions refused, the grant log failing), 'subscribed'.
    */
   async start(subscriptions: Subscription[], handler: MessageHandler, flow?: FlowControl): Promise<void> {
     if (this.client) throw new EdgeInferError('E_ARGUMENT', 'the MQTT source is already started');
@@ -143,6 +177,8 @@ export class MqttSource extends EventEmitter {
     // Only a session the broker keeps sends PUBREL again after a crash: then the disk is worth it.
     const incoming = o.incoming && persistent ? new PersistentIncomingStore(o.incoming, (err) => this.dropConnection(err)) : undefined;
     this.incoming = incoming;
+    // Without a persistent session the broker keeps no subscription from one connection to the next.
+    if (persistent) for (const g of o.grants?.all() ?? []) this.remembered.set(g.filter, g);
     const properties: NonNullable<IClientOptions['properties']> = {};
     if (v5 && persistent) properties.sessionExpiryInterval = o.sessionExpiryS ?? 86_400;
     if (v5 && o.receiveMaximum !== undefined) properties.receiveMaximum = o.receiveMaximum;
@@ -162,13 +198,13 @@ export class MqttSource extends EventEmitter {
       properties: Object.keys(properties).length ? properties : undefined,
       incomingStore: incoming,
     };
-    this.state = 'connecting';
+    this.setState('connecting');
     // One gate per connection, on the socket mqtt.js asks for at each (re)connect.
     const build = (): AckGate<IPublishPacket> => {
       const gate = new AckGate<IPublishPacket>(openTransport(o), {
         orphans: this.orphans,
         onConfirmed: (packets) => this.emit('acknowledged', packets),
-        onDropped: (err) => this.emit('broker-error', err),
+        onDropped: (err) => this.emit('dropped', err),
       }, o.url);
       this.gate = gate;
       return gate;
@@ -223,16 +259,22 @@ export class MqttSource extends EventEmitter {
       if (packet.cmd !== 'connack' || (packet.reasonCode ?? packet.returnCode ?? 0) !== 0) return;
       // A broker without our session will send no PUBREL for what was kept before: forget it.
       if (!packet.sessionPresent) incoming?.clear();
+      // Nor does it hold any subscription: nothing of an earlier grant holds.
+      if (!packet.sessionPresent || !persistent) this.forgetGrants();
       this.emit('session', Boolean(packet.sessionPresent) && persistent);
     });
     client.on('connect', (ack) => {
-      this.state = 'connected';
-      // A session the broker still had already holds the subscriptions.
-      if (!ack.sessionPresent || !persistent) this.subscribe(client);
+      this.lastError = undefined;
+      this.setState('connected');
+      // A session the broker still had already holds the subscriptions it was granted: only a
+      // filter it is not known to hold (a log from before grants were kept, a new pipeline, a
+      // QoS changed) is subscribed to.
+      const wanted = !ack.sessionPresent || !persistent ? this.subscriptions : this.subscriptions.filter((s) => !this.holds(s));
+      if (wanted.length) this.subscribe(client, wanted, v5);
       this.emit('state', this.state);
     });
     client.on('reconnect', () => {
-      this.state = 'connecting';
+      this.setState('connecting');
       this.emit('state', this.state);
     });
     client.on('close', () => {
@@ -240,10 +282,13 @@ export class MqttSource extends EventEmitter {
       // the broker redelivers those messages (marked DUP) and the handler recognises the ones it
       // already has.
       incoming?.dropHolds();
-      if (this.state !== 'closed') this.state = 'disconnected';
+      if (this.state !== 'closed') this.setState('disconnected');
       this.emit('state', this.state);
     });
-    client.on('error', (err) => this.emit('broker-error', err));
+    client.on('error', (err) => {
+      this.lastError = err;
+      this.emit('connection-error', err);
+    });
     await new Promise<void>((resolve, reject) => {
       const ok = (): void => {
         client.removeListener('error', fail);
@@ -258,11 +303,43 @@ export class MqttSource extends EventEmitter {
     });
   }
 
-  /** One SUBSCRIBE for every filter, each at its QoS; what the broker grants is kept and checked. */
-  private subscribe(client: MqttClient): void {
-    const wanted = new Map(this.subscriptions.map((s) => [s.filter, s.qos]));
-    client.subscribe(Object.fromEntries([...wanted].map(([filter, qos]) => [filter, { qos }])), (err, granted?: ISubscriptionGrant[]) => {
+  private setState(state: ConnectionState): void {
+    if ((state === 'connected') !== (this.state === 'connected')) this.stateSinceMs = Date.now();
+    this.state = state;
+  }
+
+  /** True when the session is known to hold the subscription at the QoS it asks. */
+  private holds(s: Subscription): boolean {
+    const g = this.remembered.get(s.filter);
+    return g !== undefined && g.askedQos === s.qos && g.granted < 0x80;
+  }
+
+  private forgetGrants(): void {
+    this.remembered.clear();
+    try {
+      this.options.grants?.clear();
+    } catch (err) {
+      this.emit('broker-error', err);
+    }
+  }
+
+  /**
+   * One SUBSCRIBE for these filters, each at its QoS; what the broker grants is kept (also in the
+   * grant log) and checked. MQTT 5 asks for retained messages only where the session held no such
+   * subscription yet (retain handling 1), so subscribing again takes none of them twice.
+   */
+  private subscribe(client: MqttClient, subscriptions: readonly Subscription[], v5: boolean): void {
+    const wanted = new Map(subscriptions.map((s) => [s.filter, s.qos]));
+    client.subscribe(Object.fromEntries([...wanted].map(([filter, qos]) => [filter, v5 ? { qos, rh: 1 } : { qos }])), (err, granted?: ISubscriptionGrant[]) => {
       if (err) return this.emit('broker-error', new EdgeInferError('E_ARGUMENT', `${this.options.url}: subscribing failed: ${err.message}`, { cause: err }));
+      const grantedMs = Date.now();
+      const grants = (granted ?? []).map((g) => ({ filter: g.topic, askedQos: wanted.get(g.topic) ?? 0, granted: g.qos, grantedMs }));
+      for (const g of grants) this.remembered.set(g.filter, g);
+      try {
+        if ((this.options.persistentSession ?? true) && grants.length) this.options.grants?.save(grants);
+      } catch (err) {
+        this.emit('broker-error', err);
+      }
       for (const g of granted ?? []) {
         this.granted.set(g.topic, g.qos);
         const want = wanted.get(g.topic) ?? 0;
@@ -318,7 +395,7 @@ export class MqttSource extends EventEmitter {
   async stop(): Promise<void> {
     const client = this.client;
     if (!client) return;
-    this.state = 'closed';
+    this.setState('closed');
     this.client = undefined;
     // A broker that is gone, or that stopped answering, must not hold up the gateway's shutdown:
     // mqtt.js waits for every publish in flight before a clean disconnect, keeps waiting for a
