@@ -40,12 +40,12 @@ export function helpHtml(model: ModelEntry): string {
 <li>Results
 <dl class="message-properties">
 <dt>payload <span class="property-type">object</span></dt>
-<dd>One message per window: <code>device</code>, <code>score</code>, <code>label</code>, <code>probabilities</code>, <code>anomaly</code>, <code>threshold</code>, <code>model</code>, <code>variant</code>, <code>latencyMs</code>, <code>window: {start, end}</code>. ${output}</dd>
+<dd>One message per window: <code>device</code>, <code>score</code>, <code>label</code>, <code>probabilities</code>, <code>anomaly</code>, <code>threshold</code>, <code>model</code>, <code>variant</code>, <code>latencyMs</code>, <code>time</code> (the window's end, in the data's own time), <code>processed</code> (when the node made the result), <code>window: {start, end}</code>. ${output}</dd>
 </dl></li>
 <li>Alerts
 <dl class="message-properties">
 <dt>payload <span class="property-type">object</span></dt>
-<dd>A change of a device's alert state, not a window: <code>change</code> is <code>raised</code> (after <i>Alert after</i> anomalous windows in a row), <code>repeated</code> (still anomalous once <i>Re-alert after</i> seconds have passed since the last alert) or <code>cleared</code> (after <i>Clear after</i> normal windows in a row; by default as many as <i>Alert after</i>). Also <code>device</code>, <code>model</code>, <code>variant</code>, <code>kind</code> (the log's word: <code>${card.task === 'classification' ? 'fault' : 'anomaly'}</code>, <code>reminder</code> or <code>clear</code>), <code>label</code>, <code>score</code>, <code>threshold</code>, <code>windows</code> (the run's length), <code>time</code> (the window's end, in the data's own time) and <code>message</code>. Defaults: 3 windows, 300 s. A new alert after a clear also waits for the cooldown.</dd>
+<dd>A change of a device's alert state, not a window: <code>change</code> is <code>raised</code> (after <i>Alert after</i> anomalous windows in a row), <code>repeated</code> (still anomalous once <i>Re-alert after</i> seconds have passed since the last alert) or <code>cleared</code> (after <i>Clear after</i> normal windows in a row; by default as many as <i>Alert after</i>). Also <code>device</code>, <code>model</code>, <code>variant</code>, <code>kind</code> (the log's word: <code>${card.task === 'classification' ? 'fault' : 'anomaly'}</code>, <code>reminder</code> or <code>clear</code>), <code>label</code>, <code>score</code>, <code>threshold</code>, <code>windows</code> (the run's length), <code>time</code> (the window's end, in the data's own time), <code>processed</code> and <code>message</code>. Defaults: 3 windows, 300 s. A new alert after a clear also waits for the cooldown; windows either side of a gap of more than 10 minutes in the data are not in a row.</dd>
 </dl></li>
 </ol>
 <h3>Details</h3>
