@@ -378,7 +378,12 @@ export class Pipeline {
     const ran = results.find((r) => r.outcome.ok);
     if (ran && ran.outcome.ok) this.metrics.inferenceSeconds.observe({ pipeline: this.name }, ran.outcome.ms / 1000);
     this.ledger.settle(windows);
-    const written = this.committer.write(unit, (err) => this.delivery.lettersFor(windows, err.code, (w) => `${this.session.name}: window of ${w.device} from ${isoTime(w.startMs)}: the log refused its results: ${err.message}`));
+    // A unit the log refuses becomes dead letters; the alert states its windows left still commit,
+    // or a restart would resume from states older than the alerts the tracker already judged.
+    const written = this.committer.write(unit, (err) => ({
+      ...this.delivery.lettersFor(windows, err.code, (w) => `${this.session.name}: window of ${w.device} from ${isoTime(w.startMs)}: the log refused its results: ${err.message}`),
+      alertStates: unit.alertStates,
+    }));
     this.metrics.queueDepth.set({ pipeline: this.name }, this.scheduler.depth);
     return written;
   }

@@ -4,6 +4,7 @@
 // nothing needs them any more, and the good windows are logged. Also: live windows after a
 // restart are logged whatever their time.
 import * as path from 'node:path';
+import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gateway } from '../../runtime/gateway/gateway';
@@ -50,6 +51,8 @@ describe('window accounting in the gateway', () => {
           { name: 'pairs', topic: 'spBv1.0/pairs/#', decoder: { kind: 'sparkplug', channels: { Speed: 'speed' } }, model: 'speed-pair' },
           { name: 'timed', topic: 'machine/{device}/timed', decoder: { ...json, timestampField: 'time' }, model: 'speed-table' },
           { name: 'broken', topic: 'machine/{device}/broken', decoder: json, model: 'speed-table' },
+          // Every window anomalous (score log(speed − 2) over 0), each raising an alert at once.
+          { name: 'alerting', topic: 'machine/{device}/alerting', decoder: json, model: 'speed-log', alerts: { consecutive: 1, cooldownS: 3600, threshold: 0 } },
         ],
       },
       'windows config',
@@ -126,6 +129,18 @@ describe('window accounting in the gateway', () => {
     expect(letters('b-1')[0].reason).toMatch(/not logged/);
     await waitFor(() => gateway.log.pendingJournal('broken').length === 0, 5000, 'the journal of broken to empty');
     expect(reported.some((r) => /closed|disposed/i.test(r))).toBe(true);
+  });
+
+  it('should keep the alert state of windows whose results the log refused, with their dead letters', async () => {
+    // The log refuses the results of r-2 alone (a trigger standing for any record it cannot take).
+    const db = new Database(config.storage.path);
+    db.exec("CREATE TRIGGER refuse_r2 BEFORE INSERT ON results WHEN NEW.device = 'r-2' BEGIN SELECT RAISE(ABORT, 'r-2 refused'); END");
+    db.close();
+    await send('machine/r-2/alerting', JSON.stringify({ speed: 5 }));
+    await waitFor(() => letters('r-2').length === 1, 10_000, 'the dead letter of r-2');
+    expect(letters('r-2')[0].reason).toMatch(/the log refused its results: .*r-2 refused/);
+    // The tracker judged the window (raised); a restart must resume from that, not from before it.
+    expect(gateway.log.alertStates('alerting').get('r-2')).toMatchObject({ raised: true, anomalous: 1 });
   });
 
   it('should log a live window older than the last one logged before a restart (a device clock gone back)', async () => {
