@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type GatewayConfig, parseGatewayConfig } from '../../runtime/gateway/config';
 import { contentHash, contentOf } from '../../runtime/stream/identity';
-import { partitionOf } from '../../runtime/stream/pipeline';
+import { partitionOf } from '../../runtime/stream/partition';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
 import { VIBRATION_DECODER, client, publish, spawnGateway, tempDir, vibrationBlock, waitFor } from '../helpers/gateway';
 
