@@ -86,9 +86,21 @@ export const PipelineSchema = z
       .default({ topic: 'edge-infer/alerts/{device}/{model}', consecutive: 3, cooldownS: 300 }),
     /** This gateway handles the devices of partition `index` of `count` (per-sample streams across several gateways). */
     partition: z
-      .object({ index: z.number().int().min(0), count: z.number().int().min(1) })
+      .object({
+        index: z.number().int().min(0),
+        count: z.number().int().min(1),
+        /** Device id → partition index: these devices go where the map says, whatever their hash (the same map on every gateway). */
+        devices: z.record(z.string(), z.number().int().min(0)).optional(),
+      })
       .strict()
-      .refine((p) => p.index < p.count, { message: 'index must be below count' })
+      .superRefine((p, ctx) => {
+        if (p.index >= p.count) ctx.addIssue({ code: 'custom', path: ['index'], message: `expected a partition below count (${p.count}), got ${p.index}` });
+        for (const [device, i] of Object.entries(p.devices ?? {})) {
+          // A device id is one topic level: a name with '/' or a wildcard could never be matched.
+          if (device === '' || /[/+#]/.test(device)) ctx.addIssue({ code: 'custom', path: ['devices', device], message: `device '${device}': expected a device id as the topic's {device} level holds it (not empty; no '/', '+' or '#')` });
+          else if (i >= p.count) ctx.addIssue({ code: 'custom', path: ['devices', device], message: `device '${device}' is placed in partition ${i}; expected 0 to ${p.count - 1} (count is ${p.count})` });
+        }
+      })
       .optional(),
     /** Keep every n-th window for calibrating quantized models on this gateway's data (0: none). */
     recordEvery: z.number().int().min(0).default(20),

@@ -86,6 +86,7 @@ export class Gateway extends EventEmitter {
   private broker: { url: string; close(): Promise<void> } | undefined;
   private readonly sessions: ModelSession[] = [];
   readonly pipelines: Pipeline[] = [];
+  private readonly otherPartitionCounters = new Map<Pipeline, { inc(): void }>();
   private stopping: Promise<void> | undefined;
   private started = false;
   /** Sparkplug edge nodes to ask for a rebirth once connected (asked during the replay, or while away). */
@@ -288,29 +289,44 @@ export class Gateway extends EventEmitter {
   }
 
   /**
-   * Hands a message to every pipeline whose topic it matches, with its identity: its key, and
-   * whether it can be a redelivery (only then do the pipelines look the key up in the log).
-   * Resolves (and the broker gets its acknowledgement) once every pipeline has journaled it and
-   * its packet id's record is on disk.
+   * Hands a message to every pipeline whose topic it matches and that takes its device, with its
+   * identity: its key, and whether it can be a redelivery (only then do the pipelines look the
+   * key up in the log). Resolves (and the broker gets its acknowledgement) once every pipeline
+   * has journaled it and its packet id's record is on disk.
    */
   private async route(packet: InboundPacket): Promise<void> {
     const { topic, qos } = packet;
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload.buffer, packet.payload.byteOffset, packet.payload.byteLength);
     const receivedMs = Date.now();
-    // Every QoS 1/2 message is identified, wanted or not: it is what its packet id carries now.
+    // A device another gateway owns, for every pipeline here: dropped before its identity (a
+    // hash of the whole payload) or anything else is computed, and acknowledged.
+    let wanting: Pipeline[] | undefined;
+    for (const p of this.pipelines) {
+      if (!p.matches(topic)) continue;
+      if (p.wants(topic)) (wanting ??= []).push(p);
+      else this.otherPartition(p).inc();
+    }
+    if (!wanting) return this.identity!.pass(packet, receivedMs);
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload.buffer, packet.payload.byteOffset, packet.payload.byteLength);
     const id = this.identity!.identify(packet, receivedMs);
-    const wanting = this.pipelines.filter((p) => p.matches(topic));
+    const taking = wanting;
     const intake = (async () => {
       // A redelivery of a message still being journaled: its fate (journaled or failed) decides.
       if (id.earlier) await id.earlier.catch(() => undefined);
       const message = { topic, payload, qos, redelivered: id.redelivered, receivedMs, key: id.key };
-      // Every pipeline that wants the message journals it in the same group commit as the record.
-      await Promise.all([id.recorded, ...wanting.map((p) => p.accept(message))]);
+      // Every pipeline that takes the message journals it in the same group commit as the record.
+      await Promise.all([id.recorded, ...taking.map((p) => p.accept(message))]);
     })();
     if (qos > 0) this.identity!.intake(packet, intake);
     await intake;
     // Something was written: the journal takes messages again.
     if (qos > 0 || wanting.length > 0) this.problems.cleared('journal');
+  }
+
+  /** The pipeline's counter of messages of other partitions, labelled once (it runs per message). */
+  private otherPartition(p: Pipeline): { inc(): void } {
+    let c = this.otherPartitionCounters.get(p);
+    if (!c) this.otherPartitionCounters.set(p, (c = this.metrics.otherPartition.labels({ pipeline: p.name })));
+    return c;
   }
 
   /** Under the 'pause' policy, a full queue stops the broker connection from reading until it has room. */

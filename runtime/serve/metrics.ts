@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly messages: Counter<'pipeline'>;
+  readonly otherPartition: Counter<'pipeline'>;
   readonly duplicates: Counter<'pipeline'>;
   readonly decodeErrors: Counter<'pipeline'>;
   readonly deadLetters: Counter<'pipeline' | 'code'>;
@@ -37,6 +38,8 @@ export class GatewayMetrics {
     const r = [this.registry];
     // Per pipeline, not per topic: a topic per device would make a series per device, without bound.
     this.messages = new Counter({ name: 'edge_infer_messages_total', help: 'MQTT messages received, per pipeline', labelNames: ['pipeline'], registers: r });
+    // Apart from messages: a partitioned gateway receives every device's messages and keeps its own.
+    this.otherPartition = new Counter({ name: 'edge_infer_other_partition_messages_total', help: 'MQTT messages of devices another gateway owns (device partition): acknowledged and dropped on arrival, per pipeline', labelNames: ['pipeline'], registers: r });
     this.duplicates = new Counter({ name: 'edge_infer_duplicate_messages_total', help: 'Redelivered messages recognised and not processed twice', labelNames: ['pipeline'], registers: r });
     this.decodeErrors = new Counter({ name: 'edge_infer_decode_errors_total', help: 'Payloads that could not be decoded', labelNames: ['pipeline'], registers: r });
     this.deadLetters = new Counter({ name: 'edge_infer_dead_letters_total', help: 'Inputs recorded as dead letters, by error code', labelNames: ['pipeline', 'code'], registers: r });

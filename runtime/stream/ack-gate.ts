@@ -131,6 +131,8 @@ export class AckGate<T = unknown> extends Duplex {
   private readonly pings: Array<{ ours: boolean; upTo: number }> = [];
   private probing = false;
   private gone = false;
+  /** The socket is corked until the end of this tick (see send). */
+  private corked = false;
 
   constructor(
     private readonly transport: Duplex,
@@ -249,9 +251,27 @@ export class AckGate<T = unknown> extends Duplex {
         sent = true;
       }
       this.queue.shift();
-      this.transport.write(head.frame!);
+      this.send(head.frame!);
     }
     if (sent) this.probe();
+  }
+
+  /**
+   * Writes to the socket, corked until the end of the tick: acknowledgements are released one
+   * message at a time (each message's handler settles on its own), and one write per
+   * acknowledgement made a system call per message, also for the messages a partitioned gateway
+   * only drops. Order is the socket's: corking only groups what is written meanwhile.
+   */
+  private send(frame: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.transport.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.transport.uncork();
+      });
+    }
+    this.transport.write(frame);
   }
 
   /** One PINGREQ of ours at a time, after acknowledgements were sent since the last one. */
@@ -259,7 +279,7 @@ export class AckGate<T = unknown> extends Duplex {
     if (this.probing || this.gone || !this.hooks.onConfirmed || this.unconfirmed.length === 0) return;
     this.probing = true;
     this.pings.push({ ours: true, upTo: this.written });
-    this.transport.write(PINGREQ_BYTES);
+    this.send(PINGREQ_BYTES);
   }
 
   private incoming(chunk: Buffer): void {

@@ -65,6 +65,9 @@ export class Intake {
    */
   async accept(m: InboundMessage): Promise<void> {
     const pipeline = this.options.pipeline;
+    // Another gateway's device: nothing is looked up, counted or kept here (the gateway drops
+    // such messages before it even identifies them; this holds for any other caller too).
+    if (!this.options.wants(m.topic)) return;
     this.metrics.messages.inc({ pipeline });
     let key = m.key;
     const inMemory = this.ledger.has(key) || this.journaling.has(key);
@@ -76,7 +79,6 @@ export class Intake {
     }
     // The same key again, sent anew: a message of its own.
     if (inMemory) key = `${key}~${m.receivedMs}~${++this.repeats}`;
-    if (!this.options.wants(m.topic)) return;
     // In memory from here until the ledger has it: a repeat of it meanwhile is a message of its own.
     this.journaling.add(key);
     try {

@@ -18,6 +18,7 @@ import { type AlertRule, Delivery } from './deliver';
 import { DeviceWindows, type ReadyWindow } from './device-windows';
 import { type InboundMessage, Intake, type JournaledMessage } from './intake';
 import { MessageLedger } from './ledger';
+import { DevicePartition, type PartitionSpec } from './partition';
 import { type ReplayTarget, replayJournal } from './replay';
 import { isoTime, withThreshold } from './results';
 import { type BackPressurePolicy, Scheduler, type WindowResult } from './scheduler';
@@ -41,8 +42,8 @@ export interface PipelineSpec {
   results: string;
   resultsQos: 0 | 1 | 2;
   alerts?: AlertRule;
-  /** Only devices whose hash falls in this slot (worker index of count) are handled here. */
-  partition?: { index: number; count: number };
+  /** Only the devices of this slot (index of count: by the map, else by hash) are handled here. */
+  partition?: PartitionSpec;
   /** Keep every n-th window for on-gateway calibration (0: none). */
   recordEvery: number;
   scheduler: { maxBatch: number; maxWaitMs: number; maxQueue: number; policy: BackPressurePolicy };
@@ -68,13 +69,6 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((k, i) => k === b[i]);
 }
 
-/** Which of `count` workers owns a device: a stable hash, so a device's windows stay on one process. */
-export function partitionOf(device: string, count: number): number {
-  let h = 2166136261;
-  for (let i = 0; i < device.length; i++) h = Math.imul(h ^ device.charCodeAt(i), 16777619);
-  return (h >>> 0) % count;
-}
-
 export class Pipeline {
   readonly pattern: TopicPattern;
   readonly matches: (topic: string) => boolean;
@@ -84,6 +78,8 @@ export class Pipeline {
   /** The variant's card, with the operator's threshold when the alert rule sets one. */
   readonly card: ModelCard;
   readonly idleMs: number;
+  /** The devices this gateway handles, when several gateways share them. */
+  private readonly partition: DevicePartition | undefined;
   private readonly ledger: MessageLedger;
   private readonly intake: Intake;
   private readonly delivery: Delivery;
@@ -124,6 +120,7 @@ export class Pipeline {
     this.windows = new DeviceWindows(this.card, { window: spec.window, hop: spec.hop, maxGapS: spec.maxGapS, seqPerDevice: spec.decoder.kind !== 'sparkplug', maxDevices: devices.max, maxAheadS: devices.maxAheadS });
     this.scheduler = new Scheduler(session, this.card, (results) => this.deliver(results), spec.scheduler, (err, windows) => this.failed(err, windows));
     this.births = this.decoder.kind === 'sparkplug' ? new SparkplugBirths() : undefined;
+    this.partition = spec.partition && new DevicePartition(spec.partition);
     this.ledger = new MessageLedger(spec.name);
     this.delivery = new Delivery(this.card, { pipeline: spec.name, topic: spec.topic, sessionName: session.name, variant: variant.variant, results: spec.results, resultsQos: spec.resultsQos, alerts: spec.alerts, recordEvery: spec.recordEvery }, metrics);
     this.committer = new Committer(spec.name, store, this.ledger, metrics, onCommit, onError);
@@ -149,15 +146,17 @@ export class Pipeline {
   }
 
   private owns(device: string): boolean {
-    const p = this.spec.partition;
-    return !p || partitionOf(device, p.count) === p.index;
+    return !this.partition || this.partition.owns(device);
   }
 
-  /** Devices of other partitions belong to other gateways. A topic whose device level is empty is taken: decode dead-letters it. */
-  private wants(topic: string): boolean {
-    if (!this.spec.partition) return true;
+  /**
+   * False for a topic whose device another gateway owns: the gateway drops such a message before
+   * it computes anything for it. A topic whose device level is empty is taken: decode dead-letters it.
+   */
+  wants(topic: string): boolean {
+    if (!this.partition) return true;
     const device = topicDevice(this.pattern, topic);
-    return device === undefined || this.owns(device);
+    return device === undefined || this.partition.owns(device);
   }
 
   // ── intake ──────────────────────────────────────────────────────────────────────────────

@@ -1,16 +1,20 @@
 // Three `edge-infer run` processes on one Mosquitto. Block payloads that each fill a window are
 // split by an MQTT 5 shared subscription: every message is handled exactly once across the
 // three logs, also when one process is killed mid-stream and restarted. Streams of small blocks
-// are split by device partition: each device's windows are all in one log.
+// are split by device partition: each device's windows are all in one log. A partitioned gateway
+// drops another gateway's messages on arrival: acknowledged, never identified, counted or journaled.
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { type GatewayConfig, parseGatewayConfig } from '../../runtime/gateway/config';
-import { contentHash, contentOf } from '../../runtime/stream/identity';
-import { partitionOf } from '../../runtime/stream/pipeline';
+import { Gateway } from '../../runtime/gateway/gateway';
+import { ResultStore } from '../../runtime/store';
+import { MessageIdentity, contentHash, contentOf } from '../../runtime/stream/identity';
+import { partitionOf } from '../../runtime/stream/partition';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
 import { VIBRATION_DECODER, client, publish, spawnGateway, tempDir, vibrationBlock, waitFor } from '../helpers/gateway';
+import { speedTableModelsDir } from '../helpers/speed-table';
 
 const GATEWAYS = 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -208,4 +212,104 @@ describe('three gateways on one broker', () => {
     }
     expect(rows).toHaveLength(devices.length * perDevice);
   }, 60_000);
+});
+
+describe('a partitioned gateway', () => {
+  let broker: MosquittoBroker | undefined;
+  let gateway: Gateway | undefined;
+  let pub: MqttClient | undefined;
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    pub?.end(true);
+    await gateway?.stop();
+    await broker?.stop();
+    broker = gateway = pub = undefined;
+  });
+
+  const robots = Array.from({ length: 8 }, (_, k) => `robot-0${k + 1}`);
+  // One robot the hash gives to the other gateway, placed on this one by the map.
+  const pinned = robots.find((d) => partitionOf(d, 2) === 1)!;
+  const owned = robots.filter((d) => d === pinned || partitionOf(d, 2) === 0);
+  const speeds = { topic: 'machine/{device}/speed', qos: 1, decoder: { kind: 'json', channels: ['speed'] }, model: 'speed-table' };
+
+  async function run(pipelines: Array<Record<string, unknown>>): Promise<{ identified: string[]; journaled: Array<{ pipeline: string; topic: string }>; metrics: string; log: string }> {
+    broker = await startMosquitto();
+    const log = path.join(tempDir(), 'log.db');
+    const config = parseGatewayConfig(
+      {
+        broker: { url: broker.url, protocol: 4, clientId: 'partitioned-gw', reconnectMs: 100, persistentSession: true },
+        models: speedTableModelsDir(),
+        storage: { path: log },
+        http: { port: 0, host: '127.0.0.1' },
+        engine: { backend: 'wasm', threads: 1 },
+        pipelines,
+      },
+      'partitioned gateway config',
+    );
+    const identified: string[] = [];
+    const identify = MessageIdentity.prototype.identify;
+    vi.spyOn(MessageIdentity.prototype, 'identify').mockImplementation(function (this: MessageIdentity, packet, receivedMs) {
+      identified.push(packet.topic);
+      return identify.call(this, packet, receivedMs);
+    });
+    const journaled: Array<{ pipeline: string; topic: string }> = [];
+    const journalSoon = ResultStore.prototype.journalSoon;
+    vi.spyOn(ResultStore.prototype, 'journalSoon').mockImplementation(function (this: ResultStore, entry) {
+      journaled.push({ pipeline: entry.pipeline, topic: entry.topic });
+      return journalSoon.call(this, entry);
+    });
+    gateway = new Gateway(config, () => undefined);
+    await gateway.start();
+    pub = await client(broker.url, { clientId: 'partitioned-plant' });
+    const sent: Promise<void>[] = [];
+    for (let k = 0; k < 5; k++) for (const d of robots) sent.push(publish(pub, `machine/${d}/speed`, JSON.stringify({ speed: 1 + k / 10 })));
+    // No device at all: taken by every pipeline, and dead-lettered by decode.
+    sent.push(publish(pub, 'machine//speed', JSON.stringify({ speed: 1 })));
+    await Promise.all(sent);
+    const source = (gateway as unknown as { source: { heldAcks: number } }).source;
+    const expected = pipelines.reduce((n, p) => n + (p.partition ? owned.length : robots.length) * 5, 0);
+    await waitFor(() => gateway!.log.counts().results >= expected && source.heldAcks === 0, 20_000, `${expected} results and every acknowledgement sent`);
+    const metrics = await gateway.metrics.text();
+    await gateway.stop();
+    return { identified, journaled, metrics, log };
+  }
+
+  /** Results per device in the log (both pipelines run the same model). */
+  const resultsPerDevice = (log: string): Record<string, number> => {
+    const db = new Database(log, { readonly: true, fileMustExist: true });
+    try {
+      const rows = db.prepare('SELECT device, COUNT(*) AS n FROM results GROUP BY device').all() as Array<{ device: string; n: number }>;
+      return Object.fromEntries(rows.map((r) => [r.device, r.n]));
+    } finally {
+      db.close();
+    }
+  };
+  const counter = (metrics: string, name: string, pipeline: string): number => Number(metrics.split('\n').find((l) => l.startsWith(`${name}{pipeline="${pipeline}"}`))?.split(' ').at(-1) ?? 0);
+
+  it('should acknowledge and drop the messages of devices another gateway owns before identifying, counting or journaling them', async () => {
+    const { identified, journaled, metrics, log } = await run([{ name: 'mine', ...speeds, partition: { index: 0, count: 2, devices: { [pinned]: 0 } } }]);
+    const ownTopic = (t: string) => t === 'machine//speed' || owned.some((d) => t === `machine/${d}/speed`);
+    expect(owned.length).toBeLessThan(robots.length); // precondition: the other gateway has devices
+    expect(identified.filter((t) => !ownTopic(t)), 'messages of other partitions identified (hashed)').toEqual([]);
+    expect(journaled.filter((j) => !ownTopic(j.topic)), 'messages of other partitions journaled').toEqual([]);
+    expect(identified).toHaveLength(owned.length * 5 + 1);
+    expect(counter(metrics, 'edge_infer_messages_total', 'mine')).toBe(owned.length * 5 + 1);
+    expect(counter(metrics, 'edge_infer_other_partition_messages_total', 'mine')).toBe((robots.length - owned.length) * 5);
+    expect(resultsPerDevice(log)).toEqual(Object.fromEntries(owned.map((d) => [d, 5])));
+    expect(metrics).toMatch(/edge_infer_dead_letters_total\{pipeline="mine",code="E_INPUT_VALUE"\} 1/);
+  }, 30_000);
+
+  it('should drop a message only when no pipeline takes it: a pipeline without a partition still gets every device', async () => {
+    const { identified, journaled, metrics, log } = await run([
+      { name: 'mine', ...speeds, partition: { index: 0, count: 2, devices: { [pinned]: 0 } } },
+      { name: 'all', ...speeds },
+    ]);
+    expect(identified).toHaveLength(robots.length * 5 + 1);
+    expect(new Set(journaled.filter((j) => j.pipeline === 'mine').map((j) => j.topic.split('/')[1]))).toEqual(new Set([...owned, '']));
+    expect(journaled.filter((j) => j.pipeline === 'all')).toHaveLength(robots.length * 5 + 1);
+    expect(counter(metrics, 'edge_infer_messages_total', 'mine')).toBe(owned.length * 5 + 1);
+    expect(counter(metrics, 'edge_infer_messages_total', 'all')).toBe(robots.length * 5 + 1);
+    expect(counter(metrics, 'edge_infer_other_partition_messages_total', 'mine')).toBe((robots.length - owned.length) * 5);
+    expect(resultsPerDevice(log)).toEqual(Object.fromEntries(robots.map((d) => [d, owned.includes(d) ? 10 : 5])));
+  }, 30_000);
 });
