@@ -61,6 +61,18 @@ describe('partitionOf', () => {
     for (const [b, n] of flips.entries()) expect(n / trials, `bit ${b} of the hash`).toBeLessThan(0.6);
   });
 
+  it('should not put machines named in even steps on one gateway (pump-a, -c, -e … -y: FNV-1a alone put all 13 on one of two)', () => {
+    const pumps = Array.from({ length: 13 }, (_, k) => `pump-${String.fromCharCode(97 + 2 * k)}`);
+    const spread = (parts: number): number[] => {
+      const counts = new Array<number>(parts).fill(0);
+      for (const d of pumps) counts[partitionOf(d, parts)]++;
+      return counts;
+    };
+    // A chance split of 13, as a coin would give it; before, 0/13 with two gateways and 0/7/0/6 with four.
+    expect(spread(2)).toEqual([6, 7]);
+    expect(spread(4).every((n) => n > 0)).toBe(true);
+  });
+
   it('should give the same partition on every call and for every gateway (no state, no seed)', () => {
     expect(partitionHash('robot-07')).toBe(partitionHash('robot-07'));
     expect(new DevicePartition({ index: 0, count: 3 }).of('robot-07')).toBe(partitionOf('robot-07', 3));
