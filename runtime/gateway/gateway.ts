@@ -215,6 +215,8 @@ export class Gateway extends EventEmitter {
         receiveMaximum: Math.min(65_535, Math.max(...this.pipelines.map((p) => p.scheduler.maxQueue))),
         incoming: this.store.incoming(c.broker.clientId),
         grants: this.store.grants(c.broker.clientId),
+        // Partitioned: the other gateways' messages are dropped on arrival, before mqtt.js parses them.
+        drops: this.pipelines.some((p) => p.spec.partition) ? (topic, messageId) => this.dropsEarly(topic, messageId) : undefined,
       });
       this.source = source;
       const identity = new MessageIdentity(this.store.deliveries(c.broker.clientId));
@@ -298,13 +300,9 @@ export class Gateway extends EventEmitter {
     const { topic, qos } = packet;
     const receivedMs = Date.now();
     // A device another gateway owns, for every pipeline here: dropped before its identity (a
-    // hash of the whole payload) or anything else is computed, and acknowledged.
-    let wanting: Pipeline[] | undefined;
-    for (const p of this.pipelines) {
-      if (!p.matches(topic)) continue;
-      if (p.wants(topic)) (wanting ??= []).push(p);
-      else this.otherPartition(p).inc();
-    }
+    // hash of the whole payload) or anything else is computed, and acknowledged. (Most are
+    // dropped earlier, on arrival: see dropsEarly.)
+    const wanting = this.takers(topic, true);
     if (!wanting) return this.identity!.pass(packet, receivedMs);
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload.buffer, packet.payload.byteOffset, packet.payload.byteLength);
     const id = this.identity!.identify(packet, receivedMs);
@@ -320,6 +318,33 @@ export class Gateway extends EventEmitter {
     await intake;
     // Something was written: the journal takes messages again.
     if (qos > 0 || wanting.length > 0) this.problems.cleared('journal');
+  }
+
+  /**
+   * The pipelines that take a message on this topic (none: it is dropped), the one decision of
+   * route() and of the drop on arrival. With `count`, each pipeline the topic matches that does
+   * not take it counts the message as another partition's.
+   */
+  private takers(topic: string, count: boolean): Pipeline[] | undefined {
+    let wanting: Pipeline[] | undefined;
+    for (const p of this.pipelines) {
+      if (!p.matches(topic)) continue;
+      if (p.wants(topic)) (wanting ??= []).push(p);
+      else if (count) this.otherPartition(p).inc();
+    }
+    return wanting;
+  }
+
+  /**
+   * The acknowledgement gate asks this for each inbound QoS 0/1 PUBLISH, before mqtt.js parses it:
+   * true drops it there (acknowledged, counted as another partition's, nothing else). A packet id
+   * that still carries a message of ours goes the long way, so that route() lets it go (pass).
+   */
+  private dropsEarly(topic: string, messageId: number | undefined): boolean {
+    if (messageId !== undefined && this.identity?.carries(messageId) !== false) return false;
+    if (this.takers(topic, false)) return false;
+    this.takers(topic, true);
+    return true;
   }
 
   /** The pipeline's counter of messages of other partitions, labelled once (it runs per message). */

@@ -15,12 +15,19 @@
 // connection's packets in order, so its PINGRESP to a PINGREQ written after an acknowledgement
 // means the acknowledgement was read. After each run of acknowledgements the gate writes one
 // PINGREQ of its own (MQTT lets a client ping at any time) and keeps its PINGRESP from mqtt.js.
+//
+// A partitioned gateway receives every device's messages and keeps only its own: the gate drops
+// the others' QoS 0/1 PUBLISHes before mqtt.js parses them (hooks.drops), and acknowledges a QoS 1
+// one itself. PUBACKs must leave in the order the PUBLISHes came (MQTT-4.6.0-2), and a forwarded
+// message's hold comes later (mqtt.js parses asynchronously): so each forwarded QoS 1 PUBLISH
+// takes its place in the queue on arrival, and its hold fills that place.
 import { Duplex } from 'node:stream';
 import { EdgeInferError } from '../errors';
 
 /** MQTT control packet types (high nibble of the first byte). */
 export const PUBACK = 4;
 export const PUBCOMP = 7;
+const PUBLISH = 3;
 const PINGREQ = 12;
 const PINGRESP = 13;
 const PINGREQ_BYTES = Buffer.from([PINGREQ << 4, 0]);
@@ -63,6 +70,8 @@ export interface AckHold<T> {
 interface Entry<T> {
   hold?: { messageId: number; type: number; token: T; state: 'pending' | 'ok' | 'failed' };
   frame?: Buffer;
+  /** A QoS 1 PUBLISH forwarded to mqtt.js whose hold has yet to come: the place its PUBACK takes. */
+  awaiting?: number;
 }
 
 export interface AckGateHooks<T> {
@@ -71,6 +80,12 @@ export interface AckGateHooks<T> {
   onConfirmed?: (tokens: T[]) => void;
   /** A held acknowledgement's message failed: the gate drops the connection. */
   onDropped?: (err: EdgeInferError) => void;
+  /**
+   * True when an inbound QoS 0/1 PUBLISH on this topic (packet id for QoS 1) is not wanted here:
+   * the gate drops it before mqtt.js parses it and writes a QoS 1 one's PUBACK itself. With this
+   * hook every forwarded QoS 1 PUBLISH must get its hold (as mqtt-source gives each one).
+   */
+  drops?: (topic: string, messageId: number | undefined) => boolean;
 }
 
 /**
@@ -133,6 +148,8 @@ export class AckGate<T = unknown> extends Duplex {
   private gone = false;
   /** The socket is corked until the end of this tick (see send). */
   private corked = false;
+  /** Places in the queue waiting for their hold (entries with `awaiting`). */
+  private awaiting = 0;
 
   constructor(
     private readonly transport: Duplex,
@@ -159,23 +176,47 @@ export class AckGate<T = unknown> extends Duplex {
    * write: call before the handleMessage callback. Acknowledgements leave in the order held.
    */
   hold(messageId: number, type: typeof PUBACK | typeof PUBCOMP, token: T): AckHold<T> {
-    const entry: Entry<T> = { hold: { messageId, type, token, state: 'pending' } };
+    const hold = { messageId, type, token, state: 'pending' as 'pending' | 'ok' | 'failed' };
     if (this.gone) {
       // mqtt.js will write it to whatever connection comes next: it must not go there.
       this.hooks.orphans.add(type, messageId);
       return { messageId, type, token, settle: () => undefined };
     }
-    this.queue.push(entry);
+    const entry = (type === PUBACK && this.placeOf(messageId)) || {};
+    entry.hold = hold;
+    if (entry.awaiting === undefined) this.queue.push(entry);
+    else {
+      entry.awaiting = undefined;
+      this.awaiting--;
+    }
     return {
       messageId,
       type,
       token,
       settle: (ok) => {
-        if (entry.hold!.state !== 'pending') return;
-        entry.hold!.state = ok ? 'ok' : 'failed';
+        if (hold.state !== 'pending') return;
+        hold.state = ok ? 'ok' : 'failed';
         this.release();
       },
     };
+  }
+
+  /**
+   * The place a forwarded QoS 1 PUBLISH took on arrival, for its hold. mqtt.js hands QoS 1
+   * messages over in arrival order, so places before it whose holds never came are of PUBLISHes
+   * mqtt.js did not hand over (a packet it could not parse): mqtt.js never acknowledges those,
+   * and they must not hold back the acknowledgements behind them.
+   */
+  private placeOf(messageId: number): Entry<T> | undefined {
+    if (this.awaiting === 0) return undefined;
+    const at = this.queue.findIndex((e) => e.awaiting === messageId);
+    if (at < 0) return undefined;
+    for (let i = at - 1; i >= 0; i--) {
+      if (this.queue[i].awaiting === undefined) continue;
+      this.queue.splice(i, 1);
+      this.awaiting--;
+    }
+    return this.queue.find((e) => e.awaiting === messageId);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -237,6 +278,7 @@ export class AckGate<T = unknown> extends Duplex {
     while (this.queue.length > 0 && !this.gone) {
       const head = this.queue[0];
       const hold = head.hold;
+      if (head.awaiting !== undefined) break;
       if (hold) {
         if (hold.state === 'pending' || head.frame === undefined) break;
         if (hold.state === 'failed') {
@@ -293,7 +335,13 @@ export class AckGate<T = unknown> extends Duplex {
     let keep: Buffer[] | undefined;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
-      if (frame[0] >> 4 !== PINGRESP) {
+      const type = frame[0] >> 4;
+      if (type === PUBLISH && this.hooks.drops) {
+        if (this.dropped(frame)) keep ??= frames.slice(0, i);
+        else keep?.push(frame);
+        continue;
+      }
+      if (type !== PINGRESP) {
         keep?.push(frame);
         continue;
       }
@@ -315,6 +363,34 @@ export class AckGate<T = unknown> extends Duplex {
     if (!this.push(data)) this.transport.pause();
   }
 
+  /**
+   * An inbound PUBLISH: true when it is dropped here (and a QoS 1 one acknowledged in its turn);
+   * a forwarded QoS 1 one takes its place in the queue. QoS 2 always goes to mqtt.js (its PUBREC
+   * and PUBREL flow), and so does a PUBLISH without a topic (an MQTT 5 topic alias names it).
+   */
+  private dropped(frame: Buffer): boolean {
+    const qos = (frame[0] >> 1) & 3;
+    if (qos === 2 || qos === 3) return false;
+    const at = headerLength(frame);
+    if (frame.length < at + 2) return false;
+    const topicEnd = at + 2 + frame.readUInt16BE(at);
+    if (frame.length < topicEnd + (qos === 1 ? 2 : 0)) return false;
+    const messageId = qos === 1 ? frame.readUInt16BE(topicEnd) : undefined;
+    if (topicEnd > at + 2 && this.hooks.drops!(frame.toString('utf8', at + 2, topicEnd), messageId)) {
+      if (messageId !== undefined && !this.gone) {
+        const puback = Buffer.from([PUBACK << 4, 2, messageId >> 8, messageId & 0xff]);
+        if (this.queue.length === 0) this.send(puback);
+        else this.queue.push({ frame: puback });
+      }
+      return true;
+    }
+    if (messageId !== undefined && !this.gone) {
+      this.queue.push({ awaiting: messageId });
+      this.awaiting++;
+    }
+    return false;
+  }
+
   private confirm(upTo: number): void {
     let n = 0;
     while (n < this.unconfirmed.length && this.unconfirmed[n].seq <= upTo) n++;
@@ -330,6 +406,8 @@ export class AckGate<T = unknown> extends Duplex {
     for (const e of this.queue) {
       if (e.hold && e.frame === undefined) this.hooks.orphans.add(e.hold.type, e.hold.messageId);
     }
+    // Places still waiting for their hold are not orphans: hold() on a gate that is gone adds them.
     this.queue.length = 0;
+    this.awaiting = 0;
   }
 }

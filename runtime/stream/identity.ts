@@ -93,6 +93,11 @@ export class MessageIdentity {
     this.carried.clear();
   }
 
+  /** True while a message under this packet id may still be redelivered (see `pass`). */
+  carries(messageId: number): boolean {
+    return this.carried.has(messageId);
+  }
+
   /** Identifies one inbound message a pipeline takes (the others go through `pass`). */
   identify(packet: InboundPacket, receivedMs: number): Identity {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;

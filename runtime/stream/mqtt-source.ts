@@ -54,6 +54,11 @@ export interface BrokerOptions {
    * finds its session at the broker does not subscribe again, and still knows what it holds.
    */
   grants?: GrantLog;
+  /**
+   * True when an inbound QoS 0/1 message on this topic (packet id for QoS 1) is not wanted: it is
+   * dropped (a QoS 1 one acknowledged) on arrival, before mqtt.js parses it or the handler sees it.
+   */
+  drops?: (topic: string, messageId: number | undefined) => boolean;
 }
 
 /** One filter's grant at a SUBSCRIBE: the QoS asked, the SUBACK's code (128 and up: refused), when. */
@@ -205,6 +210,7 @@ export class MqttSource extends EventEmitter {
         orphans: this.orphans,
         onConfirmed: (packets) => this.emit('acknowledged', packets),
         onDropped: (err) => this.emit('dropped', err),
+        drops: o.drops,
       }, o.url);
       this.gate = gate;
       return gate;
@@ -224,6 +230,8 @@ export class MqttSource extends EventEmitter {
         else callback();
       };
       let hold: AckHold<IPublishPacket> | undefined;
+      // Every QoS 1/2 message gets its hold, redeliveries too: the gate keeps a forwarded QoS 1
+      // PUBLISH's place in the acknowledgement order for it.
       if (packet.qos > 0 && packet.messageId !== undefined) {
         const gate = this.gate;
         hold = gate?.hold(packet.messageId, packet.qos === 2 ? PUBCOMP : PUBACK, packet);

@@ -2,7 +2,8 @@
 // split by an MQTT 5 shared subscription: every message is handled exactly once across the
 // three logs, also when one process is killed mid-stream and restarted. Streams of small blocks
 // are split by device partition: each device's windows are all in one log. A partitioned gateway
-// drops another gateway's messages on arrival: acknowledged, never identified, counted or journaled.
+// drops another gateway's messages on arrival, in the acknowledgement gate before mqtt.js parses them:
+// acknowledged, never identified, counted or journaled.
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
@@ -232,7 +233,10 @@ describe('a partitioned gateway', () => {
   const owned = robots.filter((d) => d === pinned || partitionOf(d, 2) === 0);
   const speeds = { topic: 'machine/{device}/speed', qos: 1, decoder: { kind: 'json', channels: ['speed'] }, model: 'speed-table' };
 
-  async function run(pipelines: Array<Record<string, unknown>>): Promise<{ identified: string[]; journaled: Array<{ pipeline: string; topic: string }>; metrics: string; log: string }> {
+  async function run(
+    pipelines: Array<Record<string, unknown>>,
+    before?: (identity: MessageIdentity) => Promise<void>,
+  ): Promise<{ identified: string[]; routed: string[]; journaled: Array<{ pipeline: string; topic: string }>; metrics: string; log: string }> {
     broker = await startMosquitto();
     const log = path.join(tempDir(), 'log.db');
     const config = parseGatewayConfig(
@@ -252,6 +256,13 @@ describe('a partitioned gateway', () => {
       identified.push(packet.topic);
       return identify.call(this, packet, receivedMs);
     });
+    // What mqtt.js handed over (the gateway's handler): what the gate did not drop on arrival.
+    const routed: string[] = [];
+    const route = (Gateway.prototype as unknown as { route: (packet: { topic: string }) => Promise<void> }).route;
+    vi.spyOn(Gateway.prototype as unknown as { route: (packet: { topic: string }) => Promise<void> }, 'route').mockImplementation(function (this: Gateway, packet) {
+      routed.push(packet.topic);
+      return route.call(this, packet);
+    });
     const journaled: Array<{ pipeline: string; topic: string }> = [];
     const journalSoon = ResultStore.prototype.journalSoon;
     vi.spyOn(ResultStore.prototype, 'journalSoon').mockImplementation(function (this: ResultStore, entry) {
@@ -260,6 +271,7 @@ describe('a partitioned gateway', () => {
     });
     gateway = new Gateway(config, () => undefined);
     await gateway.start();
+    await before?.((gateway as unknown as { identity: MessageIdentity }).identity);
     pub = await client(broker.url, { clientId: 'partitioned-plant' });
     const sent: Promise<void>[] = [];
     for (let k = 0; k < 5; k++) for (const d of robots) sent.push(publish(pub, `machine/${d}/speed`, JSON.stringify({ speed: 1 + k / 10 })));
@@ -271,7 +283,7 @@ describe('a partitioned gateway', () => {
     await waitFor(() => gateway!.log.counts().results >= expected && source.heldAcks === 0, 20_000, `${expected} results and every acknowledgement sent`);
     const metrics = await gateway.metrics.text();
     await gateway.stop();
-    return { identified, journaled, metrics, log };
+    return { identified, routed, journaled, metrics, log };
   }
 
   /** Results per device in the log (both pipelines run the same model). */
@@ -287,9 +299,10 @@ describe('a partitioned gateway', () => {
   const counter = (metrics: string, name: string, pipeline: string): number => Number(metrics.split('\n').find((l) => l.startsWith(`${name}{pipeline="${pipeline}"}`))?.split(' ').at(-1) ?? 0);
 
   it('should acknowledge and drop the messages of devices another gateway owns before identifying, counting or journaling them', async () => {
-    const { identified, journaled, metrics, log } = await run([{ name: 'mine', ...speeds, partition: { index: 0, count: 2, devices: { [pinned]: 0 } } }]);
+    const { identified, routed, journaled, metrics, log } = await run([{ name: 'mine', ...speeds, partition: { index: 0, count: 2, devices: { [pinned]: 0 } } }]);
     const ownTopic = (t: string) => t === 'machine//speed' || owned.some((d) => t === `machine/${d}/speed`);
     expect(owned.length).toBeLessThan(robots.length); // precondition: the other gateway has devices
+    expect(routed.filter((t) => !ownTopic(t)), 'messages of other partitions handed over by mqtt.js (not dropped on arrival)').toEqual([]);
     expect(identified.filter((t) => !ownTopic(t)), 'messages of other partitions identified (hashed)').toEqual([]);
     expect(journaled.filter((j) => !ownTopic(j.topic)), 'messages of other partitions journaled').toEqual([]);
     expect(identified).toHaveLength(owned.length * 5 + 1);
@@ -297,6 +310,22 @@ describe('a partitioned gateway', () => {
     expect(counter(metrics, 'edge_infer_other_partition_messages_total', 'mine')).toBe((robots.length - owned.length) * 5);
     expect(resultsPerDevice(log)).toEqual(Object.fromEntries(owned.map((d) => [d, 5])));
     expect(metrics).toMatch(/edge_infer_dead_letters_total\{pipeline="mine",code="E_INPUT_VALUE"\} 1/);
+  }, 30_000);
+
+  it('should hand a message of another partition over as before when its packet id still carries a message of ours, counting it once', async () => {
+    const total = robots.length * 5 + 1;
+    const { identified, routed, journaled, metrics } = await run([{ name: 'mine', ...speeds, partition: { index: 0, count: 2, devices: { [pinned]: 0 } } }], async (identity) => {
+      // Every packet id the broker will use carries a message of ours whose acknowledgement the
+      // broker has not been seen to read: a message under one of them must reach pass().
+      const own = `machine/${owned[0]}/speed`;
+      await Promise.all(Array.from({ length: total + 16 }, (_, k) => identity.identify({ topic: own, payload: Buffer.from(`earlier ${k}`), qos: 1, messageId: k + 1 }, Date.now()).recorded));
+    });
+    const ownTopic = (t: string) => t === 'machine//speed' || owned.some((d) => t === `machine/${d}/speed`);
+    expect(routed.filter((t) => !ownTopic(t))).toHaveLength((robots.length - owned.length) * 5);
+    expect(identified.filter((t) => !ownTopic(t)), 'messages of other partitions identified (hashed)').toHaveLength(0);
+    expect(journaled.filter((j) => !ownTopic(j.topic))).toEqual([]);
+    expect(counter(metrics, 'edge_infer_other_partition_messages_total', 'mine')).toBe((robots.length - owned.length) * 5);
+    expect(counter(metrics, 'edge_infer_messages_total', 'mine')).toBe(owned.length * 5 + 1);
   }, 30_000);
 
   it('should drop a message only when no pipeline takes it: a pipeline without a partition still gets every device', async () => {
