@@ -7,16 +7,7 @@
 // and a list of tags, so that independent parts of a simulation (each stream, each channel's
 // noise, the load process) draw from independent sequences: adding a channel never changes the
 // numbers another channel sees.
-
-/** murmur3's 32-bit finalizer: every input bit affects every output bit. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { fmix32 } from '../runtime/hash';
 
 function mix(h: number, word: number): number {
   return fmix32((Math.imul(h ^ (word >>> 0), 0x9e3779b1) + 0x7f4a7c15) >>> 0);

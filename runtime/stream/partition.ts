@@ -7,6 +7,7 @@
 // `-04`, `-06`, `-08` all landed on one of two gateways. The finalizer mixes every bit of the
 // state into every bit of the result, for two multiplications per device.
 import { EdgeInferError } from '../errors';
+import { fmix32 } from '../hash';
 
 /** This gateway's slot among `count`, and devices placed by name (they win over the hash). */
 export interface PartitionSpec {
@@ -22,12 +23,7 @@ export interface PartitionSpec {
 export function partitionHash(device: string): number {
   let h = 2166136261;
   for (let i = 0; i < device.length; i++) h = Math.imul(h ^ device.charCodeAt(i), 16777619);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 /** Which of `count` gateways owns a device: the map's index when it names the device, else the hash's. */

@@ -7,26 +7,14 @@ import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Gateway } from '../../runtime/gateway/gateway';
-import { parseGatewayConfig } from '../../runtime/gateway/config';
 import { type MosquittoBroker, type TestBroker, startAedes, startMosquitto } from '../helpers/brokers';
 import { client, publish, tempDir, waitFor } from '../helpers/gateway';
-import { gatherModel } from '../helpers/models';
-import { modelsDir, speedCard } from '../helpers/speed-models';
+import { speedTableConfig } from '../helpers/speed-models';
 
 const JSON_SPEED = { kind: 'json', channels: ['speed'] } as const;
 
 function config(brokerUrl: string, pipelines: unknown[], broker: Record<string, unknown> = {}) {
-  return parseGatewayConfig(
-    {
-      broker: { url: brokerUrl, protocol: 5, clientId: `gw-${Math.random().toString(36).slice(2, 8)}`, reconnectMs: 100, ...broker },
-      models: modelsDir([{ card: speedCard('speed-table'), onnx: gatherModel() }]),
-      storage: { path: path.join(tempDir(), 'log.db') },
-      http: { port: 0, host: '127.0.0.1' },
-      engine: { backend: 'wasm', threads: 1 },
-      pipelines,
-    },
-    'broker test config',
-  );
+  return speedTableConfig({ url: brokerUrl, protocol: 5, clientId: `gw-${Math.random().toString(36).slice(2, 8)}`, ...broker }, pipelines, 'broker test config');
 }
 
 

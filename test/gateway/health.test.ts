@@ -7,12 +7,10 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseGatewayConfig } from '../../runtime/gateway/config';
 import { Gateway } from '../../runtime/gateway/gateway';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
-import { client, publish, tempDir, waitFor } from '../helpers/gateway';
-import { gatherModel } from '../helpers/models';
-import { modelsDir, speedCard } from '../helpers/speed-models';
+import { client, publish, waitFor } from '../helpers/gateway';
+import { speedTableConfig } from '../helpers/speed-models';
 
 const JSON_SPEED = { kind: 'json', channels: ['speed'] } as const;
 const SPEEDS = { name: 'speeds', topic: 'machine/{device}/speed', qos: 1, decoder: JSON_SPEED, model: 'speed-table' };
@@ -20,17 +18,7 @@ const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 /** One gateway's config: its client id and log stay the same across the restarts of a test. */
 function config(brokerUrl: string, protocol: 4 | 5, pipelines: unknown[] = [SPEEDS]) {
-  return parseGatewayConfig(
-    {
-      broker: { url: brokerUrl, protocol, clientId: `gw-health-${protocol}`, reconnectMs: 100, persistentSession: true },
-      models: modelsDir([{ card: speedCard('speed-table'), onnx: gatherModel() }]),
-      storage: { path: path.join(tempDir(), 'log.db') },
-      http: { port: 0, host: '127.0.0.1' },
-      engine: { backend: 'wasm', threads: 1 },
-      pipelines,
-    },
-    'health test config',
-  );
+  return speedTableConfig({ url: brokerUrl, protocol, clientId: `gw-health-${protocol}`, persistentSession: true }, pipelines, 'health test config');
 }
 
 describe('/health across restarts', () => {

@@ -5,12 +5,11 @@ import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Gateway } from '../../runtime/gateway/gateway';
-import { type GatewayConfig, parseGatewayConfig } from '../../runtime/gateway/config';
+import type { GatewayConfig } from '../../runtime/gateway/config';
 import { ResultStore } from '../../runtime/store';
 import { type TestBroker, startAedes } from '../helpers/brokers';
-import { client, tempDir, waitFor } from '../helpers/gateway';
-import { gatherModel } from '../helpers/models';
-import { modelsDir, speedCard } from '../helpers/speed-models';
+import { client, waitFor } from '../helpers/gateway';
+import { speedTableConfig } from '../helpers/speed-models';
 import { encodePayload, rawData } from '../stream/decoders/sparkplug-helpers';
 
 const T0 = 1_700_000_000_000;
@@ -20,17 +19,8 @@ const dbirth = (seq: number) => Buffer.from(encodePayload({ timestamp: T0, seq, 
 const ddata = (seq: number, speed: number, at: number) => Buffer.from(rawData(seq, [{ alias: 7, floatValue: speed }], at));
 
 function sparkplugConfig(brokerUrl: string): GatewayConfig {
-  return parseGatewayConfig(
-    {
-      broker: { url: brokerUrl, protocol: 4, clientId: `gw-spb-${Math.random().toString(36).slice(2, 8)}`, reconnectMs: 200 },
-      models: modelsDir([{ card: speedCard('speed-table'), onnx: gatherModel() }]),
-      storage: { path: path.join(tempDir(), 'log.db') },
-      http: { port: 0, host: '127.0.0.1' },
-      engine: { backend: 'wasm', threads: 1 },
-      pipelines: [{ name: 'sparkplug', topic: 'spBv1.0/plant/#', decoder: { kind: 'sparkplug', channels: { Speed: 'speed' } }, model: 'speed-table' }],
-    },
-    'sparkplug config',
-  );
+  const pipeline = { name: 'sparkplug', topic: 'spBv1.0/plant/#', decoder: { kind: 'sparkplug', channels: { Speed: 'speed' } }, model: 'speed-table' };
+  return speedTableConfig({ url: brokerUrl, protocol: 4, clientId: `gw-spb-${Math.random().toString(36).slice(2, 8)}`, reconnectMs: 200 }, [pipeline], 'sparkplug config');
 }
 
 describe('Sparkplug B and a gateway restart', () => {

@@ -2,8 +2,10 @@
 // gateway tests need to see a model's output refused, a NaN score, or windows of several samples.
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { type GatewayConfig, parseGatewayConfig } from '../../runtime/gateway/config';
 import type { ModelCardInput } from '../../runtime/model';
 import { tempDir } from './gateway';
+import { gatherModel } from './models';
 
 /** A regression card on one speed channel at 1 Hz, window 1 (one sample, one window), RMS feature. */
 export function speedCard(id: string, over: { task?: ModelCardInput['task']; labels?: string[]; window?: number; threshold?: number } = {}): ModelCardInput {
@@ -29,4 +31,22 @@ export function modelsDir(models: Array<{ card: ModelCardInput; onnx: Uint8Array
     writeFileSync(path.join(dir, `${m.card.id}.fp32.model.json`), JSON.stringify(m.card));
   }
   return dir;
+}
+
+/**
+ * A gateway config with the speed-table model (wasm, a temp log, HTTP on a free port); `broker`
+ * holds the broker fields (url, protocol, clientId, ...), which win over reconnectMs 100.
+ */
+export function speedTableConfig(broker: Record<string, unknown> & { url: string }, pipelines: unknown[], what: string): GatewayConfig {
+  return parseGatewayConfig(
+    {
+      broker: { reconnectMs: 100, ...broker },
+      models: modelsDir([{ card: speedCard('speed-table'), onnx: gatherModel() }]),
+      storage: { path: path.join(tempDir(), 'log.db') },
+      http: { port: 0, host: '127.0.0.1' },
+      engine: { backend: 'wasm', threads: 1 },
+      pipelines,
+    },
+    what,
+  );
 }
