@@ -306,13 +306,12 @@ export class Gateway extends EventEmitter {
     if (!wanting) return this.identity!.pass(packet, receivedMs);
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload.buffer, packet.payload.byteOffset, packet.payload.byteLength);
     const id = this.identity!.identify(packet, receivedMs);
-    const taking = wanting;
     const intake = (async () => {
       // A redelivery of a message still being journaled: its fate (journaled or failed) decides.
       if (id.earlier) await id.earlier.catch(() => undefined);
       const message = { topic, payload, qos, redelivered: id.redelivered, receivedMs, key: id.key };
       // Every pipeline that takes the message journals it in the same group commit as the record.
-      await Promise.all([id.recorded, ...taking.map((p) => p.accept(message))]);
+      await Promise.all([id.recorded, ...wanting.map((p) => p.accept(message))]);
     })();
     if (qos > 0) this.identity!.intake(packet, intake);
     await intake;
