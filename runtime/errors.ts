@@ -30,6 +30,8 @@ export type ErrorCode =
   | 'E_DEVICE_LIMIT' // a pipeline already follows as many devices as it may
   | 'E_POISON' // a message was being processed each time the gateway stopped unexpectedly
   | 'E_INTERNAL' // an unexpected error inside a stage, caught so the gateway keeps running
+  | 'E_QUERY_TIMEOUT' // a read of the log ran past its bound and was stopped
+  | 'E_BUSY' // too many reads already wait; ask again later
   | 'E_BROKER'; // the broker connection broke MQTT's framing, or was dropped so the broker redelivers
 
 export class EdgeInferError extends Error {
