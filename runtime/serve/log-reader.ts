@@ -22,6 +22,9 @@ export interface LogReaderOptions {
 
 export const LOG_READER_DEFAULTS = { timeoutMs: 10_000, maxQueued: 16 } as const;
 
+/** Threads let go after a timeout that may still be finishing their statement before a new one waits for them. */
+const RETIRED_MAX = 1;
+
 /** @internal The messages between LogReader and its worker. */
 export interface WorkerData {
   path: string;
@@ -98,6 +101,7 @@ export class LogReader {
   private readonly queue: Job[] = [];
   private nextId = 1;
   private closed: Promise<void> | null = null;
+  private waitForRetired: Promise<void> | null = null;
 
   private constructor(o: LogReaderOptions) {
     this.path = o.path;
@@ -151,6 +155,11 @@ export class LogReader {
   /** Queries waiting behind the running one. */
   get queued(): number {
     return this.queue.length;
+  }
+
+  /** Worker threads alive: the one that answers, and those let go after a timeout still finishing their statement. */
+  get threads(): number {
+    return this.retired.size + (this.thread ? 1 : 0);
   }
 
   /**
@@ -219,6 +228,14 @@ export class LogReader {
   /** Sends the next query once the worker is ready and none runs. */
   private pump(): void {
     if (this.closed || this.running || this.queue.length === 0) return;
+    if (!this.thread && this.retired.size > RETIRED_MAX) {
+      // Queries that keep timing out must not pile up threads that each still run a statement.
+      this.waitForRetired ??= Promise.race(this.retired).then(() => {
+        this.waitForRetired = null;
+        this.pump();
+      });
+      return;
+    }
     const job = this.queue.shift()!;
     this.running = job;
     const thread = this.thread ?? this.start();
