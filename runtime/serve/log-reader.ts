@@ -143,7 +143,8 @@ export class LogReader {
   query<N extends LogQueryName>(name: N, ...args: Args<N>): Promise<Answer<N>> {
     if (this.closed) return Promise.reject(new StoreError('E_STORE_CLOSED', `${String(name)}: the log reader of ${this.path} is closed`));
     if (!(LOG_QUERIES as readonly string[]).includes(name)) return Promise.reject(new EdgeInferError('E_ARGUMENT', `query: expected one of ${LOG_QUERIES.join(', ')}, got '${String(name)}'`));
-    if (this.queue.length >= this.maxQueued && (this.running || this.maxQueued === 0)) {
+    // The bound counts every query not yet answered but one, also while none can run (a fresh thread waits).
+    if (this.queue.length + (this.running ? 1 : 0) > this.maxQueued) {
       return Promise.reject(new EdgeInferError('E_BUSY', `${name}: busy, ${this.queue.length} queries already wait for the log reader (at most ${this.maxQueued}); ask again later`));
     }
     return new Promise<Answer<N>>((resolve, reject) => {
@@ -168,7 +169,7 @@ export class LogReader {
    */
   close(): Promise<void> {
     if (this.closed) return this.closed;
-    const error = new StoreError('E_STORE_CLOSED', `the log reader of ${this.path} was closed before the query ran`);
+    const error = new StoreError('E_STORE_CLOSED', `the log reader of ${this.path} was closed before the query was answered`);
     for (const job of this.queue.splice(0)) job.reject(error);
     if (this.running) {
       clearTimeout(this.running.timer);
