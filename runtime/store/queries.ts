@@ -190,7 +190,7 @@ export class Queries {
     const where = 'device = @device AND model = @model AND time_ms >= @from AND time_ms <= @to';
     // Counting stops past maxPoints, so a long range costs no more than a short one here.
     const n = o.source !== undefined ? Infinity : (this.stmt(`SELECT COUNT(*) FROM (SELECT 1 FROM results WHERE ${where} LIMIT @cap)`).pluck().get({ device, model, from, to, cap: maxPoints + 1 }) as number);
-    if (n <= maxPoints) {
+    if (n <= maxPoints && !this.agedOut(device, model, from, to)) {
       const rows = this.stmt(`SELECT time_ms, score, label, anomaly FROM results WHERE ${where} ORDER BY time_ms, id`).raw().all({ device, model, from, to }) as Array<[number, number, string | null, number]>;
       return { source: 'raw', bucketMs: 0, points: rows.map(([t, score, label, anomaly]) => ({ timeMs: t, score, label, min: score, max: score, mean: score, count: 1, anomalies: anomaly })) };
     }
@@ -243,6 +243,22 @@ export class Queries {
       return p;
     });
     return { source, bucketMs: width, points };
+  }
+
+  /**
+   * Whether retention has deleted raw results of the range that the rollups still hold: then a
+   * range with few raw rows left is still charted from the rollups. The oldest raw row is found
+   * through the index.
+   */
+  private agedOut(device: string, model: string, from: number, to: number): boolean {
+    const oldest = this.stmt('SELECT MIN(time_ms) FROM results WHERE device = ? AND model = ?').pluck().get(device, model) as number | null;
+    if (oldest !== null && oldest <= from) return false;
+    // A rollup bucket that ends before the oldest raw row: its rows are gone from results.
+    const held = (table: string, unit: number): boolean => {
+      const until = oldest === null ? to + 1 : Math.min(oldest - unit + 1, to + 1);
+      return this.stmt(`SELECT 1 FROM ${table} WHERE device = ? AND model = ? AND bucket_ms >= ? AND bucket_ms < ? LIMIT 1`).get(device, model, bucketOf(from, unit), until) !== undefined;
+    };
+    return held('result_minutes', MINUTE_MS) || held('result_hours', HOUR_MS);
   }
 
   /** Per (bucket, device, model): count, mean and max score, anomalies. Buckets are aligned to the epoch. */
