@@ -97,6 +97,19 @@ describe('rollups', () => {
     expect(Math.max(...chart.points.map((p) => p.max))).toBeCloseTo(0.59, 9);
   });
 
+  it('should refuse rollup retention that is not a number of days > 0, naming the option', () => {
+    expect(() => openStore({ retention: { minuteRollupDays: 0 } })).toThrow('store option retention.minuteRollupDays: expected a number > 0, got 0');
+    expect(() => openStore({ retention: { hourRollupDays: -1 } })).toThrow('store option retention.hourRollupDays: expected a number > 0, got -1');
+  });
+
+  it('should delete no rollups when raw results are kept forever', async () => {
+    const now = Date.now();
+    const store = openStore({ batchMs: 1, retention: { everyMs: 0, minuteRollupDays: 1, hourRollupDays: 1 } });
+    await store.commit({ results: [result(now - 400 * DAY)] });
+    expect(store.applyRetention()).toEqual({ deleted: 0 });
+    expect(connectionOf(store).prepare('SELECT (SELECT COUNT(*) FROM result_minutes) + (SELECT COUNT(*) FROM result_hours)').pluck().get()).toBe(2);
+  });
+
   it('should be filled from the results already logged when migration 9 runs', () => {
     const file = dbPath();
     const db = new Database(file);
