@@ -7,7 +7,7 @@ export interface ResolvedOptions {
   sync: SyncMode;
   batchRows: number;
   batchMs: number;
-  retention: { maxAgeDays: number | null; maxBytes: number | null; inboundMaxAgeS: number | null; everyMs: number };
+  retention: { maxAgeDays: number | null; maxBytes: number | null; inboundMaxAgeS: number | null; everyMs: number; minuteRollupDays: number; hourRollupDays: number };
   outboxLimit: number;
   onError: (err: Error) => void;
 }
@@ -17,6 +17,8 @@ export const DEFAULTS = {
   batchRows: 1000,
   batchMs: 20,
   retentionEveryMs: 60_000,
+  minuteRollupDays: 90,
+  hourRollupDays: 365,
   outboxLimit: 1_000_000,
 };
 
@@ -25,7 +27,7 @@ export const MIN_MAX_BYTES = 256 * 1024;
 
 const SYNC_MODES: readonly SyncMode[] = ['full', 'normal', 'off'];
 const KNOWN = new Set(['path', 'sync', 'batchRows', 'batchMs', 'retention', 'outboxLimit', 'onError']);
-const KNOWN_RETENTION = new Set(['maxAgeDays', 'maxBytes', 'inboundMaxAgeS', 'everyMs']);
+const KNOWN_RETENTION = new Set(['maxAgeDays', 'maxBytes', 'inboundMaxAgeS', 'everyMs', 'minuteRollupDays', 'hourRollupDays']);
 
 function bad(field: string, expected: string, got: unknown): EdgeInferError {
   const shown = typeof got === 'string' ? `'${got}'` : typeof got === 'object' && got !== null ? JSON.stringify(got) : String(got);
@@ -57,7 +59,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (o.onError !== undefined && typeof o.onError !== 'function') throw bad('onError', 'a function', typeof o.onError);
 
   const r = o.retention;
-  if (r !== undefined && (typeof r !== 'object' || r === null || Array.isArray(r))) throw bad('retention', '{ maxAgeDays?, maxBytes?, inboundMaxAgeS?, everyMs? }', r);
+  if (r !== undefined && (typeof r !== 'object' || r === null || Array.isArray(r))) throw bad('retention', '{ maxAgeDays?, maxBytes?, inboundMaxAgeS?, everyMs?, minuteRollupDays?, hourRollupDays? }', r);
   for (const key of Object.keys(r ?? {})) if (!KNOWN_RETENTION.has(key)) throw new EdgeInferError('E_ARGUMENT', `store option retention.${key}: unknown option; known are ${[...KNOWN_RETENTION].join(', ')}`);
   const maxBytes = r?.maxBytes === undefined ? null : wholeNumber('retention.maxBytes', r.maxBytes, MIN_MAX_BYTES, 0);
 
@@ -71,6 +73,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       maxBytes,
       inboundMaxAgeS: positive('retention.inboundMaxAgeS', r?.inboundMaxAgeS),
       everyMs: wholeNumber('retention.everyMs', r?.everyMs, 0, DEFAULTS.retentionEveryMs),
+      minuteRollupDays: positive('retention.minuteRollupDays', r?.minuteRollupDays) ?? DEFAULTS.minuteRollupDays,
+      hourRollupDays: positive('retention.hourRollupDays', r?.hourRollupDays) ?? DEFAULTS.hourRollupDays,
     },
     outboxLimit: wholeNumber('outboxLimit', o.outboxLimit, 1, DEFAULTS.outboxLimit),
     onError: o.onError ?? ((err) => process.emitWarning(err)),

@@ -2,7 +2,8 @@
 // prepared once per shape of query and reused.
 import type Database from 'better-sqlite3';
 import { EdgeInferError } from '../errors';
-import type { AggregateRow, AlertRow, DeadLetterRow, OutboxEntry, ResultRow, SeriesPoint, WindowRow } from './types';
+import { HOUR_MS, MINUTE_MS, bucketOf } from './rollups';
+import type { AggregateRow, AlertRow, ChartPoint, DeadLetterRow, OutboxEntry, ResultRow, SeriesPoint, SeriesResult, SeriesSource, WindowRow } from './types';
 
 interface ResultSql {
   id: number;
@@ -87,6 +88,13 @@ export function checkTime(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw arg(name, 'a time in ms since the epoch', v);
   return v;
 }
+/** The furthest a Date reaches either side of the epoch, in ms. */
+export const MAX_DATE_MS = 8.64e15;
+export function checkDateTime(name: string, v: unknown): number {
+  const t = checkTime(name, v);
+  if (Math.abs(t) > MAX_DATE_MS) throw arg(name, `a time a Date can hold (within ±${MAX_DATE_MS.toLocaleString('en-US')} ms of the epoch)`, v);
+  return t;
+}
 export function checkCount(name: string, v: unknown, fallback?: number): number {
   if (v === undefined && fallback !== undefined) return fallback;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw arg(name, 'a whole number ≥ 1', v);
@@ -98,6 +106,8 @@ export function checkName(name: string, v: unknown): string {
 }
 const optional = <T>(v: unknown, check: (v: unknown) => T): T | undefined => (v === undefined ? undefined : check(v));
 
+/** Most points chart() gives: far more than any screen has pixels across. */
+export const MAX_CHART_POINTS = 100_000;
 export const DEFAULT_LIMIT = 100;
 export const DEFAULT_WINDOWS_LIMIT = 1000;
 
@@ -165,6 +175,90 @@ export class Queries {
       rows = this.stmt(`SELECT time_ms, MAX(score) AS score, label FROM results WHERE ${where} GROUP BY CAST((time_ms - @from) / @width AS INTEGER) ORDER BY time_ms`).all({ ...params, width }) as Point[];
     }
     return rows.map((r) => ({ timeMs: r.time_ms, score: r.score, label: r.label }));
+  }
+
+  /**
+   * One device and model over [fromMs, toMs] in at most maxPoints points: the raw results when no
+   * more than maxPoints fall in the range, else maxPoints equal buckets anchored at fromMs, each
+   * with its min, max, mean, count, anomalies and the label of its max. Buckets under a minute wide
+   * are folded from the raw results; wider ones from the minute rollup, an hour or wider from the
+   * hour rollup, with the partial minutes (hours) at either end of the range read finer, so the
+   * range's edges are exact. A rollup minute or hour falls in the bucket its start falls in.
+   */
+  chart(o: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number; source?: SeriesSource }): SeriesResult {
+    const { device, model, fromMs: from, toMs: to, maxPoints } = o;
+    const where = 'device = @device AND model = @model AND time_ms >= @from AND time_ms <= @to';
+    // Counting stops past maxPoints, so a long range costs no more than a short one here.
+    const n = o.source !== undefined ? Infinity : (this.stmt(`SELECT COUNT(*) FROM (SELECT 1 FROM results WHERE ${where} LIMIT @cap)`).pluck().get({ device, model, from, to, cap: maxPoints + 1 }) as number);
+    if (n <= maxPoints && !this.agedOut(device, model, from, to)) {
+      const rows = this.stmt(`SELECT time_ms, score, label, anomaly FROM results WHERE ${where} ORDER BY time_ms, id`).raw().all({ device, model, from, to }) as Array<[number, number, string | null, number]>;
+      return { source: 'raw', bucketMs: 0, points: rows.map(([t, score, label, anomaly]) => ({ timeMs: t, score, label, min: score, max: score, mean: score, count: 1, anomalies: anomaly })) };
+    }
+    // floor(span / width) < maxPoints, so there are at most maxPoints buckets.
+    const width = Math.floor((to - from) / maxPoints) + 1;
+    const source: SeriesSource = o.source ?? (width >= HOUR_MS ? 'hour' : width >= MINUTE_MS ? 'minute' : 'raw');
+    const units = source === 'hour' ? [HOUR_MS, MINUTE_MS] : source === 'minute' ? [MINUTE_MS] : [];
+    const buckets = new Map<number, ChartPoint>();
+    const add = (t: number, count: number, sum: number, min: number, max: number, label: string | null, anomalies: number): void => {
+      const i = Math.floor((t - from) / width);
+      const p = buckets.get(i);
+      if (p === undefined) {
+        buckets.set(i, { timeMs: from + i * width, score: max, label, min, max, mean: sum, count, anomalies });
+        return;
+      }
+      p.count += count;
+      p.mean += sum; // the sum until the end
+      if (min < p.min) p.min = min;
+      if (max > p.max) {
+        p.max = p.score = max;
+        p.label = label;
+      }
+      p.anomalies += anomalies;
+    };
+    const raw = (lo: number, hi: number): void => {
+      const sql = `SELECT time_ms, score, label, anomaly FROM results WHERE device = @device AND model = @model AND time_ms >= @lo AND time_ms < @hi AND time_ms <= @to ORDER BY time_ms, id`;
+      for (const [t, score, label, anomaly] of this.stmt(sql).raw().iterate({ device, model, lo, hi, to }) as IterableIterator<[number, number, string | null, number]>) add(t, 1, score, score, score, label, anomaly);
+    };
+    const rollup = (unit: number, lo: number, hi: number): void => {
+      const table = unit === HOUR_MS ? 'result_hours' : 'result_minutes';
+      const sql = `SELECT bucket_ms, count, sum, min, max, max_label, anomalies FROM ${table} WHERE device = @device AND model = @model AND bucket_ms >= @lo AND bucket_ms < @hi ORDER BY bucket_ms`;
+      for (const [t, count, sum, min, max, label, anomalies] of this.stmt(sql).raw().iterate({ device, model, lo, hi }) as IterableIterator<[number, number, number, number, number, string | null, number]>) add(t, count, sum, min, max, label, anomalies);
+    };
+    // [lo, hi): the whole units inside from the coarsest rollup, the partial ones at the ends finer.
+    const collect = (lo: number, hi: number, level: number): void => {
+      const unit = units[level];
+      if (unit === undefined) return raw(lo, hi);
+      let a = bucketOf(lo, unit);
+      if (a < lo) a += unit;
+      const b = bucketOf(hi, unit);
+      if (a >= b) return collect(lo, hi, level + 1);
+      if (lo < a) collect(lo, a, level + 1);
+      rollup(unit, a, b);
+      if (b < hi) collect(b, hi, level + 1);
+    };
+    collect(from, Math.floor(to) + 1, 0);
+    const points = [...buckets.keys()].sort((x, y) => x - y).map((i) => {
+      const p = buckets.get(i)!;
+      p.mean /= p.count;
+      return p;
+    });
+    return { source, bucketMs: width, points };
+  }
+
+  /**
+   * Whether retention has deleted raw results of the range that the rollups still hold: then a
+   * range with few raw rows left is still charted from the rollups. The oldest raw row is found
+   * through the index.
+   */
+  private agedOut(device: string, model: string, from: number, to: number): boolean {
+    const oldest = this.stmt('SELECT MIN(time_ms) FROM results WHERE device = ? AND model = ?').pluck().get(device, model) as number | null;
+    if (oldest !== null && oldest <= from) return false;
+    // A rollup bucket that ends before the oldest raw row: its rows are gone from results.
+    const held = (table: string, unit: number): boolean => {
+      const until = oldest === null ? to + 1 : Math.min(oldest - unit + 1, to + 1);
+      return this.stmt(`SELECT 1 FROM ${table} WHERE device = ? AND model = ? AND bucket_ms >= ? AND bucket_ms < ? LIMIT 1`).get(device, model, bucketOf(from, unit), until) !== undefined;
+    };
+    return held('result_minutes', MINUTE_MS) || held('result_hours', HOUR_MS);
   }
 
   /** Per (bucket, device, model): count, mean and max score, anomalies. Buckets are aligned to the epoch. */

@@ -30,10 +30,12 @@ export class Retention {
   private readonly inbound: Aged;
   private readonly dropEmptyStreams: Database.Statement;
   private readonly listStreams: Database.Statement;
+  private readonly deleteMinutes: Database.Statement;
+  private readonly deleteHours: Database.Statement;
 
   constructor(
     private readonly db: Database.Database,
-    private readonly options: { maxAgeDays: number | null; maxBytes: number | null; inboundMaxAgeS: number | null },
+    private readonly options: { maxAgeDays: number | null; maxBytes: number | null; inboundMaxAgeS: number | null; minuteRollupDays: number; hourRollupDays: number },
     private readonly tallies: Tallies,
     private readonly streams: Set<string>,
     private readonly streamKey: (device: string, model: string) => string,
@@ -58,6 +60,8 @@ export class Retention {
     this.tables = [results, alerts, aged('deadLetters', 'dead_letters', 'id', 'time_ms'), aged('windows', 'windows', 'id', 'time_ms'), this.inbound];
     this.dropEmptyStreams = db.prepare('DELETE FROM result_streams WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.device = result_streams.device AND r.model = result_streams.model)');
     this.listStreams = db.prepare('SELECT device, model FROM result_streams');
+    this.deleteMinutes = db.prepare(`DELETE FROM result_minutes WHERE (device, model, bucket_ms) IN (SELECT device, model, bucket_ms FROM result_minutes WHERE bucket_ms < ? LIMIT ${CHUNK})`);
+    this.deleteHours = db.prepare(`DELETE FROM result_hours WHERE (device, model, bucket_ms) IN (SELECT device, model, bucket_ms FROM result_hours WHERE bucket_ms < ? LIMIT ${CHUNK})`);
   }
 
   /** Runs retention now; returns the rows deleted. */
@@ -70,8 +74,27 @@ export class Retention {
     if (maxAgeDays !== null) deleted += this.deleteOlderThan(nowMs - maxAgeDays * 86_400_000, inboundMaxAgeS !== null ? this.tables.filter((t) => t !== this.inbound) : this.tables, true);
     if (this.options.maxBytes !== null) deleted += this.shrink(this.options.maxBytes);
     if (deleted > 0) this.forgetEmptyStreams();
+    // Not counted in what run() returns: those are raw rows.
+    if (maxAgeDays !== null || this.options.maxBytes !== null) this.deleteRollups(nowMs);
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     return deleted;
+  }
+
+  /**
+   * Rollups outlive the raw rows: they go by their own ages (never sooner than maxAgeDays), and
+   * only when raw rows go at all; the size bound leaves them alone (they are small).
+   */
+  private deleteRollups(nowMs: number): number {
+    const keep = (days: number): number => nowMs - Math.max(days, this.options.maxAgeDays ?? 0) * 86_400_000;
+    let total = 0;
+    for (const [stmt, days] of [[this.deleteMinutes, this.options.minuteRollupDays], [this.deleteHours, this.options.hourRollupDays]] as const) {
+      for (;;) {
+        const n = stmt.run(keep(days)).changes;
+        total += n;
+        if (n < CHUNK) break;
+      }
+    }
+    return total;
   }
 
   /** Bytes the rows take: the file's pages less the free ones (which new rows reuse first). */

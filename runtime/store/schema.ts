@@ -216,6 +216,47 @@ CREATE TABLE mqtt_subscriptions (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Rollups beside the raw results, so a chart of days or weeks reads thousands of rows instead of
+ * millions: per (device, model) and minute, and per hour, the count, the sum, min and max of the
+ * scores, the label of the highest score (first committed on a tie) and the anomalies. The writer
+ * keeps them in the transaction that commits the results; retention keeps them longer than the
+ * raw rows. The bucket is the start of its minute or hour in data time (floor, ms since the epoch).
+ * This migration fills both from the results already logged: MAX() as the only min/max aggregate
+ * lets SQLite take the label from the row holding the maximum; the minimum follows per row.
+ */
+const ROLLUP_COLUMNS = `
+  device    TEXT    NOT NULL,
+  model     TEXT    NOT NULL,
+  bucket_ms INTEGER NOT NULL,
+  count     INTEGER NOT NULL,
+  sum       REAL    NOT NULL,
+  min       REAL    NOT NULL,
+  max       REAL    NOT NULL,
+  max_label TEXT,
+  anomalies INTEGER NOT NULL,
+  PRIMARY KEY (device, model, bucket_ms)`;
+const floorTo = (unit: number, t: string): string => `((CAST(${t} AS INTEGER) - ((CAST(${t} AS INTEGER) % ${unit}) + ${unit}) % ${unit}))`;
+const V9 = `
+CREATE TABLE result_minutes (${ROLLUP_COLUMNS}
+) WITHOUT ROWID;
+CREATE INDEX result_minutes_time ON result_minutes (bucket_ms);
+CREATE TABLE result_hours (${ROLLUP_COLUMNS}
+) WITHOUT ROWID;
+CREATE INDEX result_hours_time ON result_hours (bucket_ms);
+
+INSERT INTO result_minutes (device, model, bucket_ms, count, sum, min, max, max_label, anomalies)
+  SELECT device, model, ${floorTo(60_000, 'time_ms')} AS b, COUNT(*), SUM(score), 0, MAX(score), label, SUM(anomaly)
+  FROM results GROUP BY device, model, b;
+UPDATE result_minutes SET min = (SELECT MIN(score) FROM results r
+  WHERE r.device = result_minutes.device AND r.model = result_minutes.model AND r.time_ms >= result_minutes.bucket_ms AND r.time_ms < result_minutes.bucket_ms + 60000);
+INSERT INTO result_hours (device, model, bucket_ms, count, sum, min, max, max_label, anomalies)
+  SELECT device, model, ${floorTo(3_600_000, 'bucket_ms')} AS b, SUM(count), SUM(sum), 0, MAX(max), max_label, SUM(anomalies)
+  FROM result_minutes GROUP BY device, model, b;
+UPDATE result_hours SET min = (SELECT MIN(min) FROM result_minutes m
+  WHERE m.device = result_hours.device AND m.model = result_hours.model AND m.bucket_ms >= result_hours.bucket_ms AND m.bucket_ms < result_hours.bucket_ms + 3600000);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -225,6 +266,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, name: 'message keys of the last logged window per device', up: (db) => db.exec(V6) },
   { version: 7, name: 'results and alerts in data time; alert state per device', up: (db) => db.exec(V7) },
   { version: 8, name: 'the broker\'s grants at the last SUBSCRIBE per client', up: (db) => db.exec(V8) },
+  { version: 9, name: 'minute and hour rollups of the results', up: (db) => db.exec(V9) },
 ];
 
 /** The schema version this code writes. */

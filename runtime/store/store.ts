@@ -10,13 +10,13 @@ import { Deliveries, type DeliveryOp, DeliveryStatements } from './deliveries';
 import { SubscriptionGrants } from './grants';
 import { IncomingMessages } from './incoming';
 import { Journal } from './journal';
-import { Queries, checkCount, checkName, checkTime, DEFAULT_LIMIT } from './queries';
+import { Queries, checkCount, checkDateTime, checkName, checkTime, DEFAULT_LIMIT, MAX_CHART_POINTS } from './queries';
 import { Retention } from './retention';
 import { SCHEMA_VERSION, migrate, schemaVersion } from './schema';
 import { Tallies } from './tallies';
 import type {
   DeviceCursor,
-  AggregateRow, AlertRow, CommitUnit, DeadLetterRow, JournalEntry, JournalRow, OutboxEntry, ResultRow, SeriesPoint, StoreCounts, StoreOptions, StoreStats, WindowRow,
+  AggregateRow, AlertRow, CommitUnit, DeadLetterRow, JournalEntry, JournalRow, OutboxEntry, ResultRow, SeriesPoint, SeriesResult, SeriesSource, StoreCounts, StoreOptions, StoreStats, WindowRow,
 } from './types';
 import { BatchWriter, streamKey, unitRows } from './writer';
 
@@ -32,6 +32,9 @@ export const BUSY_TIMEOUT_MS = 5000;
 export const WAL_AUTOCHECKPOINT_PAGES = 4000;
 /** After a checkpoint, a WAL larger than this is truncated to it. */
 export const WAL_SIZE_LIMIT = 32 * 1024 * 1024;
+
+/** Where chart() may be told to read from (it picks by bucket width when not told). */
+const SOURCES: readonly SeriesSource[] = ['raw', 'minute', 'hour'];
 
 function openDatabase(o: ResolvedOptions, file: string): Database.Database {
   try {
@@ -329,10 +332,27 @@ export class ResultStore {
   series(opts: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number }): SeriesPoint[] {
     this.checkOpen('series');
     const o = opts ?? ({} as typeof opts);
-    const fromMs = checkTime('fromMs', o.fromMs);
-    const toMs = checkTime('toMs', o.toMs);
+    const fromMs = checkDateTime('fromMs', o.fromMs);
+    const toMs = checkDateTime('toMs', o.toMs);
     if (toMs < fromMs) throw new EdgeInferError('E_ARGUMENT', `toMs: expected ≥ fromMs (${fromMs}), got ${toMs}`);
     return this.queries.series({ device: checkName('device', o.device), model: checkName('model', o.model), fromMs, toMs, maxPoints: checkCount('maxPoints', o.maxPoints) });
+  }
+
+  /**
+   * One device and model over [fromMs, toMs] in at most maxPoints points, for a chart: raw results
+   * when they fit, else buckets with min and max (from the minute or hour rollups for wide buckets).
+   * An unknown device or model gives no points. See README.
+   */
+  chart(opts: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number; source?: SeriesSource }): SeriesResult {
+    this.checkOpen('chart');
+    const o = opts ?? ({} as typeof opts);
+    const fromMs = checkDateTime('fromMs', o.fromMs);
+    const toMs = checkDateTime('toMs', o.toMs);
+    if (toMs < fromMs) throw new EdgeInferError('E_ARGUMENT', `toMs: expected ≥ fromMs (${fromMs}), got ${toMs}`);
+    const maxPoints = checkCount('maxPoints', o.maxPoints);
+    if (maxPoints > MAX_CHART_POINTS) throw new EdgeInferError('E_ARGUMENT', `maxPoints: expected at most ${MAX_CHART_POINTS.toLocaleString('en-US')}, got ${maxPoints}`);
+    if (o.source !== undefined && !SOURCES.includes(o.source)) throw new EdgeInferError('E_ARGUMENT', `source: expected one of ${SOURCES.join(', ')}, got ${String(o.source)}`);
+    return this.queries.chart({ device: checkName('device', o.device), model: checkName('model', o.model), fromMs, toMs, maxPoints, source: o.source });
   }
 
   /** Count, mean and max score and anomalies per epoch-aligned bucket, device and model over [fromMs, toMs]. */

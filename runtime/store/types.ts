@@ -29,6 +29,10 @@ export interface RetentionOptions {
    * maxAgeDays. A broker redelivers only within its session, so the session expiry is enough.
    */
   inboundMaxAgeS?: number;
+  /** Minute rollups (for charts) older than this many days are deleted; default 90; never before the raw rows' maxAgeDays. */
+  minuteRollupDays?: number;
+  /** Hour rollups older than this many days are deleted; default 365; never before the raw rows' maxAgeDays. */
+  hourRollupDays?: number;
   /** How often retention runs in the background, in ms; default 60,000; 0 runs it only on demand. */
   everyMs?: number;
 }
@@ -203,6 +207,33 @@ export interface SeriesPoint {
   timeMs: number;
   score: number;
   label: string | null;
+}
+
+/** Where chart() read a range from: the raw results, or the minute or hour rollups. */
+export type SeriesSource = 'raw' | 'minute' | 'hour';
+
+/** One point of chart(): a raw result (count 1), or a bucket of results with their min and max. */
+export interface ChartPoint {
+  /** The result's time, or the start of the bucket. */
+  timeMs: number;
+  /** The highest score (as max), so callers that read a single line see spikes. */
+  score: number;
+  /** The label of the highest score (a classifier's class shown); first logged on a tie. */
+  label: string | null;
+  min: number;
+  max: number;
+  mean: number;
+  /** Results in the bucket. */
+  count: number;
+  /** Results flagged anomalous in the bucket. */
+  anomalies: number;
+}
+
+export interface SeriesResult {
+  points: ChartPoint[];
+  source: SeriesSource;
+  /** Width of each bucket in ms; 0 when the points are raw results. */
+  bucketMs: number;
 }
 
 export interface AggregateRow {

@@ -9,6 +9,7 @@
 import type Database from 'better-sqlite3';
 import { Problems, type ProblemWords, clockText, durationText } from '../problems';
 import { StoreError, messageOf } from './errors';
+import { RollupDelta, RollupWriter } from './rollups';
 import type { Tallies } from './tallies';
 import type { CommitUnit, StoreStats } from './types';
 
@@ -36,9 +37,11 @@ interface Delta {
   journalConsumed: number;
   /** (device, model) pairs first seen in this transaction. */
   streams: Set<string>;
+  /** Its results folded per (device, model, minute), written once at the end of the transaction. */
+  rollups: RollupDelta;
 }
 
-const newDelta = (): Delta => ({ rows: 0, results: 0, alerts: 0, deadLetters: 0, windows: 0, inbound: 0, outboxAdded: 0, outboxAcked: 0, outboxDropped: 0, journalConsumed: 0, streams: new Set() });
+const newDelta = (): Delta => ({ rows: 0, results: 0, alerts: 0, deadLetters: 0, windows: 0, inbound: 0, outboxAdded: 0, outboxAcked: 0, outboxDropped: 0, journalConsumed: 0, streams: new Set(), rollups: new RollupDelta() });
 
 function merge(into: Delta, d: Delta): void {
   into.rows += d.rows;
@@ -50,6 +53,7 @@ function merge(into: Delta, d: Delta): void {
   into.outboxAdded += d.outboxAdded;
   into.journalConsumed += d.journalConsumed;
   for (const s of d.streams) into.streams.add(s);
+  into.rollups.merge(d.rollups);
 }
 
 const PARTS = ['inbound', 'results', 'alerts', 'deadLetters', 'outbox', 'windows', 'consumed', 'cursors', 'alertStates'] as const;
@@ -145,6 +149,7 @@ export class BatchWriter {
   private readonly deleteAlertState: Database.Statement;
   private readonly dropOldestOutbox: Database.Statement;
   private readonly outboxHas: Database.Statement;
+  private readonly rollups: RollupWriter;
   private readonly writeAll: (batch: Pending[], acks: number[]) => Delta;
   private readonly writeIsolated: (batch: Pending[], acks: number[], failed: Map<Pending, Error>) => Delta;
 
@@ -180,11 +185,13 @@ export class BatchWriter {
     this.deleteAlertState = db.prepare('DELETE FROM alert_states WHERE pipeline = ? AND device = ?');
     this.dropOldestOutbox = db.prepare('DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)');
     this.outboxHas = db.prepare('SELECT 1 FROM outbox WHERE id = ?').pluck();
+    this.rollups = new RollupWriter(db);
 
     this.writeAll = db.transaction((batch: Pending[], acks: number[]) => {
       const d = newDelta();
       this.applyAcks(acks, d);
       for (const p of batch) this.writeUnit(p.unit, d);
+      this.rollups.write(d.rollups);
       this.enforceOutboxLimit(d);
       return d;
     });
@@ -204,6 +211,8 @@ export class BatchWriter {
           failed.set(p, err as Error);
         }
       }
+      // Only the units that committed are in d's rollups.
+      this.rollups.write(d.rollups);
       this.enforceOutboxLimit(d);
       return d;
     });
@@ -377,6 +386,7 @@ export class BatchWriter {
             JSON.stringify(r.outputs), r.latencyMs, r.windowStartMs, r.windowEndMs, JSON.stringify(r.messageKeys), r.processedMs ?? now,
           );
           const key = streamKey(r.device, r.model);
+          d.rollups.add(key, r.device, r.model, r.timeMs, r.score, r.label ?? null, r.anomaly);
           if (!this.streams.has(key) && !d.streams.has(key)) {
             this.insertStream.run(r.device, r.model);
             d.streams.add(key);
