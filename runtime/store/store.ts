@@ -10,7 +10,8 @@ import { Deliveries, type DeliveryOp, DeliveryStatements } from './deliveries';
 import { SubscriptionGrants } from './grants';
 import { IncomingMessages } from './incoming';
 import { Journal } from './journal';
-import { Queries, checkCount, checkDateTime, checkName, checkTime, DEFAULT_LIMIT, MAX_CHART_POINTS } from './queries';
+import { Queries, checkCount, checkName } from './queries';
+import { LogReads } from './reads';
 import { Retention } from './retention';
 import { SCHEMA_VERSION, migrate, schemaVersion } from './schema';
 import { Tallies } from './tallies';
@@ -33,8 +34,6 @@ export const WAL_AUTOCHECKPOINT_PAGES = 4000;
 /** After a checkpoint, a WAL larger than this is truncated to it. */
 export const WAL_SIZE_LIMIT = 32 * 1024 * 1024;
 
-/** Where chart() may be told to read from (it picks by bucket width when not told). */
-const SOURCES: readonly SeriesSource[] = ['raw', 'minute', 'hour'];
 
 function openDatabase(o: ResolvedOptions, file: string): Database.Database {
   try {
@@ -86,6 +85,8 @@ export class ResultStore {
   private readonly groupCommit: (entries: readonly JournalEntry[], ops: readonly DeliveryOp[]) => boolean[];
   /** Journal group commits and the messages they held (journalStats). */
   private readonly journalCounts = { commits: 0, messages: 0 };
+  /** The read queries, with their arguments checked (the log reader's worker uses the same). */
+  private readonly reads: LogReads;
   private readonly retentionTimer: NodeJS.Timeout | null = null;
 
   private constructor(
@@ -98,6 +99,7 @@ export class ResultStore {
     private readonly inboundJournal: Journal,
   ) {
     this.path = db.name;
+    this.reads = new LogReads(queries);
     this.deliveryStatements = new DeliveryStatements(db);
     this.groupCommit = db.transaction((entries: readonly JournalEntry[], ops: readonly DeliveryOp[]) => {
       this.deliveryStatements.apply(ops);
@@ -319,23 +321,19 @@ export class ResultStore {
   /** Windows recorded for a model, newest first (default limit 1000). */
   windows(model: string, opts: { limit?: number; device?: string; sinceMs?: number } = {}): WindowRow[] {
     this.checkOpen('windows');
-    return this.queries.windows(checkName('model', model), opts);
+    return this.reads.windows(model, opts);
   }
 
   /** The newest result of each (device, model) pair, ordered by device then model. */
   latestPerDevice(opts: { model?: string } = {}): ResultRow[] {
     this.checkOpen('latestPerDevice');
-    return this.queries.latestPerDevice(opts.model === undefined ? undefined : checkName('model', opts.model));
+    return this.reads.latestPerDevice(opts);
   }
 
   /** Scores of one device and model over [fromMs, toMs], oldest first, at most maxPoints (see README). */
   series(opts: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number }): SeriesPoint[] {
     this.checkOpen('series');
-    const o = opts ?? ({} as typeof opts);
-    const fromMs = checkDateTime('fromMs', o.fromMs);
-    const toMs = checkDateTime('toMs', o.toMs);
-    if (toMs < fromMs) throw new EdgeInferError('E_ARGUMENT', `toMs: expected ≥ fromMs (${fromMs}), got ${toMs}`);
-    return this.queries.series({ device: checkName('device', o.device), model: checkName('model', o.model), fromMs, toMs, maxPoints: checkCount('maxPoints', o.maxPoints) });
+    return this.reads.series(opts);
   }
 
   /**
@@ -345,44 +343,25 @@ export class ResultStore {
    */
   chart(opts: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number; source?: SeriesSource }): SeriesResult {
     this.checkOpen('chart');
-    const o = opts ?? ({} as typeof opts);
-    const fromMs = checkDateTime('fromMs', o.fromMs);
-    const toMs = checkDateTime('toMs', o.toMs);
-    if (toMs < fromMs) throw new EdgeInferError('E_ARGUMENT', `toMs: expected ≥ fromMs (${fromMs}), got ${toMs}`);
-    const maxPoints = checkCount('maxPoints', o.maxPoints);
-    if (maxPoints > MAX_CHART_POINTS) throw new EdgeInferError('E_ARGUMENT', `maxPoints: expected at most ${MAX_CHART_POINTS.toLocaleString('en-US')}, got ${maxPoints}`);
-    if (o.source !== undefined && !SOURCES.includes(o.source)) throw new EdgeInferError('E_ARGUMENT', `source: expected one of ${SOURCES.join(', ')}, got ${String(o.source)}`);
-    return this.queries.chart({ device: checkName('device', o.device), model: checkName('model', o.model), fromMs, toMs, maxPoints, source: o.source });
+    return this.reads.chart(opts);
   }
 
   /** Count, mean and max score and anomalies per epoch-aligned bucket, device and model over [fromMs, toMs]. */
   aggregates(opts: { fromMs: number; toMs: number; bucketMs: number; device?: string; model?: string }): AggregateRow[] {
     this.checkOpen('aggregates');
-    const o = opts ?? ({} as typeof opts);
-    return this.queries.aggregates({
-      fromMs: checkTime('fromMs', o.fromMs),
-      toMs: checkTime('toMs', o.toMs),
-      bucketMs: checkCount('bucketMs', o.bucketMs),
-      device: o.device === undefined ? undefined : checkName('device', o.device),
-      model: o.model === undefined ? undefined : checkName('model', o.model),
-    });
+    return this.reads.aggregates(opts);
   }
 
   /** Alerts, newest first (default limit 100). */
   alerts(opts: { fromMs?: number; toMs?: number; device?: string; limit?: number } = {}): AlertRow[] {
     this.checkOpen('alerts');
-    return this.queries.alerts({
-      fromMs: opts.fromMs === undefined ? undefined : checkTime('fromMs', opts.fromMs),
-      toMs: opts.toMs === undefined ? undefined : checkTime('toMs', opts.toMs),
-      device: opts.device === undefined ? undefined : checkName('device', opts.device),
-      limit: checkCount('limit', opts.limit, DEFAULT_LIMIT),
-    });
+    return this.reads.alerts(opts);
   }
 
   /** Dead letters, newest first (default limit 100). */
   deadLetters(opts: { limit?: number; sinceMs?: number } = {}): DeadLetterRow[] {
     this.checkOpen('deadLetters');
-    return this.queries.deadLetters({ sinceMs: opts.sinceMs === undefined ? undefined : checkTime('sinceMs', opts.sinceMs), limit: checkCount('limit', opts.limit, DEFAULT_LIMIT) });
+    return this.reads.deadLetters(opts);
   }
 
   /** Rows per table (committed; the outbox less acknowledged messages). */

@@ -79,6 +79,8 @@ describe('LogReader: answers', () => {
       ['latestPerDevice', [{ model: 'temperature' }]],
       ['series', [{ device: 'press-1', model: 'vibration-anomaly', fromMs: T0, toMs: T0 + 60_000, maxPoints: 1000 }]],
       ['series', [{ device: 'press-1', model: 'vibration-anomaly', fromMs: T0, toMs: T0 + 60_000, maxPoints: 7 }]],
+      ['chart', [{ device: 'press-1', model: 'vibration-anomaly', fromMs: T0, toMs: T0 + 60_000, maxPoints: 1000 }]],
+      ['chart', [{ device: 'press-1', model: 'vibration-anomaly', fromMs: T0, toMs: T0 + 60_000, maxPoints: 7 }]],
       ['aggregates', [{ fromMs: T0, toMs: T0 + 60_000, bucketMs: 10_000 }]],
       ['aggregates', [{ fromMs: T0, toMs: T0 + 60_000, bucketMs: 10_000, device: 'press-2', model: 'temperature' }]],
       ['alerts', []],
@@ -96,7 +98,7 @@ describe('LogReader: answers', () => {
       expect(read, `${name}(${JSON.stringify(args)})`).toEqual(own);
       asked.add(name);
     }
-    expect([...asked].sort()).toEqual(['aggregates', 'alerts', 'counts', 'deadLetters', 'latestPerDevice', 'series', 'windows']);
+    expect([...asked].sort()).toEqual(['aggregates', 'alerts', 'chart', 'counts', 'deadLetters', 'latestPerDevice', 'series', 'windows']);
     // BLOBs arrive as Buffers, features as Float32Arrays, as from the store.
     const [letter] = await reader.query('deadLetters');
     expect(Buffer.isBuffer(letter.payload)).toBe(true);
@@ -110,6 +112,8 @@ describe('LogReader: answers', () => {
     const bad: Array<[string, unknown[]]> = [
       ['series', [{ device: 'press-1', model: 'vibration-anomaly', fromMs: T0 + 10, toMs: T0, maxPoints: 10 }]],
       ['series', [{ device: '', model: 'vibration-anomaly', fromMs: T0, toMs: T0 + 1, maxPoints: 10 }]],
+      ['chart', [{ device: 'press-1', model: 'vibration-anomaly', fromMs: T0, toMs: T0 + 1, maxPoints: 100_001 }]],
+      ['series', [{ device: 'press-1', model: 'vibration-anomaly', fromMs: 9e15, toMs: 9e15 + 1, maxPoints: 10 }]],
       ['aggregates', [{ fromMs: T0, toMs: T0 + 1, bucketMs: 0 }]],
       ['alerts', [{ limit: -1 }]],
       ['deadLetters', [{ sinceMs: 'yesterday' }]],
@@ -137,7 +141,7 @@ describe('LogReader: answers', () => {
     for (const name of ['dropTable', 'outboxPeek', 'commit', 'constructor']) {
       const err = await rejection(reader.query(name as 'counts'));
       expect(err.code).toBe('E_ARGUMENT');
-      expect(err.message).toBe(`query: expected one of latestPerDevice, series, aggregates, alerts, deadLetters, windows, counts, got '${name}'`);
+      expect(err.message).toBe(`query: expected one of latestPerDevice, series, chart, aggregates, alerts, deadLetters, windows, counts, got '${name}'`);
     }
   });
 
