@@ -342,7 +342,8 @@ export class Gateway extends EventEmitter {
   private dropsEarly(topic: string, messageId: number | undefined): boolean {
     if (messageId !== undefined && this.identity?.carries(messageId) !== false) return false;
     if (this.takers(topic, false)) return false;
-    this.takers(topic, true);
+    // No pipeline takes it: each that matches counts it as another partition's.
+    for (const p of this.pipelines) if (p.matches(topic)) this.otherPartition(p).inc();
     return true;
   }
 

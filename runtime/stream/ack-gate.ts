@@ -211,12 +211,13 @@ export class AckGate<T = unknown> extends Duplex {
     if (this.awaiting === 0) return undefined;
     const at = this.queue.findIndex((e) => e.awaiting === messageId);
     if (at < 0) return undefined;
+    const place = this.queue[at];
     for (let i = at - 1; i >= 0; i--) {
       if (this.queue[i].awaiting === undefined) continue;
       this.queue.splice(i, 1);
       this.awaiting--;
     }
-    return this.queue.find((e) => e.awaiting === messageId);
+    return place;
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
