@@ -60,6 +60,8 @@ export interface ResultRecord {
   windowStartMs: number;
   windowEndMs: number;
   messageKeys: string[];
+  /** RMS of the window's main channel (its first), in the channel's unit; for the dashboard's drill-down. */
+  rms?: number | null;
 }
 
 export interface AlertRecord {
