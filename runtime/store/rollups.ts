@@ -111,11 +111,6 @@ const upsert = (table: string): string => `INSERT INTO ${table} (device, model, 
     rms_count = rms_count + excluded.rms_count, rms_sum = COALESCE(rms_sum + excluded.rms_sum, rms_sum, excluded.rms_sum),
     rms_min = MIN(COALESCE(rms_min, excluded.rms_min), COALESCE(excluded.rms_min, rms_min)), rms_max = MAX(COALESCE(rms_max, excluded.rms_max), COALESCE(excluded.rms_max, rms_max))`;
 
-/** The bound values of one bucket's upsert; a bucket without RMS writes NULLs. */
-const values = (device: string, model: string, bucket: number, r: Rollup): unknown[] => {
-  const has = r.rmsCount > 0;
-  return [device, model, bucket, r.count, r.sum, r.min, r.max, r.maxLabel, r.anomalies, r.rmsCount, has ? r.rmsSum : null, has ? r.rmsMin : null, has ? r.rmsMax : null];
-};
 
 /** Writes a transaction's rollups: one upsert per minute touched, one per hour touched. */
 export class RollupWriter {
@@ -131,13 +126,19 @@ export class RollupWriter {
     for (const s of d.streams.values()) {
       const hours = new Map<number, Rollup>();
       for (const [minute, r] of s.minutes) {
-        this.minute.run(values(s.device, s.model, minute, r));
+        this.run(this.minute, s.device, s.model, minute, r);
         const hour = bucketOf(minute, HOUR_MS);
         const h = hours.get(hour);
         if (h) fold(h, r);
         else hours.set(hour, { ...r });
       }
-      for (const [hour, r] of hours) this.hour.run(values(s.device, s.model, hour, r));
+      for (const [hour, r] of hours) this.run(this.hour, s.device, s.model, hour, r);
     }
+  }
+
+  /** One bucket's upsert; a bucket without RMS writes NULLs. */
+  private run(stmt: Database.Statement, device: string, model: string, bucket: number, r: Rollup): void {
+    const has = r.rmsCount > 0;
+    stmt.run(device, model, bucket, r.count, r.sum, r.min, r.max, r.maxLabel, r.anomalies, r.rmsCount, has ? r.rmsSum : null, has ? r.rmsMin : null, has ? r.rmsMax : null);
   }
 }
