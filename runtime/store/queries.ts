@@ -344,7 +344,7 @@ export class Queries {
   alerts(o: { fromMs?: number; toMs?: number; device?: string; limit: number; active?: boolean }): AlertRow[] {
     const params = { from: o.fromMs, to: o.toMs, device: o.device, limit: o.limit };
     if (o.active) {
-      const where = ["a.kind <> 'clear'", 'a.cleared_ms IS NULL', o.fromMs !== undefined && 'a.time_ms >= @from', o.toMs !== undefined && 'a.time_ms <= @to', o.device !== undefined && 's.device = @device'].filter(Boolean);
+      const where = [`a.kind <> '${CLEAR_KIND}'`, 'a.cleared_ms IS NULL', o.fromMs !== undefined && 'a.time_ms >= @from', o.toMs !== undefined && 'a.time_ms <= @to', o.device !== undefined && 's.device = @device'].filter(Boolean);
       const sql = `SELECT a.* FROM result_streams s
         JOIN alerts a ON a.id = (SELECT id FROM alerts x WHERE x.device = s.device AND x.model = s.model ORDER BY x.time_ms DESC, x.id DESC LIMIT 1)
         WHERE ${where.join(' AND ')} ORDER BY a.time_ms DESC, a.id DESC LIMIT @limit`;
@@ -353,12 +353,6 @@ export class Queries {
     const where = [o.fromMs !== undefined && 'time_ms >= @from', o.toMs !== undefined && 'time_ms <= @to', o.device !== undefined && 'device = @device'].filter(Boolean);
     const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time_ms DESC, id DESC LIMIT @limit`;
     return (this.stmt(sql).all(params) as AlertSql[]).map(alertRow);
-  }
-
-  /** One alert by id, or undefined. */
-  alert(id: number): AlertRow | undefined {
-    const a = this.stmt('SELECT * FROM alerts WHERE id = ?').get(id) as AlertSql | undefined;
-    return a && alertRow(a);
   }
 
   /** The (device, model) pairs that have results. */
@@ -461,11 +455,16 @@ export class Queries {
     for (const s of this.streams()) {
       const byVariant = new Map<string, Judged[]>();
       let read = 0;
+      let full = 0;
+      // Until each variant seen has `limit` results (or 4 × limit rows were read).
       for (const [variant, id, label, anomaly, keys, startMs] of walk.iterate(s.device, s.model, o.sinceMs) as IterableIterator<[string, number, string | null, number, string, number]>) {
         let list = byVariant.get(variant);
         if (!list) byVariant.set(variant, (list = []));
-        if (list.length < limit) list.push({ id, label, anomaly, keys, startMs });
-        if (++read >= 4 * limit || [...byVariant.values()].every((l) => l.length >= limit)) break;
+        if (list.length < limit) {
+          list.push({ id, label, anomaly, keys, startMs });
+          if (list.length === limit && ++full === byVariant.size) break;
+        }
+        if (++read >= 4 * limit) break;
       }
       const ref = byVariant.get(o.reference);
       if (!ref) continue;
