@@ -166,6 +166,9 @@ describe('devices, poison messages and alerts in the gateway', () => {
     const speeds = [1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 2, 1, 1, 2];
     for (const [i, speed] of speeds.entries()) await publish(pub, 'machine/pump-1/speed', JSON.stringify({ speed, t: T0 + i * 1000 }));
     await waitFor(() => g.log.counts().results === speeds.length, 10_000, 'every window logged');
+    // Each window of one sample logs that sample's RMS: the speed itself, charted from the log.
+    const rms = g.log.chart({ device: 'pump-1', model: 'speed-one', fromMs: T0, toMs: T0 + 60_000, maxPoints: 100, field: 'rms' });
+    expect(rms.points.map((p) => p.max)).toEqual(speeds);
     const alerts = g.log.alerts({ limit: 100 }).reverse();
     // Raised at the second anomalous window (t=2 s), reminded 10 s later (t=12 s), cleared after
     // two normal windows (t=16 s); the anomalous window at t=17 s starts a new run of one.
