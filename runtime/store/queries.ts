@@ -141,6 +141,8 @@ export const MODEL_STATS_LATENCY_RESULTS = 5000;
 export const MODEL_STATS_LAG_MS = 60_000;
 /** modelStats(): the walk stops after this many rows in a row made before the lag (one straggler does not stop it). */
 export const MODEL_STATS_STOP_ROWS = 1000;
+/** modelStats(): rows read per device at a time while merging the devices' newest results. */
+const MODEL_STATS_PAGE = 500;
 /** agreement(): the newest results per device, model and variant compared. */
 export const AGREEMENT_RESULTS = 2000;
 /** The kind of the alert row that ends an episode (runtime/stream/alerts.ts, alertKind). */
@@ -342,7 +344,7 @@ export class Queries {
   alerts(o: { fromMs?: number; toMs?: number; device?: string; limit: number; active?: boolean }): AlertRow[] {
     const params = { from: o.fromMs, to: o.toMs, device: o.device, limit: o.limit };
     if (o.active) {
-      const where = ["a.kind <> 'clear'", 'a.cleared_ms IS NULL', o.fromMs !== undefined && 'a.time_ms >= @from', o.toMs !== undefined && 'a.time_ms <= @to', o.device !== undefined && 's.device = @device'].filter(Boolean);
+      const where = [`a.kind <> '${CLEAR_KIND}'`, 'a.cleared_ms IS NULL', o.fromMs !== undefined && 'a.time_ms >= @from', o.toMs !== undefined && 'a.time_ms <= @to', o.device !== undefined && 's.device = @device'].filter(Boolean);
       const sql = `SELECT a.* FROM result_streams s
         JOIN alerts a ON a.id = (SELECT id FROM alerts x WHERE x.device = s.device AND x.model = s.model ORDER BY x.time_ms DESC, x.id DESC LIMIT 1)
         WHERE ${where.join(' AND ')} ORDER BY a.time_ms DESC, a.id DESC LIMIT @limit`;
@@ -351,12 +353,6 @@ export class Queries {
     const where = [o.fromMs !== undefined && 'time_ms >= @from', o.toMs !== undefined && 'time_ms <= @to', o.device !== undefined && 'device = @device'].filter(Boolean);
     const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time_ms DESC, id DESC LIMIT @limit`;
     return (this.stmt(sql).all(params) as AlertSql[]).map(alertRow);
-  }
-
-  /** One alert by id, or undefined. */
-  alert(id: number): AlertRow | undefined {
-    const a = this.stmt('SELECT * FROM alerts WHERE id = ?').get(id) as AlertSql | undefined;
-    return a && alertRow(a);
   }
 
   /** The (device, model) pairs that have results. */
@@ -369,7 +365,8 @@ export class Queries {
    * percentiles over its newest MODEL_STATS_LATENCY_RESULTS results. The count walks the results
    * back from the newest row (rowid order is commit order) and stops past the rows made
    * MODEL_STATS_LAG_MS before sinceMs, so it costs the rows logged since then; the latencies walk
-   * each pair's (device, model, time_ms) index from its newest row. Neither scans the table.
+   * each pair's (device, model, time_ms) index from its newest row, the model's devices merged by
+   * time, so about `limit` rows per variant are read. Neither scans the table.
    */
   modelStats(o: { sinceMs: number }): ModelStatsRow[] {
     const key = (model: string, variant: string): string => `${model}\u0000${variant}`;
@@ -389,34 +386,57 @@ export class Queries {
       before = 0;
       if (processed >= o.sinceMs) row(model, variant).windows++;
     }
-    // Newest results per (model, variant) over all its devices: [time, id, latency].
-    const latest = new Map<string, Array<[number, number, number]>>();
+    // The newest results of each model over all its devices, newest first: the devices' index
+    // walks merged by time, a page at a time, until each variant seen has `limit` latencies (or
+    // 4 × limit rows were read: a variant not among them has not run lately).
     const limit = MODEL_STATS_LATENCY_RESULTS;
-    const walk = this.stmt('SELECT variant, time_ms, id, latency_ms FROM results WHERE device = ? AND model = ? ORDER BY time_ms DESC, id DESC').raw();
+    const page = this.stmt(`SELECT variant, time_ms, id, latency_ms FROM results WHERE device = @device AND model = @model
+      AND time_ms <= @t AND (time_ms < @t OR id < @id) ORDER BY time_ms DESC, id DESC LIMIT ${MODEL_STATS_PAGE}`).raw();
+    type Row = [string, number, number, number];
+    const byModel = new Map<string, string[]>();
     for (const s of this.streams()) {
-      // A pair's newest rows, until each variant seen has `limit` of them (or 4 × limit rows were read:
-      // a variant not among them has not run there lately).
-      const got = new Map<string, number>();
-      let read = 0;
-      for (const [variant, t, id, latency] of walk.iterate(s.device, s.model) as IterableIterator<[string, number, number, number]>) {
-        const n = got.get(variant) ?? 0;
-        if (n < limit) {
-          got.set(variant, n + 1);
-          const k = key(s.model, variant);
-          let list = latest.get(k);
-          if (!list) latest.set(k, (list = []));
-          list.push([t, id, latency]);
-          row(s.model, variant);
-        }
-        if (++read >= 4 * limit || [...got.values()].every((c) => c >= limit)) break;
-      }
+      const devices = byModel.get(s.model);
+      if (devices) devices.push(s.device);
+      else byModel.set(s.model, [s.device]);
     }
-    for (const [k, list] of latest) {
-      list.sort((a, b) => b[0] - a[0] || b[1] - a[1]);
-      const sorted = list.slice(0, limit).map((e) => e[2]).sort((a, b) => a - b);
-      const r = rows.get(k)!;
-      r.latencyP50Ms = percentile(sorted, 0.5);
-      r.latencyP99Ms = percentile(sorted, 0.99);
+    for (const [model, devices] of byModel) {
+      const walks = devices.map((device) => ({ device, rows: [] as Row[], at: 0, done: false }));
+      const next = (w: (typeof walks)[number]): Row | undefined => {
+        if (w.at < w.rows.length) return w.rows[w.at];
+        if (w.done) return undefined;
+        const last = w.rows[w.rows.length - 1];
+        w.rows = page.all({ device: w.device, model, t: last ? last[1] : Number.MAX_VALUE, id: last ? last[2] : Number.MAX_SAFE_INTEGER }) as Row[];
+        w.at = 0;
+        w.done = w.rows.length < MODEL_STATS_PAGE;
+        return w.rows[0];
+      };
+      const latencies = new Map<string, number[]>();
+      let full = 0;
+      for (let read = 0; read < 4 * limit; read++) {
+        let best: (typeof walks)[number] | undefined;
+        let head: Row | undefined;
+        for (const w of walks) {
+          const r = next(w);
+          if (r !== undefined && (head === undefined || r[1] > head[1] || (r[1] === head[1] && r[2] > head[2]))) {
+            head = r;
+            best = w;
+          }
+        }
+        if (head === undefined) break;
+        best!.at++;
+        let list = latencies.get(head[0]);
+        if (!list) latencies.set(head[0], (list = []));
+        if (list.length < limit) {
+          list.push(head[3]);
+          if (list.length === limit && ++full === latencies.size) break;
+        }
+      }
+      for (const [variant, list] of latencies) {
+        const sorted = list.sort((a, b) => a - b);
+        const r = row(model, variant);
+        r.latencyP50Ms = percentile(sorted, 0.5);
+        r.latencyP99Ms = percentile(sorted, 0.99);
+      }
     }
     return [...rows.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0));
   }
@@ -435,11 +455,16 @@ export class Queries {
     for (const s of this.streams()) {
       const byVariant = new Map<string, Judged[]>();
       let read = 0;
+      let full = 0;
+      // Until each variant seen has `limit` results (or 4 × limit rows were read).
       for (const [variant, id, label, anomaly, keys, startMs] of walk.iterate(s.device, s.model, o.sinceMs) as IterableIterator<[string, number, string | null, number, string, number]>) {
         let list = byVariant.get(variant);
         if (!list) byVariant.set(variant, (list = []));
-        if (list.length < limit) list.push({ id, label, anomaly, keys, startMs });
-        if (++read >= 4 * limit || [...byVariant.values()].every((l) => l.length >= limit)) break;
+        if (list.length < limit) {
+          list.push({ id, label, anomaly, keys, startMs });
+          if (list.length === limit && ++full === byVariant.size) break;
+        }
+        if (++read >= 4 * limit) break;
       }
       const ref = byVariant.get(o.reference);
       if (!ref) continue;

@@ -72,6 +72,21 @@ describe('rms in the log', () => {
   });
 });
 
+describe('rms under retention', () => {
+  it('should chart the RMS of results retention deleted from the rollups that outlive them', async () => {
+    const now = Date.now();
+    const store = openStore({ batchMs: 1, retention: { maxAgeDays: 7, minuteRollupDays: 30, hourRollupDays: 90, everyMs: 0 } });
+    const at = (daysAgo: number, i: number, rms: number | null) => result(now - daysAgo * DAY + i * 1000, { rms, processedMs: now - daysAgo * DAY });
+    await store.commit({ results: [...Array.from({ length: 20 }, (_, i) => at(10, i, i === 7 ? 9 : i % 4 ? 1 : null)), at(1, 0, 2)] });
+    expect(store.applyRetention()).toEqual({ deleted: 20 });
+    const chart = store.chart({ ...base, fromMs: now - 11 * DAY, toMs: now, maxPoints: 100, field: 'rms' });
+    expect(chart.source).toBe('hour');
+    // 15 of the 20 old results carried an RMS, and the recent one: from the hour rollups and the raw row.
+    expect(chart.points.reduce((n, p) => n + p.count, 0)).toBe(16);
+    expect(Math.max(...chart.points.map((p) => p.max))).toBe(9);
+  });
+});
+
 describe('chart({ field: \'rms\' })', () => {
   it('should chart the raw RMS, skipping results without one, with no labels or anomalies', async () => {
     const store = openStore({ batchMs: 1 });
