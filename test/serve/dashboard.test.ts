@@ -244,7 +244,7 @@ describe('api/models, api/health, errors', () => {
     await served.close();
     const reader = await LogReader.open({ path: store.path, maxQueued: 0 });
     served = await serveDashboard(store, { reader });
-    const answers = await Promise.all(Array.from({ length: 6 }, () => request(served.port, 'GET', '/api/health')));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => request(served.port, 'GET', '/api/health')));
     const busy = answers.filter((a) => a.status === 503);
     expect(busy.length).toBeGreaterThan(0);
     expect(busy[0].headers['retry-after']).toBe('2');
@@ -345,7 +345,7 @@ describe('api/live', () => {
   it('should send only what is committed after the browser connects (no history), with the RMS', async () => {
     const s = await listen(`${served.url}/api/live?device=press-1`);
     expect(s.status).toBe(200);
-    await new Promise((r) => setTimeout(r, 100));
+    for (const end = Date.now() + 5000; served.dashboard.live.size === 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
     expect(served.dashboard.live.size).toBe(1);
     const unit = { results: [result(T0 + 60_000, { device: 'press-1', score: 0.33, rms: 1.25, messageKeys: ['new-1'] }), result(T0 + 60_000, { device: 'press-2', messageKeys: ['new-2'] })] };
     await store.commit(unit);
