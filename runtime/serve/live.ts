@@ -30,6 +30,8 @@ export interface LivePoint {
   anomaly: boolean;
   /** RMS of the window's main channel, when logged. */
   rms: number | null;
+  /** When the gateway made the result (its wall clock): the page measures result to pixel from it. */
+  processedMs: number;
 }
 
 /** One alert change as the live feed sends it. */
@@ -144,7 +146,7 @@ export class LiveFeed {
 }
 
 function pointOf(r: ResultRecord): LivePoint {
-  return { device: r.device, model: r.model, variant: r.variant, timeMs: r.timeMs, score: r.score, label: r.label, anomaly: r.anomaly, rms: r.rms ?? null };
+  return { device: r.device, model: r.model, variant: r.variant, timeMs: r.timeMs, score: r.score, label: r.label, anomaly: r.anomaly, rms: r.rms ?? null, processedMs: r.processedMs ?? Date.now() };
 }
 
 function alertOf(a: AlertRecord): LiveAlert {
