@@ -44,6 +44,7 @@ export class MachinePage implements View {
   private live: LiveFeed | null = null;
   private requests: AbortController | null = null;
   private rmsTimer: number | undefined;
+  private zoomedAt = -Infinity;
   private closed = false;
 
   constructor(
@@ -192,7 +193,10 @@ export class MachinePage implements View {
   }
 
   private zoom(fromMs: number, toMs: number): void {
-    if (toMs - fromMs < MIN_ZOOM_MS) return;
+    // The charts share their cursor, so one drag ends as a selection in each of them: one zoom.
+    const at = performance.now();
+    if (toMs - fromMs < MIN_ZOOM_MS || at - this.zoomedAt < 300) return;
+    this.zoomedAt = at;
     this.zooms.push(this.range);
     this.show({ fromMs, toMs, live: false });
   }

@@ -132,7 +132,7 @@ export class OverviewPage implements View {
       { class: 'model', 'data-model': m.model },
       el('div', { class: 'model-head' }, el('span', { class: 'model-title' }, m.title), variant),
       el('div', { class: 'score-line' }, bar, score, m.threshold !== null ? el('span', { class: 'threshold' }, `/ ${format.score(m.threshold)}`) : null),
-      el('div', { class: 'model-foot' }, cls, ago),
+      el('div', { class: 'model-foot' }, cls ? el('span', {}, el('span', { class: 'muted' }, 'class '), cls) : el('span', {}), ago),
     );
     if (m.activeAlert) element.append(this.alertLine(m));
     const row: Row = { element, model: { ...m }, fill, bar, score, cls, ago, variant };
