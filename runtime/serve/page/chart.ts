@@ -189,6 +189,9 @@ export class SeriesChart {
   /** Called from uPlot's draw hook: the points just painted, for the benchmark and the tests. */
   private painted(): void {
     if (this.newestMs !== null) this.element.dataset.lastMs = String(this.newestMs);
+    this.element.dataset.points = String(this.xs.length);
+    if (this.xs.length) this.element.dataset.firstMs = String(this.xs[0]);
+    else delete this.element.dataset.firstMs;
     if (this.waiting.length) {
       const now = performance.now();
       for (const r of this.waiting) stats.drawn(r, now);

@@ -99,12 +99,17 @@ export class OverviewPage implements View {
 
   private render(o: OverviewView): void {
     const machines = [...o.machines].sort(byState);
-    const count = (s: MachineState): number => machines.filter((m) => m.state === s).length;
-    setText(this.summary, machines.length ? `${machines.length} machines: ${count('fault')} fault, ${count('warning')} warning, ${count('normal')} normal` : 'No machine has logged a result yet.');
     this.rows.clear();
     this.cards.clear();
     this.grid.replaceChildren(...machines.map((m) => this.card(m)));
+    this.summarise();
     stats.firstRender();
+  }
+
+  private summarise(): void {
+    const states = [...this.cards.values()].map((c) => c.dataset.state);
+    const count = (s: MachineState): number => states.filter((x) => x === s).length;
+    setText(this.summary, states.length ? `${states.length} machines: ${count('fault')} fault, ${count('warning')} warning, ${count('normal')} normal` : 'No machine has logged a result yet.');
   }
 
   private card(m: MachineView): HTMLElement {
@@ -210,6 +215,7 @@ export class OverviewPage implements View {
         badge.textContent = state;
       }
     }
+    this.summarise();
   }
 
   private updateAgo(): void {
