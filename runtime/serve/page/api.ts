@@ -24,8 +24,16 @@ async function answer<T>(res: Response, what: string): Promise<T> {
   throw new ApiFailure(res.status, body.error ?? `${what}: ${res.status} ${res.statusText}`, body.code);
 }
 
+let loginNeeded: (() => void) | null = null;
+
+/** What to do when a read answers 401 (a dashboard with users, a session that expired): the app opens the login form. */
+export function onLoginNeeded(then: () => void): void {
+  loginNeeded = then;
+}
+
 export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
   const res = await fetch(path, { headers: { accept: 'application/json' }, credentials: 'same-origin', signal });
+  if (res.status === 401) loginNeeded?.();
   return answer<T>(res, path);
 }
 

@@ -6,7 +6,8 @@ import { HealthPage } from './health.js';
 import { MachinePage } from './machine.js';
 import { ModelsPage } from './models.js';
 import { OverviewPage } from './overview.js';
-import { loadSession } from './session.js';
+import { onLoginNeeded } from './api.js';
+import { askLogin, loadSession } from './session.js';
 import { setupTheme } from './theme.js';
 import type { View } from './types.js';
 
@@ -44,5 +45,12 @@ window.addEventListener('hashchange', route);
 window.addEventListener('pagehide', () => current?.close());
 // Charts take their colours when drawn first: a theme change draws the view again.
 setupTheme(document.getElementById('theme') as HTMLButtonElement, route);
+// A dashboard with users answers every read 401 until a login: after one, the view starts again
+// (its live feed too, which a 401 had closed).
+onLoginNeeded(() => {
+  void askLogin('Log in to see the dashboard.').then((ok) => {
+    if (ok) route();
+  });
+});
 void loadSession(document.getElementById('session')!);
 route();

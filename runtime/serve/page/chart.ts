@@ -107,30 +107,31 @@ export class SeriesChart {
 
   /** A live result of this chart's model: merged or appended, the oldest trimmed, drawn next frame. */
   add(p: LivePoint, receivedAt: number): void {
-    if (!this.live || this.o.kind === 'rms') return;
+    const value = this.o.kind === 'rms' ? p.rms : p.score;
+    if (!this.live || value === null || value === undefined) return;
     const last = this.xs.length - 1;
     // Older than what is drawn: the log's answer has it already.
     if (last >= 0 && p.timeMs < this.xs[last]) return;
     const cls = this.classOf(p.label);
     if (last >= 0 && p.timeMs < this.xs[last] + this.bucketMs) {
-      this.mins[last] = Math.min(this.mins[last], p.score);
-      this.maxs[last] = Math.max(this.maxs[last], p.score);
-      this.means[last] = (this.means[last] * this.counts[last] + p.score) / (this.counts[last] + 1);
+      this.mins[last] = Math.min(this.mins[last], value);
+      this.maxs[last] = Math.max(this.maxs[last], value);
+      this.means[last] = (this.means[last] * this.counts[last] + value) / (this.counts[last] + 1);
       this.counts[last]++;
-      if (p.score >= this.tops[last]) {
-        this.tops[last] = p.score;
+      if (value >= this.tops[last]) {
+        this.tops[last] = value;
         this.classes[last] = cls;
       }
     } else {
       // On the server's bucket grid, so the band does not jitter where fetched and live meet.
       const x = last >= 0 && this.bucketMs > 0 ? this.xs[last] + this.bucketMs * Math.floor((p.timeMs - this.xs[last]) / this.bucketMs) : p.timeMs;
       this.xs.push(x);
-      this.mins.push(p.score);
-      this.maxs.push(p.score);
-      this.means.push(p.score);
+      this.mins.push(value);
+      this.maxs.push(value);
+      this.means.push(value);
       this.classes.push(cls);
       this.counts.push(1);
-      this.tops.push(p.score);
+      this.tops.push(value);
     }
     this.newestMs = Math.max(this.newestMs ?? p.timeMs, p.timeMs);
     // The range ends at the newest data: it slides, and what falls off its start goes.

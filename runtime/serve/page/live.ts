@@ -16,26 +16,44 @@ export interface LiveFeed {
   close(): void;
 }
 
+/** After the server refused the stream (a 401, 503 while full), when to ask again. */
+const REOPEN_MS = 5000;
+
 export function openLive(handlers: LiveHandlers, device?: string): LiveFeed {
-  const source = new EventSource(device === undefined ? 'api/live' : `api/live?device=${encodeURIComponent(device)}`);
+  const url = device === undefined ? 'api/live' : `api/live?device=${encodeURIComponent(device)}`;
+  let source: EventSource | null = null;
   let broken = false;
-  source.addEventListener('open', () => {
-    handlers.state?.(true);
-    if (broken) handlers.reconnected?.();
-    broken = false;
-  });
-  source.addEventListener('error', () => {
-    broken = true;
-    handlers.state?.(false);
-  });
-  source.addEventListener('results', (e) => {
-    const receivedAt = performance.now();
-    const points = JSON.parse((e as MessageEvent<string>).data) as LivePoint[];
-    stats.received(points.length);
-    handlers.results?.(points, receivedAt);
-  });
-  source.addEventListener('alerts', (e) => {
-    handlers.alerts?.(JSON.parse((e as MessageEvent<string>).data) as LiveAlert[]);
-  });
-  return { close: () => source.close() };
+  let closed = false;
+  let timer: number | undefined;
+  const open = (): void => {
+    const s = (source = new EventSource(url));
+    s.addEventListener('open', () => {
+      handlers.state?.(true);
+      if (broken) handlers.reconnected?.();
+      broken = false;
+    });
+    s.addEventListener('error', () => {
+      broken = true;
+      handlers.state?.(false);
+      // A dropped stream the browser reopens by itself; one answered with an error status it gives up.
+      if (s.readyState === EventSource.CLOSED && !closed) timer = window.setTimeout(open, REOPEN_MS);
+    });
+    s.addEventListener('results', (e) => {
+      const receivedAt = performance.now();
+      const points = JSON.parse((e as MessageEvent<string>).data) as LivePoint[];
+      stats.received(points.length);
+      handlers.results?.(points, receivedAt);
+    });
+    s.addEventListener('alerts', (e) => {
+      handlers.alerts?.(JSON.parse((e as MessageEvent<string>).data) as LiveAlert[]);
+    });
+  };
+  open();
+  return {
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      source?.close();
+    },
+  };
 }

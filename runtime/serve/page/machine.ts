@@ -13,7 +13,7 @@ import { stateBadge } from './overview.js';
 import { PRESETS, type Range, pointsFor } from './ranges.js';
 import type { View } from './types.js';
 
-/** Without a live RMS in the feed (it carries scores), a live RMS chart reads the log this often. */
+/** A live RMS chart fed by a server whose live points carry no RMS reads the log this often. */
 const RMS_REFRESH_MS = 10_000;
 const MIN_ZOOM_MS = 1000;
 
@@ -45,6 +45,8 @@ export class MachinePage implements View {
   private requests: AbortController | null = null;
   private rmsTimer: number | undefined;
   private zoomedAt = -Infinity;
+  /** The live points carry the RMS (the RMS chart needs no polling). */
+  private rmsLive = false;
   private closed = false;
 
   constructor(
@@ -252,7 +254,8 @@ export class MachinePage implements View {
         results: (points, at) => {
           for (const p of points) {
             this.newestMs = Math.max(this.newestMs, p.timeMs);
-            for (const c of this.charts) if (c.model === p.model && c.field === 'score') c.chart.add(p, at);
+            if (p.rms !== undefined) this.rmsLive = true;
+            for (const c of this.charts) if (c.model === p.model) c.chart.add(p, at);
           }
         },
         alerts: () => void this.readMachine().catch(() => undefined),
@@ -273,7 +276,7 @@ export class MachinePage implements View {
 
   private refreshRms(): void {
     const rms = this.charts.find((c) => c.field === 'rms');
-    if (!rms || !this.range.live) return;
+    if (!rms || !this.range.live || this.rmsLive) return;
     const range = this.presetRange();
     const points = pointsFor(rms.chart.width());
     const q = new URLSearchParams({ device: this.device, model: rms.model, from: String(Math.floor(range.fromMs)), to: String(Math.ceil(range.toMs)), points: String(points), field: 'rms' });

@@ -41,8 +41,15 @@ function draw(): void {
   }
 }
 
-/** Opens the login form; resolves true once logged in, false when the user cancels. */
+let asking: Promise<boolean> | null = null;
+
+/** Opens the login form (once, however many requests asked); resolves true once logged in, false when the user cancels. */
 export function askLogin(reason = 'Log in to acknowledge and clear alerts.'): Promise<boolean> {
+  asking ??= form(reason).finally(() => (asking = null));
+  return asking;
+}
+
+function form(reason: string): Promise<boolean> {
   return new Promise((resolve) => {
     const user = el('input', { id: 'login-user', name: 'user', autocomplete: 'username', required: true });
     const password = el('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });

@@ -9,6 +9,8 @@ export interface LivePoint {
   score: number;
   label: string | null;
   anomaly: boolean;
+  /** RMS of the window's main channel, when logged (absent from servers before it was added). */
+  rms?: number | null;
 }
 
 export interface LiveAlert {
