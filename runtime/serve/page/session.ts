@@ -50,6 +50,8 @@ export function askLogin(reason = 'Log in to acknowledge and clear alerts.'): Pr
 }
 
 function form(reason: string): Promise<boolean> {
+  // Inside Node-RED the login is Node-RED's own: this page has no form of its own to offer.
+  if (current?.host === 'node-red') return hostLogin();
   return new Promise((resolve) => {
     const user = el('input', { id: 'login-user', name: 'user', autocomplete: 'username', required: true });
     const password = el('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
@@ -96,5 +98,22 @@ function form(reason: string): Promise<boolean> {
     });
     dialog.showModal();
     user.focus();
+  });
+}
+
+function hostLogin(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const ok = el('button', { type: 'button', class: 'primary' }, 'OK');
+    const dialog = el('dialog', { 'aria-label': 'Log in to Node-RED' }, el('form', { class: 'login', method: 'dialog' }, el('h2', {}, 'Log in to Node-RED'), el('p', {}, 'This dashboard uses the login of the Node-RED it runs in: log in to the Node-RED editor, then reload this page.'), el('div', { class: 'actions' }, ok)));
+    document.body.append(dialog);
+    const done = (): void => {
+      dialog.close();
+      dialog.remove();
+      resolve(false);
+    };
+    ok.addEventListener('click', done);
+    dialog.addEventListener('cancel', done);
+    dialog.showModal();
+    ok.focus();
   });
 }
