@@ -222,7 +222,7 @@ export class SeriesChart {
       yRange = () => [-0.5, Math.max(1, this.labels.length) - 0.5];
       yAxis.splits = () => this.labels.map((_, i) => i);
       yAxis.values = (_u, splits) => splits.map((i) => this.labels[i] ?? '');
-      yAxis.size = Math.min(140, 16 + 7 * Math.max(4, ...this.labels.map((l) => l.length)));
+      yAxis.size = Math.min(100, 16 + 7 * Math.max(4, ...this.labels.map((l) => l.length)));
     } else {
       const edge = colour('--band-edge');
       series.push({ label: 'min', stroke: edge, width: 1 }, { label: 'max', stroke: edge, width: 1 }, { label: 'mean', stroke: accent, width: 1.5 });
@@ -235,6 +235,9 @@ export class SeriesChart {
         return [lo === 0 ? 0 : lo - pad, hi + pad];
       };
     }
+    // One width for every chart's value axis (wide enough for a class name), so the machine's
+    // charts line up in time above one another; a phone keeps the narrow default for scores.
+    if (this.width() >= 500) yAxis.size = 100;
     const fault = colour('--fault');
     const opts: uPlot.Options = {
       width: this.width(),

@@ -48,5 +48,5 @@ export function percent(v: number | null): string {
 /** A value for <input type="datetime-local"> in the browser's zone. */
 export function localInput(ms: number): string {
   const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-  return d.toISOString().slice(0, 16);
+  return d.toISOString().slice(0, 19);
 }

@@ -28,8 +28,8 @@ export class MachinePage implements View {
   private readonly badge = el('span', { class: 'badge-slot' });
   private readonly presetButtons = new Map<string, HTMLButtonElement>();
   private readonly customForm: HTMLFormElement;
-  private readonly fromInput = el('input', { type: 'datetime-local', id: 'range-from', name: 'from', required: true });
-  private readonly toInput = el('input', { type: 'datetime-local', id: 'range-to', name: 'to', required: true });
+  private readonly fromInput = el('input', { type: 'datetime-local', id: 'range-from', name: 'from', step: 1, required: true });
+  private readonly toInput = el('input', { type: 'datetime-local', id: 'range-to', name: 'to', step: 1, required: true });
   private readonly back = el('button', { type: 'button', class: 'zoom-back', hidden: true }, 'Back');
   private readonly reset = el('button', { type: 'button', class: 'zoom-reset', hidden: true }, 'Reset zoom');
   private readonly rangeStatus = el('p', { class: 'range-status', 'aria-live': 'polite' });
