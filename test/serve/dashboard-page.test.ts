@@ -121,6 +121,11 @@ describe('the dashboard page in Chromium', () => {
       await expect(card.locator('.state').textContent()).resolves.toMatch(/^(normal|warning|fault)$/);
     }
     expect(await page.evaluate<number | null>('window.edgeInferStats.firstRenderMs')).toBeGreaterThan(0);
+    // The same page at /dashboard: its URLs are relative, so it finds its files and its API there too.
+    await page.goto(`${base()}dashboard`);
+    await page.locator('body[data-ready] .machine').first().waitFor();
+    await page.goto(base());
+    await page.locator('body[data-ready] .machine').first().waitFor();
   });
 
   it('moves the scores live, from the event stream', async () => {

@@ -13,6 +13,7 @@ import * as stats from './stats.js';
 import type { LivePoint, View } from './types.js';
 
 const RANK: Record<MachineState, number> = { fault: 0, warning: 1, normal: 2 };
+const UNKNOWN_REFETCH_MS = 3000;
 
 export function byState(a: MachineView, b: MachineView): number {
   return RANK[a.state] - RANK[b.state] || a.device.localeCompare(b.device);
@@ -52,6 +53,7 @@ export class OverviewPage implements View {
   private readonly live;
   private readonly tick: number;
   private refetching = false;
+  private unknownAskedMs = 0;
   private closed = false;
   private readonly apply = (): void => this.applyPoints();
 
@@ -173,8 +175,12 @@ export class OverviewPage implements View {
       const row = this.rows.get(key);
       stats.drawn(at, now);
       if (!row) {
-        // A machine or model the overview has not seen: the server knows its state.
-        this.refetch();
+        // A machine or model the overview has not seen: the server knows its state. Asked at most
+        // every few seconds, should the feed name one the overview does not list.
+        if (Date.now() - this.unknownAskedMs > UNKNOWN_REFETCH_MS) {
+          this.unknownAskedMs = Date.now();
+          this.refetch();
+        }
         continue;
       }
       if (p.timeMs < row.model.timeMs) continue;
