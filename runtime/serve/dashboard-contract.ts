@@ -24,7 +24,7 @@
 // Every error answer is ApiError with a status that says what kind: 400 a bad argument (the
 // message names it), 401 a login needed, 404 nothing by that name, 503 the log is busy (retry).
 
-import type { ChartPoint, SeriesSource } from '../store/types';
+import type { AlertRecord, ChartPoint, SeriesSource } from '../store/types';
 
 export interface ApiError {
   error: string;
@@ -158,3 +158,22 @@ export interface HealthView {
   /** Browsers on the live feed now, and those let go because they could not keep up. */
   live: { browsers: number; dropped: number };
 }
+
+/** One result as the live feed (api/live, event `results`) sends it: only new ones, never history. */
+export interface LivePoint {
+  device: string;
+  model: string;
+  variant: string;
+  /** Data time: the window's end, ms since the epoch. */
+  timeMs: number;
+  score: number;
+  label: string | null;
+  anomaly: boolean;
+  /** RMS of the window's main channel, when logged. */
+  rms: number | null;
+  /** When the gateway made the result (its wall clock): the page measures result to pixel from it. */
+  processedMs: number;
+}
+
+/** One alert change as the live feed (event `alerts`) sends it (no id: the page reads api/alerts for that). */
+export type LiveAlert = Pick<AlertRecord, 'device' | 'model' | 'variant' | 'kind' | 'label' | 'score' | 'threshold' | 'message' | 'timeMs'>;

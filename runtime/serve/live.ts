@@ -6,6 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EdgeInferError } from '../errors';
 import type { AlertRecord, CommitUnit, ResultRecord } from '../store';
+import type { LiveAlert, LivePoint } from './dashboard-contract';
+
+export type { LiveAlert, LivePoint };
 
 export interface LiveFeedOptions {
   /** Browsers connected at once; past it a new one is answered 503 (default 64). */
@@ -17,25 +20,6 @@ export interface LiveFeedOptions {
 }
 
 export const LIVE_DEFAULTS = { maxClients: 64, maxBufferedBytes: 1 << 20, heartbeatMs: 15_000 } as const;
-
-/** One result as the live feed sends it. */
-export interface LivePoint {
-  device: string;
-  model: string;
-  variant: string;
-  /** Data time: the window's end, ms since the epoch. */
-  timeMs: number;
-  score: number;
-  label: string | null;
-  anomaly: boolean;
-  /** RMS of the window's main channel, when logged. */
-  rms: number | null;
-  /** When the gateway made the result (its wall clock): the page measures result to pixel from it. */
-  processedMs: number;
-}
-
-/** One alert change as the live feed sends it. */
-export type LiveAlert = Pick<AlertRecord, 'device' | 'model' | 'variant' | 'kind' | 'label' | 'score' | 'threshold' | 'message' | 'timeMs'>;
 
 interface Client {
   res: ServerResponse;

@@ -144,7 +144,7 @@ export class SeriesChart {
     drop = Math.max(drop, this.xs.length - this.cap);
     if (drop > 0) for (const c of this.columns()) c.splice(0, drop);
     if (this.o.measure) {
-      this.waiting.push(receivedAt);
+      this.waiting.push(stats.madeAt(p, receivedAt));
       if (this.waiting.length > MAX_WAITING) this.waiting.splice(0, this.waiting.length - MAX_WAITING);
     }
     this.status.hidden = true;

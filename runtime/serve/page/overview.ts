@@ -62,7 +62,7 @@ export class OverviewPage implements View {
     this.grid.append(notice('Loading the plant…'));
     this.live = openLive({
       results: (points, at) => {
-        for (const p of points) this.pending.push({ p, at });
+        for (const p of points) this.pending.push({ p, at: stats.madeAt(p, at) });
         // Bounded while no frame runs (a hidden tab): the newest per model is all a card shows.
         if (this.pending.length > 5000) this.pending.splice(0, this.pending.length - 5000);
         nextFrame(this.apply);

@@ -1,6 +1,8 @@
 // Numbers a benchmark reads from the page (window.edgeInferStats): when the overview first
-// rendered, and for each live point drawn, the time from its arrival on the event stream to the
-// frame that drew it. The latencies live in a fixed ring, so a long run does not grow the page.
+// rendered, and for each live point drawn, the time from the gateway making its result to the
+// frame that drew it (the gateway's clock and the browser's are one on the same machine; a point
+// without that time counts from its arrival on the event stream). The latencies live in a fixed
+// ring, so a long run does not grow the page.
 const KEEP = 10_000;
 
 export interface EdgeInferStats {
@@ -9,7 +11,7 @@ export interface EdgeInferStats {
   /** Live points received from api/live, and drawn. */
   received: number;
   drawn: number;
-  /** Per drawn point, performance.now() at draw minus at receipt: the newest KEEP, oldest first (a copy). */
+  /** Per drawn point, ms from its result being made to the frame that drew it: the newest KEEP, oldest first (a copy). */
   readonly latenciesMs: number[];
 }
 
@@ -36,8 +38,13 @@ export function received(n: number): void {
   stats.received += n;
 }
 
-export function drawn(receivedAt: number, drawnAt: number): void {
-  ring[stats.drawn % KEEP] = drawnAt - receivedAt;
+/** When a live point's result was made, on performance.now()'s scale; its arrival when the point does not say. */
+export function madeAt(p: { processedMs?: number }, receivedAt: number): number {
+  return typeof p.processedMs === 'number' ? p.processedMs - performance.timeOrigin : receivedAt;
+}
+
+export function drawn(madeAtMs: number, drawnAt: number): void {
+  ring[stats.drawn % KEEP] = drawnAt - madeAtMs;
   stats.drawn++;
 }
 
