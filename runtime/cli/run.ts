@@ -8,6 +8,7 @@ import { guardProcess } from '../gateway/guard';
 import type { CommitUnit } from '../store';
 import { PlantPublisher } from '../stream/plant-publisher';
 import { EdgeInferError } from '../errors';
+import { type Beside, startNodeRedBeside } from './node-red-beside';
 import { positiveNumber, wholeNumber } from './options';
 import { resolvePlant } from './plant';
 import { print } from './output';
@@ -22,7 +23,13 @@ interface RunOptions {
   seconds?: number;
   every: number;
   quiet?: boolean;
+  /** false with --no-node-red. */
+  nodeRed: boolean;
+  nodeRedPort?: number;
 }
+
+/** Node-RED's port beside the gateway when --node-red-port is not given. */
+export const DEFAULT_NODE_RED_PORT = 1880;
 
 /** Latest result per device and model, printed as one line per device every few seconds. */
 class Console {
@@ -57,7 +64,12 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--seconds <s>', 'stop after this long (default: until Ctrl-C)').argParser(positiveNumber))
     .addOption(new Option('--every <s>', 'seconds between status lines').argParser(positiveNumber).default(5))
     .option('--quiet', 'print only alerts and problems')
+    .addOption(new Option('--node-red-port <n>', `port of the Node-RED started beside the gateway on embedded defaults (default ${DEFAULT_NODE_RED_PORT}; its folder: ./edge-infer-node-red)`).argParser(wholeNumber(1, 65535)))
+    .option('--no-node-red', 'do not start Node-RED beside the gateway')
     .action(async (opts: RunOptions) => {
+      // Node-RED runs the example flows, which are wired for the embedded broker and the demo
+      // plant: with a config of one's own they would listen to nothing (or the wrong thing).
+      if (opts.config && opts.nodeRedPort !== undefined) throw new EdgeInferError('E_ARGUMENT', `--node-red-port: Node-RED starts beside the gateway on embedded defaults only (its example flows need the embedded broker and the simulated plant), and --config ${opts.config} was given`);
       const loaded = opts.config ? withOverrides(await loadGatewayConfig(opts.config), opts) : embeddedDefaults({ brokerPort: opts.brokerPort, httpPort: opts.httpPort, db: opts.db, speed: opts.speed });
       const config = opts.httpHost !== undefined ? { ...loaded, http: { ...loaded.http, host: httpHost(opts.httpHost) } } : loaded;
       // The plant is resolved before anything starts, so that a wrong one stops nothing half-open.
@@ -70,6 +82,7 @@ export function registerRun(program: Command): void {
       let publisher: PlantPublisher | undefined;
       let publishing: Promise<unknown> | undefined;
       let ticker: NodeJS.Timeout | undefined;
+      let nodeRed: Beside | undefined;
       try {
         print(`edge-infer gateway: broker ${gateway.brokerUrl}, log ${config.storage.path}, ${httpWhere(config.http.host, gateway.httpPort)}`);
         for (const p of gateway.pipelines) print(`  ${p.name}: ${p.spec.topic} → ${p.card.id} [${p.variant.variant}, ${p.session.backend}] → ${p.spec.results}`);
@@ -78,6 +91,18 @@ export function registerRun(program: Command): void {
           await publisher.start();
           publishing = publisher.run();
           print(`  simulated plant '${plant.id}': ${plant.machines.length} machines publishing on ${gateway.brokerUrl} at ${config.simulate.speed}× real time`);
+        }
+        print(`  dashboard: ${dashboardUrl(gateway, config.http.host)}`);
+        if (!opts.config && opts.nodeRed) {
+          const broker = new URL(gateway.brokerUrl);
+          nodeRed = await startNodeRedBeside({
+            port: opts.nodeRedPort ?? DEFAULT_NODE_RED_PORT,
+            brokerHost: broker.hostname,
+            brokerPort: Number(broker.port),
+            cwd: process.cwd(),
+            say: (line) => print(line),
+            complain: (line) => process.stderr.write(`${line}\n`),
+          });
         }
         ticker = setInterval(() => out.flush(), opts.every * 1000);
         await new Promise<void>((resolve) => {
@@ -88,6 +113,8 @@ export function registerRun(program: Command): void {
         });
       } finally {
         clearInterval(ticker);
+        // Node-RED first: its flows are connected to the embedded broker the gateway closes.
+        await nodeRed?.stop();
         await publisher?.stop();
         await publishing?.catch(() => undefined);
         await gateway.stop();
@@ -108,6 +135,17 @@ function withOverrides(config: GatewayConfig, opts: RunOptions): GatewayConfig {
     storage: opts.db ? { ...config.storage, path: opts.db } : config.storage,
     simulate: config.simulate && opts.speed !== undefined ? { ...config.simulate, speed: opts.speed } : config.simulate,
   };
+}
+
+/**
+ * The dashboard's address as a browser on this machine opens it: the gateway's own when it has
+ * one, else its HTTP server's root (a wildcard host is reached on loopback).
+ */
+function dashboardUrl(gateway: Gateway, host: string): string {
+  const own = (gateway as { dashboardUrl?: string }).dashboardUrl;
+  if (own) return own;
+  const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${reach}:${gateway.httpPort}/`;
 }
 
 /** The --http-host value; an empty one would listen wherever Node chooses. */
