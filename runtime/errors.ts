@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'E_INTERNAL' // an unexpected error inside a stage, caught so the gateway keeps running
   | 'E_QUERY_TIMEOUT' // a read of the log ran past its bound and was stopped
   | 'E_BUSY' // too many reads already wait; ask again later
+  | 'E_NOT_FOUND' // nothing by that name or id (an alert to acknowledge); the dashboard answers 404
   | 'E_BROKER'; // the broker connection broke MQTT's framing, or was dropped so the broker redelivers
 
 export class EdgeInferError extends Error {

@@ -4,6 +4,7 @@ import { isEdgeInferError } from '../errors';
 import { packageVersion } from '../paths';
 import { registerBench } from './bench';
 import { registerDemo } from './demo';
+import { registerHashPassword } from './hash-password';
 import { registerQuantize } from './quantize';
 import { registerRun } from './run';
 import { registerSimulate } from './simulate';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerSimulate(program);
   registerDemo(program);
+  registerHashPassword(program);
   // Sub-commands inherit the one-line error handling.
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
   return program;

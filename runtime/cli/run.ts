@@ -5,6 +5,7 @@ import { type GatewayConfig, loadGatewayConfig } from '../gateway/config';
 import { embeddedDefaults } from '../gateway/defaults';
 import { Gateway } from '../gateway/gateway';
 import { guardProcess } from '../gateway/guard';
+import { isLoopback } from '../serve/auth';
 import type { CommitUnit } from '../store';
 import { PlantPublisher } from '../stream/plant-publisher';
 import { EdgeInferError } from '../errors';
@@ -85,6 +86,10 @@ export function registerRun(program: Command): void {
       let nodeRed: Beside | undefined;
       try {
         print(`edge-infer gateway: broker ${gateway.brokerUrl}, log ${config.storage.path}, ${httpWhere(config.http.host, gateway.httpPort)}`);
+        print(`  dashboard: ${gateway.dashboardUrl}${config.http.users?.length ? ` (login: ${config.http.users.length} user(s))` : ''}`);
+        if (!config.http.users?.length && !isLoopback(config.http.host)) {
+          process.stderr.write(`edge-infer: the dashboard listens on ${config.http.host}, reachable from the network, and no users are configured: it answers 403 until http.users is set (make a hash with \`edge-infer hash-password\`); /health and /metrics answer as before\n`);
+        }
         for (const p of gateway.pipelines) print(`  ${p.name}: ${p.spec.topic} → ${p.card.id} [${p.variant.variant}, ${p.session.backend}] → ${p.spec.results}`);
         if (config.simulate && plant) {
           publisher = new PlantPublisher(plant, { url: gateway.brokerUrl, speed: config.simulate.speed, clientId: 'edge-infer-simulated-plant' });

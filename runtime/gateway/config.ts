@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { EdgeInferError } from '../errors';
 import { formatPath } from '../issues';
 import { bundledModelsDir } from '../paths';
+import { parsePasswordHash } from '../serve/passwords';
 import { DecoderConfigSchema } from '../stream/decoders';
 import { parseTopicPattern } from '../stream/topic';
 
@@ -41,6 +42,20 @@ export const BrokerSchema = z
     sessionExpiryS: z.number().int().min(0).default(86_400),
     keepaliveS: z.number().int().min(1).max(65535).default(30),
     reconnectMs: z.number().int().min(10).default(1000),
+  })
+  .strict();
+
+/** A dashboard user: the password hash is bcrypt (Node-RED's adminAuth format) or scrypt from `edge-infer hash-password`. */
+export const UserSchema = z
+  .object({
+    user: z.string().min(1, 'expected a user name').max(64).regex(/^[^\s:;,]+$/, 'expected a user name without spaces, : ; or ,'),
+    passwordHash: z.string().superRefine((h, ctx) => {
+      try {
+        parsePasswordHash(h);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+      }
+    }),
   })
   .strict();
 
@@ -141,8 +156,23 @@ export const GatewayConfigSchema = z
      * can (127.0.0.1); `host: 0.0.0.0` (every interface) or one address exposes them on purpose.
      */
     http: z
-      .object({ port: port.default(8080), host: z.string().min(1, 'expected an address to listen on, such as 127.0.0.1 or 0.0.0.0').default('127.0.0.1') })
+      .object({
+        port: port.default(8080),
+        host: z.string().min(1, 'expected an address to listen on, such as 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
+        /**
+         * Who may log in to the dashboard. Without users it is open on loopback and refused (403)
+         * elsewhere; /health and /metrics answer either way.
+         */
+        users: z.array(UserSchema).optional(),
+      })
       .strict()
+      .superRefine((h, ctx) => {
+        const names = new Set<string>();
+        h.users?.forEach((u, i) => {
+          if (names.has(u.user)) ctx.addIssue({ code: 'custom', path: ['users', i, 'user'], message: `user '${u.user}' is listed twice` });
+          names.add(u.user);
+        });
+      })
       .default({ port: 8080, host: '127.0.0.1' }),
     scheduler: SchedulerSchema.default(SchedulerSchema.parse({})),
     pipelines: z.array(PipelineSchema).min(1, 'expected at least one pipeline'),

@@ -12,6 +12,7 @@ import { ModelRegistry, type VariantEntry } from '../model';
 import { count } from '../issues';
 import { Problems, type ProblemWords, clockText, durationText } from '../problems';
 import { loadOptionsFor } from '../quant';
+import { type Dashboard, LogReader, type ModelStatic, createDashboard, modelStaticOf } from '../serve';
 import { type HttpEndpoints, startHttp } from '../serve/http';
 import { GatewayMetrics } from '../serve/metrics';
 import { type CommitUnit, ResultStore } from '../store';
@@ -83,6 +84,9 @@ export class Gateway extends EventEmitter {
   private identity: MessageIdentity | undefined;
   private publisher: OutboxPublisher | undefined;
   private http: Server | undefined;
+  /** The dashboard's reads of the log, on their own thread. */
+  private reader: LogReader | undefined;
+  private dashboard: Dashboard | undefined;
   private broker: { url: string; close(): Promise<void> } | undefined;
   private readonly sessions: ModelSession[] = [];
   readonly pipelines: Pipeline[] = [];
@@ -164,6 +168,7 @@ export class Gateway extends EventEmitter {
       const store = this.store;
       this.metrics.depths = () => (this.stopping ? undefined : { outbox: store.outboxDepth(), journal: store.journalDepth() });
       this.metrics.commits = () => store.stats;
+      this.reader = await LogReader.open({ path: c.storage.path });
       for (const [i, p] of c.pipelines.entries()) {
         try {
           const pipeline = new Pipeline(
@@ -261,7 +266,19 @@ export class Gateway extends EventEmitter {
       this.sendRebirths();
       this.publisher.start();
 
-      const endpoints: HttpEndpoints = { health: () => this.health(), metrics: () => this.metrics.text(), metricsContentType: this.metrics.contentType };
+      const models = this.pipelines.map(
+        (p): ModelStatic => modelStaticOf({ pipeline: p.name, card: p.card, variant: p.variant.variant, bytes: p.variant.sizeBytes, backend: p.session.backend }),
+      );
+      this.dashboard = createDashboard({
+        reader: this.reader,
+        alerts: { acknowledge: (id, user, atMs) => store.acknowledgeAlert(id, user, atMs), clear: (id, user, atMs) => store.clearAlert(id, user, atMs) },
+        models: () => models,
+        health: () => this.health(),
+        auth: { users: c.http.users, listen: c.http.host },
+        host: 'gateway',
+      });
+      const dashboard = this.dashboard;
+      const endpoints: HttpEndpoints = { health: () => this.health(), metrics: () => this.metrics.text(), metricsContentType: this.metrics.contentType, dashboard: (req, res) => dashboard.handle(req, res) };
       const { server, port } = await startHttp(c.http.port, c.http.host, endpoints);
       this.http = server;
       this.httpPort = port;
@@ -362,7 +379,19 @@ export class Gateway extends EventEmitter {
 
   private afterCommit(unit: CommitUnit): void {
     this.publisher?.kick();
-    if (unit.results?.length || unit.alerts?.length) this.emit('logged', unit);
+    if (unit.results?.length || unit.alerts?.length) {
+      this.dashboard?.live.publish(unit);
+      this.emit('logged', unit);
+    }
+  }
+
+  /** Where a browser on this machine opens the dashboard (http://host:port/); '' before start. */
+  get dashboardUrl(): string {
+    if (!this.http) return '';
+    const host = this.config.http.host;
+    // The wildcard addresses are no place to browse to: this machine's loopback is.
+    const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+    return `http://${shown}:${this.httpPort}/`;
   }
 
   /** What /health answers: ok while the log is open and the broker connected. */
@@ -424,12 +453,15 @@ export class Gateway extends EventEmitter {
         await closed;
       }
       await this.publisher?.stop();
+      // Live streams end first: a browser's open stream would keep the server from closing.
+      this.dashboard?.close();
       await new Promise<void>((resolve) => {
         if (!this.http) return resolve();
         this.http.close(() => resolve());
         // close() waits for open keep-alive connections (a dashboard, a scraper): end them now.
         this.http.closeAllConnections();
       });
+      await this.reader?.close();
       await this.broker?.close();
       for (const s of this.sessions) await s.dispose();
       await this.registry?.close();

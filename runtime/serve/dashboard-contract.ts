@@ -18,6 +18,9 @@
 //   GET  api/health                     → HealthView
 //   GET  api/live[?device]              → server-sent events: `results` (LivePoint[]), `alerts` (LiveAlert[])
 //
+// POSTs send `content-type: application/json` (a body of {} when there is nothing to say): any
+// other type is refused with 415, which keeps forms on other sites out.
+//
 // Every error answer is ApiError with a status that says what kind: 400 a bad argument (the
 // message names it), 401 a login needed, 404 nothing by that name, 503 the log is busy (retry).
 

@@ -1,6 +1,7 @@
-// The gateway's HTTP endpoints: /health (JSON, 200 or 503) and /metrics (Prometheus text).
-// Plain node:http: two routes need no framework.
-import { type Server, createServer } from 'node:http';
+// The gateway's HTTP endpoints: /health (JSON, 200 or 503) and /metrics (Prometheus text),
+// always without a login (Prometheus and probes scrape them); everything else goes to the
+// dashboard's handler when there is one. Plain node:http: a few routes need no framework.
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EdgeInferError } from '../errors';
 
@@ -8,6 +9,8 @@ export interface HttpEndpoints {
   health: () => { ok: boolean } & Record<string, unknown>;
   metrics: () => Promise<string>;
   metricsContentType: string;
+  /** The dashboard: answers what is its own and resolves true, or false for a 404. */
+  dashboard?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 /** Listens on host:port (0 = a free port) and resolves with the port it got. */
@@ -22,7 +25,7 @@ export async function startHttp(port: number, host: string, endpoints: HttpEndpo
         } else if (url.pathname === '/metrics') {
           const text = await endpoints.metrics();
           res.writeHead(200, { 'content-type': endpoints.metricsContentType }).end(text);
-        } else {
+        } else if (!(await endpoints.dashboard?.(req, res))) {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
         }
       } catch (err) {

@@ -28,6 +28,8 @@ export interface LivePoint {
   score: number;
   label: string | null;
   anomaly: boolean;
+  /** RMS of the window's main channel, when logged. */
+  rms: number | null;
 }
 
 /** One alert change as the live feed sends it. */
@@ -142,7 +144,7 @@ export class LiveFeed {
 }
 
 function pointOf(r: ResultRecord): LivePoint {
-  return { device: r.device, model: r.model, variant: r.variant, timeMs: r.timeMs, score: r.score, label: r.label, anomaly: r.anomaly };
+  return { device: r.device, model: r.model, variant: r.variant, timeMs: r.timeMs, score: r.score, label: r.label, anomaly: r.anomaly, rms: r.rms ?? null };
 }
 
 function alertOf(a: AlertRecord): LiveAlert {

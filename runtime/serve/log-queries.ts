@@ -42,5 +42,5 @@ export class LogQueries extends LogReads {
 }
 
 /** The queries a log reader answers, by name. */
-export const LOG_QUERIES = ['latestPerDevice', 'series', 'chart', 'aggregates', 'alerts', 'deadLetters', 'windows', 'counts'] as const;
+export const LOG_QUERIES = ['latestPerDevice', 'series', 'chart', 'aggregates', 'alerts', 'modelStats', 'agreement', 'deadLetters', 'windows', 'counts'] as const;
 export type LogQueryName = (typeof LOG_QUERIES)[number];

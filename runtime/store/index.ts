@@ -12,5 +12,5 @@ export type { Deliveries, Delivery } from './deliveries';
 export { DEFAULTS as STORE_DEFAULTS, MIN_MAX_BYTES } from './options';
 export type {
   StoreOptions, RetentionOptions, SyncMode, InboundRef, HeldPublish, JournalEntry, JournalRow, ConsumedRef, CursorRecord, DeviceCursor, ResultRecord, AlertRecord, DeadLetterRecord, OutboxMessage, WindowRecord, CommitUnit,
-  ResultRow, AlertRow, DeadLetterRow, OutboxEntry, WindowRow, SeriesPoint, ChartPoint, SeriesResult, SeriesSource, AggregateRow, StoreCounts, StoreStats,
+  ResultRow, AlertRow, DeadLetterRow, OutboxEntry, WindowRow, SeriesPoint, ChartPoint, SeriesResult, SeriesSource, ChartField, ModelStatsRow, AgreementRow, AggregateRow, StoreCounts, StoreStats,
 } from './types';

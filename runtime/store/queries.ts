@@ -3,7 +3,7 @@
 import type Database from 'better-sqlite3';
 import { EdgeInferError } from '../errors';
 import { HOUR_MS, MINUTE_MS, bucketOf } from './rollups';
-import type { AggregateRow, AlertRow, ChartPoint, DeadLetterRow, OutboxEntry, ResultRow, SeriesPoint, SeriesResult, SeriesSource, WindowRow } from './types';
+import type { AggregateRow, AgreementRow, AlertRow, ChartField, ChartPoint, ModelStatsRow, DeadLetterRow, OutboxEntry, ResultRow, SeriesPoint, SeriesResult, SeriesSource, WindowRow } from './types';
 
 interface ResultSql {
   id: number;
@@ -20,9 +20,10 @@ interface ResultSql {
   window_end_ms: number;
   message_keys: string;
   processed_ms: number | null;
+  rms: number | null;
 }
 
-interface AlertSql {
+export interface AlertSql {
   id: number;
   time_ms: number;
   device: string;
@@ -34,6 +35,10 @@ interface AlertSql {
   threshold: number | null;
   message: string;
   processed_ms: number | null;
+  acked_ms: number | null;
+  acked_by: string | null;
+  cleared_ms: number | null;
+  cleared_by: string | null;
 }
 
 interface DeadLetterSql {
@@ -63,15 +68,30 @@ const resultRow = (r: ResultSql): ResultRow => ({
   windowEndMs: r.window_end_ms,
   messageKeys: JSON.parse(r.message_keys) as string[],
   processedMs: r.processed_ms ?? r.time_ms,
+  rms: r.rms,
 });
 
-const alertRow = (a: AlertSql): AlertRow => ({
+export const alertRow = (a: AlertSql): AlertRow => ({
   id: a.id, timeMs: a.time_ms, device: a.device, model: a.model, variant: a.variant, kind: a.kind, label: a.label, score: a.score, threshold: a.threshold, message: a.message, processedMs: a.processed_ms ?? a.time_ms,
+  ackedBy: a.acked_by, ackedMs: a.acked_ms, clearedBy: a.cleared_by, clearedMs: a.cleared_ms,
 });
 
 const deadLetterRow = (l: DeadLetterSql): DeadLetterRow => ({
   id: l.id, timeMs: l.time_ms, topic: l.topic, device: l.device, reason: l.reason, code: l.code, payload: l.payload, payloadBytes: l.payload_bytes, truncated: l.truncated === 1,
 });
+
+/** Results grouped by their message keys, each group oldest first (by window start, then id). */
+function groupByKeys(newestFirst: readonly Judged[]): Map<string, Judged[]> {
+  const groups = new Map<string, Judged[]>();
+  for (let i = newestFirst.length - 1; i >= 0; i--) {
+    const r = newestFirst[i];
+    const g = groups.get(r.keys);
+    if (g) g.push(r);
+    else groups.set(r.keys, [r]);
+  }
+  for (const g of groups.values()) g.sort((a, b) => a.startMs - b.startMs || a.id - b.id);
+  return groups;
+}
 
 /** Float32 features from a BLOB, copied so the array is aligned and owns its memory. */
 function float32Of(blob: Buffer): Float32Array {
@@ -110,6 +130,37 @@ const optional = <T>(v: unknown, check: (v: unknown) => T): T | undefined => (v 
 export const MAX_CHART_POINTS = 100_000;
 export const DEFAULT_LIMIT = 100;
 export const DEFAULT_WINDOWS_LIMIT = 1000;
+/** modelStats(): the latency percentiles are taken over this many newest results per model and variant. */
+export const MODEL_STATS_LATENCY_RESULTS = 5000;
+/**
+ * modelStats(): results are committed in the order they are made, give or take a batch; the count
+ * by processing time walks back from the newest row and stops once MODEL_STATS_STOP_ROWS rows in
+ * a row were made this long before sinceMs (rows committed later still, behind a failing disk,
+ * are missed).
+ */
+export const MODEL_STATS_LAG_MS = 60_000;
+/** modelStats(): the walk stops after this many rows in a row made before the lag (one straggler does not stop it). */
+export const MODEL_STATS_STOP_ROWS = 1000;
+/** modelStats(): rows read per device at a time while merging the devices' newest results. */
+const MODEL_STATS_PAGE = 500;
+/** agreement(): the newest results per device, model and variant compared. */
+export const AGREEMENT_RESULTS = 2000;
+/** The kind of the alert row that ends an episode (runtime/stream/alerts.ts, alertKind). */
+export const CLEAR_KIND = 'clear';
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)];
+}
+
+/** One result as agreement() compares it. */
+interface Judged {
+  id: number;
+  label: string | null;
+  anomaly: number;
+  keys: string;
+  startMs: number;
+}
 
 export class Queries {
   private readonly cache = new Map<string, Database.Statement>();
@@ -185,14 +236,22 @@ export class Queries {
    * hour rollup, with the partial minutes (hours) at either end of the range read finer, so the
    * range's edges are exact. A rollup minute or hour falls in the bucket its start falls in.
    */
-  chart(o: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number; source?: SeriesSource }): SeriesResult {
+  chart(o: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number; source?: SeriesSource; field?: ChartField }): SeriesResult {
     const { device, model, fromMs: from, toMs: to, maxPoints } = o;
-    const where = 'device = @device AND model = @model AND time_ms >= @from AND time_ms <= @to';
+    const rms = o.field === 'rms';
+    // An RMS chart reads the results that carry one, and the rollups' rms columns; its points have
+    // no label and count no anomalies (the score chart shows those).
+    const has = rms ? ' AND rms IS NOT NULL' : '';
+    const value = rms ? 'rms' : 'score';
+    const where = `device = @device AND model = @model AND time_ms >= @from AND time_ms <= @to${has}`;
     // Counting stops past maxPoints, so a long range costs no more than a short one here.
     const n = o.source !== undefined ? Infinity : (this.stmt(`SELECT COUNT(*) FROM (SELECT 1 FROM results WHERE ${where} LIMIT @cap)`).pluck().get({ device, model, from, to, cap: maxPoints + 1 }) as number);
     if (n <= maxPoints && !this.agedOut(device, model, from, to)) {
-      const rows = this.stmt(`SELECT time_ms, score, label, anomaly FROM results WHERE ${where} ORDER BY time_ms, id`).raw().all({ device, model, from, to }) as Array<[number, number, string | null, number]>;
-      return { source: 'raw', bucketMs: 0, points: rows.map(([t, score, label, anomaly]) => ({ timeMs: t, score, label, min: score, max: score, mean: score, count: 1, anomalies: anomaly })) };
+      const rows = this.stmt(`SELECT time_ms, ${value}, label, anomaly FROM results WHERE ${where} ORDER BY time_ms, id`).raw().all({ device, model, from, to }) as Array<[number, number, string | null, number]>;
+      return {
+        source: 'raw', bucketMs: 0,
+        points: rows.map(([t, v, label, anomaly]) => ({ timeMs: t, score: v, label: rms ? null : label, min: v, max: v, mean: v, count: 1, anomalies: rms ? 0 : anomaly })),
+      };
     }
     // floor(span / width) < maxPoints, so there are at most maxPoints buckets.
     const width = Math.floor((to - from) / maxPoints) + 1;
@@ -216,12 +275,13 @@ export class Queries {
       p.anomalies += anomalies;
     };
     const raw = (lo: number, hi: number): void => {
-      const sql = `SELECT time_ms, score, label, anomaly FROM results WHERE device = @device AND model = @model AND time_ms >= @lo AND time_ms < @hi AND time_ms <= @to ORDER BY time_ms, id`;
-      for (const [t, score, label, anomaly] of this.stmt(sql).raw().iterate({ device, model, lo, hi, to }) as IterableIterator<[number, number, string | null, number]>) add(t, 1, score, score, score, label, anomaly);
+      const sql = `SELECT time_ms, ${value}, ${rms ? 'NULL, 0' : 'label, anomaly'} FROM results WHERE device = @device AND model = @model AND time_ms >= @lo AND time_ms < @hi AND time_ms <= @to${has} ORDER BY time_ms, id`;
+      for (const [t, v, label, anomaly] of this.stmt(sql).raw().iterate({ device, model, lo, hi, to }) as IterableIterator<[number, number, string | null, number]>) add(t, 1, v, v, v, label, anomaly);
     };
+    const columns = rms ? 'bucket_ms, rms_count, rms_sum, rms_min, rms_max, NULL, 0' : 'bucket_ms, count, sum, min, max, max_label, anomalies';
     const rollup = (unit: number, lo: number, hi: number): void => {
       const table = unit === HOUR_MS ? 'result_hours' : 'result_minutes';
-      const sql = `SELECT bucket_ms, count, sum, min, max, max_label, anomalies FROM ${table} WHERE device = @device AND model = @model AND bucket_ms >= @lo AND bucket_ms < @hi ORDER BY bucket_ms`;
+      const sql = `SELECT ${columns} FROM ${table} WHERE device = @device AND model = @model AND bucket_ms >= @lo AND bucket_ms < @hi${rms ? ' AND rms_count > 0' : ''} ORDER BY bucket_ms`;
       for (const [t, count, sum, min, max, label, anomalies] of this.stmt(sql).raw().iterate({ device, model, lo, hi }) as IterableIterator<[number, number, number, number, number, string | null, number]>) add(t, count, sum, min, max, label, anomalies);
     };
     // [lo, hi): the whole units inside from the coarsest rollup, the partial ones at the ends finer.
@@ -274,10 +334,167 @@ export class Queries {
     return rows.map((r) => ({ bucketStartMs: r.bucket, device: r.device, model: r.model, count: r.count, meanScore: r.mean, maxScore: r.max, anomalies: r.anomalies }));
   }
 
-  alerts(o: { fromMs?: number; toMs?: number; device?: string; limit: number }): AlertRow[] {
+  /**
+   * Alerts newest first. With `active`, only the alerts active now: per (device, model) pair, its
+   * latest alert (by data time, then id) when that alert is not a 'clear' (the model saw the
+   * episode end) and no operator has cleared it (cleared_ms is NULL). One row per pair at most;
+   * acknowledged alerts stay active. The pairs come from result_streams and each pair's latest
+   * alert from the (device, time_ms) index, so the cost grows with the pairs, not the alerts.
+   */
+  alerts(o: { fromMs?: number; toMs?: number; device?: string; limit: number; active?: boolean }): AlertRow[] {
+    const params = { from: o.fromMs, to: o.toMs, device: o.device, limit: o.limit };
+    if (o.active) {
+      const where = [`a.kind <> '${CLEAR_KIND}'`, 'a.cleared_ms IS NULL', o.fromMs !== undefined && 'a.time_ms >= @from', o.toMs !== undefined && 'a.time_ms <= @to', o.device !== undefined && 's.device = @device'].filter(Boolean);
+      const sql = `SELECT a.* FROM result_streams s
+        JOIN alerts a ON a.id = (SELECT id FROM alerts x WHERE x.device = s.device AND x.model = s.model ORDER BY x.time_ms DESC, x.id DESC LIMIT 1)
+        WHERE ${where.join(' AND ')} ORDER BY a.time_ms DESC, a.id DESC LIMIT @limit`;
+      return (this.stmt(sql).all(params) as AlertSql[]).map(alertRow);
+    }
     const where = [o.fromMs !== undefined && 'time_ms >= @from', o.toMs !== undefined && 'time_ms <= @to', o.device !== undefined && 'device = @device'].filter(Boolean);
     const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time_ms DESC, id DESC LIMIT @limit`;
-    return (this.stmt(sql).all({ from: o.fromMs, to: o.toMs, device: o.device, limit: o.limit }) as AlertSql[]).map(alertRow);
+    return (this.stmt(sql).all(params) as AlertSql[]).map(alertRow);
+  }
+
+  /** The (device, model) pairs that have results. */
+  private streams(): Array<{ device: string; model: string }> {
+    return this.stmt('SELECT device, model FROM result_streams ORDER BY device, model').all() as Array<{ device: string; model: string }>;
+  }
+
+  /**
+   * Per (model, variant): the results logged since sinceMs by processing time, and the latency
+   * percentiles over its newest MODEL_STATS_LATENCY_RESULTS results. The count walks the results
+   * back from the newest row (rowid order is commit order) and stops past the rows made
+   * MODEL_STATS_LAG_MS before sinceMs, so it costs the rows logged since then; the latencies walk
+   * each pair's (device, model, time_ms) index from its newest row, the model's devices merged by
+   * time, so about `limit` rows per variant are read. Neither scans the table.
+   */
+  modelStats(o: { sinceMs: number }): ModelStatsRow[] {
+    const key = (model: string, variant: string): string => `${model}\u0000${variant}`;
+    const rows = new Map<string, ModelStatsRow>();
+    const row = (model: string, variant: string): ModelStatsRow => {
+      let r = rows.get(key(model, variant));
+      if (!r) rows.set(key(model, variant), (r = { model, variant, windows: 0, latencyP50Ms: null, latencyP99Ms: null }));
+      return r;
+    };
+    const stop = o.sinceMs - MODEL_STATS_LAG_MS;
+    let before = 0;
+    for (const [model, variant, processed] of this.stmt('SELECT model, variant, processed_ms FROM results ORDER BY id DESC').raw().iterate() as IterableIterator<[string, string, number | null]>) {
+      if (processed === null || processed < stop) {
+        if (++before >= MODEL_STATS_STOP_ROWS) break;
+        continue;
+      }
+      before = 0;
+      if (processed >= o.sinceMs) row(model, variant).windows++;
+    }
+    // The newest results of each model over all its devices, newest first: the devices' index
+    // walks merged by time, a page at a time, until each variant seen has `limit` latencies (or
+    // 4 × limit rows were read: a variant not among them has not run lately).
+    const limit = MODEL_STATS_LATENCY_RESULTS;
+    const page = this.stmt(`SELECT variant, time_ms, id, latency_ms FROM results WHERE device = @device AND model = @model
+      AND time_ms <= @t AND (time_ms < @t OR id < @id) ORDER BY time_ms DESC, id DESC LIMIT ${MODEL_STATS_PAGE}`).raw();
+    type Row = [string, number, number, number];
+    const byModel = new Map<string, string[]>();
+    for (const s of this.streams()) {
+      const devices = byModel.get(s.model);
+      if (devices) devices.push(s.device);
+      else byModel.set(s.model, [s.device]);
+    }
+    for (const [model, devices] of byModel) {
+      const walks = devices.map((device) => ({ device, rows: [] as Row[], at: 0, done: false }));
+      const next = (w: (typeof walks)[number]): Row | undefined => {
+        if (w.at < w.rows.length) return w.rows[w.at];
+        if (w.done) return undefined;
+        const last = w.rows[w.rows.length - 1];
+        w.rows = page.all({ device: w.device, model, t: last ? last[1] : Number.MAX_VALUE, id: last ? last[2] : Number.MAX_SAFE_INTEGER }) as Row[];
+        w.at = 0;
+        w.done = w.rows.length < MODEL_STATS_PAGE;
+        return w.rows[0];
+      };
+      const latencies = new Map<string, number[]>();
+      let full = 0;
+      for (let read = 0; read < 4 * limit; read++) {
+        let best: (typeof walks)[number] | undefined;
+        let head: Row | undefined;
+        for (const w of walks) {
+          const r = next(w);
+          if (r !== undefined && (head === undefined || r[1] > head[1] || (r[1] === head[1] && r[2] > head[2]))) {
+            head = r;
+            best = w;
+          }
+        }
+        if (head === undefined) break;
+        best!.at++;
+        let list = latencies.get(head[0]);
+        if (!list) latencies.set(head[0], (list = []));
+        if (list.length < limit) {
+          list.push(head[3]);
+          if (list.length === limit && ++full === latencies.size) break;
+        }
+      }
+      for (const [variant, list] of latencies) {
+        const sorted = list.sort((a, b) => a - b);
+        const r = row(model, variant);
+        r.latencyP50Ms = percentile(sorted, 0.5);
+        r.latencyP99Ms = percentile(sorted, 0.99);
+      }
+    }
+    return [...rows.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0));
+  }
+
+  /**
+   * Per (model, variant other than the reference): the windows both logged since sinceMs (data
+   * time) and how many of them agree. Two results are of the same window when they share device,
+   * model and message keys, and their place among the results with those keys (one message can
+   * complete several windows; window times may differ, each Node-RED node dating samples itself).
+   * Bounded: each pair's newest AGREEMENT_RESULTS results per variant, through the index.
+   */
+  agreement(o: { sinceMs: number; reference: string }): AgreementRow[] {
+    const totals = new Map<string, AgreementRow>();
+    const limit = AGREEMENT_RESULTS;
+    const walk = this.stmt('SELECT variant, id, label, anomaly, message_keys, window_start_ms FROM results WHERE device = ? AND model = ? AND time_ms >= ? ORDER BY time_ms DESC, id DESC').raw();
+    for (const s of this.streams()) {
+      const byVariant = new Map<string, Judged[]>();
+      let read = 0;
+      let full = 0;
+      // Until each variant seen has `limit` results (or 4 × limit rows were read).
+      for (const [variant, id, label, anomaly, keys, startMs] of walk.iterate(s.device, s.model, o.sinceMs) as IterableIterator<[string, number, string | null, number, string, number]>) {
+        let list = byVariant.get(variant);
+        if (!list) byVariant.set(variant, (list = []));
+        if (list.length < limit) {
+          list.push({ id, label, anomaly, keys, startMs });
+          if (list.length === limit && ++full === byVariant.size) break;
+        }
+        if (++read >= 4 * limit) break;
+      }
+      const ref = byVariant.get(o.reference);
+      if (!ref) continue;
+      const refGroups = groupByKeys(ref);
+      for (const [variant, list] of byVariant) {
+        if (variant === o.reference) continue;
+        const k = `${s.model}\u0000${variant}`;
+        let t = totals.get(k);
+        if (!t) totals.set(k, (t = { model: s.model, variant, reference: o.reference, windows: 0, agree: 0 }));
+        const groups = groupByKeys(list);
+        // Lists are newest first: their last element is the oldest row read.
+        const oldest = new Set([ref[ref.length - 1].keys, list[list.length - 1].keys]);
+        for (const [keys, mine] of groups) {
+          const theirs = refGroups.get(keys);
+          if (!theirs) continue;
+          const n = Math.min(mine.length, theirs.length);
+          // Equal groups pair in order. An unequal one is cut: at the old end of what was read (the
+          // bound took part of it), so its newest windows pair; else at the new end (a window one
+          // side has not logged yet), so its oldest pair.
+          const fromNewest = mine.length !== theirs.length && oldest.has(keys);
+          for (let i = 0; i < n; i++) {
+            const a = fromNewest ? mine[mine.length - n + i] : mine[i];
+            const b = fromNewest ? theirs[theirs.length - n + i] : theirs[i];
+            t.windows++;
+            if (a.label !== null || b.label !== null ? a.label === b.label : a.anomaly === b.anomaly) t.agree++;
+          }
+        }
+      }
+    }
+    return [...totals.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0));
   }
 
   deadLetters(o: { sinceMs?: number; limit: number }): DeadLetterRow[] {

@@ -3,10 +3,14 @@
 // rows and refuse the same arguments with the same messages.
 import { EdgeInferError } from '../errors';
 import { type Queries, checkCount, checkDateTime, checkName, checkTime, DEFAULT_LIMIT, MAX_CHART_POINTS } from './queries';
-import type { AggregateRow, AlertRow, DeadLetterRow, ResultRow, SeriesPoint, SeriesResult, SeriesSource, WindowRow } from './types';
+import type { AggregateRow, AgreementRow, AlertRow, ChartField, DeadLetterRow, ModelStatsRow, ResultRow, SeriesPoint, SeriesResult, SeriesSource, WindowRow } from './types';
 
 /** Where chart() may be told to read from (it picks by bucket width when not told). */
 const SOURCES: readonly SeriesSource[] = ['raw', 'minute', 'hour'];
+/** What chart() may draw. */
+const FIELDS: readonly ChartField[] = ['score', 'rms'];
+/** The variant agreement() compares the others with unless told. */
+export const DEFAULT_REFERENCE = 'fp32';
 
 export class LogReads {
   constructor(private readonly queries: Queries) {}
@@ -35,7 +39,7 @@ export class LogReads {
    * when they fit, else buckets with min and max (from the minute or hour rollups for wide buckets).
    * An unknown device or model gives no points. See README.
    */
-  chart(opts: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number; source?: SeriesSource }): SeriesResult {
+  chart(opts: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number; source?: SeriesSource; field?: ChartField }): SeriesResult {
     const o = opts ?? ({} as typeof opts);
     const fromMs = checkDateTime('fromMs', o.fromMs);
     const toMs = checkDateTime('toMs', o.toMs);
@@ -43,7 +47,8 @@ export class LogReads {
     const maxPoints = checkCount('maxPoints', o.maxPoints);
     if (maxPoints > MAX_CHART_POINTS) throw new EdgeInferError('E_ARGUMENT', `maxPoints: expected at most ${MAX_CHART_POINTS.toLocaleString('en-US')}, got ${maxPoints}`);
     if (o.source !== undefined && !SOURCES.includes(o.source)) throw new EdgeInferError('E_ARGUMENT', `source: expected one of ${SOURCES.join(', ')}, got ${String(o.source)}`);
-    return this.queries.chart({ device: checkName('device', o.device), model: checkName('model', o.model), fromMs, toMs, maxPoints, source: o.source });
+    if (o.field !== undefined && !FIELDS.includes(o.field)) throw new EdgeInferError('E_ARGUMENT', `field: expected one of ${FIELDS.join(', ')}, got ${String(o.field)}`);
+    return this.queries.chart({ device: checkName('device', o.device), model: checkName('model', o.model), fromMs, toMs, maxPoints, source: o.source, field: o.field });
   }
 
   /** Count, mean and max score and anomalies per epoch-aligned bucket, device and model over [fromMs, toMs]. */
@@ -58,14 +63,29 @@ export class LogReads {
     });
   }
 
-  /** Alerts, newest first (default limit 100). */
-  alerts(opts: { fromMs?: number; toMs?: number; device?: string; limit?: number } = {}): AlertRow[] {
+  /** Alerts, newest first (default limit 100); `active`: only each (device, model)'s active alert (see Queries.alerts). */
+  alerts(opts: { fromMs?: number; toMs?: number; device?: string; limit?: number; active?: boolean } = {}): AlertRow[] {
+    if (opts.active !== undefined && typeof opts.active !== 'boolean') throw new EdgeInferError('E_ARGUMENT', `active: expected true or false, got ${String(opts.active)}`);
     return this.queries.alerts({
+      active: opts.active,
       fromMs: opts.fromMs === undefined ? undefined : checkTime('fromMs', opts.fromMs),
       toMs: opts.toMs === undefined ? undefined : checkTime('toMs', opts.toMs),
       device: opts.device === undefined ? undefined : checkName('device', opts.device),
       limit: checkCount('limit', opts.limit, DEFAULT_LIMIT),
     });
+  }
+
+  /** Per (model, variant): results logged since sinceMs (processing time) and latency p50/p99 over the newest results. */
+  modelStats(opts: { sinceMs: number }): ModelStatsRow[] {
+    const o = opts ?? ({} as typeof opts);
+    return this.queries.modelStats({ sinceMs: checkDateTime('sinceMs', o.sinceMs) });
+  }
+
+  /** Per (model, variant ≠ reference): windows logged by both since sinceMs (data time) and how many agree. */
+  agreement(opts: { sinceMs: number; reference?: string }): AgreementRow[] {
+    const o = opts ?? ({} as typeof opts);
+    const reference = o.reference === undefined ? DEFAULT_REFERENCE : checkName('reference', o.reference);
+    return this.queries.agreement({ sinceMs: checkDateTime('sinceMs', o.sinceMs), reference });
   }
 
   /** Dead letters, newest first (default limit 100). */

@@ -257,6 +257,23 @@ UPDATE result_hours SET min = (SELECT MIN(min) FROM result_minutes m
   WHERE m.device = result_hours.device AND m.model = result_hours.model AND m.bucket_ms >= result_hours.bucket_ms AND m.bucket_ms < result_hours.bucket_ms + 3600000);
 `;
 
+/**
+ * What the dashboard shows beside the scores: who acknowledged an alert and when, who cleared it
+ * from the active list and when (wall time, ms since the epoch); the RMS of each window's main
+ * channel, and per rollup bucket what a chart of it needs (how many results carried an RMS, their
+ * sum, min and max: a bucket with none keeps NULLs and a count of 0). Results and buckets logged
+ * before have no RMS. Adding columns rewrites no row, so this is quick on a large log.
+ */
+const RMS_COLUMNS = ['rms_count INTEGER NOT NULL DEFAULT 0', 'rms_sum REAL', 'rms_min REAL', 'rms_max REAL'];
+const V10 = `
+ALTER TABLE alerts ADD COLUMN acked_ms INTEGER;
+ALTER TABLE alerts ADD COLUMN acked_by TEXT;
+ALTER TABLE alerts ADD COLUMN cleared_ms INTEGER;
+ALTER TABLE alerts ADD COLUMN cleared_by TEXT;
+ALTER TABLE results ADD COLUMN rms REAL;
+${['result_minutes', 'result_hours'].flatMap((t) => RMS_COLUMNS.map((c) => `ALTER TABLE ${t} ADD COLUMN ${c};`)).join('\n')}
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -267,6 +284,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 7, name: 'results and alerts in data time; alert state per device', up: (db) => db.exec(V7) },
   { version: 8, name: 'the broker\'s grants at the last SUBSCRIBE per client', up: (db) => db.exec(V8) },
   { version: 9, name: 'minute and hour rollups of the results', up: (db) => db.exec(V9) },
+  { version: 10, name: 'alert acknowledgements and clears; RMS of the main channel in results and rollups', up: (db) => db.exec(V10) },
 ];
 
 /** The schema version this code writes. */

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { EdgeInferError } from '../errors';
 import { StoreError, messageOf } from './errors';
 import { type ResolvedOptions, resolveOptions } from './options';
+import { AlertMarks, checkMark } from './alert-marks';
 import { Deliveries, type DeliveryOp, DeliveryStatements } from './deliveries';
 import { SubscriptionGrants } from './grants';
 import { IncomingMessages } from './incoming';
@@ -17,7 +18,7 @@ import { SCHEMA_VERSION, migrate, schemaVersion } from './schema';
 import { Tallies } from './tallies';
 import type {
   DeviceCursor,
-  AggregateRow, AlertRow, CommitUnit, DeadLetterRow, JournalEntry, JournalRow, OutboxEntry, ResultRow, SeriesPoint, SeriesResult, SeriesSource, StoreCounts, StoreOptions, StoreStats, WindowRow,
+  AggregateRow, AgreementRow, AlertRow, ChartField, CommitUnit, ModelStatsRow, DeadLetterRow, JournalEntry, JournalRow, OutboxEntry, ResultRow, SeriesPoint, SeriesResult, SeriesSource, StoreCounts, StoreOptions, StoreStats, WindowRow,
 } from './types';
 import { BatchWriter, streamKey, unitRows } from './writer';
 
@@ -88,6 +89,7 @@ export class ResultStore {
   /** The read queries, with their arguments checked (the log reader's worker uses the same). */
   private readonly reads: LogReads;
   private readonly retentionTimer: NodeJS.Timeout | null = null;
+  private readonly alertMarks: AlertMarks;
 
   private constructor(
     private readonly db: Database.Database,
@@ -100,6 +102,7 @@ export class ResultStore {
   ) {
     this.path = db.name;
     this.reads = new LogReads(queries);
+    this.alertMarks = new AlertMarks(db);
     this.deliveryStatements = new DeliveryStatements(db);
     this.groupCommit = db.transaction((entries: readonly JournalEntry[], ops: readonly DeliveryOp[]) => {
       this.deliveryStatements.apply(ops);
@@ -341,7 +344,7 @@ export class ResultStore {
    * when they fit, else buckets with min and max (from the minute or hour rollups for wide buckets).
    * An unknown device or model gives no points. See README.
    */
-  chart(opts: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number; source?: SeriesSource }): SeriesResult {
+  chart(opts: { device: string; model: string; fromMs: number; toMs: number; maxPoints: number; source?: SeriesSource; field?: ChartField }): SeriesResult {
     this.checkOpen('chart');
     return this.reads.chart(opts);
   }
@@ -352,10 +355,41 @@ export class ResultStore {
     return this.reads.aggregates(opts);
   }
 
-  /** Alerts, newest first (default limit 100). */
-  alerts(opts: { fromMs?: number; toMs?: number; device?: string; limit?: number } = {}): AlertRow[] {
+  /** Alerts, newest first (default limit 100); `active`: the alert active now per (device, model), see README. */
+  alerts(opts: { fromMs?: number; toMs?: number; device?: string; limit?: number; active?: boolean } = {}): AlertRow[] {
     this.checkOpen('alerts');
     return this.reads.alerts(opts);
+  }
+
+  /**
+   * An operator acknowledges alert `id` and the earlier unacknowledged alerts of its episode (same
+   * device and model: its raise and reminders). Committed when it returns; the first who and when
+   * are kept. Throws E_ARGUMENT for a bad id or user, E_NOT_FOUND for an unknown id, E_STORE_WRITE
+   * when the log cannot write it.
+   */
+  acknowledgeAlert(id: number, user: string, atMs: number = Date.now()): AlertRow {
+    this.checkOpen('acknowledgeAlert');
+    checkMark(id, user, atMs);
+    return this.alertMarks.mark('ack', id, user, atMs);
+  }
+
+  /** An operator clears alert `id` (and the earlier alerts of its episode) from the active list; as acknowledgeAlert(). */
+  clearAlert(id: number, user: string, atMs: number = Date.now()): AlertRow {
+    this.checkOpen('clearAlert');
+    checkMark(id, user, atMs);
+    return this.alertMarks.mark('clear', id, user, atMs);
+  }
+
+  /** Per (model, variant): results logged since sinceMs (processing time) and latency p50/p99 over the newest results. */
+  modelStats(opts: { sinceMs: number }): ModelStatsRow[] {
+    this.checkOpen('modelStats');
+    return this.reads.modelStats(opts);
+  }
+
+  /** Per (model, variant ≠ reference, default 'fp32'): windows logged by both since sinceMs and how many agree. */
+  agreement(opts: { sinceMs: number; reference?: string }): AgreementRow[] {
+    this.checkOpen('agreement');
+    return this.reads.agreement(opts);
   }
 
   /** Dead letters, newest first (default limit 100). */

@@ -181,6 +181,12 @@ export interface ResultRow extends ResultRecord {
 
 export interface AlertRow extends AlertRecord {
   id: number;
+  /** Who acknowledged it and when (wall time, ms since the epoch); null while nobody has. */
+  ackedBy: string | null;
+  ackedMs: number | null;
+  /** Who cleared it from the active list and when (wall time); null while nobody has. */
+  clearedBy: string | null;
+  clearedMs: number | null;
 }
 
 export interface DeadLetterRow extends Omit<DeadLetterRecord, 'payload'> {
@@ -210,6 +216,9 @@ export interface SeriesPoint {
   score: number;
   label: string | null;
 }
+
+/** What chart() draws: the model's score, or the RMS of the window's main channel. */
+export type ChartField = 'score' | 'rms';
 
 /** Where chart() read a range from: the raw results, or the minute or hour rollups. */
 export type SeriesSource = 'raw' | 'minute' | 'hour';
@@ -246,6 +255,29 @@ export interface AggregateRow {
   meanScore: number;
   maxScore: number;
   anomalies: number;
+}
+
+/** One model variant's throughput and latency, from modelStats(). */
+export interface ModelStatsRow {
+  model: string;
+  variant: string;
+  /** Results logged with processedMs ≥ sinceMs. */
+  windows: number;
+  /** Median and 99th percentile of latencyMs over the newest results (at most MODEL_STATS_LATENCY_RESULTS), nearest rank; null without results. */
+  latencyP50Ms: number | null;
+  latencyP99Ms: number | null;
+}
+
+/** How one model variant agrees with the reference variant on the same windows, from agreement(). */
+export interface AgreementRow {
+  model: string;
+  variant: string;
+  /** The variant it is compared with ('fp32' unless told). */
+  reference: string;
+  /** Windows logged by both variants (paired by device, model and message keys). */
+  windows: number;
+  /** Of those, how many gave the same label (models without labels: the same anomaly flag). */
+  agree: number;
 }
 
 export interface StoreCounts {

@@ -162,8 +162,8 @@ export class BatchWriter {
   ) {
     this.problems = new Problems((err) => this.options.onError?.(err));
     this.insertResult = db.prepare(
-      `INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys, processed_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys, processed_ms, rms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertStream = db.prepare('INSERT INTO result_streams (device, model) VALUES (?, ?) ON CONFLICT DO NOTHING');
     this.insertAlert = db.prepare('INSERT INTO alerts (time_ms, device, model, variant, kind, label, score, threshold, message, processed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
@@ -381,12 +381,15 @@ export class BatchWriter {
         for (i = 0; i < results.length; i++) {
           const r = results[i];
           if (typeof r.anomaly !== 'boolean') throw new TypeError(`anomaly: expected a boolean, got ${typeof r.anomaly}`);
+          const rms = r.rms ?? null;
+          // A NaN would be stored as NULL but folded into the rollups as a number: refused alike.
+          if (rms !== null && (typeof rms !== 'number' || !Number.isFinite(rms))) throw new TypeError(`rms: expected a finite number or null, got ${String(rms)}`);
           this.insertResult.run(
             r.timeMs, r.device, r.model, r.variant, r.score, r.label ?? null, r.anomaly ? 1 : 0,
-            JSON.stringify(r.outputs), r.latencyMs, r.windowStartMs, r.windowEndMs, JSON.stringify(r.messageKeys), r.processedMs ?? now,
+            JSON.stringify(r.outputs), r.latencyMs, r.windowStartMs, r.windowEndMs, JSON.stringify(r.messageKeys), r.processedMs ?? now, rms,
           );
           const key = streamKey(r.device, r.model);
-          d.rollups.add(key, r.device, r.model, r.timeMs, r.score, r.label ?? null, r.anomaly);
+          d.rollups.add(key, r.device, r.model, r.timeMs, r.score, r.label ?? null, r.anomaly, rms);
           if (!this.streams.has(key) && !d.streams.has(key)) {
             this.insertStream.run(r.device, r.model);
             d.streams.add(key);

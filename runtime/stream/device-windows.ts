@@ -8,7 +8,7 @@
 import { EdgeInferError } from '../errors';
 import { type ModelCard, featureShape } from '../model/card';
 import type { DecodedSamples } from './decoders';
-import { computeFeatures } from './features';
+import { computeFeatures, rms } from './features';
 import { isoTime } from './results';
 import { SlidingWindow } from './window';
 
@@ -31,6 +31,11 @@ export interface ReadyWindow {
   endMs: number;
   /** Keys of the messages whose samples the window holds. */
   messageKeys: string[];
+  /**
+   * RMS of the main channel's raw samples (the card's first channel, before the feature
+   * transform), logged with the window's result for the dashboard's drill-down.
+   */
+  rms?: number;
 }
 
 interface MessageSpan {
@@ -248,6 +253,8 @@ export class DeviceWindows {
     const windows = s.slider.push(block);
     const out = windows.map((w) => ({
       device,
+      // Taken from the window's own copy of the samples, before the transform reads them.
+      rms: rms(w.channels[0]),
       features: computeFeatures({ ...this.card.input, window: this.window }, w.channels),
       dims: this.dims,
       startMs: s.anchorMs + (w.start - s.anchorIndex) * periodMs,

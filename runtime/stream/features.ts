@@ -6,7 +6,8 @@ import { magnitudeSpectrum } from './spectrum';
 
 type CardInput = ModelCard['input'];
 
-function rms(x: ArrayLike<number>): number {
+/** Root mean square of samples (0 for none): one pass, no allocation. */
+export function rms(x: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < x.length; i++) s += x[i] * x[i];
   return Math.sqrt(s / (x.length || 1));

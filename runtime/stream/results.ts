@@ -57,6 +57,8 @@ export function resultRecord(card: ModelCard, variant: string, w: ReadyWindow, o
     windowStartMs: w.startMs,
     windowEndMs: w.endMs,
     messageKeys: w.messageKeys,
+    // Non-finite samples (refused upstream) must not fail the commit the result travels in.
+    rms: w.rms !== undefined && Number.isFinite(w.rms) ? w.rms : null,
   };
   return { record, probabilities: meaning.probabilities };
 }

@@ -19,7 +19,7 @@ function result(): ResultRecord {
   return {
     timeMs: t, device: `press-${i % DEVICES}`, model: i % 2 ? 'vibration-anomaly' : 'fault-classifier', variant: 'int8',
     score: (i % 997) / 997, label: i % 2 ? null : 'normal', anomaly: i % 97 === 0, outputs: { probabilities: [0.91, 0.05, 0.03, 0.01] },
-    latencyMs: 1.7, windowStartMs: t - 1000, windowEndMs: t, messageKeys: [`m-${i}-a`, `m-${i}-b`],
+    latencyMs: 1.7, windowStartMs: t - 1000, windowEndMs: t, messageKeys: [`m-${i}-a`, `m-${i}-b`], rms: 0.5 + (i % 89) / 100,
   };
 }
 const resultUnit = (): CommitUnit => ({ results: [result()] });

@@ -246,12 +246,16 @@ describe('a model node', () => {
       { id: 'out', type: 'helper' },
     ]);
     const out = collect(helper.getNode('out'));
-    helper.getNode('model').receive({ topic: 'logged', payload: pumpWindow(10) });
+    const window = pumpWindow(10);
+    helper.getNode('model').receive({ topic: 'logged', payload: window });
     await until(() => out.length === 1, 15_000, 'a result');
     await helper.unload();
     const store = ResultStore.open({ path: db });
     expect(store.counts().results).toBe(1);
     expect(store.windows('fault-classifier').length).toBe(1);
+    // The RMS of the main channel (the card's first, vib_x) as the node read it: float32 samples, before the spectrum.
+    const x = Float32Array.from(window.vib_x);
+    expect(store.latestPerDevice()[0].rms).toBeCloseTo(Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length), 6);
     await store.close();
   });
 

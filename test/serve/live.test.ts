@@ -77,7 +77,7 @@ describe('LiveFeed', () => {
     await until(() => feed!.size === 2, 'two browsers');
     feed!.publish({ results: [result(1000), result(2000, { device: 'press-2', score: 0.7, label: 'bearing', anomaly: true })], alerts: [alert(2000, { device: 'press-2' })] });
     await until(() => all.events.length === 2 && pump.events.length === 2, 'the events');
-    expect(all.events[0]).toEqual({ event: 'results', data: [expect.objectContaining({ device: 'press-1', timeMs: 1000 }), { device: 'press-2', model: 'vibration-anomaly', variant: 'int8', timeMs: 2000, score: 0.7, label: 'bearing', anomaly: true }] });
+    expect(all.events[0]).toEqual({ event: 'results', data: [expect.objectContaining({ device: 'press-1', timeMs: 1000 }), { device: 'press-2', model: 'vibration-anomaly', variant: 'int8', timeMs: 2000, score: 0.7, label: 'bearing', anomaly: true, rms: null }] });
     expect(pump.events.map((e) => e.event)).toEqual(['results', 'alerts']);
     expect((pump.events[0].data as ResultRecord[]).map((p) => p.device)).toEqual(['press-2']);
     expect(pump.events[1].data).toEqual([expect.objectContaining({ device: 'press-2', kind: 'threshold', message: 'score over threshold', timeMs: 2000 })]);

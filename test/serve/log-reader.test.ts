@@ -7,7 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeInferError } from '../../runtime/errors';
-import { LogReader, type LogReaderOptions } from '../../runtime/serve/log-reader';
+import { LOG_QUERIES, LogReader, type LogReaderOptions } from '../../runtime/serve/log-reader';
 import { ResultStore, isStoreError } from '../../runtime/store';
 import { alert, dbPath, deadLetter, openStore, pipelineUnit, result, sleep, windowRecord } from '../store/helpers';
 
@@ -40,8 +40,10 @@ async function smallLog(): Promise<ResultStore> {
   for (let i = 0; i < 50; i++) {
     await store.commit({
       results: [
-        result(T0 + i * 1000, { device: 'press-1', score: (i % 7) / 7, anomaly: i % 7 === 6, label: i % 2 ? 'ok' : null }),
+        result(T0 + i * 1000, { device: 'press-1', score: (i % 7) / 7, anomaly: i % 7 === 6, label: i % 2 ? 'ok' : null, rms: i % 3 ? 0.5 + i / 100 : null, latencyMs: 1 + (i % 4) }),
         result(T0 + i * 1000 + 1, { device: 'press-2', model: 'temperature', score: (i % 5) / 5 }),
+        // The fp32 twin of press-1's window, for agreement().
+        result(T0 + i * 1000, { device: 'press-1', variant: 'fp32', score: (i % 7) / 7, anomaly: i % 7 === 6 && i !== 20, label: i % 2 ? 'ok' : null, latencyMs: 3 }),
       ],
       alerts: i % 10 === 0 ? [alert(T0 + i * 1000, { device: i % 20 ? 'press-1' : 'press-2' })] : [],
       deadLetters: i % 12 === 0 ? [deadLetter(T0 + i * 1000)] : [],
@@ -85,6 +87,12 @@ describe('LogReader: answers', () => {
       ['aggregates', [{ fromMs: T0, toMs: T0 + 60_000, bucketMs: 10_000, device: 'press-2', model: 'temperature' }]],
       ['alerts', []],
       ['alerts', [{ device: 'press-1', fromMs: T0 + 5000, limit: 2 }]],
+      ['alerts', [{ active: true }]],
+      ['chart', [{ device: 'press-1', model: 'vibration-anomaly', fromMs: T0, toMs: T0 + 60_000, maxPoints: 1000, field: 'rms' }]],
+      ['chart', [{ device: 'press-1', model: 'vibration-anomaly', fromMs: T0, toMs: T0 + 60_000, maxPoints: 7, field: 'rms' }]],
+      ['modelStats', [{ sinceMs: 0 }]],
+      ['agreement', [{ sinceMs: T0 }]],
+      ['agreement', [{ sinceMs: T0, reference: 'int8' }]],
       ['deadLetters', []],
       ['deadLetters', [{ sinceMs: T0 + 20_000, limit: 1 }]],
       ['windows', ['vibration-anomaly']],
@@ -98,7 +106,11 @@ describe('LogReader: answers', () => {
       expect(read, `${name}(${JSON.stringify(args)})`).toEqual(own);
       asked.add(name);
     }
-    expect([...asked].sort()).toEqual(['aggregates', 'alerts', 'chart', 'counts', 'deadLetters', 'latestPerDevice', 'series', 'windows']);
+    expect([...asked].sort()).toEqual([...LOG_QUERIES].sort());
+    // The new queries answer something to compare, not empty lists.
+    expect(await reader.query('alerts', { active: true })).toHaveLength(1);
+    expect(await reader.query('agreement', { sinceMs: T0 })).toEqual([{ model: 'vibration-anomaly', variant: 'int8', reference: 'fp32', windows: 50, agree: 49 }]);
+    expect((await reader.query('modelStats', { sinceMs: 0 })).map((r) => r.variant)).toEqual(['int8', 'fp32', 'int8']);
     // BLOBs arrive as Buffers, features as Float32Arrays, as from the store.
     const [letter] = await reader.query('deadLetters');
     expect(Buffer.isBuffer(letter.payload)).toBe(true);
@@ -119,6 +131,10 @@ describe('LogReader: answers', () => {
       ['deadLetters', [{ sinceMs: 'yesterday' }]],
       ['windows', ['']],
       ['latestPerDevice', [{ model: 42 }]],
+      ['chart', [{ device: 'press-1', model: 'vibration-anomaly', fromMs: T0, toMs: T0 + 1, maxPoints: 10, field: 'temperature' }]],
+      ['alerts', [{ active: 1 }]],
+      ['modelStats', [{}]],
+      ['agreement', [{ sinceMs: T0, reference: '' }]],
     ];
     for (const [name, args] of bad) {
       let own: EdgeInferError | undefined;
@@ -141,7 +157,7 @@ describe('LogReader: answers', () => {
     for (const name of ['dropTable', 'outboxPeek', 'commit', 'constructor']) {
       const err = await rejection(reader.query(name as 'counts'));
       expect(err.code).toBe('E_ARGUMENT');
-      expect(err.message).toBe(`query: expected one of latestPerDevice, series, chart, aggregates, alerts, deadLetters, windows, counts, got '${name}'`);
+      expect(err.message).toBe(`query: expected one of latestPerDevice, series, chart, aggregates, alerts, modelStats, agreement, deadLetters, windows, counts, got '${name}'`);
     }
   });
 
@@ -306,13 +322,13 @@ describe('LogReader: loading', () => {
     const store = await smallLog();
     const r = child(['--require', require.resolve('tsx/cjs')], path.join(root, 'runtime/serve/log-reader.ts'), store.path);
     expect(r, r.stderr).toMatchObject({ status: 0 });
-    expect(JSON.parse(r.stdout)).toEqual({ results: 101, device: 'press-1' });
+    expect(JSON.parse(r.stdout)).toEqual({ results: 151, device: 'press-1' });
   });
 
   it.runIf(existsSync(path.join(root, 'dist/runtime/serve/log-reader-worker.js')))('should load its worker from the compiled dist/ (npm run build), and let the process exit after close()', async () => {
     const store = await smallLog();
     const r = child([], path.join(root, 'dist/runtime/serve/log-reader.js'), store.path);
     expect(r, r.stderr).toMatchObject({ status: 0 });
-    expect(JSON.parse(r.stdout)).toEqual({ results: 101, device: 'press-1' });
+    expect(JSON.parse(r.stdout)).toEqual({ results: 151, device: 'press-1' });
   });
 });

@@ -132,7 +132,7 @@ describe('ResultStore#commit()', () => {
     const [r7, r8] = store.latestPerDevice();
     expect(r7).toMatchObject({ timeMs: 1000, device: 'press-7', model: 'vibration-anomaly', variant: 'int8', score: 0.93, label: 'bearing-wear', anomaly: true, outputs: { probabilities: [0.01, 0.93, 0.06] }, latencyMs: 2.5, windowStartMs: 0, windowEndMs: 1000, messageKeys: ['sha1:abc'] });
     expect(r8).toMatchObject({ device: 'press-8', label: null, anomaly: false, outputs: [0.25, 0.75] });
-    expect(store.alerts()).toEqual([{ id: 1, ...alert(1000, { device: 'press-7', threshold: null, label: 'bearing-wear' }) }]);
+    expect(store.alerts()).toEqual([{ id: 1, ...alert(1000, { device: 'press-7', threshold: null, label: 'bearing-wear' }), ackedBy: null, ackedMs: null, clearedBy: null, clearedMs: null }]);
     const [letter] = store.deadLetters();
     expect(letter).toMatchObject({ timeMs: 999, device: null, reason: 'not JSON', code: 'E_DECODE', payloadBytes: 3, truncated: false });
     expect([...letter.payload]).toEqual([0, 255, 7]);

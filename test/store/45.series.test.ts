@@ -9,19 +9,24 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const T0 = 1_699_999_200_000; // a whole number of hours since the epoch
 
-interface Bucket { device: string; model: string; bucket_ms: number; count: number; sum: number; min: number; max: number; max_label: string | null; anomalies: number }
+interface Bucket { device: string; model: string; bucket_ms: number; count: number; sum: number; min: number; max: number; max_label: string | null; anomalies: number; rms_count: number; rms_sum: number | null; rms_min: number | null; rms_max: number | null }
 
 /** What the rollup tables should hold, computed from the raw results with GROUP BY. */
 function expectedRollups(db: Database.Database, unit: number): Bucket[] {
   return db.prepare(`SELECT device, model, (time_ms / ${unit}) * ${unit} AS bucket_ms, COUNT(*) AS count, SUM(score) AS sum, MIN(score) AS min, MAX(score) AS max,
-      (SELECT label FROM results x WHERE x.device = r.device AND x.model = r.model AND x.time_ms / ${unit} = r.time_ms / ${unit} ORDER BY score DESC LIMIT 1) AS max_label, SUM(anomaly) AS anomalies
+      (SELECT label FROM results x WHERE x.device = r.device AND x.model = r.model AND x.time_ms / ${unit} = r.time_ms / ${unit} ORDER BY score DESC LIMIT 1) AS max_label, SUM(anomaly) AS anomalies,
+      COUNT(rms) AS rms_count, SUM(rms) AS rms_sum, MIN(rms) AS rms_min, MAX(rms) AS rms_max
     FROM results r GROUP BY device, model, bucket_ms ORDER BY device, model, bucket_ms`).all() as Bucket[];
 }
 const rollups = (db: Database.Database, table: string): Bucket[] => db.prepare(`SELECT * FROM ${table} ORDER BY device, model, bucket_ms`).all() as Bucket[];
 
 function expectSame(actual: Bucket[], expected: Bucket[]): void {
-  expect(actual.map(({ sum, ...b }) => b)).toEqual(expected.map(({ sum, ...b }) => b));
-  actual.forEach((b, i) => expect(b.sum).toBeCloseTo(expected[i].sum, 9));
+  expect(actual.map(({ sum, rms_sum, ...b }) => b)).toEqual(expected.map(({ sum, rms_sum, ...b }) => b));
+  actual.forEach((b, i) => {
+    expect(b.sum).toBeCloseTo(expected[i].sum, 9);
+    if (expected[i].rms_sum === null) expect(b.rms_sum).toBeNull();
+    else expect(b.rms_sum).toBeCloseTo(expected[i].rms_sum!, 9);
+  });
 }
 
 /** A deterministic stream of distinct scores in [0.2, 0.8), so every bucket has one maximum. */
@@ -45,7 +50,8 @@ describe('rollups', () => {
       const model = i % 2 ? 'vibration-anomaly' : 'fault-classifier';
       // Times jump back and forth over three hours; each batch touches many minutes and devices.
       const t = T0 + ((i * 7_777_777) % (3 * HOUR));
-      records.push(result(t, { device, model, score: scoreOf(i), label: model === 'fault-classifier' ? `class-${i % 4}` : null, anomaly: i % 13 === 0 }));
+      // Every fifth result carries no RMS (logged before it was computed, or by a caller that has none).
+      records.push(result(t, { device, model, score: scoreOf(i), label: model === 'fault-classifier' ? `class-${i % 4}` : null, anomaly: i % 13 === 0, rms: i % 5 === 0 ? null : scoreOf(i + 17) * 3 }));
     }
     await commitAll(store, records.slice(0, 1700), 170); // units of 170 results, several per batch
     await commitAll(store, records.slice(1700).reverse(), 1300); // one unit, newest first

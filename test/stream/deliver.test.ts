@@ -39,6 +39,12 @@ describe('Delivery', () => {
     expect(unit.alerts).toEqual([]);
   });
 
+  it('should log the RMS its window carries, and null for a window without one', async () => {
+    const d = new Delivery(card, spec, new GatewayMetrics({ processMetrics: false }));
+    const unit = d.unitFor(await run([{ ...win('a', 1, 1), rms: 0.25 }, win('b', 1, 1), { ...win('c', 1, 1), rms: Number.NaN }]), 42);
+    expect(unit.results!.map((r) => [r.device, r.rms])).toEqual([['a', 0.25], ['b', null], ['c', null]]);
+  });
+
   it('should make a window the model refused a dead letter naming the model, the device and the window, and keep the others of the run', async () => {
     const d = new Delivery(card, spec, new GatewayMetrics({ processMetrics: false }));
     const unit = d.unitFor(await run([win('a', 1, 1), win('a', 2, 7)]));

@@ -146,3 +146,28 @@ describe('device windows over time: the grid after a restart, idle devices, the 
     expect(windows.bytes).toBeLessThanOrEqual(2 * 4096 * 4);
   });
 });
+
+describe('device windows and the RMS of the main channel', () => {
+  // Two channels, overlapping windows, features normalized: the RMS must come from the first
+  // channel's raw samples, not from the features.
+  const TWO: ModelCardInput = {
+    ...CARD,
+    input: { ...CARD.input, channels: [{ name: 'current', unit: 'A' }, { name: 'voltage', unit: 'V' }], hop: 2, features: { transform: 'raw' }, normalization: { kind: 'standard', mean: [10, 100], std: [2, 5] } },
+  };
+  const twoDecoder = createDecoder({ kind: 'json', channels: ['current', 'voltage'] });
+  const decodeTwo = (current: number[], voltage: number[]) => twoDecoder.decode(new TextEncoder().encode(JSON.stringify({ current, voltage })), { topic: 'motors/m-1/current', device: 'm-1' })[0];
+  const rmsOf = (xs: number[]): number => Math.sqrt(xs.reduce((s, x) => s + x * x, 0) / xs.length);
+
+  it('should carry on each window the RMS of its first channel\'s raw samples, across messages', () => {
+    const windows = new DeviceWindows(parseCard(TWO));
+    const current = [3, -4, 1, 2, 6, -2, 0.5, 8];
+    const made = [
+      ...windows.push('m-1', decodeTwo(current.slice(0, 3), [230, 231, 229]), 'k1', 1000).windows,
+      ...windows.push('m-1', decodeTwo(current.slice(3), [230, 230, 230, 230, 230]), 'k2', 1050).windows,
+    ];
+    expect(made).toHaveLength(3);
+    made.forEach((w, i) => expect(w.rms).toBeCloseTo(rmsOf(current.slice(i * 2, i * 2 + 4)), 6));
+    // The features are the normalized samples: not what the RMS was taken from.
+    expect(made[0].features[0]).toBeCloseTo((3 - 10) / 2, 6);
+  });
+});
