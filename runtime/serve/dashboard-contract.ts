@@ -24,7 +24,7 @@
 // Every error answer is ApiError with a status that says what kind: 400 a bad argument (the
 // message names it), 401 a login needed, 404 nothing by that name, 503 the log is busy (retry).
 
-import type { ChartPoint, SeriesSource } from '../store';
+import type { ChartPoint, SeriesSource } from '../store/types';
 
 export interface ApiError {
   error: string;
