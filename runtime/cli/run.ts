@@ -97,7 +97,6 @@ export function registerRun(program: Command): void {
           publishing = publisher.run();
           print(`  simulated plant '${plant.id}': ${plant.machines.length} machines publishing on ${gateway.brokerUrl} at ${config.simulate.speed}× real time`);
         }
-        print(`  dashboard: ${dashboardUrl(gateway, config.http.host)}`);
         if (!opts.config && opts.nodeRed) {
           const broker = new URL(gateway.brokerUrl);
           nodeRed = await startNodeRedBeside({
@@ -140,17 +139,6 @@ function withOverrides(config: GatewayConfig, opts: RunOptions): GatewayConfig {
     storage: opts.db ? { ...config.storage, path: opts.db } : config.storage,
     simulate: config.simulate && opts.speed !== undefined ? { ...config.simulate, speed: opts.speed } : config.simulate,
   };
-}
-
-/**
- * The dashboard's address as a browser on this machine opens it: the gateway's own when it has
- * one, else its HTTP server's root (a wildcard host is reached on loopback).
- */
-function dashboardUrl(gateway: Gateway, host: string): string {
-  const own = (gateway as { dashboardUrl?: string }).dashboardUrl;
-  if (own) return own;
-  const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${reach}:${gateway.httpPort}/`;
 }
 
 /** The --http-host value; an empty one would listen wherever Node chooses. */
