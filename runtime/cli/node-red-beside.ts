@@ -81,7 +81,7 @@ export async function startNodeRedBeside(o: BesideOptions): Promise<Beside | und
     onUnexpectedExit: (how, last) => o.complain(`edge-infer: Node-RED stopped (${how})${last ? `: ${last.trim()}` : ''}; the gateway goes on without it`),
   });
   const ready = child.answering(o.answerWithinMs ?? 60_000).then((ok) => {
-    if (ok) o.say(`  Node-RED editor: ${child.url}`);
+    if (ok) o.say(`  Node-RED editor: ${child.url} (dashboard: ${child.url}edge-infer/)`);
     else if (child.running) o.complain(`edge-infer: Node-RED has not answered on ${child.url} yet; its lines above (prefixed node-red) say why`);
     return ok;
   });

@@ -87,7 +87,7 @@ describe('edge-infer run with Node-RED beside it', () => {
     const port = await freePort();
     const r = await run(cwd, '--node-red-port', String(port), '--seconds', '240');
     const editor = `http://127.0.0.1:${port}/`;
-    await waitFor(() => r.out().includes(`Node-RED editor: ${editor}`), 90_000, `the editor to answer (output: ${r.out().slice(-800)})`);
+    await waitFor(() => r.out().includes(`Node-RED editor: ${editor} (dashboard: ${editor}edge-infer/)`), 90_000, `the editor to answer (output: ${r.out().slice(-800)})`);
     expect(r.out()).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\//);
     expect(r.out()).toContain('folder ./edge-infer-node-red/ (the example flows written now; model nodes log to ./edge-infer-node-red/edge-infer.db)');
 
@@ -103,6 +103,9 @@ describe('edge-infer run with Node-RED beside it', () => {
       return models.length === 2 && models.every((m) => m.devices === 6) ? models : undefined;
     }, 90_000, 'results of both logging flows for the six machines in the Node-RED log');
     expect(logged!.map((m) => m.model)).toEqual(['fault-classifier', 'vibration-anomaly']);
+    // ... and the dashboard inside Node-RED shows them.
+    const overview = (await (await fetch(`${editor}edge-infer/api/overview`)).json()) as { machines: unknown[] };
+    expect(overview.machines).toHaveLength(6);
 
     const [child] = childrenOf(r.proc.pid!);
     expect(child).toBeDefined();
