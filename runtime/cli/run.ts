@@ -80,6 +80,14 @@ export function registerRun(program: Command): void {
       const out = new Console(Boolean(opts.quiet));
       gateway.on('logged', (unit: CommitUnit) => out.logged(unit));
       await gateway.start();
+      // Listened for from here on: a Ctrl-C while the plant or Node-RED starts stops everything
+      // in order once they have started, instead of ending the process with Node-RED left running.
+      const stopAsked = new Promise<void>((resolve) => {
+        const done = (): void => resolve();
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+        if (opts.seconds) setTimeout(done, opts.seconds * 1000).unref();
+      });
       let publisher: PlantPublisher | undefined;
       let publishing: Promise<unknown> | undefined;
       let ticker: NodeJS.Timeout | undefined;
@@ -109,12 +117,7 @@ export function registerRun(program: Command): void {
           });
         }
         ticker = setInterval(() => out.flush(), opts.every * 1000);
-        await new Promise<void>((resolve) => {
-          const done = (): void => resolve();
-          process.once('SIGINT', done);
-          process.once('SIGTERM', done);
-          if (opts.seconds) setTimeout(done, opts.seconds * 1000).unref();
-        });
+        await stopAsked;
       } finally {
         clearInterval(ticker);
         // Node-RED first: its flows are connected to the embedded broker the gateway closes.
