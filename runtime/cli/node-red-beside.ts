@@ -23,9 +23,10 @@ export interface BesideOptions {
 }
 
 /**
- * Node.js options for Node-RED: a smaller young generation (V8's default grows it to 16-32 MB
- * per semi-space under the flows' steady garbage, which stays resident) and a heap bound well
- * above what the example flows use, so a leak ends in an error rather than the gateway's memory.
+ * Node.js options for Node-RED: a smaller young generation (V8 grows each semi-space to 16 MB
+ * under the flows' steady garbage, and it stays resident: about 95 MB more in all) and a heap
+ * bound well above what the example flows use (about 60 MB), so a leak ends in an error rather
+ * than in the gateway's memory.
  */
 export const NODE_RED_NODE_OPTIONS = ['--max-semi-space-size=2', '--max-old-space-size=256'];
 
