@@ -3,6 +3,7 @@
 // acknowledgement answer from that log; redeploys leak no reader threads or file handles; with
 // httpNodeAuth an anonymous request is refused and the acknowledging user is Node-RED's.
 import { readdirSync } from 'node:fs';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePlant } from '../../devices';
 import { type FlowNode, exampleFlows } from '../../runtime/cli/node-red-flows';
@@ -168,6 +169,30 @@ describe('the dashboard inside Node-RED', () => {
     // files (db, -wal, -shm) per deploy would be four more each time.
     expect(after.fds).toBeLessThanOrEqual(before.fds + 2);
   }, 120_000);
+
+  it('should show the only runtime at /edge-infer/, and list them when several log elsewhere', async () => {
+    const deploy = async (nodes: FlowNode[]): Promise<void> => {
+      const res = await fetch(`${open.base}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(nodes) });
+      expect(res.status).toBeLessThan(300);
+    };
+    const elsewhere = flows().map((n) => (n.type === 'edge-infer-runtime' ? { ...n, dbPath: path.join(open.userDir, 'elsewhere.db') } : n));
+    await deploy(elsewhere);
+    await waitFor(async () => (await fetch(`${open.base}/edge-infer/api/overview`)).ok, 20_000, 'the only runtime at /edge-infer/');
+    // A second runtime, logging to a third file: /edge-infer/ cannot pick, and lists both.
+    await deploy([...elsewhere, { id: 'ei-runtime-2', type: 'edge-infer-runtime', name: 'second', dbPath: path.join(open.userDir, 'second.db') }]);
+    // (While the deploy runs, there is a moment with no runtime at all.)
+    const page = await waitFor(async () => {
+      const r = await fetch(`${open.base}/edge-infer/`);
+      const text = r.status === 404 ? await r.text() : '';
+      return text.includes('runtime-2') ? text : undefined;
+    }, 20_000, 'the list of runtimes');
+    expect(page).toContain('href="runtime/ei-runtime/"');
+    expect(page).toContain('href="runtime/ei-runtime-2/"');
+    const api = await fetch(`${open.base}/edge-infer/api/overview`);
+    expect(api.status).toBe(404);
+    expect(((await api.json()) as { error: string }).error).toMatch(/no edge-infer runtime logs to .*edge-infer\.db; pick one: runtime\/ei-runtime\/ \(.*elsewhere\.db\), runtime\/ei-runtime-2\/ \(.*second\.db\)/);
+    expect((await fetch(`${open.base}/edge-infer/runtime/ei-runtime-2/api/overview`)).ok).toBe(true);
+  });
 });
 
 describe('the dashboard behind httpNodeAuth', () => {
