@@ -1,10 +1,12 @@
 // edge-infer's Node-RED nodes: a runtime config node, one node type per model in the models
-// directory (registered again when a model appears while Node-RED runs), and admin endpoints.
+// directory (registered again when a model appears while Node-RED runs), admin endpoints, and the
+// dashboard at <httpNodeRoot>/edge-infer/.
 import { modelSummaries, registerAdmin } from './admin';
 import { ModelCatalog } from './catalog';
+import { registerDashboard } from './dashboard';
 import { registerModelNode } from './model-node';
 import type { RED } from './red';
-import { registerRuntimeNode } from './runtime-node';
+import { defaultDb, registerRuntimeNode } from './runtime-node';
 
 /**
  * settings.js: `edgeInfer: { modelsDir: '/path/to/models' }`. Default: the example models, with
@@ -47,6 +49,7 @@ async function edgeInferNodes(RED: RED): Promise<void> {
   catalog.on('repaired', announce);
   catalog.on('broken', (b: { error: Error }) => RED.log.warn(`edge-infer: ${b.error.message}`));
   registerAdmin(RED, catalog);
+  registerDashboard(RED, defaultDb(RED));
 }
 
 export = edgeInferNodes;

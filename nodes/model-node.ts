@@ -5,6 +5,7 @@
 // results in SQLite. Status shows the backend, rate, latency, the last label and shed windows.
 import type { ModelSession, WindowOutcome } from '../runtime/engine';
 import { EdgeInferError, isEdgeInferError } from '../runtime/errors';
+import { modelStaticOf } from '../runtime/serve';
 import { DEFAULT_POLICY, type ModelCard, type VariantEntry, formatPolicy } from '../runtime/model';
 import type { AlertRecord, CommitUnit } from '../runtime/store';
 import { type AlertPolicy, AlertTracker, alertRecord } from '../runtime/stream/alerts';
@@ -162,7 +163,11 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
       if (config.log !== false && unit.results!.length) {
         try {
           const log = resources.log();
-          if (log) await log.commit(unit);
+          if (log) {
+            await log.commit(unit);
+            // Committed: browsers following the plant live may see it now.
+            resources.dashboard?.committed(unit);
+          }
         } catch (err) {
           // Each message whose windows were in the failed unit hears of it, so a Catch node can act.
           for (const owner of outgoing.keys()) {
@@ -189,6 +194,7 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
       session = await resources.session(variant);
       const why = whyNotNative(resources.options.backend, session.backend);
       backendText = session.backend;
+      if (config.log !== false) resources.dashboard?.modelInUse(node, modelStaticOf({ pipeline: null, card, variant: variant.variant, bytes: variant.sizeBytes, backend: session.backend }));
       // Said once, in the log and the debug sidebar: a gateway that expected native should hear why not.
       if (why && resources.options.backend === 'auto') node.warn(`${modelId} ${variant.variant} runs on wasm: ${why}`);
       // Shed-oldest: Node-RED cannot pause its inputs, and a flow must never back up into its
@@ -268,6 +274,7 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
       (async () => {
         await ready.catch(() => undefined);
         await scheduler?.close().catch(() => undefined);
+        resources.dashboard?.modelGone(node);
         if (variant) await resources.release(variant).catch(() => undefined);
         await resources.deregister(node).catch(() => undefined);
       })().then(finish, finish);

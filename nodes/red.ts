@@ -1,4 +1,6 @@
 // The parts of Node-RED's runtime API the nodes use (Node-RED ships no types of its own).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 /** The slice of an Express request and response the admin endpoints use. */
 export interface AdminRequest {
   params: Record<string, string>;
@@ -51,6 +53,8 @@ export interface RED {
   };
   settings: Record<string, unknown> & { userDir?: string };
   log: { info(m: string): void; warn(m: string): void; error(m: string): void };
+  /** The express app of httpNodeRoot, behind httpNodeAuth (Node-RED 4 and 5). */
+  httpNode: { use(path: string, handler: (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void): void };
   httpAdmin: { get(path: string, ...handlers: Handler[]): void; post(path: string, ...handlers: Handler[]): void };
   auth: { needsPermission(permission: string): Handler };
   comms: { publish(topic: string, data: unknown, retain?: boolean): void };

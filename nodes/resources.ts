@@ -7,6 +7,7 @@ import { EdgeInferError } from '../runtime/errors';
 import type { VariantEntry } from '../runtime/model';
 import { type WeightLoading, loadOptionsFor } from '../runtime/quant';
 import { ResultStore } from '../runtime/store';
+import type { RuntimeDashboard } from './dashboard';
 
 export interface ResourceOptions {
   backend: BackendChoice;
@@ -51,6 +52,8 @@ export class RuntimeResources {
   private closing: Promise<void> | undefined;
   private shut = false;
   private idleWaiters: Array<() => void> = [];
+  /** The dashboard of this runtime's log (none when it logs nowhere); closed with `shutdown`. */
+  dashboard: RuntimeDashboard | undefined;
 
   constructor(readonly options: ResourceOptions) {}
 
@@ -167,6 +170,6 @@ export class RuntimeResources {
   async shutdown(withinMs: number): Promise<void> {
     await this.whenIdle(withinMs);
     this.shut = true;
-    await this.releaseAll();
+    await Promise.all([this.releaseAll(), this.dashboard?.close()]);
   }
 }

@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import type { BackendChoice } from '../runtime/engine';
 import type { WeightLoading } from '../runtime/quant';
+import { DEFAULT_RUNTIME_ID, RuntimeDashboard, dashboardDeployed, dashboardRemoved, userOfRequest } from './dashboard';
 import type { Node, RED } from './red';
 import { RuntimeResources } from './resources';
 
@@ -32,7 +33,7 @@ export interface RuntimeNode extends Node {
   resources: RuntimeResources;
 }
 
-function defaultDb(RED: RED): string {
+export function defaultDb(RED: RED): string {
   return path.join(RED.settings.userDir ?? process.cwd(), 'edge-infer.db');
 }
 
@@ -45,7 +46,12 @@ let fallback: RuntimeResources | undefined;
 
 /** The default runtime of model nodes that name none. */
 export function defaultResources(RED: RED): RuntimeResources {
-  fallback ??= new RuntimeResources({ backend: 'auto', threads: 1, weights: 'fast', dbPath: defaultDb(RED), retentionDays: DEFAULT_RETENTION_DAYS, recordEvery: 20 });
+  if (!fallback) {
+    fallback = new RuntimeResources({ backend: 'auto', threads: 1, weights: 'fast', dbPath: defaultDb(RED), retentionDays: DEFAULT_RETENTION_DAYS, recordEvery: 20 });
+    // It lives as long as Node-RED, and so does its dashboard (one reader thread at most).
+    fallback.dashboard = new RuntimeDashboard(fallback, userOfRequest(RED.settings));
+    dashboardDeployed(DEFAULT_RUNTIME_ID, fallback.dashboard);
+  }
   return fallback;
 }
 
@@ -66,7 +72,12 @@ export function registerRuntimeNode(RED: RED): void {
       retentionDays,
       recordEvery: Math.max(0, Math.round(numberOr(config.recordEvery, 20))),
     });
+    const dashboard = this.resources.options.dbPath ? new RuntimeDashboard(this.resources, userOfRequest(RED.settings)) : undefined;
+    this.resources.dashboard = dashboard;
+    if (dashboard) dashboardDeployed(this.id, dashboard);
     this.on('close', (_removed, done) => {
+      // No request reaches it from now on; shutdown closes its reader and live feed.
+      if (dashboard) dashboardRemoved(this.id, dashboard);
       // Node-RED closes the model nodes at the same time as this one: wait for them to run and
       // log what they hold and to leave, then close for good (no session or log opens after).
       this.resources.shutdown(RUNTIME_CLOSE_WITHIN_MS).then(() => done(), () => done());

@@ -9,6 +9,7 @@ import { isLoopback } from '../serve/auth';
 import type { CommitUnit } from '../store';
 import { PlantPublisher } from '../stream/plant-publisher';
 import { EdgeInferError } from '../errors';
+import { type Beside, startNodeRedBeside } from './node-red-beside';
 import { positiveNumber, wholeNumber } from './options';
 import { resolvePlant } from './plant';
 import { print } from './output';
@@ -23,7 +24,13 @@ interface RunOptions {
   seconds?: number;
   every: number;
   quiet?: boolean;
+  /** false with --no-node-red. */
+  nodeRed: boolean;
+  nodeRedPort?: number;
 }
+
+/** Node-RED's port beside the gateway when --node-red-port is not given. */
+export const DEFAULT_NODE_RED_PORT = 1880;
 
 /** Latest result per device and model, printed as one line per device every few seconds. */
 class Console {
@@ -58,7 +65,12 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--seconds <s>', 'stop after this long (default: until Ctrl-C)').argParser(positiveNumber))
     .addOption(new Option('--every <s>', 'seconds between status lines').argParser(positiveNumber).default(5))
     .option('--quiet', 'print only alerts and problems')
+    .addOption(new Option('--node-red-port <n>', `port of the Node-RED started beside the gateway on embedded defaults (default ${DEFAULT_NODE_RED_PORT}; its folder: ./edge-infer-node-red)`).argParser(wholeNumber(1, 65535)))
+    .option('--no-node-red', 'do not start Node-RED beside the gateway')
     .action(async (opts: RunOptions) => {
+      // Node-RED runs the example flows, which are wired for the embedded broker and the demo
+      // plant: with a config of one's own they would listen to nothing (or the wrong thing).
+      if (opts.config && opts.nodeRedPort !== undefined) throw new EdgeInferError('E_ARGUMENT', `--node-red-port: Node-RED starts beside the gateway on embedded defaults only (its example flows need the embedded broker and the simulated plant), and --config ${opts.config} was given`);
       const loaded = opts.config ? withOverrides(await loadGatewayConfig(opts.config), opts) : embeddedDefaults({ brokerPort: opts.brokerPort, httpPort: opts.httpPort, db: opts.db, speed: opts.speed });
       const config = opts.httpHost !== undefined ? { ...loaded, http: { ...loaded.http, host: httpHost(opts.httpHost) } } : loaded;
       // The plant is resolved before anything starts, so that a wrong one stops nothing half-open.
@@ -68,9 +80,18 @@ export function registerRun(program: Command): void {
       const out = new Console(Boolean(opts.quiet));
       gateway.on('logged', (unit: CommitUnit) => out.logged(unit));
       await gateway.start();
+      // Listened for from here on: a Ctrl-C while the plant or Node-RED starts stops everything
+      // in order once they have started, instead of ending the process with Node-RED left running.
+      const stopAsked = new Promise<void>((resolve) => {
+        const done = (): void => resolve();
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+        if (opts.seconds) setTimeout(done, opts.seconds * 1000).unref();
+      });
       let publisher: PlantPublisher | undefined;
       let publishing: Promise<unknown> | undefined;
       let ticker: NodeJS.Timeout | undefined;
+      let nodeRed: Beside | undefined;
       try {
         print(`edge-infer gateway: broker ${gateway.brokerUrl}, log ${config.storage.path}, ${httpWhere(config.http.host, gateway.httpPort)}`);
         print(`  dashboard: ${gateway.dashboardUrl}${config.http.users?.length ? ` (login: ${config.http.users.length} user(s))` : ''}`);
@@ -84,15 +105,23 @@ export function registerRun(program: Command): void {
           publishing = publisher.run();
           print(`  simulated plant '${plant.id}': ${plant.machines.length} machines publishing on ${gateway.brokerUrl} at ${config.simulate.speed}× real time`);
         }
+        if (!opts.config && opts.nodeRed) {
+          const broker = new URL(gateway.brokerUrl);
+          nodeRed = await startNodeRedBeside({
+            port: opts.nodeRedPort ?? DEFAULT_NODE_RED_PORT,
+            brokerHost: broker.hostname,
+            brokerPort: Number(broker.port),
+            cwd: process.cwd(),
+            say: (line) => print(line),
+            complain: (line) => process.stderr.write(`${line}\n`),
+          });
+        }
         ticker = setInterval(() => out.flush(), opts.every * 1000);
-        await new Promise<void>((resolve) => {
-          const done = (): void => resolve();
-          process.once('SIGINT', done);
-          process.once('SIGTERM', done);
-          if (opts.seconds) setTimeout(done, opts.seconds * 1000).unref();
-        });
+        await stopAsked;
       } finally {
         clearInterval(ticker);
+        // Node-RED first: its flows are connected to the embedded broker the gateway closes.
+        await nodeRed?.stop();
         await publisher?.stop();
         await publishing?.catch(() => undefined);
         await gateway.stop();

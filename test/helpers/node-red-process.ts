@@ -18,8 +18,9 @@ export interface NodeRed {
  * A Node-RED process on a user directory with edge-infer installed as `npm install <path>` does
  * it (a link), running `flow` from the start. `fs` is in the function nodes' global context so a
  * flow can write what it saw to a file synchronously (it survives kill -9 of the process).
+ * `settings` are added to settings.js (httpNodeAuth ...).
  */
-export async function startNodeRed(userDir: string, flow: object[]): Promise<NodeRed> {
+export async function startNodeRed(userDir: string, flow: object[], settings: Record<string, unknown> = {}): Promise<NodeRed> {
   mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
   const link = path.join(userDir, 'node_modules', 'edge-infer');
   if (!existsSync(link)) symlinkSync(packageRoot(), link, 'dir');
@@ -27,7 +28,7 @@ export async function startNodeRed(userDir: string, flow: object[]): Promise<Nod
   const port = await freePort();
   writeFileSync(
     path.join(userDir, 'settings.js'),
-    `module.exports = ${JSON.stringify({ uiPort: port, uiHost: '127.0.0.1', userDir, flowFile: 'flows.json', credentialSecret: false, logging: { console: { level: 'warn' } } }).replace(/}$/, ", functionGlobalContext: { fs: require('node:fs') } }")};\n`,
+    `module.exports = ${JSON.stringify({ uiPort: port, uiHost: '127.0.0.1', userDir, flowFile: 'flows.json', credentialSecret: false, logging: { console: { level: 'warn' } }, ...settings }).replace(/}$/, ", functionGlobalContext: { fs: require('node:fs') } }")};\n`,
   );
   let log = '';
   const proc = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
