@@ -1,8 +1,11 @@
 // The live feed: what the log commits (results, alerts) pushed to the dashboard's browsers as
 // server-sent events, only the new points, never the history (that comes from the log). A browser
 // that cannot keep up is let go rather than buffered without end: dashboards that resend or queue
-// everything are what runs a Pi out of memory after hours. Events that arrive in one turn of the
-// event loop (a burst of commits) leave as one write per browser.
+// everything are what runs a Pi out of memory after hours. What the log commits within one flush
+// interval (100 ms by default: well inside the second a result may take to reach a pixel) leaves
+// as one write per browser, serialized once for all browsers that follow the same machines: at
+// thousands of results a second, five open dashboards must not cost the gateway five times the
+// JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EdgeInferError } from '../errors';
 import type { AlertRecord, CommitUnit, ResultRecord } from '../store';
@@ -17,24 +20,27 @@ export interface LiveFeedOptions {
   maxBufferedBytes?: number;
   /** A comment line this often keeps proxies and the browser from closing an idle stream, ms (default 15 s). */
   heartbeatMs?: number;
+  /** What commits within this long leaves in one write, ms (default 100). */
+  flushMs?: number;
 }
 
-export const LIVE_DEFAULTS = { maxClients: 64, maxBufferedBytes: 1 << 20, heartbeatMs: 15_000 } as const;
+export const LIVE_DEFAULTS = { maxClients: 64, maxBufferedBytes: 1 << 20, heartbeatMs: 15_000, flushMs: 100 } as const;
 
 interface Client {
   res: ServerResponse;
   /** Only this device's events, when set. */
   device: string | undefined;
-  points: LivePoint[];
-  alerts: LiveAlert[];
 }
 
 export class LiveFeed {
   private readonly clients = new Set<Client>();
   private readonly options: Required<LiveFeedOptions>;
   private readonly heartbeat: NodeJS.Timeout;
-  private flushing = false;
+  private flushing: NodeJS.Timeout | undefined;
   private eventId = 0;
+  /** Committed since the last flush, for every browser (each takes its part). */
+  private points: LivePoint[] = [];
+  private alerts: LiveAlert[] = [];
   /** Browsers let go because they could not keep up. */
   dropped = 0;
 
@@ -62,7 +68,7 @@ export class LiveFeed {
       return;
     }
     const device = new URL(req.url ?? '/', 'http://gateway').searchParams.get('device') ?? undefined;
-    const client: Client = { res, device: device === '' ? undefined : device, points: [], alerts: [] };
+    const client: Client = { res, device: device === '' ? undefined : device };
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     // A browser that reconnects waits 2 s; what it missed meanwhile it reads from the log.
     res.write('retry: 2000\n\n');
@@ -79,33 +85,43 @@ export class LiveFeed {
     const results = unit.results ?? [];
     const alerts = unit.alerts ?? [];
     if (this.clients.size === 0 || (results.length === 0 && alerts.length === 0)) return;
-    const points = results.map(pointOf);
-    const changes = alerts.map(alertOf);
-    for (const c of this.clients) {
-      for (const p of points) if (c.device === undefined || c.device === p.device) c.points.push(p);
-      for (const a of changes) if (c.device === undefined || c.device === a.device) c.alerts.push(a);
-    }
-    if (!this.flushing) {
-      this.flushing = true;
-      setImmediate(() => this.flush());
-    }
+    for (const r of results) this.points.push(pointOf(r));
+    for (const a of alerts) this.alerts.push(alertOf(a));
+    this.flushing ??= setTimeout(() => this.flush(), this.options.flushMs);
   }
 
   /** Ends every stream (the gateway is stopping). */
   close(): void {
     clearInterval(this.heartbeat);
+    clearTimeout(this.flushing);
+    this.flushing = undefined;
+    this.points = [];
+    this.alerts = [];
     for (const c of this.clients) c.res.end();
     this.clients.clear();
   }
 
   private flush(): void {
-    this.flushing = false;
+    this.flushing = undefined;
+    const points = this.points;
+    const alerts = this.alerts;
+    this.points = [];
+    this.alerts = [];
+    // One text per set of machines followed (all, or one device), made once for its browsers.
+    const texts = new Map<string | undefined, string>();
+    const textFor = (device: string | undefined): string => {
+      let text = texts.get(device);
+      if (text !== undefined) return text;
+      const ps = device === undefined ? points : points.filter((p) => p.device === device);
+      const as = device === undefined ? alerts : alerts.filter((a) => a.device === device);
+      text = '';
+      if (ps.length) text += `id: ${++this.eventId}\nevent: results\ndata: ${JSON.stringify(ps)}\n\n`;
+      if (as.length) text += `id: ${++this.eventId}\nevent: alerts\ndata: ${JSON.stringify(as)}\n\n`;
+      texts.set(device, text);
+      return text;
+    };
     for (const c of this.clients) {
-      let text = '';
-      if (c.points.length) text += `id: ${++this.eventId}\nevent: results\ndata: ${JSON.stringify(c.points)}\n\n`;
-      if (c.alerts.length) text += `id: ${++this.eventId}\nevent: alerts\ndata: ${JSON.stringify(c.alerts)}\n\n`;
-      c.points = [];
-      c.alerts = [];
+      const text = textFor(c.device);
       if (text) this.write(c, text);
     }
   }
