@@ -126,6 +126,9 @@ export function checkName(name: string, v: unknown): string {
 }
 const optional = <T>(v: unknown, check: (v: unknown) => T): T | undefined => (v === undefined ? undefined : check(v));
 
+/** An RMS chart counts its values among at most this many rows per point asked for, to choose raw results over buckets. */
+const RMS_COUNT_ROWS_PER_POINT = 4;
+
 /** Most points chart() gives: far more than any screen has pixels across. */
 export const MAX_CHART_POINTS = 100_000;
 export const DEFAULT_LIMIT = 100;
@@ -244,8 +247,19 @@ export class Queries {
     const has = rms ? ' AND rms IS NOT NULL' : '';
     const value = rms ? 'rms' : 'score';
     const where = `device = @device AND model = @model AND time_ms >= @from AND time_ms <= @to${has}`;
-    // Counting stops past maxPoints, so a long range costs no more than a short one here.
-    const n = o.source !== undefined ? Infinity : (this.stmt(`SELECT COUNT(*) FROM (SELECT 1 FROM results WHERE ${where} LIMIT @cap)`).pluck().get({ device, model, from, to, cap: maxPoints + 1 }) as number);
+    // Counting stops past a bound, so a long range costs no more than a short one here. The index
+    // alone counts results; whether one has an RMS is only in its row, so an RMS chart reads at
+    // most a few times maxPoints rows to count those (`rms IS NOT NULL` over the whole range would
+    // read every row of a month logged before results carried an RMS: seconds). A range with more
+    // results than that is bucketed, as it would be by its RMS values but for the rarest logs.
+    const all = `device = @device AND model = @model AND time_ms >= @from AND time_ms <= @to`;
+    let n = Infinity;
+    if (o.source === undefined) {
+      const cap = rms ? RMS_COUNT_ROWS_PER_POINT * (maxPoints + 1) : maxPoints + 1;
+      // A score chart selects nothing but the index's columns, so SQLite reads no row.
+      const [rows, valued] = this.stmt(rms ? `SELECT COUNT(*), COUNT(rms) FROM (SELECT rms FROM results WHERE ${all} LIMIT @cap)` : `SELECT COUNT(*), 0 FROM (SELECT 1 FROM results WHERE ${all} LIMIT @cap)`).raw().get({ device, model, from, to, cap }) as [number, number];
+      n = !rms ? rows : rows < cap ? valued : Infinity;
+    }
     if (n <= maxPoints && !this.agedOut(device, model, from, to)) {
       const rows = this.stmt(`SELECT time_ms, ${value}, label, anomaly FROM results WHERE ${where} ORDER BY time_ms, id`).raw().all({ device, model, from, to }) as Array<[number, number, string | null, number]>;
       return {

@@ -352,7 +352,7 @@ describe('api/live', () => {
     served.dashboard.live.publish(unit);
     const deadline = Date.now() + 5000;
     while (s.events.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(s.events).toEqual([{ event: 'results', data: [{ device: 'press-1', model: 'vibration-anomaly', variant: 'int8', timeMs: T0 + 60_000, score: 0.33, label: null, anomaly: false, rms: 1.25 }] }]);
+    expect(s.events).toEqual([{ event: 'results', data: [{ device: 'press-1', model: 'vibration-anomaly', variant: 'int8', timeMs: T0 + 60_000, score: 0.33, label: null, anomaly: false, rms: 1.25, processedMs: T0 + 60_005 }] }]);
     s.close();
   });
 });

@@ -104,6 +104,26 @@ describe('chart({ field: \'rms\' })', () => {
     expect(store.chart({ ...base, fromMs: T0, toMs: T0 + 9000, maxPoints: 20 }).points).toHaveLength(10);
   });
 
+  it('should count RMS values among a few rows per point only: raw when they fit, buckets past that, none for results without RMS', async () => {
+    const store = openStore({ batchMs: 1 });
+    // 1,000 results a second apart, every tenth with an RMS; then 5,000 logged before results carried one.
+    await store.commit({ results: Array.from({ length: 1000 }, (_, i) => result(T0 + i * 1000, { rms: i % 10 === 0 ? i : null })) });
+    await store.commit({ results: Array.from({ length: 5000 }, (_, i) => result(T0 + 2_000_000 + i * 1000, { rms: null })) });
+    // 300 points asked for: the 1,000 rows are within 4 × 301, their 100 values fit, raw.
+    const fits = store.chart({ ...base, fromMs: T0, toMs: T0 + 999_000, maxPoints: 300, field: 'rms' });
+    expect(fits.source).toBe('raw');
+    expect(fits.bucketMs).toBe(0);
+    expect(fits.points).toHaveLength(100);
+    // 100 asked for: more rows than 4 × 101 are not read to count; buckets, every value still in one.
+    const bucketed = store.chart({ ...base, fromMs: T0, toMs: T0 + 999_000, maxPoints: 100, field: 'rms' });
+    expect(bucketed.bucketMs).toBeGreaterThan(0);
+    expect(bucketed.points.length).toBeLessThanOrEqual(100);
+    expect(bucketed.points.reduce((n, p) => n + p.count, 0)).toBe(100);
+    expect(Math.max(...bucketed.points.map((p) => p.max))).toBe(990);
+    // Results without RMS: no points, and no error.
+    expect(store.chart({ ...base, fromMs: T0 + 2_000_000, toMs: T0 + 6_999_000, maxPoints: 100, field: 'rms' }).points).toEqual([]);
+  });
+
   it('should give the same RMS buckets from the rollups as from the raw results', async () => {
     const store = openStore({ batchRows: 1000, batchMs: 1 });
     const records = Array.from({ length: 20_000 }, (_, i) => result(T0 + i * 13_000, { rms: i % 4 === 0 ? null : 1 + ((i * 7919) % 1009) / 100 }));
