@@ -3,7 +3,6 @@
 // as before (also where the dashboard refuses), and stop() ends open streams and keep-alive
 // connections. `edge-infer run` says where the dashboard is, and warns when it is refused.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { get } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -13,6 +12,7 @@ import { Gateway } from '../../runtime/gateway/gateway';
 import { packageRoot } from '../../runtime/paths';
 import type { ApiError, HealthView, ModelsView, OverviewView, SessionView } from '../../runtime/serve/dashboard-contract';
 import { type TestBroker, startAedes } from '../helpers/brokers';
+import { listenEvents } from '../helpers/event-stream';
 import { client, publish, tempDir, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
 import { cookieOf, request } from './dashboard-helpers';
 
@@ -92,28 +92,9 @@ describe('the dashboard in the gateway', () => {
     await waitFor(() => g.log.counts().results >= 2, 20_000, 'the first window');
     const before = g.log.counts().results;
 
-    const events: Array<{ event: string; data: Array<{ device: string; timeMs: number; rms: number | null }> }> = [];
-    let ended = false;
-    await new Promise<void>((resolve, reject) => {
-      get(`http://127.0.0.1:${g.httpPort}/api/live`, (res) => {
-        expect(res.headers['content-type']).toBe('text/event-stream');
-        let buffer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let at: number;
-          while ((at = buffer.indexOf('\n\n')) >= 0) {
-            const block = buffer.slice(0, at);
-            buffer = buffer.slice(at + 2);
-            const event = /^event: (.*)$/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (event && data) events.push({ event, data: JSON.parse(data) });
-          }
-        });
-        res.on('close', () => (ended = true));
-        resolve();
-      }).on('error', reject);
-    });
+    const stream = await listenEvents<Array<{ device: string; timeMs: number; rms: number | null }>>(`http://127.0.0.1:${g.httpPort}/api/live`);
+    expect(stream.res.headers['content-type']).toBe('text/event-stream');
+    const events = stream.events;
     await waitFor(() => (g as unknown as { dashboard: { live: { size: number } } }).dashboard.live.size === 1, 5000, 'the browser attached');
     await blocks('m-1', 4, 8);
     await waitFor(() => events.flatMap((e) => e.data).length >= 4, 20_000, 'the new results on the live feed');
@@ -126,7 +107,7 @@ describe('the dashboard in the gateway', () => {
     await g.stop();
     gateway = undefined;
     expect(Date.now() - t).toBeLessThan(5000);
-    await waitFor(() => ended, 2000, 'the stream ended');
+    await waitFor(() => stream.ended(), 2000, 'the stream ended');
   }, 60_000);
 
   it('should ask for a login when the config lists users, and record acknowledgements as the user', async () => {

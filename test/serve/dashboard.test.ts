@@ -2,7 +2,6 @@
 // LogReader reads on its worker: every route and its errors, the page and its assets (no path
 // traversal), the headers, an open dashboard on loopback acknowledging as 'local', and the live
 // feed sending only what is committed after a browser connects.
-import { get } from 'node:http';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AlertView, AlertsView, ApiError, ChartView, HealthView, ModelsView, OverviewView, SessionView } from '../../runtime/serve/dashboard-contract';
@@ -10,6 +9,7 @@ import { LogReader } from '../../runtime/serve/log-reader';
 import { defaultPageDir } from '../../runtime/serve/static';
 import { packageRoot } from '../../runtime/paths';
 import { ResultStore } from '../../runtime/store';
+import { listenEvents } from '../helpers/event-stream';
 import { alert, deadLetter, result } from '../store/helpers';
 import { type Served, request, serveDashboard, tempDir } from './dashboard-helpers';
 
@@ -319,28 +319,7 @@ describe('the page and its assets', () => {
 });
 
 describe('api/live', () => {
-  /** Opens the event stream and collects its events. */
-  function listen(url: string): Promise<{ events: Array<{ event: string; data: unknown }>; status: number; close(): void }> {
-    return new Promise((resolve, reject) => {
-      get(url, (res) => {
-        const events: Array<{ event: string; data: unknown }> = [];
-        let buffer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let at: number;
-          while ((at = buffer.indexOf('\n\n')) >= 0) {
-            const block = buffer.slice(0, at);
-            buffer = buffer.slice(at + 2);
-            const event = /^event: (.*)$/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (event && data) events.push({ event, data: JSON.parse(data) });
-          }
-        });
-        resolve({ events, status: res.statusCode ?? 0, close: () => res.destroy() });
-      }).on('error', reject);
-    });
-  }
+  const listen = listenEvents;
 
   it('should send only what is committed after the browser connects (no history), with the RMS', async () => {
     const s = await listen(`${served.url}/api/live?device=press-1`);

@@ -2,11 +2,12 @@
 // points (of its device, when it asks for one), a burst of commits leaves as one event, a browser
 // that stops reading is let go past the bound while the others go on, and the number of browsers
 // is bounded.
-import { type IncomingMessage, type Server, createServer, get } from 'node:http';
+import { type IncomingMessage, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResultRecord } from '../../runtime/store';
 import { LiveFeed } from '../../runtime/serve/live';
+import { type EventStream, listenEvents } from '../helpers/event-stream';
 import { alert, result } from '../store/helpers';
 
 let server: Server | undefined;
@@ -28,36 +29,11 @@ async function serve(options: ConstructorParameters<typeof LiveFeed>[0] = {}): P
   return `http://127.0.0.1:${(server!.address() as AddressInfo).port}/live`;
 }
 
-interface Stream {
-  res: IncomingMessage;
-  events: Array<{ event: string; data: unknown }>;
-  text: () => string;
-}
-
-/** An event-stream client: parses what arrives into events. */
-function listen(url: string): Promise<Stream> {
-  return new Promise((resolve, reject) => {
-    get(url, (res) => {
-      open.push(res);
-      let buffer = '';
-      let all = '';
-      const stream: Stream = { res, events: [], text: () => all };
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        all += chunk;
-        buffer += chunk;
-        let at: number;
-        while ((at = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, at);
-          buffer = buffer.slice(at + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) stream.events.push({ event, data: JSON.parse(data) });
-        }
-      });
-      resolve(stream);
-    }).on('error', reject);
-  });
+/** An event-stream client, closed after the test. */
+async function listen(url: string): Promise<EventStream> {
+  const stream = await listenEvents(url);
+  open.push(stream.res);
+  return stream;
 }
 
 const until = async (check: () => boolean, what: string, ms = 5000): Promise<void> => {

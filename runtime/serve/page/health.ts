@@ -2,12 +2,9 @@
 // live feed's browsers, and dead letters with their reasons. The gateway's part is its /health
 // (absent inside Node-RED), read by the names it uses and shown as it comes otherwise.
 import type { HealthView } from '../dashboard-contract.js';
-import { getJson, message } from './api.js';
 import { el, notice, table } from './dom.js';
 import * as format from './format.js';
-import type { View } from './types.js';
-
-const REFRESH_MS = 5000;
+import { RefreshingView } from './refreshing.js';
 
 function str(v: unknown): string {
   if (v === null || v === undefined) return '–';
@@ -18,35 +15,12 @@ function facts(caption: string, rows: Array<[string, string]>): HTMLElement {
   return el('dl', { class: 'facts', 'aria-label': caption }, ...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
 }
 
-export class HealthPage implements View {
-  readonly element = el('section', { class: 'health', 'aria-labelledby': 'health-title' });
-  private readonly body = el('div', {});
-  private readonly timer: number;
-  private closed = false;
-
+export class HealthPage extends RefreshingView<HealthView> {
   constructor() {
-    this.element.append(el('h1', { id: 'health-title' }, 'Health'), this.body);
-    this.body.append(notice('Loading…'));
-    this.timer = window.setInterval(() => this.load(), REFRESH_MS);
-    this.load();
+    super('health', 'Health', 'api/health', 'Health');
   }
 
-  close(): void {
-    this.closed = true;
-    clearInterval(this.timer);
-  }
-
-  private load(): void {
-    getJson<HealthView>('api/health')
-      .then((h) => {
-        if (!this.closed) this.body.replaceChildren(...this.render(h));
-      })
-      .catch((err: unknown) => {
-        if (!this.closed) this.body.replaceChildren(notice(`Health could not be read: ${message(err)}`, 'error'));
-      });
-  }
-
-  private render(h: HealthView): HTMLElement[] {
+  protected render(h: HealthView): HTMLElement[] {
     const out: HTMLElement[] = [el('p', { class: `state ${h.ok ? 'state-normal' : 'state-fault'}`, role: 'status' }, h.ok ? 'ok' : 'not ok')];
     const g = h.gateway;
     if (g) {
