@@ -272,8 +272,7 @@ export class Queries {
     const source: SeriesSource = o.source ?? (width >= HOUR_MS ? 'hour' : width >= MINUTE_MS ? 'minute' : 'raw');
     const units = source === 'hour' ? [HOUR_MS, MINUTE_MS] : source === 'minute' ? [MINUTE_MS] : [];
     const buckets = new Map<number, ChartPoint>();
-    const add = (t: number, count: number, sum: number, min: number, max: number, label: string | null, anomalies: number): void => {
-      const i = Math.floor((t - from) / width);
+    const add = (i: number, count: number, sum: number, min: number, max: number, label: string | null, anomalies: number): void => {
       const p = buckets.get(i);
       if (p === undefined) {
         buckets.set(i, { timeMs: from + i * width, score: max, label, min, max, mean: sum, count, anomalies });
@@ -290,13 +289,24 @@ export class Queries {
     };
     const raw = (lo: number, hi: number): void => {
       const sql = `SELECT time_ms, ${value}, ${rms ? 'NULL, 0' : 'label, anomaly'} FROM results WHERE device = @device AND model = @model AND time_ms >= @lo AND time_ms < @hi AND time_ms <= @to${has} ORDER BY time_ms, id`;
-      for (const [t, v, label, anomaly] of this.stmt(sql).raw().iterate({ device, model, lo, hi, to }) as IterableIterator<[number, number, string | null, number]>) add(t, 1, v, v, v, label, anomaly);
+      for (const [t, v, label, anomaly] of this.stmt(sql).raw().iterate({ device, model, lo, hi, to }) as IterableIterator<[number, number, string | null, number]>) add(Math.floor((t - from) / width), 1, v, v, v, label, anomaly);
     };
-    const columns = rms ? 'bucket_ms, rms_count, rms_sum, rms_min, rms_max, NULL, 0' : 'bucket_ms, count, sum, min, max, max_label, anomalies';
+    // Rollup rows are folded into the chart's buckets by SQLite, so a month of minute rows (43,200
+    // per machine and model) reaches JavaScript as one row per bucket. The label is the highest
+    // score's: MAX() is the only min/max aggregate of its statement, so SQLite takes the bare
+    // max_label from that row (the first in time on a tie); the minimum comes from a second pass.
+    const c = rms
+      ? { count: 'rms_count', sum: 'rms_sum', min: 'rms_min', max: 'rms_max', label: 'NULL', anomalies: '0' }
+      : { count: 'count', sum: 'sum', min: 'min', max: 'max', label: 'max_label', anomalies: 'anomalies' };
     const rollup = (unit: number, lo: number, hi: number): void => {
       const table = unit === HOUR_MS ? 'result_hours' : 'result_minutes';
-      const sql = `SELECT ${columns} FROM ${table} WHERE device = @device AND model = @model AND bucket_ms >= @lo AND bucket_ms < @hi${rms ? ' AND rms_count > 0' : ''} ORDER BY bucket_ms`;
-      for (const [t, count, sum, min, max, label, anomalies] of this.stmt(sql).raw().iterate({ device, model, lo, hi }) as IterableIterator<[number, number, number, number, number, string | null, number]>) add(t, count, sum, min, max, label, anomalies);
+      const bucket = 'CAST((bucket_ms - @from) / @width AS INTEGER)';
+      const filter = `device = @device AND model = @model AND bucket_ms >= @lo AND bucket_ms < @hi${rms ? ' AND rms_count > 0' : ''}`;
+      const args = { device, model, lo, hi, from, width };
+      const maxima = this.stmt(`SELECT ${bucket} AS i, SUM(${c.count}), SUM(${c.sum}), MAX(${c.max}), ${c.label}, SUM(${c.anomalies}) FROM ${table} WHERE ${filter} GROUP BY i ORDER BY i`).raw().all(args) as Array<[number, number, number, number, string | null, number]>;
+      const minima = this.stmt(`SELECT ${bucket} AS i, MIN(${c.min}) FROM ${table} WHERE ${filter} GROUP BY i ORDER BY i`).raw().all(args) as Array<[number, number]>;
+      // Both passes group the same rows: the same buckets in the same order.
+      maxima.forEach(([i, count, sum, max, label, anomalies], k) => add(i, count, sum, minima[k][1], max, label, anomalies));
     };
     // [lo, hi): the whole units inside from the coarsest rollup, the partial ones at the ends finer.
     const collect = (lo: number, hi: number, level: number): void => {

@@ -13,7 +13,7 @@
 //  4. the one-command start (`npm start` without npm's own process): from the start of the
 //     command to the first machine on the dashboard in a browser, and the resident memory of the
 //     gateway and the Node-RED beside it after a minute.
-// Run: npx tsx test/bench/dashboard.bench.ts [--minutes 30] [--page-only]   (or: npm run bench dashboard)
+// Run: npx tsx test/bench/dashboard.bench.ts [--minutes 30] [--page-only | --ingest-only]   (or: npm run bench dashboard)
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -344,8 +344,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edge-infer-dashboard-bench-'));
   try {
     if (!process.argv.includes('--page-only')) await ingest(dir);
-    await page(dir);
-    await start(dir);
+    if (!process.argv.includes('--ingest-only')) {
+      await page(dir);
+      await start(dir);
+    }
     console.log(`\n${machine()}; Chromium ${CHROMIUM}, headless`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

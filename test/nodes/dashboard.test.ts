@@ -11,7 +11,9 @@ import type { AlertView, AlertsView, ModelsView, OverviewView } from '../../runt
 import { PlantPublisher } from '../../runtime/stream/plant-publisher';
 import { type TestBroker, startAedes } from '../helpers/brokers';
 import { tempDir, waitFor } from '../helpers/gateway';
+import { launchBrowser, openPage } from '../helpers/browser';
 import { type NodeRed, startNodeRed, stopNodeRed } from '../helpers/node-red-process';
+import { packageRoot } from '../../runtime/paths';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const bcrypt = require('bcryptjs') as { hashSync(s: string, rounds: number): string };
@@ -101,6 +103,29 @@ describe('the dashboard inside Node-RED', () => {
     const session = await json<{ host: string; user: string | null; canAcknowledge: boolean }>(`${open.base}/edge-infer/api/session`);
     expect(session).toMatchObject({ host: 'node-red', user: 'node-red', canAcknowledge: true });
   });
+
+  it('should show the same page in a browser: the machines, live, a machine\'s charts, no error from the page', async () => {
+    const browser = await launchBrowser();
+    try {
+      const { page, errors } = await openPage(browser);
+      await page.goto(`${open.base}/edge-infer/`);
+      await page.waitForSelector('body[data-ready]');
+      for (const device of ['pump-a', 'pump-b']) await page.getByRole('link', { name: device, exact: true }).waitFor();
+      // Live: more of the plant, drawn as it comes without a reload.
+      const drawn = (): Promise<number> => page.evaluate<number>('window.edgeInferStats.drawn');
+      const before = await drawn();
+      const publishing = publishPlant(3);
+      await waitFor(async () => (await drawn()) > before, 20_000, 'live results drawn');
+      await publishing;
+      await page.screenshot({ path: path.join(packageRoot(), 'docs', 'images', 'node-red.png') });
+      await page.getByRole('link', { name: 'pump-b', exact: true }).click();
+      const score = '.model-charts[data-model="vibration-anomaly"] .chart-score';
+      await waitFor(async () => Number(await page.locator(score).getAttribute('data-points')) > 0, 20_000, 'points on pump-b\'s score chart');
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 
   it('should list the models of the model nodes that log, with variant, size and backend', async () => {
     const { models } = await json<ModelsView>(`${open.base}/edge-infer/api/models`);
