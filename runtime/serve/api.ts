@@ -39,11 +39,7 @@ export interface ApiContext {
   now: () => number;
 }
 
-/** Fields of the store's alert rows that its newer versions add (acknowledged, cleared). */
-type AlertRowAcks = AlertRow & { ackedBy?: string | null; ackedMs?: number | null; clearedBy?: string | null; clearedMs?: number | null };
-
-export function alertView(a: AlertRow): AlertView {
-  const r = a as AlertRowAcks;
+export function alertView(r: AlertRow): AlertView {
   return {
     id: r.id, timeMs: r.timeMs, device: r.device, model: r.model, variant: r.variant, kind: r.kind, label: r.label, score: r.score, threshold: r.threshold, message: r.message,
     ackedBy: r.ackedBy ?? null, ackedMs: r.ackedMs ?? null, clearedBy: r.clearedBy ?? null, clearedMs: r.clearedMs ?? null,
@@ -111,12 +107,13 @@ export class DashboardApi {
 
   async overview(): Promise<OverviewView> {
     const latest = await this.c.reader.query('latestPerDevice', {});
-    const active = await this.activeAlerts();
+    // By device and model: a plant of 10,000 machines must not compare every card with every alert.
+    const active = new Map((await this.activeAlerts()).map((a) => [`${a.device}\u0000${a.model}`, a]));
     const byDevice = new Map<string, MachineModelView[]>();
     for (const r of latest) {
       const list = byDevice.get(r.device) ?? [];
       byDevice.set(r.device, list);
-      const alert = active.find((a) => a.device === r.device && a.model === r.model);
+      const alert = active.get(`${r.device}\u0000${r.model}`);
       list.push(this.machineModel(r, alert ? alertView(alert) : null));
     }
     const machines: MachineView[] = [...byDevice].map(([device, models]) => ({ device, state: stateOf(models), models }));
