@@ -110,9 +110,11 @@ describe('a model node in a real Node-RED', () => {
       await publisher.start();
       await publisher.run();
       await publisher.stop();
-      // Every window of every machine: (600 s × 5120 − 2048) / 1024 + 1 each.
+      // Every window of every machine: (600 s × 5120 − 2048) / 1024 + 1 each. Node-RED works off the
+      // backlog after the plant stops; with the suite's browsers and gateways beside it that took
+      // past 2 minutes once, so the wait is a bound on a stuck flow, not a speed test.
       const expected = plant.machines.length * (Math.floor((seconds * 5120 - 2048) / 1024) + 1);
-      await waitFor(() => (rows<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM results')[0]?.n ?? 0) >= expected, 120_000, `${expected} results (log: ${nr.log().slice(-300)})`);
+      await waitFor(() => (rows<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM results')[0]?.n ?? 0) >= expected, 300_000, `${expected} results (log: ${nr.log().slice(-300)})`);
       await new Promise((r) => setTimeout(r, 500));
       const logged = rows<{ device: string; kind: string; time_ms: number }>(db, 'SELECT device, kind, time_ms FROM alerts ORDER BY id');
       const per = (device: string, kinds: string[]): number => logged.filter((a) => a.device === device && kinds.includes(a.kind)).length;
