@@ -18,20 +18,20 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import mqtt from 'mqtt';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { Gateway } from '../../runtime/gateway/gateway';
 import { embeddedDefaults } from '../../runtime/gateway/defaults';
 import { quantile } from '../../runtime/stats';
 import { PlantPublisher } from '../../runtime/stream/plant-publisher';
 import { resolvePlant } from '../../runtime/cli/plant';
+import { CHROMIUM } from '../helpers/browser';
 import { freePort, startMosquitto } from '../helpers/brokers';
 import { testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
 import { packageRoot } from '../../runtime/paths';
 import { DAY, HISTORY_MODEL, HISTORY_T0, buildHistory, historyDevice } from './history';
+import { publish } from './publish';
 import { fmt, int, machine, median, table } from './table';
 
-const CHROMIUM = '/usr/lib/chromium/chromium';
 const HISTORY_DEVICES = 4;
 const HISTORY_DAYS = 30;
 const BROWSERS = 5;
@@ -62,20 +62,6 @@ async function launch(dir: string, cores?: string): Promise<Browser> {
 /** Every thread of a process on the given cores. */
 function pin(pid: number, cores: string): void {
   execFileSync('taskset', ['-a', '-cp', cores, String(pid)], { stdio: 'ignore' });
-}
-
-/** Publishes every message at QoS 1 with at most 256 in flight. */
-async function publish(url: string, messages: Array<{ topic: string; payload: Buffer }>): Promise<void> {
-  const c = mqtt.connect(url, { protocolVersion: 4, clientId: `bench-pub-${Math.random().toString(36).slice(2, 7)}` });
-  await new Promise<void>((r) => c.once('connect', () => r()));
-  let inFlight = 0;
-  for (const m of messages) {
-    while (inFlight >= 256) await new Promise((r) => setImmediate(r));
-    inFlight++;
-    c.publish(m.topic, m.payload, { qos: 1 }, () => inFlight--);
-  }
-  await waitFor(() => inFlight === 0, 60_000, 'publisher acknowledgements');
-  await new Promise<void>((r) => c.end(false, {}, () => r()));
 }
 
 /**

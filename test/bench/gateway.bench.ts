@@ -15,42 +15,17 @@ import { quantile } from '../../runtime/stats';
 import { contentHash, contentOf } from '../../runtime/stream/identity';
 import { freePort, startMosquitto } from '../helpers/brokers';
 import { tempDir, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
+import { type Message, publish } from './publish';
 import { fmt, int, machine, table } from './table';
 
 const DEVICES = 8;
 const PER_DEVICE = 500; // blocks of 512 samples: 4000 messages, 2M samples per run
 const MESSAGES = DEVICES * PER_DEVICE;
 
-interface Message {
-  topic: string;
-  payload: Buffer;
-}
-
 function stream(): Message[] {
   const out: Message[] = [];
   for (let seq = 0; seq < PER_DEVICE; seq++) for (let d = 0; d < DEVICES; d++) out.push({ topic: `plant/m${d}/vibration`, payload: vibrationBlock(seq, 512, 1_700_000_000_000 + d) });
   return out;
-}
-
-/** Publishes every message at QoS 1 with a bounded number in flight; `paceMs` spaces them (0: flat out). */
-async function publish(url: string, messages: Message[], paceMs = 0, onSent?: (m: Message, at: number) => void): Promise<void> {
-  const c = mqtt.connect(url, { protocolVersion: 4, clientId: `bench-pub-${Math.random().toString(36).slice(2, 7)}` });
-  await new Promise<void>((r) => c.once('connect', () => r()));
-  let inFlight = 0;
-  const start = performance.now();
-  for (let i = 0; i < messages.length; i++) {
-    while (inFlight >= 256) await new Promise((r) => setImmediate(r));
-    if (paceMs > 0) {
-      const due = start + i * paceMs;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    }
-    inFlight++;
-    onSent?.(messages[i], Date.now());
-    c.publish(messages[i].topic, messages[i].payload, { qos: 1 }, () => inFlight--);
-  }
-  await waitFor(() => inFlight === 0, 60_000, 'publisher acknowledgements');
-  await new Promise<void>((r) => c.end(false, {}, () => r()));
 }
 
 /** A bare subscriber: receives the stream and does nothing else. */

@@ -5,12 +5,12 @@
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePlant } from '../../devices';
 import { type FlowNode, exampleFlows } from '../../runtime/cli/node-red-flows';
 import type { AlertView, AlertsView, ModelsView, OverviewView } from '../../runtime/serve';
 import { PlantPublisher } from '../../runtime/stream/plant-publisher';
 import { type TestBroker, startAedes } from '../helpers/brokers';
 import { tempDir, waitFor } from '../helpers/gateway';
+import { twoPumps } from '../helpers/plants';
 import { launchBrowser, openPage } from '../helpers/browser';
 import { type NodeRed, startNodeRed, stopNodeRed } from '../helpers/node-red-process';
 import { packageRoot } from '../../runtime/paths';
@@ -18,16 +18,7 @@ import { packageRoot } from '../../runtime/paths';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const bcrypt = require('bcryptjs') as { hashSync(s: string, rounds: number): string };
 
-const plant = parsePlant({
-  id: 'dashboard',
-  title: 'two pumps',
-  description: 'pump-b has an imbalance from the start',
-  machines: [
-    { device: 'pump-a', profile: 'pump-motor', seed: 8 },
-    { device: 'pump-b', profile: 'pump-motor', seed: 9, faults: [{ type: 'imbalance', onsetS: 0, severity: 0.8 }] },
-  ],
-  publish: { topic: 'plant/{device}/{stream}', streams: ['vibration'], encoding: 'float32', qos: 1 },
-});
+const plant = twoPumps('dashboard');
 
 let broker: TestBroker;
 let open: NodeRed;

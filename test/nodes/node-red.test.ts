@@ -6,12 +6,12 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePlant } from '../../devices';
 import { bundledModelsDir, packageRoot } from '../../runtime/paths';
 import Database from 'better-sqlite3';
 import { PlantPublisher } from '../../runtime/stream/plant-publisher';
 import { type MosquittoBroker, freePort, startMosquitto } from '../helpers/brokers';
 import { client, tempDir, waitFor } from '../helpers/gateway';
+import { twoPumps } from '../helpers/plants';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const bcrypt = require('bcryptjs') as { hashSync(s: string, rounds: number): string };
@@ -31,16 +31,7 @@ let base: string;
 let token: string;
 let log = '';
 
-const plant = parsePlant({
-  id: 'nodered',
-  title: 'two pumps',
-  description: 'pump-b has an imbalance from the start',
-  machines: [
-    { device: 'pump-a', profile: 'pump-motor', seed: 8 },
-    { device: 'pump-b', profile: 'pump-motor', seed: 9, faults: [{ type: 'imbalance', onsetS: 0, severity: 0.8 }] },
-  ],
-  publish: { topic: 'plant/{device}/{stream}', streams: ['vibration'], encoding: 'float32', qos: 1 },
-});
+const plant = twoPumps('nodered');
 
 async function admin(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${base}${url}`, {
