@@ -129,6 +129,9 @@ export async function startMosquitto(options: { dataDir?: string; /** More mosqu
   }
   const dir = dataDir;
   const port = await freePort();
+  // Every listener must accept before the broker counts as started: a WebSocket or TLS
+  // listener given in the extra lines can come up after the plain one.
+  const ports = [port, ...(options.config ?? []).flatMap((line) => /^listener\s+(\d+)/.exec(line)?.[1] ?? []).map(Number)];
   const conf = path.join(dir, 'mosquitto.conf');
   writeFileSync(conf, mosquittoConfig(port, dir, options.config ?? []));
   let child: ChildProcess | undefined;
@@ -161,7 +164,7 @@ export async function startMosquitto(options: { dataDir?: string; /** More mosqu
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
       if (exitCode !== undefined) throw new Error(`mosquitto on port ${port} exited (${exitCode}) while starting: ${stderr.trim() || '(no output)'}`);
-      if (await canConnect(port)) return;
+      if ((await Promise.all(ports.map(canConnect))).every(Boolean)) return;
       if (Date.now() > deadline) {
         proc.kill('SIGKILL');
         throw new Error(`mosquitto did not accept connections on port ${port} within ${START_TIMEOUT_MS / 1000} s: ${stderr.trim() || '(no output)'}`);
