@@ -27,6 +27,7 @@ interface RunOptions {
   /** false with --no-node-red. */
   nodeRed: boolean;
   nodeRedPort?: number;
+  profile?: 'default' | 'sd';
 }
 
 /** Node-RED's port beside the gateway when --node-red-port is not given. */
@@ -61,6 +62,7 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--http-host <address>', 'address /health and /metrics listen on (overrides the config; default 127.0.0.1, this machine only; 0.0.0.0: every interface)'))
     .addOption(new Option('--broker-port <n>', 'port of the embedded broker').argParser(wholeNumber(0, 65535)))
     .addOption(new Option('--db <file>', 'database file (overrides the config)'))
+    .addOption(new Option('--profile <name>', "how the log writes (overrides the config): 'sd' commits once a second for SD cards, 'default' every few ms").choices(['default', 'sd']))
     .addOption(new Option('--speed <x>', 'simulated plant: how much faster than real time').argParser(positiveNumber))
     .addOption(new Option('--seconds <s>', 'stop after this long (default: until Ctrl-C)').argParser(positiveNumber))
     .addOption(new Option('--every <s>', 'seconds between status lines').argParser(positiveNumber).default(5))
@@ -72,7 +74,8 @@ export function registerRun(program: Command): void {
       // plant: with a config of one's own they would listen to nothing (or the wrong thing).
       if (opts.config && opts.nodeRedPort !== undefined) throw new EdgeInferError('E_ARGUMENT', `--node-red-port: Node-RED starts beside the gateway on embedded defaults only (its example flows need the embedded broker and the simulated plant), and --config ${opts.config} was given`);
       const loaded = opts.config ? withOverrides(await loadGatewayConfig(opts.config), opts) : embeddedDefaults({ brokerPort: opts.brokerPort, httpPort: opts.httpPort, db: opts.db, speed: opts.speed });
-      const config = opts.httpHost !== undefined ? { ...loaded, http: { ...loaded.http, host: httpHost(opts.httpHost) } } : loaded;
+      const hosted = opts.httpHost !== undefined ? { ...loaded, http: { ...loaded.http, host: httpHost(opts.httpHost) } } : loaded;
+      const config = opts.profile ? { ...hosted, profile: opts.profile } : hosted;
       // The plant is resolved before anything starts, so that a wrong one stops nothing half-open.
       const plant = config.simulate ? await resolvePlant(config.simulate.plant) : undefined;
       const gateway = new Gateway(config, (err) => process.stderr.write(`edge-infer: ${err instanceof Error ? err.message : String(err)}\n`), { source: opts.config ?? 'embedded defaults' });
