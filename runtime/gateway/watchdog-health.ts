@@ -11,6 +11,8 @@ export interface HealthView {
   brokerSince: string | null;
   /** Since when commits fail, ISO time, or null while they succeed. */
   commitsFailingSince: string | null;
+  /** Since when messages cannot be journaled, ISO time, or null. */
+  journalFailingSince?: string | null;
 }
 
 export interface WatchdogRules {
@@ -56,9 +58,11 @@ export function judge(health: () => HealthView, lateMs: number, nowMs: number, r
   } catch (err) {
     return { key: 'log', reason: `the gateway's state cannot be read: ${err instanceof Error ? err.message : String(err)}` };
   }
-  if (h.commitsFailingSince !== null) {
-    const forMs = nowMs - Date.parse(h.commitsFailingSince);
-    if (forMs > rules.commitsFailingMs) return { key: 'commits', reason: `the log has not committed for ${durationText(forMs)} (since ${h.commitsFailingSince}; bound ${durationText(rules.commitsFailingMs)})` };
+  // Results that cannot be committed, or messages that cannot be journaled: the log fails either way.
+  const failing = [h.commitsFailingSince, h.journalFailingSince ?? null].filter((t): t is string => t !== null).sort()[0];
+  if (failing !== undefined) {
+    const forMs = nowMs - Date.parse(failing);
+    if (forMs > rules.commitsFailingMs) return { key: 'commits', reason: `the log has not committed for ${durationText(forMs)} (since ${failing}; bound ${durationText(rules.commitsFailingMs)})` };
   }
   if (h.broker !== 'connected') {
     const forMs = h.brokerSince === null ? Infinity : nowMs - Date.parse(h.brokerSince);

@@ -62,7 +62,7 @@ export async function startNotifySocket(): Promise<NotifySocket> {
     path: at,
     messages,
     with: (field) => messages.filter((m) => holds(m, field)),
-    next: (field, withinMs, sinceMs = 0) => waitFor(() => messages.find((m) => m.t > sinceMs && holds(m, field)), withinMs, `${field} on the notify socket`),
+    next: (field, withinMs, sinceMs = 0) => waitFor(() => messages.find((m) => m.t > sinceMs && holds(m, field)), withinMs, `${field} on the notify socket`) as Promise<NotifyMessage>,
     async stop() {
       proc.kill('SIGTERM');
       await exited;
