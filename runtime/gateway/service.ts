@@ -6,7 +6,7 @@ import { ServiceNotifier } from './service-notify';
 import { SystemdNotify } from './systemd-notify';
 import { BROKER_AWAY_MS, BROKER_AWAY_SPREAD_MS, COMMITS_FAILING_MS, type HealthView } from './watchdog-health';
 
-/** Seconds the broker may be away before pings stop (default five minutes and up to one more, at random). */
+/** Seconds the broker may be away before pings stop (default fifteen minutes and up to one more, at random). */
 export const BROKER_AWAY_ENV = 'EDGE_INFER_WATCHDOG_BROKER_S';
 /** Seconds commits may fail before pings stop (default 60). */
 export const COMMITS_FAILING_ENV = 'EDGE_INFER_WATCHDOG_COMMITS_S';

@@ -31,8 +31,12 @@ export interface WatchdogRules {
   commitsFailingMs: number;
 }
 
-/** Five minutes: a broker restart or a reboot of its machine, with room. */
-export const BROKER_AWAY_MS = 5 * 60_000;
+/**
+ * Fifteen minutes: a broker restart, a reboot of its machine, a short maintenance. Not shorter: a
+ * gateway cannot start without its broker, so one restarted while the broker is still away fails
+ * its starts until systemd's start limit gives up on it (SERVICE.md).
+ */
+export const BROKER_AWAY_MS = 15 * 60_000;
 /** Spread of the broker tolerance, so that a site's gateways are not all restarted in the same second. */
 export const BROKER_AWAY_SPREAD_MS = 60_000;
 /** One minute of failing commits. */

@@ -5,7 +5,7 @@ import { serviceFor } from '../../runtime/gateway/service';
 import { takeServiceEnv } from '../../runtime/gateway/service-env';
 import { SystemdNotify } from '../../runtime/gateway/systemd-notify';
 import { type NotifySocket, startNotifySocket } from '../helpers/notify-socket';
-import { tempDir } from '../helpers/gateway';
+import { tempDir, waitFor } from '../helpers/gateway';
 import * as path from 'node:path';
 
 describe('SystemdNotify', () => {
@@ -117,6 +117,30 @@ describe('serviceFor', () => {
       await socket.next('STOPPING=1', 5000);
       await expect(service.start({ health: () => ({ broker: 'connected', brokerSince: null, commitsFailingSince: null }) }, 'again')).rejects.toThrow(/start\(\) after/);
     } finally {
+      await socket.stop();
+    }
+  });
+
+  it('should tolerate the broker away fifteen minutes and a spread chosen at random, then withhold pings', async () => {
+    const socket = await startNotifySocket();
+    const services: Array<ReturnType<typeof serviceFor>> = [];
+    try {
+      const awayFor = (ms: number) => ({ health: () => ({ broker: 'connecting', brokerSince: new Date(Date.now() - ms).toISOString(), commitsFailingSince: null }) });
+      const reports: string[] = [];
+      // Half the spread: 15 min 30 s. One gateway 10 s short of it, one 10 s past it.
+      for (const [pid, ms] of [
+        [1001, 15 * 60_000 + 20_000],
+        [1002, 15 * 60_000 + 40_000],
+      ]) {
+        const service = serviceFor({ NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '1000000' }, (e) => reports.push(e.message), { pid, random: () => 0.5 })!;
+        services.push(service);
+        await service.start(awayFor(ms), 'running');
+      }
+      await waitFor(() => socket.with('WATCHDOG=1').length >= 3, 10_000, 'pings');
+      expect(new Set(socket.with('WATCHDOG=1').map((m) => m.fields[0]))).toEqual(new Set(['MAINPID=1001']));
+      expect(reports).toEqual([expect.stringMatching(/the broker has been connecting for 15 min 40 s .*longer than the 15 min 30 s tolerated/)]);
+    } finally {
+      for (const s of services) await s?.stopping();
       await socket.stop();
     }
   });
