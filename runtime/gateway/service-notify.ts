@@ -28,6 +28,8 @@ export class ServiceNotifier {
   private withheld: Withheld | undefined;
   private readonly rules: WatchdogRules;
   private state: 'new' | 'ready' | 'stopping' = 'new';
+  /** The STATUS= text of a gateway that is well, said again when pings resume. */
+  private status = '';
   /** Watchdog pings sent (handed to the notifier). */
   pings = 0;
   /** Checks that withheld their ping. */
@@ -50,7 +52,8 @@ export class ServiceNotifier {
   async ready(status: string): Promise<void> {
     if (this.state !== 'new') throw new EdgeInferError('E_ARGUMENT', `service notifier: ready() after ${this.state === 'ready' ? 'ready()' : 'stopping()'}`);
     this.state = 'ready';
-    const sent = this.o.notify.send(['READY=1', `STATUS=${oneLine(status)}`]);
+    this.status = oneLine(status);
+    const sent = this.o.notify.send(['READY=1', `STATUS=${this.status}`]);
     if (this.periodMs !== undefined) this.schedule();
     await sent;
   }
@@ -90,7 +93,7 @@ export class ServiceNotifier {
       const resumed = this.withheld;
       this.withheld = undefined;
       if (resumed) this.o.report(new EdgeInferError('E_ARGUMENT', `watchdog: pings resume (they were withheld: ${resumed.reason})`));
-      void this.o.notify.send(['WATCHDOG=1', ...(resumed ? ['STATUS=running'] : [])]);
+      void this.o.notify.send(['WATCHDOG=1', ...(resumed ? [`STATUS=${this.status}`] : [])]);
       return;
     }
     this.skipped++;

@@ -87,9 +87,10 @@ describe('edge-infer run under a service manager', () => {
     expect(socket.with('WATCHDOG=1').filter((m) => m.t > withheldAt)).toEqual([]);
     expect(socket.with('WATCHDOG=1').filter((m) => m.t > goneAt).length).toBeGreaterThanOrEqual(1);
     expect(socket.with('STATUS=').at(-1)!.fields.find((f) => f.startsWith('STATUS='))).toMatch(/^STATUS=watchdog pings withheld: the broker has been/);
-    // Back: pings resume.
+    // Back: pings resume, with the STATUS= line of a gateway that is well.
     await broker.restart();
-    await socket.next('WATCHDOG=1', 15_000, Date.now());
+    const resumed = await socket.next('WATCHDOG=1', 15_000, Date.now());
+    expect(resumed.fields).toContain(ready.fields.find((f) => f.startsWith('STATUS=')));
 
     gw.proc.kill('SIGTERM');
     const stopping = await socket.next('STOPPING=1', 15_000);

@@ -90,6 +90,8 @@ describe('the watchdog of a running gateway', () => {
     expect(after.t - before.t).toBeGreaterThan(4 * PERIOD_MS * 0.95);
     expect(reports).toEqual([expect.stringMatching(/watchdog: no ping to systemd while the event loop was blocked: the watchdog check ran [\d.]+ (s|ms) late \(bound 500 ms\)/), expect.stringMatching(/watchdog: pings resume/)]);
     expect(notifier!.skipped).toBe(1);
+    // The STATUS= line of a gateway that is well comes back with the ping.
+    expect(after.fields).toEqual([`MAINPID=${process.pid}`, 'WATCHDOG=1', 'STATUS=running']);
     expect(socket.messages.filter((m) => m.fields.some((f) => f.startsWith('STATUS=watchdog pings withheld: the event loop was blocked')))).toHaveLength(1);
   }, 60_000);
 
