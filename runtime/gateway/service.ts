@@ -25,7 +25,7 @@ export function healthOf(gateway: WatchedGateway): () => HealthView {
 export interface GatewayService {
   /** READY=1 with `status`; the watchdog's checks read the gateway's health from now on. */
   start(gateway: WatchedGateway, status: string): Promise<void>;
-  /** STOPPING=1; no ping after it. */
+  /** STOPPING=1; no ping after it. Idempotent. */
   stopping(status?: string): Promise<void>;
 }
 
@@ -71,10 +71,11 @@ export function serviceFor(env: NodeJS.ProcessEnv, report: (err: Error) => void,
       await notifier.ready(status);
     },
     async stopping(status) {
+      if (stopped) return;
       stopped = true;
-      // Stopping before the gateway started (a Ctrl-C during the start) still says so.
+      // A stop before READY=1 (something failed between the gateway's start and it) says so too.
       if (notifier) await notifier.stopping(status);
-      else await notify.send(['STOPPING=1']);
+      else await notify.send(['STOPPING=1', ...(status ? [`STATUS=${status.replace(/\s*\n\s*/g, ' ')}`] : [])]);
     },
   };
 }

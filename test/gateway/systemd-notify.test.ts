@@ -145,6 +145,19 @@ describe('serviceFor', () => {
     }
   });
 
+  it('should say STOPPING=1 once for a stop before READY=1, however often it is asked', async () => {
+    const socket = await startNotifySocket();
+    try {
+      const service = serviceFor({ NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '1000000' }, () => undefined)!;
+      await service.stopping('stopping: the start failed');
+      await service.stopping('stopping: the start failed');
+      expect(socket.with('STOPPING=1').map((m) => m.fields)).toEqual([[`MAINPID=${process.pid}`, 'STOPPING=1', 'STATUS=stopping: the start failed']]);
+      expect(socket.with('READY=1')).toEqual([]);
+    } finally {
+      await socket.stop();
+    }
+  });
+
   it('should report a tolerance that is not a number and use the default', () => {
     const reports: Error[] = [];
     serviceFor({ NOTIFY_SOCKET: '/s', EDGE_INFER_WATCHDOG_BROKER_S: 'long' }, (e) => reports.push(e));

@@ -196,3 +196,46 @@ describe('judge', () => {
     ).toEqual({ key: 'log', reason: "the gateway's state cannot be read: outboxDepth: the store at /x/log.db is closed" });
   });
 });
+
+describe('ServiceNotifier', () => {
+  const healthy = () => ({ broker: 'connected', brokerSince: null, commitsFailingSince: null });
+  const rules = { brokerAwayMs: 60_000, commitsFailingMs: 60_000 };
+
+  it('should refuse ready() twice and after stopping(), and say STOPPING=1 once however often it is asked', async () => {
+    const socket = await startNotifySocket();
+    try {
+      const notify = new SystemdNotify({ socket: socket.path, pid: process.pid, report: () => undefined });
+      const n = new ServiceNotifier({ env: { socket: socket.path, watchdogMs: WATCHDOG_MS }, notify, health: healthy, rules, report: () => undefined });
+      await n.ready('running');
+      await expect(n.ready('again')).rejects.toThrow(/ready\(\) after ready\(\)/);
+      await n.stopping('stopping');
+      await n.stopping('stopping');
+      await expect(n.ready('again')).rejects.toThrow(/ready\(\) after stopping\(\)/);
+      await sleep(2 * PERIOD_MS);
+      expect(socket.with('STOPPING=1').map((m) => m.fields)).toEqual([[`MAINPID=${process.pid}`, 'STOPPING=1', 'STATUS=stopping']]);
+      expect(socket.with('WATCHDOG=1')).toEqual([]);
+    } finally {
+      await socket.stop();
+    }
+  }, 30_000);
+
+  it('should send no ping without a watchdog, nor after dispose(), and put a status on one line', async () => {
+    const socket = await startNotifySocket();
+    try {
+      const notify = new SystemdNotify({ socket: socket.path, pid: process.pid, report: () => undefined });
+      const without = new ServiceNotifier({ env: { socket: socket.path, watchdogMs: undefined }, notify, health: healthy, rules, report: () => undefined });
+      expect(without.periodMs).toBeUndefined();
+      await without.ready('running:\n  two lines');
+      expect((await socket.next('READY=1', 5000)).fields).toContain('STATUS=running: two lines');
+      const disposed = new ServiceNotifier({ env: { socket: socket.path, watchdogMs: WATCHDOG_MS }, notify, health: healthy, rules, report: () => undefined });
+      expect(disposed.periodMs).toBe(PERIOD_MS);
+      await disposed.ready('running');
+      disposed.dispose();
+      await sleep(2.5 * PERIOD_MS);
+      expect(socket.with('WATCHDOG=1')).toEqual([]);
+      expect(socket.with('STOPPING=1')).toEqual([]);
+    } finally {
+      await socket.stop();
+    }
+  }, 30_000);
+});
