@@ -429,6 +429,15 @@ export class Gateway extends EventEmitter {
     };
   }
 
+  /**
+   * Since when messages cannot be journaled (the log locked or full), ISO time, or null: until a
+   * message is journaled again (for the watchdog; commits of results are in health()).
+   */
+  get journalFailingSince(): string | null {
+    const p = this.problems.get('journal');
+    return p ? new Date(p.sinceMs).toISOString() : null;
+  }
+
   /** The log (for the dashboard and the tests). */
   get log(): ResultStore {
     if (!this.store) throw new EdgeInferError('E_STORE_CLOSED', 'the gateway is not running');
