@@ -123,13 +123,13 @@ export class HotSwap extends EventEmitter {
     const base = { model: c.model, pipeline: null, variant: null, sha256: c.sha256, source: c.source };
     const pipelines = this.o.pipelines.filter((p) => p.card.id === c.model);
     if (pipelines.length === 0) return this.refuse(base, new EdgeInferError('E_UPDATE', `${c.source}: no pipeline serves model '${c.model}'`));
-    // Already serving these very bytes everywhere (a file rewritten with the same content, or the
-    // update a restart found): nothing to do.
-    if (pipelines.every((p) => this.serving.get(p) === c.sha256)) return;
     if (this.key) {
       const problem = c.signature === undefined ? 'it is not signed, and modelUpdates.publicKey asks for signed updates' : verifyManifest(this.key, updateManifest(c.model, c.sha256, sha256Hex(c.cardText)), c.signature) ? null : 'its signature does not verify with modelUpdates.publicKey';
       if (problem) return this.refuse(base, new EdgeInferError('E_UPDATE', `${c.source}: ${problem}`));
     }
+    // Already serving these very bytes everywhere (a file rewritten with the same content, an
+    // update the broker delivered again): nothing to do.
+    if (pipelines.every((p) => this.serving.get(p) === c.sha256)) return;
     let staged: Staged;
     try {
       staged = await stageUpdate(this.o.stagingDir, c.model, c.sha256, c.onnx, c.cardText);
