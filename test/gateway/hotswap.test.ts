@@ -65,7 +65,7 @@ describe('model hot-swap in the gateway', () => {
   const pipeline = () => gateway.pipelines[0];
   const updates = (): ModelUpdateRow[] => gateway.log.modelUpdates().list({ model: MODEL, limit: 1000 });
   /** Waits for the update log's newest step of this sha256 to be one of `states`. */
-  const stepOf = (sha: string, states: string[]) => waitFor(() => updates().find((u) => u.sha256 === sha && states.includes(u.state)), 20_000, `a ${states.join('/')} step of ${sha.slice(0, 12)}`);
+  const stepOf = (sha: string, states: string[]): Promise<ModelUpdateRow> => waitFor<ModelUpdateRow | undefined>(() => updates().find((u) => u.sha256 === sha && states.includes(u.state)), 20_000, `a ${states.join('/')} step of ${sha.slice(0, 12)}`) as Promise<ModelUpdateRow>;
   const shaOf = (payload: Buffer) => JSON.parse(String(payload)).sha256 as string;
 
   it('should stage, check and swap in a signed update pushed on MQTT, and say so on the status topic', async () => {
