@@ -58,7 +58,10 @@ function decisions(card: ModelCard, outcomes: Awaited<ReturnType<ModelSession['r
  */
 export async function compareOnWindows(card: ModelCard, serving: ModelSession, candidate: ModelSession, windows: readonly WindowRow[], bounds: AgreementBounds): Promise<{ figures: AgreementFigures; problem: string | null }> {
   const feeds = windows.map((w) => ({ [card.input.tensor]: { type: 'float32' as const, data: w.features, dims: w.dims } }));
-  const [a, b] = [decisions(card, await serving.runWindows(feeds), 'the serving variant'), decisions(card, await candidate.runWindows(feeds), 'the update')];
+  const a = decisions(card, await serving.runWindows(feeds), 'the serving variant');
+  // The live batches waiting on the serving session run before the candidate's turn.
+  await new Promise((resolve) => setImmediate(resolve));
+  const b = decisions(card, await candidate.runWindows(feeds), 'the update');
   let same = 0;
   let compared = 0;
   let maxDelta = 0;

@@ -37,6 +37,12 @@ export interface HotSwapOptions {
   report: (err: unknown) => void;
 }
 
+/**
+ * Lets the event loop run between the heavy steps of a check (decode, load, compare), so that
+ * batches due meanwhile run and commit then, not after the whole check.
+ */
+const breather = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Emits 'status' with each step's record (tests, consoles). */
 export class HotSwap extends EventEmitter {
   /** The MQTT filter updates arrive on, or undefined when MQTT updates are off. */
@@ -131,6 +137,7 @@ export class HotSwap extends EventEmitter {
     // update the broker delivered again): nothing to do.
     if (pipelines.every((p) => this.serving.get(p) === c.sha256)) return;
     let staged: Staged;
+    await breather();
     try {
       staged = await stageUpdate(this.o.stagingDir, c.model, c.sha256, c.onnx, c.cardText);
     } catch (err) {
@@ -146,6 +153,7 @@ export class HotSwap extends EventEmitter {
     const base = { model: c.model, pipeline: null as string | null, variant: null as string | null, sha256: c.sha256, source: c.source };
     if (this.closed) return;
     let entry: VariantEntry;
+    await breather();
     try {
       const s = await fs.stat(staged.file);
       entry = await readVariant({ file: staged.file, cardFile: staged.cardFile, stamp: '', mtimeMs: s.mtimeMs });
@@ -169,12 +177,14 @@ export class HotSwap extends EventEmitter {
         continue;
       }
       let session: ModelSession;
+      await breather();
       try {
         session = await this.o.load(entry, p);
       } catch (err) {
         this.refuse(at, err);
         continue;
       }
+      await breather();
       const agreed = await this.agrees(p, entry, session).catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
       if (typeof agreed === 'string' || this.closed) {
         await session.dispose().catch(() => undefined);

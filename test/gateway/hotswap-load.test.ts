@@ -58,7 +58,8 @@ describe('100 hot-swaps while streaming', () => {
         writeFileSync(path.join(folder, '.incoming'), v.onnx);
         renameSync(path.join(folder, '.incoming'), `${stem}.onnx`);
       } else {
-        await publish(pub, `edge-infer/models/${MODEL}/update`, updatePayload(v));
+        // Both payload forms: binary (header line and raw model) and JSON (base64 model).
+        await publish(pub, `edge-infer/models/${MODEL}/update`, updatePayload(v, undefined, i % 4 === 1 ? 'json' : 'binary'));
       }
       await waitFor(() => actives() >= i || refusals().length > 0, 30_000, `swap ${i} to ${name}`);
       expect(refusals()).toEqual([]);

@@ -14,7 +14,7 @@ import { bundledModelsDir } from '../../runtime/paths';
 import type { ModelUpdateRow } from '../../runtime/store';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
 import { client, publish, tempDir, testConfig, waitFor } from '../helpers/gateway';
-import { exampleVariant, keyPair, renamed, signUpdate, updatePayload, withWeights } from '../helpers/hotswap';
+import { exampleVariant, headerOf, keyPair, renamed, signUpdate, updatePayload, withWeights } from '../helpers/hotswap';
 import { Streamer } from '../helpers/streamer';
 
 const MODEL = 'fault-classifier';
@@ -66,11 +66,12 @@ describe('model hot-swap in the gateway', () => {
   const updates = (): ModelUpdateRow[] => gateway.log.modelUpdates().list({ model: MODEL, limit: 1000 });
   /** Waits for the update log's newest step of this sha256 to be one of `states`. */
   const stepOf = (sha: string, states: string[]): Promise<ModelUpdateRow> => waitFor<ModelUpdateRow | undefined>(() => updates().find((u) => u.sha256 === sha && states.includes(u.state)), 20_000, `a ${states.join('/')} step of ${sha.slice(0, 12)}`) as Promise<ModelUpdateRow>;
-  const shaOf = (payload: Buffer) => JSON.parse(String(payload)).sha256 as string;
+  const shaOf = (payload: Buffer) => headerOf(payload).sha256 as string;
 
   it('should stage, check and swap in a signed update pushed on MQTT, and say so on the status topic', async () => {
     const int8 = exampleVariant(MODEL, 'int8');
-    const payload = updatePayload(int8, signUpdate(key.privateKey, MODEL, int8));
+    // The JSON form here (base64 model); the binary form (header line, raw model) in the others.
+    const payload = updatePayload(int8, signUpdate(key.privateKey, MODEL, int8), 'json');
     await publish(pub, TOPIC, payload);
     const active = await stepOf(shaOf(payload), ['active', 'refused', 'rolled-back']);
     expect(active).toMatchObject({ state: 'active', pipeline: 'classifier', variant: 'int8', source: `mqtt:${TOPIC}` });
@@ -100,7 +101,7 @@ describe('model hot-swap in the gateway', () => {
 
   it('should refuse a payload whose sha256 does not match its bytes, and one that is not JSON', async () => {
     const fp32 = exampleVariant(MODEL, 'fp32');
-    const body = JSON.parse(String(updatePayload(fp32)));
+    const body = JSON.parse(String(updatePayload(fp32, undefined, 'json')));
     body.sha256 = 'a'.repeat(64);
     await publish(pub, TOPIC, JSON.stringify(body));
     await publish(pub, TOPIC, 'not json');

@@ -46,7 +46,13 @@ export function signUpdate(privateKey: KeyObject, model: string, v: VariantFiles
   return sign(null, updateManifest(model, sha256Hex(v.onnx), sha256Hex(v.cardText)), privateKey).toString('base64');
 }
 
-/** An update payload of a variant (signed when a key is given). */
-export function updatePayload(v: VariantFiles, signature?: string): Buffer {
-  return encodeUpdatePayload(v.onnx, v.cardText, signature);
+/** An update payload of a variant (signed when a signature is given), binary unless `json`. */
+export function updatePayload(v: VariantFiles, signature?: string, form: 'binary' | 'json' = 'binary'): Buffer {
+  return encodeUpdatePayload(v.onnx, v.cardText, signature, form);
+}
+
+/** The header of an update payload (the JSON form's whole object). */
+export function headerOf(payload: Buffer): Record<string, unknown> {
+  const nl = payload.indexOf(10);
+  return JSON.parse(String(nl < 0 ? payload : payload.subarray(0, nl)));
 }
