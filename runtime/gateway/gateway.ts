@@ -287,13 +287,20 @@ export class Gateway extends EventEmitter {
       this.sendRebirths();
       this.publisher.start();
 
-      const models = this.pipelines.map(
-        (p): ModelStatic => modelStaticOf({ pipeline: p.name, card: p.card, variant: p.variant.variant, bytes: p.variant.sizeBytes, backend: p.session.backend }),
-      );
+      // Built again when a pipeline's variant changes (a hot-swap): the dashboard shows what serves.
+      let models: ModelStatic[] = [];
+      let serving: unknown[] = [];
+      const modelsNow = (): ModelStatic[] => {
+        if (serving.length === this.pipelines.length && this.pipelines.every((p, i) => p.variant === serving[i])) return models;
+        serving = this.pipelines.map((p) => p.variant);
+        // The variant's own card (precision, agreement), the pipeline's output (an operator's threshold).
+        models = this.pipelines.map((p): ModelStatic => modelStaticOf({ pipeline: p.name, card: { ...p.variant.card, output: p.card.output }, variant: p.variant.variant, bytes: p.variant.sizeBytes, backend: p.session.backend }));
+        return models;
+      };
       this.dashboard = createDashboard({
         reader: this.reader,
         alerts: { acknowledge: (id, user, atMs) => store.acknowledgeAlert(id, user, atMs), clear: (id, user, atMs) => store.clearAlert(id, user, atMs) },
-        models: () => models,
+        models: modelsNow,
         health: () => this.health(),
         auth: { users: c.http.users, listen: c.http.host },
         host: 'gateway',

@@ -197,7 +197,12 @@ export class HotSwap extends EventEmitter {
       const before = p.variant.variant;
       const outcome = await p.slot.swap({ session, variant: entry.variant, sha256: c.sha256, entry }, this.o.config.healthBatches, () =>
         this.step({ ...at, state: 'active', reason: `serving in place of ${before} since its first batch` }),
-      ).catch((err: unknown) => ({ state: 'rolled-back' as const, reason: err instanceof Error ? err.message : String(err) }));
+      ).catch((err: unknown) => {
+        // Not swapped at all (the pipeline closed meanwhile): the session was never the slot's.
+        void session.dispose().catch(() => undefined);
+        return { state: 'rolled-back' as const, reason: err instanceof Error ? err.message : String(err) };
+      });
+      if (this.closed) return;
       if (outcome.state === 'rolled-back') {
         this.refuse({ ...at, state: 'rolled-back' }, new EdgeInferError('E_UPDATE', `${p.name}: ${outcome.reason}`));
         continue;

@@ -82,6 +82,10 @@ describe('model hot-swap in the gateway', () => {
     expect(pipeline().variant.variant).toBe('int8');
     await waitFor(() => gateway.log.latestPerDevice({ model: MODEL }).every((r) => r.variant === 'int8'), 20_000, 'results made by int8');
     await waitFor(() => statuses.some((s) => s.state === 'active' && s.variant === 'int8'), 10_000, 'the active status on MQTT');
+    // /health and the dashboard's models page show what serves now.
+    expect(gateway.health().pipelines[0].variant).toBe('int8');
+    const models = (await (await fetch(`http://127.0.0.1:${gateway.httpPort}/api/models`)).json()) as { models: Array<{ variant: string; precision: string; bytes: number }> };
+    expect(models.models[0]).toMatchObject({ variant: 'int8', precision: 'int8', bytes: int8.onnx.byteLength });
   });
 
   it('should refuse a wrongly signed update and an unsigned one, and keep serving', async () => {
