@@ -136,6 +136,24 @@ describe('model hot-swap in the gateway', () => {
     expect(pipeline().variant.variant).toBe('int8');
   });
 
+  it('should refuse an unsigned file dropped in the models directory, and an update for a model no pipeline serves', async () => {
+    const fp8 = exampleVariant(MODEL, 'fp8-e5m2');
+    const stem = path.join(modelsDir, MODEL, `${MODEL}.fp8-e5m2`);
+    writeFileSync(`${stem}.model.json`, fp8.cardText);
+    writeFileSync(`${stem}.onnx`, fp8.onnx);
+    const { createHash } = await import('node:crypto');
+    const refused = await stepOf(createHash('sha256').update(fp8.onnx).digest('hex'), ['refused', 'active']);
+    expect(refused).toMatchObject({ state: 'refused', source: `file:${stem}.onnx` });
+    expect(refused.reason).toMatch(/it is not signed, and modelUpdates\.publicKey asks for signed updates/);
+    const other = exampleVariant('vibration-anomaly', 'int8');
+    const payload = updatePayload(other, signUpdate(key.privateKey, 'vibration-anomaly', other));
+    await publish(pub, 'edge-infer/models/vibration-anomaly/update', payload);
+    const step = await waitFor(() => gateway.log.modelUpdates().list({ model: 'vibration-anomaly' })[0], 20_000, 'the refusal of vibration-anomaly');
+    expect(step).toMatchObject({ state: 'refused', sha256: shaOf(payload), pipeline: null });
+    expect(step.reason).toMatch(/no pipeline serves model 'vibration-anomaly'/);
+    expect(pipeline().variant.variant).toBe('int8');
+  });
+
   it('should refuse a card for another model pushed on this model\'s topic', async () => {
     const other = exampleVariant('vibration-anomaly', 'int8');
     const payload = updatePayload(other, signUpdate(key.privateKey, MODEL, other));
