@@ -210,7 +210,9 @@ export class HotSwap extends EventEmitter {
       this.serving.set(p, c.sha256);
       swappedAny = true;
     }
-    if (!swappedAny) await unstage(staged).catch(() => undefined);
+    // Staged files go with a refusal, unless they are what a pipeline serves (a duplicate of the
+    // update that put them in service: same sha256, same path).
+    if (!swappedAny && !this.o.pipelines.some((p) => p.variant.file === staged.file)) await unstage(staged).catch(() => undefined);
   }
 
   /** Agreement on the newest recorded windows: a summary of the figures, or the reason it fails. */

@@ -12,9 +12,13 @@ export interface Staged {
   cardFile: string;
 }
 
+let writes = 0;
+
 async function writeSynced(file: string, bytes: Uint8Array | string): Promise<void> {
-  // Written under a temporary name, fsynced, then renamed: a crash leaves the whole file or none.
-  const tmp = `${file}.tmp-${process.pid}`;
+  // Written under a temporary name, fsynced, then renamed: a crash leaves the whole file or none,
+  // and a reader sees the old file or the new one. The name is the write's own: the same update
+  // twice (a redelivery) may be staged at the same moment.
+  const tmp = `${file}.tmp-${process.pid}-${++writes}`;
   const h = await fs.open(tmp, 'w');
   try {
     await h.writeFile(bytes);

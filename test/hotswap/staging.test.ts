@@ -20,6 +20,15 @@ describe('stageUpdate and unstage', () => {
     await unstage(s); // gone already: fine
   });
 
+  it('should stage the same update several times at once (a redelivery) without one write breaking another', async () => {
+    const dir = tempDir('edge-infer-staging-');
+    const onnx = Buffer.alloc(4 << 20, 7);
+    const sha = sha256Hex(onnx);
+    const all = await Promise.all(Array.from({ length: 5 }, () => stageUpdate(dir, 'm', sha, onnx, '{}')));
+    expect(new Set(all.map((s) => s.file)).size).toBe(1);
+    expect(sha256Hex(readFileSync(all[0].file))).toBe(sha);
+  });
+
   it('should refuse with E_UPDATE naming the folder when it cannot be written', async () => {
     const file = path.join(tempDir('edge-infer-staging-'), 'a-file');
     writeFileSync(file, 'x');
