@@ -7,7 +7,7 @@ export type { UpdateCandidate, UpdatePayload } from './update-message';
 export { parsePublicKey, sha256Hex, updateManifest, verifyManifest } from './signature';
 export { cardMismatch, compareOnWindows } from './checks';
 export type { AgreementBounds, AgreementFigures } from './checks';
-export { stageUpdate, unstage } from './staging';
+export { stageUpdate, stagedPaths, unstage } from './staging';
 export { DropWatcher } from './watch';
 export { modelFilter, modelOfTopic, modelTopic, statusOf } from './status';
 export type { UpdateStatus } from './status';

@@ -15,7 +15,7 @@ import type { ModelUpdateRecord, ModelUpdates, OutboxMessage, ResultStore, Updat
 import type { Pipeline } from '../stream/pipeline';
 import { cardMismatch, compareOnWindows } from './checks';
 import { parsePublicKey, sha256Hex, updateManifest, verifyManifest } from './signature';
-import { type Staged, stageUpdate, unstage } from './staging';
+import { type Staged, stageUpdate, stagedPaths, unstage } from './staging';
 import { modelFilter, modelOfTopic, modelTopic, statusOf } from './status';
 import { type UpdateCandidate, parseUpdatePayload } from './update-message';
 import { DropWatcher } from './watch';
@@ -36,6 +36,8 @@ export interface HotSwapOptions {
   /** Refusals and rollbacks, as the gateway reports problems. */
   report: (err: unknown) => void;
 }
+
+const isNotFound = (err: unknown): boolean => (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 
 /**
  * Lets the event loop run between the heavy steps of a check (decode, load, compare), so that
@@ -67,9 +69,34 @@ export class HotSwap extends EventEmitter {
   /** Hashes what the pipelines serve, and starts watching the models directory if asked. */
   async start(): Promise<void> {
     for (const p of this.o.pipelines) this.serving.set(p, sha256Hex(await fs.readFile(p.variant.file)));
+    await this.resume();
     if (this.o.config.watch) {
       this.watcher = new DropWatcher(this.o.modelsDir, this.o.config.pollMs, (f) => void this.dropped(f), this.o.report);
       await this.watcher.start();
+    }
+  }
+
+  /**
+   * Updates the last run staged (and acknowledged) but did not decide, because it stopped: checked
+   * and swapped now, from their staged files. Their signature was verified before they were staged.
+   */
+  private async resume(): Promise<void> {
+    const seen = new Set<string>();
+    for (const row of this.log.undecided()) {
+      if (row.sha256 === null || seen.has(`${row.model}/${row.sha256}`)) continue;
+      seen.add(`${row.model}/${row.sha256}`);
+      const base = { model: row.model, pipeline: null, variant: null, sha256: row.sha256, source: row.source };
+      const staged = stagedPaths(this.o.stagingDir, row.model, row.sha256);
+      try {
+        const [onnx, cardText] = await Promise.all([fs.readFile(staged.file), fs.readFile(staged.cardFile, 'utf8')]);
+        if (sha256Hex(onnx) !== row.sha256) throw new EdgeInferError('E_UPDATE', `${staged.file}: the staged model no longer hashes to ${row.sha256}`);
+        const pipelines = this.o.pipelines.filter((p) => p.card.id === row.model);
+        if (pipelines.length === 0) throw new EdgeInferError('E_UPDATE', `${row.source}: no pipeline serves model '${row.model}' any more`);
+        if (pipelines.every((p) => this.serving.get(p) === row.sha256)) continue;
+        this.enqueue({ model: row.model, onnx, cardText, sha256: row.sha256, source: row.source }, staged, pipelines);
+      } catch (err) {
+        this.refuse(base, isNotFound(err) ? new EdgeInferError('E_UPDATE', `${row.source}: staged before the last stop, but its files in ${path.dirname(staged.file)} are gone`) : err);
+      }
     }
   }
 
@@ -144,6 +171,11 @@ export class HotSwap extends EventEmitter {
       return this.refuse(base, err);
     }
     this.step({ ...base, state: 'staged', reason: null });
+    this.enqueue(c, staged, pipelines);
+  }
+
+  /** Queues the checks and the swap behind the model's earlier updates. */
+  private enqueue(c: UpdateCandidate, staged: Staged, pipelines: Pipeline[]): void {
     const tail = (this.queues.get(c.model) ?? Promise.resolve()).then(() => this.checkAndSwap(c, staged, pipelines));
     const settled = tail.catch((err: unknown) => this.o.report(err));
     this.queues.set(c.model, settled);

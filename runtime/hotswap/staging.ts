@@ -38,12 +38,16 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes an update to `<dir>/<model>/<model>.<sha12>.onnx` and its card, fsynced; E_UPDATE when the folder cannot be written. */
+/** Where an update is staged: `<dir>/<model>/<model>.<sha12>.onnx` and its card beside it. */
+export function stagedPaths(dir: string, model: string, sha256: string): Staged {
+  const stem = path.join(dir, model, `${model}.${sha256.slice(0, 12)}`);
+  return { file: `${stem}.onnx`, cardFile: `${stem}.model.json` };
+}
+
+/** Writes an update where stagedPaths says, fsynced; E_UPDATE when the folder cannot be written. */
 export async function stageUpdate(dir: string, model: string, sha256: string, onnx: Uint8Array, cardText: string): Promise<Staged> {
   const folder = path.join(dir, model);
-  const stem = `${model}.${sha256.slice(0, 12)}`;
-  const file = path.join(folder, `${stem}.onnx`);
-  const cardFile = path.join(folder, `${stem}.model.json`);
+  const { file, cardFile } = stagedPaths(dir, model, sha256);
   try {
     await fs.mkdir(folder, { recursive: true });
     await writeSynced(cardFile, cardText);

@@ -30,10 +30,24 @@ export interface ModelUpdateRow extends ModelUpdateRecord {
 export class ModelUpdates {
   private readonly insert: Database.Statement;
   private readonly select: Database.Statement;
+  private readonly selectUndecided: Database.Statement;
 
   constructor(db: Database.Database) {
     this.insert = db.prepare('INSERT INTO model_updates (time_ms, model, pipeline, variant, sha256, source, state, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.selectUndecided = db.prepare(
+      `SELECT id, time_ms AS timeMs, model, pipeline, variant, sha256, source, state, reason FROM model_updates s
+       WHERE state = 'staged' AND NOT EXISTS (SELECT 1 FROM model_updates d WHERE d.model = s.model AND d.sha256 = s.sha256 AND d.id > s.id AND d.state IN ('active', 'refused', 'rolled-back'))
+       ORDER BY id`,
+    );
     this.select = db.prepare('SELECT id, time_ms AS timeMs, model, pipeline, variant, sha256, source, state, reason FROM model_updates WHERE (? IS NULL OR model = ?) ORDER BY id DESC LIMIT ?');
+  }
+
+  /**
+   * Updates staged and not decided since (no later active, refused or rolled-back step of the same
+   * model and sha256): acknowledged to their sender, not yet in service nor refused, oldest first.
+   */
+  undecided(): ModelUpdateRow[] {
+    return this.selectUndecided.all() as ModelUpdateRow[];
   }
 
   /** Logs one step; committed when this returns. */

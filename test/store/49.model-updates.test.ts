@@ -16,6 +16,23 @@ describe('modelUpdates()', () => {
     await store.close();
   });
 
+  it('should list the updates staged and not decided since, oldest first', async () => {
+    const store = openStore();
+    const log = store.modelUpdates();
+    const at = (sha: string, state: 'staged' | 'checked' | 'active' | 'refused' | 'rolled-back', model = 'm') => log.add({ timeMs: 1, model, pipeline: null, variant: null, sha256: sha, source: 'mqtt:t', state, reason: null });
+    at('a', 'staged');
+    at('b', 'staged');
+    at('c', 'staged');
+    at('a', 'checked'); // checked is not decided: a stop between check and swap leaves it undecided
+    at('b', 'refused');
+    at('c', 'active', 'other'); // another model's step decides nothing here
+    at('d', 'staged');
+    at('d', 'active');
+    at('d', 'staged'); // staged again after it was decided: undecided anew
+    expect(log.undecided().map((r) => r.sha256)).toEqual(['a', 'c', 'd']);
+    await store.close();
+  });
+
   it('should refuse a state that is not one of an update\'s', async () => {
     const store = openStore();
     expect(() => store.modelUpdates().add({ timeMs: 1, model: 'm', pipeline: null, variant: null, sha256: null, source: 'file:x', state: 'done' as never, reason: null })).toThrow(/CHECK constraint failed/);
