@@ -12,6 +12,9 @@ export type { GatewayOptions } from './gateway/gateway';
 export { parseGatewayConfig, loadGatewayConfig } from './gateway/config';
 export type { GatewayConfig, PipelineConfig } from './gateway/config';
 export { EdgeInferError, isEdgeInferError } from './errors';
+// Model hot-swap: what a publisher needs to build and sign an update.
+export { UPDATE_FORMAT, encodeUpdatePayload, updateManifest, verifyManifest, parsePublicKey } from './hotswap';
+export type { UpdatePayload } from './hotswap';
 export type { ErrorCode } from './errors';
 export {
   DataType, GraphBuilder, decodeModel, encodeModel, readModelFile, writeModelFile, graphStats, opsetList, metadataOf, tensorValues, makeTensor, floatTensor,

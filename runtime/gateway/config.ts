@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { EdgeInferError } from '../errors';
 import { formatPath } from '../issues';
 import { bundledModelsDir } from '../paths';
+import { parsePublicKey } from '../hotswap/signature';
 import { parsePasswordHash } from '../serve/passwords';
 import { DecoderConfigSchema } from '../stream/decoders';
 import { parseTopicPattern } from '../stream/topic';
@@ -131,6 +132,60 @@ export const PipelineSchema = z
   })
   .strict();
 
+/** An ed25519 public key as PEM (SPKI) or base64 (the 32 raw bytes, or SPKI DER), checked when the config is read. */
+const PublicKeySchema = z.string().min(1).superRefine((k, ctx) => {
+  try {
+    parsePublicKey(k);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+  }
+});
+
+/** A topic template with one `{model}` level: the model id goes there. */
+const ModelTopicSchema = z
+  .string()
+  .min(1)
+  .refine((t) => t.split('/').filter((l) => l === '{model}').length === 1 && !/[+#]/.test(t) && !t.replace('{model}', '').includes('{'), 'expected a topic with one {model} level and no wildcards, such as edge-infer/models/{model}/update');
+
+/** Model hot-swap: new variants from the models directory or from MQTT, checked, then swapped between batches. */
+export const ModelUpdatesSchema = z
+  .object({
+    /** Where updates are pushed (`{model}`: the model id); false: no MQTT updates. */
+    topic: z.union([ModelTopicSchema, z.literal(false)]).default('edge-infer/models/{model}/update'),
+    qos: z.union([z.literal(1), z.literal(2)]).default(1),
+    /** Where each update's state is published (retained). */
+    status: ModelTopicSchema.default('edge-infer/models/{model}/status'),
+    /** ed25519 public key: when set, unsigned or wrongly signed updates are refused. */
+    publicKey: PublicKeySchema.optional(),
+    /** Largest update: MQTT payload, or dropped model file (default 64 MiB). */
+    maxBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    /** Watch the models directory for new or rewritten variants of the served models. */
+    watch: z.boolean().default(true),
+    /** How often the models directory is looked at; a file is taken once it is the same at two looks. */
+    pollMs: z.number().int().min(50).max(60_000).default(500),
+    /** Where updates are staged (default: model-updates/ beside the log). */
+    staging: z.string().min(1).optional(),
+    /** The new variant must agree with the serving one on the newest recorded windows. */
+    agreement: z
+      .object({
+        windows: z.number().int().min(1).max(10_000).default(50),
+        /** Fewer recorded windows than this: the update is refused (the check would say nothing). */
+        minWindows: z.number().int().min(1).default(10),
+        /** Share of windows with the same decision (top-1 label, anomaly verdict), 0..1. */
+        minLabelAgreement: z.number().min(0).max(1).default(0.98),
+        /** Largest score difference on any window (default: not checked). */
+        maxScoreDelta: z.number().min(0).optional(),
+      })
+      .strict()
+      .superRefine((a, ctx) => {
+        if (a.minWindows > a.windows) ctx.addIssue({ code: 'custom', path: ['minWindows'], message: `expected at most windows (${a.windows}), got ${a.minWindows}` });
+      })
+      .default({ windows: 50, minWindows: 10, minLabelAgreement: 0.98 }),
+    /** Batches the new variant must serve without throwing or non-finite outputs, else it is rolled back. */
+    healthBatches: z.number().int().min(1).max(1000).default(3),
+  })
+  .strict();
+
 export const GatewayConfigSchema = z
   .object({
     /**
@@ -185,6 +240,8 @@ export const GatewayConfigSchema = z
       })
       .default({ port: 8080, host: '127.0.0.1' }),
     scheduler: SchedulerSchema.default(SchedulerSchema.parse({})),
+    /** Model hot-swap (absent: the models served are the ones picked at start). */
+    modelUpdates: ModelUpdatesSchema.optional(),
     pipelines: z.array(PipelineSchema).min(1, 'expected at least one pipeline'),
     /** Publish a simulated plant on the broker (the one-command demo). */
     simulate: z
@@ -216,6 +273,7 @@ export function logWriting(c: Pick<GatewayConfig, 'profile' | 'storage'>): { sto
   return { store: { batchMs: c.storage.batchMs ?? 5, journal: 'always' }, recordEvery: 20 };
 }
 export type PipelineConfig = z.infer<typeof PipelineSchema>;
+export type ModelUpdatesConfig = z.infer<typeof ModelUpdatesSchema>;
 
 const fieldPath = (p: readonly PropertyKey[]): string => formatPath(p, '(config)');
 
@@ -256,6 +314,7 @@ export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
     broker: tls ? { ...config.broker, tls: { ...tls, ca: tls.ca && resolve(tls.ca), cert: tls.cert && resolve(tls.cert), key: tls.key && resolve(tls.key) } } : config.broker,
     models: typeof models === 'string' ? resolve(models) : config.models,
     storage: { ...config.storage, path: resolve(config.storage.path) },
+    modelUpdates: config.modelUpdates?.staging ? { ...config.modelUpdates, staging: resolve(config.modelUpdates.staging) } : config.modelUpdates,
     simulate: config.simulate && plant?.endsWith('.json') ? { ...config.simulate, plant: resolve(plant) } : config.simulate,
   };
 }

@@ -5,9 +5,11 @@ import { EventEmitter } from 'node:events';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const sparkplug = (require('sparkplug-payload') as { get(version: string): { encodePayload(p: object): Uint8Array } }).get('spBv1.0');
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import type { Server } from 'node:http';
 import { ModelSession } from '../engine';
 import { EdgeInferError, isEdgeInferError } from '../errors';
+import { HotSwap } from '../hotswap';
 import { ModelRegistry, type VariantEntry } from '../model';
 import { count } from '../issues';
 import { Problems, type ProblemWords, clockText, durationText } from '../problems';
@@ -83,6 +85,8 @@ export class Gateway extends EventEmitter {
   /** Which message each inbound packet is, and whether it can be a redelivery (identity.ts). */
   private identity: MessageIdentity | undefined;
   private publisher: OutboxPublisher | undefined;
+  /** Model hot-swap (config modelUpdates), when configured. */
+  private hotSwap: HotSwap | undefined;
   private http: Server | undefined;
   /** The dashboard's reads of the log, on their own thread. */
   private reader: LogReader | undefined;
@@ -254,6 +258,22 @@ export class Gateway extends EventEmitter {
         published: (n) => this.metrics.published.inc(n),
         refused: (code) => this.metrics.publishRefused.inc({ reason_code: `0x${code.toString(16).padStart(2, '0')}` }),
       });
+      // ── hot-swap ── updates from MQTT and the models directory (runtime/hotswap)
+      if (c.modelUpdates) {
+        const engine = c.engine;
+        this.hotSwap = new HotSwap({
+          config: c.modelUpdates,
+          modelsDir: c.models,
+          stagingDir: c.modelUpdates.staging ?? path.join(path.dirname(path.resolve(c.storage.path)), 'model-updates'),
+          pipelines: this.pipelines,
+          store,
+          load: (entry, p) => ModelSession.load(entry.file, { backend: engine.backend, threads: engine.threads, name: `${p.name} (${entry.id} ${entry.variant})`, ...loadOptionsFor(entry.precision, engine.weights) }),
+          publish: (message) => store.commit({ outbox: [message] }).then(() => this.publisher?.kick()),
+          report: (err) => this.report(err),
+        });
+        await this.hotSwap.start();
+      }
+      // ── end hot-swap ──
       // One subscription per filter, at the highest QoS any of its pipelines asks for.
       const subscriptions: Subscription[] = [];
       for (const p of this.pipelines) {
@@ -261,6 +281,7 @@ export class Gateway extends EventEmitter {
         if (!s) subscriptions.push({ filter: p.pattern.filter, qos: p.spec.qos });
         else s.qos = Math.max(s.qos, p.spec.qos) as 0 | 1 | 2;
       }
+      if (this.hotSwap?.filter && c.modelUpdates) subscriptions.push({ filter: this.hotSwap.filter, qos: c.modelUpdates.qos });
       await source.start(subscriptions, (_topic, _payload, packet) => this.route(packet), () => this.backPressure());
       // Every retry while the broker is away fails alike: one problem, not a line per attempt.
       // (A broker away at start fails the start itself, with its own message.)
@@ -270,13 +291,20 @@ export class Gateway extends EventEmitter {
       this.sendRebirths();
       this.publisher.start();
 
-      const models = this.pipelines.map(
-        (p): ModelStatic => modelStaticOf({ pipeline: p.name, card: p.card, variant: p.variant.variant, bytes: p.variant.sizeBytes, backend: p.session.backend }),
-      );
+      // Built again when a pipeline's variant changes (a hot-swap): the dashboard shows what serves.
+      let models: ModelStatic[] = [];
+      let serving: unknown[] = [];
+      const modelsNow = (): ModelStatic[] => {
+        if (serving.length === this.pipelines.length && this.pipelines.every((p, i) => p.variant === serving[i])) return models;
+        serving = this.pipelines.map((p) => p.variant);
+        // The variant's own card (precision, agreement), the pipeline's output (an operator's threshold).
+        models = this.pipelines.map((p): ModelStatic => modelStaticOf({ pipeline: p.name, card: { ...p.variant.card, output: p.card.output }, variant: p.variant.variant, bytes: p.variant.sizeBytes, backend: p.session.backend }));
+        return models;
+      };
       this.dashboard = createDashboard({
         reader: this.reader,
         alerts: { acknowledge: (id, user, atMs) => store.acknowledgeAlert(id, user, atMs), clear: (id, user, atMs) => store.clearAlert(id, user, atMs) },
-        models: () => models,
+        models: modelsNow,
         health: () => this.health(),
         auth: { users: c.http.users, listen: c.http.host },
         host: 'gateway',
@@ -319,6 +347,15 @@ export class Gateway extends EventEmitter {
    */
   private async route(packet: InboundPacket): Promise<void> {
     const { topic, qos } = packet;
+    // A model update: acknowledged once staged on disk (or refused); checked and swapped after.
+    if (this.hotSwap?.matches(topic)) {
+      const bytes = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      // Not a pipeline's message: the packet id lets go of the message it carried before (identity.ts).
+      const passed = this.identity!.pass(packet, Date.now());
+      await this.hotSwap.receive(topic, bytes);
+      await passed;
+      return;
+    }
     const receivedMs = Date.now();
     // A device another gateway owns, for every pipeline here: dropped before its identity (a
     // hash of the whole payload) or anything else is computed, and acknowledged. (Most are
@@ -362,6 +399,7 @@ export class Gateway extends EventEmitter {
    */
   private dropsEarly(topic: string, messageId: number | undefined): boolean {
     if (messageId !== undefined && this.identity?.carries(messageId) !== false) return false;
+    if (this.hotSwap?.matches(topic)) return false;
     if (this.takers(topic, false)) return false;
     // No pipeline takes it: each that matches counts it as another partition's.
     for (const p of this.pipelines) if (p.matches(topic)) this.otherPartition(p).inc();
@@ -451,6 +489,7 @@ export class Gateway extends EventEmitter {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.source?.stop();
+      await this.hotSwap?.close();
       // Pipelines run and log what is queued; while the log cannot commit (a full disk, a lock held
       // elsewhere) that would wait without end, so after a bound the log closes, the units still
       // held back are given up (their messages stay journaled for the next start), and the rest
@@ -467,6 +506,8 @@ export class Gateway extends EventEmitter {
         await this.store?.close();
         await closed;
       }
+      // A swap on probation ended with its pipeline; its last status goes out before the publisher stops.
+      await this.hotSwap?.settled();
       await this.publisher?.stop();
       // Live streams end first: a browser's open stream would keep the server from closing.
       this.dashboard?.close();
@@ -479,6 +520,8 @@ export class Gateway extends EventEmitter {
       await this.reader?.close();
       await this.broker?.close();
       for (const s of this.sessions) await s.dispose();
+      // Variants swapped in since the start (dispose is idempotent: the first ones are among them).
+      for (const p of this.pipelines) for (const s of p.slot.sessions()) await s.dispose();
       await this.registry?.close();
       await this.store?.close();
     })();

@@ -2,12 +2,13 @@
 export * from './card';
 export { ModelRegistry } from './registry';
 export type { RegistryOptions, RegistryEvents } from './registry';
-export { findCard } from './variant';
+export { findCard, readVariant } from './variant';
 export { checkCardAgainstModel } from './check';
 export type { VariantEntry, ModelEntry, CardFound } from './variant';
 export type { BrokenModel, RemovedVariant, RegistryChanges } from './catalog';
 export { DEFAULT_POLICY, parsePolicy, pickVariant, formatPolicy } from './policy';
 export type { Policy, PolicyCandidate } from './policy';
-export { cardFileFor } from './files';
+export { cardFileFor, findModelFiles } from './files';
+export type { ModelFileFound } from './files';
 export { interpret, interpretOutputs, normalLabel } from './interpret';
 export type { Interpretation } from './interpret';

@@ -274,6 +274,26 @@ ALTER TABLE results ADD COLUMN rms REAL;
 ${['result_minutes', 'result_hours'].flatMap((t) => RMS_COLUMNS.map((c) => `ALTER TABLE ${t} ADD COLUMN ${c};`)).join('\n')}
 `;
 
+/**
+ * Model hot-swap: every step of every update (staged, checked, active, refused, rolled back) with
+ * its reason, so that why a variant serves, or was refused, is in the log and not only in a
+ * message that went by. Dated by wall time: an update has no data time.
+ */
+const V11 = `
+CREATE TABLE model_updates (
+  id INTEGER PRIMARY KEY,
+  time_ms INTEGER NOT NULL,
+  model TEXT NOT NULL,
+  pipeline TEXT,
+  variant TEXT,
+  sha256 TEXT,
+  source TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('staged', 'checked', 'active', 'refused', 'rolled-back')),
+  reason TEXT
+);
+CREATE INDEX model_updates_model ON model_updates (model, time_ms);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -285,6 +305,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 8, name: 'the broker\'s grants at the last SUBSCRIBE per client', up: (db) => db.exec(V8) },
   { version: 9, name: 'minute and hour rollups of the results', up: (db) => db.exec(V9) },
   { version: 10, name: 'alert acknowledgements and clears; RMS of the main channel in results and rollups', up: (db) => db.exec(V10) },
+  { version: 11, name: 'model hot-swap updates and their states', up: (db) => db.exec(V11) },
 ];
 
 /** The schema version this code writes. */

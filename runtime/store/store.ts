@@ -8,6 +8,7 @@ import { StoreError, messageOf } from './errors';
 import { type ResolvedOptions, resolveOptions } from './options';
 import { AlertMarks, checkMark } from './alert-marks';
 import { Deliveries, type DeliveryOp, DeliveryStatements } from './deliveries';
+import { ModelUpdates } from './model-updates';
 import { SubscriptionGrants } from './grants';
 import { IncomingMessages } from './incoming';
 import { HeldMessages } from './held-messages';
@@ -283,6 +284,12 @@ export class ResultStore {
   grants(clientId: string): SubscriptionGrants {
     this.checkOpen('grants');
     return new SubscriptionGrants(this.db, checkName('clientId', clientId));
+  }
+
+  /** The log of model hot-swaps: each step of each update, with its reason (model_updates). */
+  modelUpdates(): ModelUpdates {
+    this.checkOpen('modelUpdates');
+    return new ModelUpdates(this.db);
   }
 
   /** The last committed window per device of a pipeline: its start and its message keys. */

@@ -63,9 +63,11 @@ export class Delivery {
   /** The unit one run's results are committed in, with the windows it settles. */
   unitFor(results: readonly WindowResult[], nowMs = Date.now()): CommitUnit {
     const unit: CommitUnit = { results: [], alerts: [], deadLetters: [], outbox: [], windows: [], cursors: [] };
-    const { pipeline, variant } = this.spec;
+    const { pipeline } = this.spec;
     const model = this.card.id;
-    for (const { window: w, outcome } of results) {
+    for (const { window: w, outcome, variant: ran } of results) {
+      // The variant that ran this window's batch (a hot-swapped one), else the pipeline's.
+      const variant = ran || this.spec.variant;
       let record: ResultRecord | undefined;
       let payload: string | undefined;
       let error: EdgeInferError | undefined;

@@ -21,6 +21,7 @@ import { MessageLedger } from './ledger';
 import { DevicePartition, type PartitionSpec } from './partition';
 import { type ReplayTarget, replayJournal } from './replay';
 import { isoTime, withThreshold } from './results';
+import { ModelSlot } from './model-slot';
 import { type BackPressurePolicy, Scheduler, type WindowResult } from './scheduler';
 import { type TopicPattern, filterMatcher, parseTopicPattern } from './topic';
 
@@ -76,6 +77,8 @@ export class Pipeline {
   readonly decoder: Decoder;
   readonly windows: DeviceWindows;
   readonly scheduler: Scheduler;
+  /** The model variant served, swappable between batches (runtime/hotswap). */
+  readonly slot: ModelSlot;
   /** The variant's card, with the operator's threshold when the alert rule sets one. */
   readonly card: ModelCard;
   readonly idleMs: number;
@@ -100,8 +103,8 @@ export class Pipeline {
 
   constructor(
     readonly spec: PipelineSpec,
-    readonly variant: VariantEntry,
-    readonly session: ModelSession,
+    variant: VariantEntry,
+    session: ModelSession,
     private readonly store: ResultStore,
     private readonly metrics: GatewayMetrics,
     /** Called after each commit (the outbox publisher waits on it). */
@@ -119,7 +122,9 @@ export class Pipeline {
     if (!(devices.idleS > 0)) throw new EdgeInferError('E_ARGUMENT', `devices.idleS: expected seconds > 0, got ${devices.idleS}`);
     this.idleMs = devices.idleS * 1000;
     this.windows = new DeviceWindows(this.card, { window: spec.window, hop: spec.hop, maxGapS: spec.maxGapS, seqPerDevice: spec.decoder.kind !== 'sparkplug', maxDevices: devices.max, maxAheadS: devices.maxAheadS });
-    this.scheduler = new Scheduler(session, this.card, (results) => this.deliver(results), spec.scheduler, (err, windows) => this.failed(err, windows));
+    // Hot-swap: the slot holds the variant serving now; the scheduler takes it batch by batch.
+    this.slot = new ModelSlot({ session, variant: variant.variant, entry: variant }, this.card.output.tensor, onError);
+    this.scheduler = new Scheduler(this.slot, this.card, (results) => this.deliver(results), spec.scheduler, (err, windows) => this.failed(err, windows));
     this.births = this.decoder.kind === 'sparkplug' ? new SparkplugBirths() : undefined;
     this.partition = spec.partition && new DevicePartition(spec.partition);
     this.ledger = new MessageLedger(spec.name);
@@ -144,6 +149,16 @@ export class Pipeline {
 
   get name(): string {
     return this.spec.name;
+  }
+
+  /** The variant serving now (it changes with a hot-swap). */
+  get variant(): VariantEntry {
+    return this.slot.serving.entry!;
+  }
+
+  /** The session serving now. */
+  get session(): ModelSession {
+    return this.slot.serving.session;
   }
 
   private owns(device: string): boolean {
@@ -436,6 +451,7 @@ export class Pipeline {
     clearInterval(this.sweeper);
     // Closing the scheduler wakes the messages waiting for room; they find the pipeline closing.
     await this.scheduler.close();
+    this.slot.close();
     await this.intake.settled();
     await this.committer.retireNow();
   }

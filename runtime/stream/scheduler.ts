@@ -7,6 +7,7 @@ import type { ModelSession, WindowOutcome } from '../engine';
 import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model/card';
 import type { ReadyWindow } from './device-windows';
+import { ModelSlot } from './model-slot';
 
 export type BackPressurePolicy = 'pause' | 'shed-oldest';
 
@@ -26,6 +27,8 @@ export interface SchedulerOptions {
 export interface WindowResult {
   window: ReadyWindow;
   outcome: WindowOutcome;
+  /** The variant that made it (the slot's name for it; unset for a scheduler given a bare session). */
+  variant?: string;
 }
 
 /**
@@ -53,13 +56,20 @@ export class Scheduler {
    * in the order units reach it, so the log keeps run order, and the model need not sit idle
    * while a commit waits for its batch).
    */
+  /** Which variant runs each batch: swappable between batches (hot-swap). */
+  readonly slot: ModelSlot;
+  /** Whether results carry the slot's variant name (a bare session has none). */
+  private readonly named: boolean;
+
   constructor(
-    readonly session: ModelSession,
+    model: ModelSession | ModelSlot,
     readonly card: ModelCard,
     private readonly deliver: (results: WindowResult[]) => Promise<void>,
     options: SchedulerOptions = {},
     private readonly onError: SchedulerErrorHandler = () => undefined,
   ) {
+    this.named = model instanceof ModelSlot;
+    this.slot = model instanceof ModelSlot ? model : new ModelSlot({ session: model, variant: '' }, card.output.tensor);
     this.maxBatch = options.maxBatch ?? 32;
     this.maxWaitMs = options.maxWaitMs ?? 5;
     this.maxQueue = options.maxQueue ?? 2048;
@@ -68,6 +78,11 @@ export class Scheduler {
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new EdgeInferError('E_ARGUMENT', `maxBatch must be a whole number ≥ 1, got ${this.maxBatch}`);
     if (!Number.isInteger(this.maxQueue) || this.maxQueue < this.maxBatch) throw new EdgeInferError('E_ARGUMENT', `maxQueue must be a whole number ≥ maxBatch (${this.maxBatch}), got ${this.maxQueue}`);
     if (!Number.isInteger(this.maxDelivering) || this.maxDelivering < 1) throw new EdgeInferError('E_ARGUMENT', `maxDelivering must be a whole number ≥ 1, got ${this.maxDelivering}`);
+  }
+
+  /** The session serving now. */
+  get session(): ModelSession {
+    return this.slot.serving.session;
   }
 
   /** Windows waiting. */
@@ -128,16 +143,35 @@ export class Scheduler {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.releaseWaiters();
-      let outcomes: WindowOutcome[];
-      try {
-        outcomes = await this.session.runWindows(batch.map((w) => ({ [this.card.input.tensor]: { type: 'float32', data: w.features, dims: w.dims } })));
-      } catch (err) {
-        this.onError(err, batch);
+      const feeds = batch.map((w) => ({ [this.card.input.tensor]: { type: 'float32' as const, data: w.features, dims: w.dims } }));
+      // The whole batch runs on one variant; a variant that fails its probation is rolled back
+      // by the slot and the batch runs again, whole, on the one it replaced.
+      let serving = this.slot.take();
+      let outcomes: WindowOutcome[] | undefined;
+      let failure: unknown;
+      for (;;) {
+        let again;
+        try {
+          outcomes = await serving.session.runWindows(feeds);
+          again = this.slot.judge(serving, { outcomes });
+        } catch (err) {
+          failure = err;
+          again = this.slot.judge(serving, { error: err });
+        }
+        if (!again) break;
+        serving = again;
+        outcomes = undefined;
+        failure = undefined;
+      }
+      if (!outcomes) {
+        this.onError(failure, batch);
         continue;
       }
+      const ran = outcomes;
+      const variant = this.named ? serving.variant : undefined;
       let delivery: Promise<void>;
       try {
-        delivery = this.deliver(batch.map((window, i) => ({ window, outcome: outcomes[i] })));
+        delivery = this.deliver(batch.map((window, i) => ({ window, outcome: ran[i], variant })));
       } catch (err) {
         delivery = Promise.reject(err);
       }
