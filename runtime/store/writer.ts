@@ -369,7 +369,12 @@ export class BatchWriter {
    */
   hurry(): void {
     this.hurried = true;
-    if (this.timer && this.retryMs === 0) this.flush();
+    // On a timer, not here: a commit blocked by a lock held elsewhere waits out the busy timeout
+    // synchronously, and the caller's own bound on the stop must be running by then.
+    if (this.timer && this.retryMs === 0) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.flush(), 0);
+    }
   }
 
   private applyDelta(d: Delta, acks: number[]): void {
