@@ -1,7 +1,7 @@
 // The bundle's folder, put together in a staging folder: the package exactly as `npm pack` selects
 // its files, and its production node_modules installed from the lockfile with nothing run and
 // nothing downloaded that the npm cache already holds.
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runCommand } from './command';
 import { BundleError } from './errors';
@@ -30,6 +30,9 @@ export async function stagePackage(repo: string, work: string, top: string, log?
   await runCommand('tar', ['-xzf', tarball, '-C', work], { cwd: work });
   rmSync(tarball);
   renameSync(path.join(work, 'package'), top);
+  // The Node-RED user folder's example flows are read from flows/ (runtime/cli/node-red-flows.ts),
+  // which the package leaves out (it ships them as examples/ for Node-RED's Import menu).
+  cpSync(path.join(repo, 'flows'), path.join(top, 'flows'), { recursive: true });
 }
 
 /**
