@@ -30,8 +30,7 @@ SETTLE_S=${EDGE_INFER_SETTLE_S:-10}
 say() { printf '%s: %s\n' "$PROG" "$*"; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 usage_error() {
-  printf '%s: error: %s\n' "$PROG" "$1" >&2
-  printf 'usage: %s [--root DIR] [--no-start] [--keep N] <bundle.tar.gz> | %s uninstall [--purge] [--root DIR]\n' "$PROG" "$PROG" >&2
+  printf '%s: error: %s (usage: %s [--root DIR] [--no-start] [--keep N] <bundle.tar.gz> | uninstall [--purge] [--root DIR])\n' "$PROG" "$1" "$PROG" >&2
   exit 2
 }
 
