@@ -140,7 +140,7 @@ unpack() {
   INCOMING=$(mktemp -d "$VERSIONS/.incoming.XXXXXX")
   say "unpacking $BUNDLE"
   if ! tar -xzf "$BUNDLE" -C "$INCOMING" --no-same-owner 2>"$INCOMING/.tar-errors"; then
-    die "$BUNDLE: cannot unpack ($(grep -v '^tar: Exiting' "$INCOMING/.tar-errors" | head -n 1 | sed 's/^tar: //')): truncated or corrupt? Nothing was changed"
+    die "$BUNDLE: cannot unpack ($(grep -v -e '^tar: Exiting' -e '^ *$' "$INCOMING/.tar-errors" | head -n 1 | sed 's/^tar: //')): truncated or corrupt? Nothing was changed"
   fi
   rm -f "$INCOMING/.tar-errors"
   set -- "$INCOMING"/*

@@ -104,9 +104,13 @@ beforeAll(async () => {
     writeFileSync(path.join(units, 'edge-infer.service'), '[Service]\nExecStart=/usr/bin/node /opt/edge-infer/current/bin/edge-infer.js run --config /etc/edge-infer/config.yaml\n');
     writeFileSync(path.join(units, 'edge-infer-node-red.service'), '[Service]\nExecStart=/usr/bin/node /opt/edge-infer/current/node-red/node_modules/node-red/red.js\n');
   });
-  // A version whose better-sqlite3 is not a loadable module: its self-check fails.
-  broken = repack(path.join(tmp, 'variants', bundleName(NEXT, 'x64')), BROKEN, (top) => {
-    writeFileSync(path.join(top, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'), 'not a shared object');
+  // A version that does not start: its dist/ is missing, so its self-check fails.
+  const brokenTop = bundleName(BROKEN, 'x64');
+  broken = tinyTarball('broken.tar.gz', {
+    [`${brokenTop}/devices/raspberry-pi/bundle.env`]: `name=edge-infer\nversion=${BROKEN}\narch=x64\n`,
+    [`${brokenTop}/devices/raspberry-pi/self-check.js`]: readFileSync(path.join(REPO, 'devices/raspberry-pi/self-check.js'), 'utf8'),
+    [`${brokenTop}/bin/edge-infer.js`]: readFileSync(path.join(REPO, 'bin/edge-infer.js'), 'utf8'),
+    [`${brokenTop}/package.json`]: JSON.stringify({ name: 'edge-infer', version: BROKEN }),
   });
   rmSync(path.join(tmp, 'variants'), { recursive: true });
   truncated = path.join(tmp, 'truncated.tar.gz');
@@ -160,6 +164,22 @@ describe('install.sh into a throwaway root', () => {
     expect(out.trim()).toBe('/var/lib/edge-infer/models /var/lib/edge-infer/edge-infer.db vibration-anomaly');
   });
 
+  it('should have a self-check that fails on a better-sqlite3 that does not load', () => {
+    const dir = path.join(root, 'opt/edge-infer/current');
+    const addon = path.join(dir, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node');
+    const good = readFileSync(addon);
+    writeFileSync(addon, 'not a shared object');
+    try {
+      const r = spawnSync(process.execPath, [path.join(dir, 'devices/raspberry-pi/self-check.js'), dir], { encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/^self-check of .*: better-sqlite3 does not load: .*better_sqlite3\.node: (invalid ELF header|file too short)\n$/);
+    } finally {
+      writeFileSync(addon, good);
+    }
+    const ok = spawnSync(process.execPath, [path.join(dir, 'devices/raspberry-pi/self-check.js'), dir], { encoding: 'utf8' });
+    expect(ok.stdout).toMatch(new RegExp(`: edge-infer ${VERSION.replace(/\./g, '\\.')}, better-sqlite3 and onnxruntime-node load\n$`));
+  });
+
   it('should run the installed gateway from current: results logged with the native backend, and Node-RED from the bundle', async () => {
     const work = mkdtempSync(path.join(tmp, 'run-'));
     const db = path.join(work, 'gateway.db');
@@ -207,7 +227,7 @@ describe('install.sh into a throwaway root', () => {
   it('should leave current on the previous version when the new one fails its self-check', () => {
     const r = sh(['--root', root, broken]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/self-check of .*: better-sqlite3 does not load: .*better_sqlite3\.node/);
+    expect(r.stderr).toMatch(/^self-check of .*: edge-infer --version failed: Error: Cannot find module '\.\.\/dist\/runtime\/cli\/index\.js'$/m);
     expect(r.stderr).toContain(`install.sh: error: edge-infer ${BROKEN} failed its self-check (above); nothing was changed, ${NEXT} stays current`);
     expect(current(root)).toBe(`versions/${NEXT}`);
     expect(versions(root)).toEqual([VERSION, NEXT].sort());
