@@ -254,7 +254,8 @@ describe('buildBetterSqlite3', () => {
 
   it('should name the Debian package when the cross compiler is missing', async () => {
     const path0 = process.env.PATH;
-    process.env.PATH = path.dirname(process.execPath);
+    // A PATH without the cross compiler (Debian puts it in /usr/bin, beside everything else).
+    process.env.PATH = path.join(tmp, 'empty-path');
     try {
       await expectBundleError(() => buildBetterSqlite3({ moduleDir: tmp, arch: 'arm64', nodedir: tmp }), 'E_BUNDLE_INPUT', /aarch64-linux-gnu-g\+\+ not found: install Debian's g\+\+-aarch64-linux-gnu/);
     } finally {
