@@ -54,7 +54,8 @@ describe('the arm64 bundle, built for real', () => {
 
   it('should hold the built package, the deploy files and Node-RED where the Node-RED unit starts it', () => {
     for (const f of ['bin/edge-infer.js', 'dist/runtime/cli/index.js', 'models/vibration-anomaly/', 'nodes/edge-infer.js', 'examples/', 'flows/', 'devices/profiles/fan.json', 'devices/plants/demo.json', 'package.json', 'README.md', 'LICENSE',
-      'devices/raspberry-pi/install.sh', 'devices/raspberry-pi/config.yaml', 'devices/raspberry-pi/self-check.js', 'devices/raspberry-pi/README.md', 'node_modules/node-red/red.js', 'node-red/node_modules/node-red', 'node_modules/better-sqlite3/package.json']) {
+      'devices/raspberry-pi/install.sh', 'devices/raspberry-pi/config.yaml', 'devices/raspberry-pi/self-check.js', 'devices/raspberry-pi/README.md', 'node_modules/node-red/red.js', 'node-red/node_modules/node-red', 'node_modules/better-sqlite3/package.json',
+      'devices/raspberry-pi/systemd/edge-infer.service', 'devices/raspberry-pi/systemd/edge-infer-node-red.service', 'devices/raspberry-pi/SERVICE.md']) {
       expect(listing, f).toContain(`${top}/${f}`);
     }
     expect(readFileSync(path.join(tmp, top, 'devices/raspberry-pi/bundle.env'), 'utf8')).toMatch(/^version=\d+\.\d+\.\d+.*\narch=arm64\n/m);

@@ -94,17 +94,11 @@ beforeAll(async () => {
   const built = await buildBundle({ arch: 'x64', outDir: path.join(tmp, 'out') });
   bundle = built.tarball;
   installSh = path.join(tmp, 'out', 'install.sh');
-  // The next version: the same bundle under another version, with the service's units (the
-  // service's own units are written on another branch; these stand for them).
+  // The next version: the same bundle under another version.
   mkdirSync(path.join(tmp, 'variants'));
   execFileSync('tar', ['-xzf', bundle, '-C', path.join(tmp, 'variants')]);
   const unpacked = path.join(tmp, 'variants', bundleName(VERSION, 'x64'));
-  next = repack(unpacked, NEXT, (top) => {
-    const units = path.join(top, 'devices/raspberry-pi/systemd');
-    mkdirSync(units, { recursive: true });
-    writeFileSync(path.join(units, 'edge-infer.service'), '[Service]\nExecStart=/usr/bin/node /opt/edge-infer/current/bin/edge-infer.js run --config /etc/edge-infer/config.yaml\n');
-    writeFileSync(path.join(units, 'edge-infer-node-red.service'), '[Service]\nExecStart=/usr/bin/node /opt/edge-infer/current/node-red/node_modules/node-red/red.js\n');
-  });
+  next = repack(unpacked, NEXT, () => undefined);
   // A version that does not start: its dist/ is missing, so its self-check fails.
   const brokenTop = bundleName(BROKEN, 'x64');
   broken = tinyTarball('broken.tar.gz', {
@@ -138,15 +132,19 @@ describe('install.sh into a throwaway root', () => {
     expect(r.stdout).toContain(`install.sh: edge-infer ${VERSION} installed (linux-x64)`);
     expect(current(root)).toBe(`versions/${VERSION}`);
     expect(readFileSync(path.join(root, 'opt/edge-infer/versions', VERSION, '.bundle-sha256'), 'utf8').trim()).toMatch(/^[0-9a-f]{64}$/);
-    expect(readFileSync(path.join(root, 'etc/edge-infer/config.yaml'), 'utf8')).toMatch(/^# profile: sd$/m);
+    expect(readFileSync(path.join(root, 'etc/edge-infer/config.yaml'), 'utf8')).toMatch(/^profile: sd$/m);
     expect(readdirSync(path.join(root, 'var/lib/edge-infer/models')).sort()).toEqual(['fault-classifier', 'fault-transformer', 'vibration-anomaly']);
     expect(readlinkSync(path.join(root, 'var/lib/edge-infer/node-red/node_modules/edge-infer'))).toBe('../../../../../opt/edge-infer/current');
     expect(existsSync(path.join(root, 'var/lib/edge-infer/node-red/flows.json'))).toBe(true);
     expect(readFileSync(path.join(root, 'etc/edge-infer/node-red-settings.js'), 'utf8')).toMatch(/credentialSecret: '[0-9a-f]{48}'/);
     expect(readlinkSync(path.join(root, 'usr/local/bin/edge-infer'))).toBe('../../../opt/edge-infer/current/bin/edge-infer.js');
-    // No units in this bundle: said, and nothing written to the root's systemd.
-    expect(r.stdout).toContain('no systemd units in this bundle');
-    expect(existsSync(path.join(root, 'etc/systemd/system'))).toBe(false);
+    // The units, with this Node (not /usr/bin/node here) in their ExecStart; systemctl is left alone.
+    expect(readFileSync(path.join(root, 'etc/systemd/system/edge-infer.service'), 'utf8')).toContain(`ExecStart=${nodeBin}/node /opt/edge-infer/current/bin/edge-infer.js run --config /etc/edge-infer/config.yaml`);
+    expect(readFileSync(path.join(root, 'etc/systemd/system/edge-infer-node-red.service'), 'utf8')).toMatch(new RegExp(`^ExecStart=${nodeBin}/node .* /opt/edge-infer/current/node-red/node_modules/node-red/red\\.js --userDir /var/lib/edge-infer/node-red --settings /etc/edge-infer/node-red-settings\\.js$`, 'm'));
+    expect(readFileSync(path.join(root, 'etc/systemd/system/edge-infer.service'), 'utf8')).not.toContain('/usr/bin/node');
+    // What the Node-RED unit starts and reads is there.
+    expect(existsSync(path.join(root, 'opt/edge-infer/current/node-red/node_modules/node-red/red.js'))).toBe(true);
+    expect(existsSync(path.join(root, 'opt/edge-infer/current/devices/raspberry-pi/SERVICE.md'))).toBe(true);
     // The command, through its link, answers with the version.
     expect(execFileSync(path.join(root, 'usr/local/bin/edge-infer'), ['--version'], { encoding: 'utf8' }).trim()).toBe(VERSION);
   });
@@ -162,8 +160,8 @@ describe('install.sh into a throwaway root', () => {
 
   it('should install a config the installed gateway accepts', () => {
     const loader = path.join(root, 'opt/edge-infer/current/dist/runtime/gateway/config.js');
-    const out = execFileSync(process.execPath, ['-e', `require(${JSON.stringify(loader)}).loadGatewayConfig(process.argv[1]).then((c) => console.log(c.models, c.storage.path, c.pipelines.map((p) => p.model).join()))`, path.join(root, 'etc/edge-infer/config.yaml')], { encoding: 'utf8' });
-    expect(out.trim()).toBe('/var/lib/edge-infer/models /var/lib/edge-infer/edge-infer.db vibration-anomaly');
+    const out = execFileSync(process.execPath, ['-e', `require(${JSON.stringify(loader)}).loadGatewayConfig(process.argv[1]).then((c) => console.log(c.profile, c.models, c.storage.path, c.pipelines.map((p) => p.model).join()))`, path.join(root, 'etc/edge-infer/config.yaml')], { encoding: 'utf8' });
+    expect(out.trim()).toBe('sd /var/lib/edge-infer/models /var/lib/edge-infer/edge-infer.db vibration-anomaly');
   });
 
   it('should have a self-check that fails on a better-sqlite3 that does not load', () => {
@@ -203,7 +201,7 @@ describe('install.sh into a throwaway root', () => {
     }
   }, 90_000);
 
-  it('should upgrade to a new version: current switches, the previous one stays, the units are installed with this Node', () => {
+  it('should upgrade to a new version: current switches, the previous one stays', () => {
     const r = sh(['--root', root, next]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -211,8 +209,6 @@ describe('install.sh into a throwaway root', () => {
     expect(current(root)).toBe(`versions/${NEXT}`);
     expect(versions(root)).toEqual([VERSION, NEXT].sort());
     expect(execFileSync(path.join(root, 'usr/local/bin/edge-infer'), ['--version'], { encoding: 'utf8' }).trim()).toBe(NEXT);
-    expect(readFileSync(path.join(root, 'etc/systemd/system/edge-infer.service'), 'utf8')).toContain(`ExecStart=${nodeBin}/node /opt/edge-infer/current/bin/edge-infer.js run`);
-    expect(readFileSync(path.join(root, 'etc/systemd/system/edge-infer-node-red.service'), 'utf8')).toContain(`ExecStart=${nodeBin}/node /opt/edge-infer/current/node-red/node_modules/node-red/red.js`);
     // What the user owns stays as it was.
     expect(readFileSync(path.join(root, 'etc/edge-infer/config.yaml'), 'utf8')).toBe(readFileSync(path.join(REPO, 'devices/raspberry-pi/config.yaml'), 'utf8'));
   });
