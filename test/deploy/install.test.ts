@@ -290,6 +290,65 @@ describe('install.sh into a throwaway root', () => {
   });
 });
 
+describe('install.sh with a service manager', () => {
+  /**
+   * A stand-in for systemctl (EDGE_INFER_SYSTEMCTL): it records each call, and the gateway's unit
+   * is active unless `current` points at a version listed in the `failing` file, as a gateway
+   * that cannot start on that version would be.
+   */
+  function serviceManager(root: string): { env: Record<string, string>; calls: () => string[]; fail: (version: string) => void } {
+    const dir = mkdtempSync(path.join(tmp, 'systemctl-'));
+    const script = path.join(dir, 'systemctl');
+    writeFileSync(script, `#!/bin/sh
+echo "$*" >>"${dir}/calls"
+if [ "$1" = is-active ]; then
+  v=$(basename "$(readlink "${root}/opt/edge-infer/current")")
+  grep -qx "$v" "${dir}/failing" 2>/dev/null && exit 3
+fi
+exit 0
+`);
+    chmodSync(script, 0o755);
+    return {
+      env: { EDGE_INFER_SYSTEMCTL: script, EDGE_INFER_SETTLE_S: '1' },
+      calls: () => (existsSync(path.join(dir, 'calls')) ? readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n') : []),
+      fail: (version) => writeFileSync(path.join(dir, 'failing'), `${version}\n`),
+    };
+  }
+
+  it('should reload, enable and restart the units, and check that the gateway stays up', () => {
+    const root = mkdtempSync(path.join(tmp, 'root-systemd-'));
+    const systemd = serviceManager(root);
+    const r = sh(['--root', root, bundle], systemd.env);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(systemd.calls()).toEqual(['daemon-reload', 'enable --quiet edge-infer-node-red.service', 'enable --quiet edge-infer.service', 'restart edge-infer.service', 'is-active --quiet edge-infer.service', 'is-active --quiet edge-infer.service', 'restart edge-infer-node-red.service']);
+    expect(r.stdout).toContain(`edge-infer.service is running ${VERSION}`);
+  });
+
+  it('should switch back and restart the previous version when the gateway does not stay up on the new one', () => {
+    const root = mkdtempSync(path.join(tmp, 'root-rollback-'));
+    const systemd = serviceManager(root);
+    expect(sh(['--root', root, bundle], systemd.env).status).toBe(0);
+    systemd.fail(NEXT);
+    const before = systemd.calls().length;
+    const r = sh(['--root', root, next], systemd.env);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`install.sh: error: edge-infer.service did not stay up on ${NEXT} (journalctl -u edge-infer says why): switched back to ${VERSION} and restarted it; ${NEXT} stays in ${root}/opt/edge-infer/versions\n`);
+    expect(current(root)).toBe(`versions/${VERSION}`);
+    expect(versions(root)).toEqual([VERSION, NEXT].sort());
+    expect(systemd.calls().slice(before)).toEqual(['daemon-reload', 'enable --quiet edge-infer-node-red.service', 'enable --quiet edge-infer.service', 'restart edge-infer.service', 'is-active --quiet edge-infer.service', 'restart edge-infer.service']);
+  });
+
+  it('should disable and stop the units before removing them on uninstall', () => {
+    const root = mkdtempSync(path.join(tmp, 'root-remove-'));
+    const systemd = serviceManager(root);
+    expect(sh(['--root', root, '--no-start', bundle], systemd.env).status).toBe(0);
+    expect(systemd.calls()).toEqual([]);
+    expect(sh(['uninstall', '--root', root], systemd.env).status).toBe(0);
+    expect(systemd.calls()).toEqual(['disable --now --quiet edge-infer.service', 'disable --now --quiet edge-infer-node-red.service', 'daemon-reload']);
+  });
+});
+
 describe('install.sh into a root with its own passwd', () => {
   it('should create the system user there (no login shell, no home) and give it the data', () => {
     const root = mkdtempSync(path.join(tmp, 'root-users-'));
