@@ -18,7 +18,7 @@ import { computeFeatures } from '../../runtime/stream';
 import { encodeFloat32Block } from '../../runtime/stream/decoders';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
 import { client, publish, waitFor } from '../helpers/gateway';
-import { QEMU_CPU, arm64Node, arm64TempDir, checkArm64Tools, elfMachine, emulatedEnv, filesUnder, runEmulated, spawnEmulated } from '../helpers/arm64';
+import { QEMU_CPU, arm64Node, cacheDir, arm64TempDir, checkArm64Tools, elfMachine, emulatedEnv, filesUnder, runEmulated, spawnEmulated } from '../helpers/arm64';
 
 const HERE = path.join(packageRoot(), 'test', 'deploy', 'arm64');
 const MINUTES = 60_000;
@@ -56,7 +56,10 @@ function arm64Bundle(): Promise<{ root: string; work: string }> {
     timings.push(`arm64 Node from npm: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const work = arm64TempDir('edge-infer-arm64-');
     t = Date.now();
-    const bundle = await buildBundle({ arch: 'arm64', outDir: path.join(work, 'out') });
+    const lines: string[] = [];
+    const bundle = await buildBundle({ arch: 'arm64', outDir: path.join(work, 'out'), cacheDir: cacheDir(), log: (line) => lines.push(line) }).catch((err: Error) => {
+      throw new Error(`the arm64 bundle did not build: ${err.message}\n${lines.slice(-20).join('\n')}`);
+    });
     timings.push(`arm64 bundle built: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     expect(bundle.arch).toBe('arm64');
     const unpacked = path.join(work, 'bundle');

