@@ -231,7 +231,7 @@ describe('install.sh into a throwaway root', () => {
     expect(versions(root)).toEqual([VERSION, NEXT].sort());
   });
 
-  it('should refuse a bundle for another arch, and a tarball that is not a bundle, in one line each', () => {
+  it('should refuse a bundle for another arch, a tarball that is not a bundle, and another build of the current version, in one line each', () => {
     const arm = tinyTarball('arm.tar.gz', { [`${bundleName('9.9.9', 'arm64')}/devices/raspberry-pi/bundle.env`]: 'name=edge-infer\nversion=9.9.9\narch=arm64\n' });
     let r = sh(['--root', root, arm]);
     expect(r.status).toBe(1);
@@ -240,7 +240,13 @@ describe('install.sh into a throwaway root', () => {
     r = sh(['--root', root, other]);
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(`install.sh: error: ${other}: no devices/raspberry-pi/bundle.env in it; not an edge-infer bundle (make one with npm run bundle)\n`);
+    // Another build under the version that is current: its folder cannot be replaced under the running gateway.
+    const rebuilt = tinyTarball('rebuilt.tar.gz', { [`${bundleName(NEXT, 'x64')}/devices/raspberry-pi/bundle.env`]: `name=edge-infer\nversion=${NEXT}\narch=x64\n` });
+    r = sh(['--root', root, rebuilt]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^install\\.sh: error: edge-infer ${NEXT.replace(/\./g, '\\.')} is installed and current from another bundle \\([0-9a-f]{12}…, this one [0-9a-f]{12}…\\): give the new build a new version, or uninstall first\n$`));
     expect(current(root)).toBe(`versions/${NEXT}`);
+    expect(existsSync(path.join(root, 'opt/edge-infer/versions', NEXT, 'bin/edge-infer.js'))).toBe(true);
     expect(readdirSync(path.join(root, 'opt/edge-infer/versions')).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
