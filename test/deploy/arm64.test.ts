@@ -5,7 +5,7 @@
 // through the bundle's arm64 better-sqlite3. Missing qemu or cross packages fail, never skip.
 // Times under emulation mean nothing; what runs, and what it computes, does.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,8 @@ import { type ModelCard, interpret, parseCard, windowFeeds } from '../../runtime
 import { packageRoot } from '../../runtime/paths';
 import { computeFeatures } from '../../runtime/stream';
 import { encodeFloat32Block } from '../../runtime/stream/decoders';
-import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
+import { nodeTypeOf } from '../../nodes/help';
+import { type MosquittoBroker, freePort, startMosquitto } from '../helpers/brokers';
 import { client, publish, waitFor } from '../helpers/gateway';
 import { QEMU_CPU, arm64Node, cacheDir, arm64TempDir, checkArm64Tools, elfMachine, emulatedEnv, filesUnder, runEmulated, spawnEmulated } from '../helpers/arm64';
 
@@ -57,10 +58,12 @@ function arm64Bundle(): Promise<{ root: string; work: string }> {
     const work = arm64TempDir('edge-infer-arm64-');
     t = Date.now();
     const lines: string[] = [];
-    const bundle = await buildBundle({ arch: 'arm64', outDir: path.join(work, 'out'), cacheDir: cacheDir(), log: (line) => lines.push(line) }).catch((err: Error) => {
+    // EDGE_INFER_ARM64_BUNDLE: a tarball built before (npm run bundle -- --arch arm64), for runs by hand; CI builds it.
+    const prebuilt = process.env.EDGE_INFER_ARM64_BUNDLE;
+    const bundle = prebuilt ? { tarball: path.resolve(prebuilt), arch: /-linux-(\w+)\.tar\.gz$/.exec(prebuilt)?.[1] } : await buildBundle({ arch: 'arm64', outDir: path.join(work, 'out'), cacheDir: cacheDir(), log: (line) => lines.push(line) }).catch((err: Error) => {
       throw new Error(`the arm64 bundle did not build: ${err.message}\n${lines.slice(-20).join('\n')}`);
     });
-    timings.push(`arm64 bundle built: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    timings.push(prebuilt ? `arm64 bundle: ${prebuilt}, built before` : `arm64 bundle built: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     expect(bundle.arch).toBe('arm64');
     const unpacked = path.join(work, 'bundle');
     mkdirSync(unpacked, { recursive: true });
@@ -106,6 +109,93 @@ function toleranceFor(backend: string, precision: string): Tolerance {
 function decision(task: string, threshold: number | null, output: readonly number[]): string {
   if (task === 'classification') return `label ${output.indexOf(Math.max(...output))}`;
   return threshold !== null && output[0] >= threshold ? 'anomaly' : 'normal';
+}
+
+/** The devices of the end-to-end runs and the tones they send: a pump's running speed, and one with strong harmonics. */
+const SIGNALS: Record<string, number[]> = { 'pump-1': [24.6], 'pump-2': [24.6, 73.8, 147.6] };
+const DEVICES = Object.keys(SIGNALS);
+/** 8 blocks of 512 samples at 5120 Hz per device: windows of 2048 with hop 1024 → 3 per device and model. */
+const BLOCKS = 8;
+const BLOCK = 512;
+const WINDOWS_PER_DEVICE = 3;
+
+/** A device's three vibration channels, the same on every call. */
+function deviceChannels(device: string): Float32Array[] {
+  const tones = SIGNALS[device];
+  return [0, 1, 2].map((c) => Float32Array.from({ length: BLOCKS * BLOCK }, (_, i) => tones.reduce((sum, f, h) => sum + (0.1 / (h + 1)) * Math.sin((i / 5120) * 2 * Math.PI * f + c), 0)));
+}
+
+/** Publishes every device's blocks as float32 blocks with the edge-infer header, QoS 1. */
+async function publishDevices(url: string): Promise<void> {
+  const pub = await client(url);
+  try {
+    for (const device of DEVICES) {
+      const channels = deviceChannels(device);
+      for (let seq = 0; seq < BLOCKS; seq++) {
+        const block = (c: number) => channels[c].subarray(seq * BLOCK, (seq + 1) * BLOCK);
+        const payload = encodeFloat32Block({ vib_x: block(0), vib_y: block(1), vib_z: block(2) }, { channels: ['vib_x', 'vib_y', 'vib_z'], header: { seq, timestampMs: 1_700_000_000_000 + (seq * BLOCK * 1000) / 5120 } });
+        await publish(pub, `plant/${device}/vibration`, payload, 1);
+      }
+    }
+  } finally {
+    pub.end();
+  }
+}
+
+interface LoggedResult {
+  device: string;
+  model: 'fault-classifier' | 'vibration-anomaly';
+  variant: string;
+  score: number;
+  label: string | null;
+}
+
+/** The results of a log written under emulation, read here through the host's (x64) better-sqlite3. */
+function loggedResults(file: string): LoggedResult[] {
+  const log = new Database(file, { readonly: true });
+  try {
+    return log.prepare('SELECT device, model, variant, score, label FROM results ORDER BY device, model, window_start_ms').all() as LoggedResult[];
+  } finally {
+    log.close();
+  }
+}
+
+/** The device's windows through the x64 engine (onnxruntime-node) give the logged scores and labels, within the variant's tolerance. */
+async function expectScoredAsOnX64(model: string, variant: string, device: string, logged: readonly LoggedResult[]): Promise<void> {
+  const file = path.join(packageRoot(), 'models', model, `${model}.${variant}.onnx`);
+  const card = cardOf(file);
+  const channels = deviceChannels(device);
+  const session = await ModelSession.load(file, { backend: 'native', threads: 1, warmupRuns: 0 });
+  try {
+    const windows = Array.from({ length: WINDOWS_PER_DEVICE }, (_, w) => windowFeeds(card.input, computeFeatures(card.input, channels.map((c) => c.slice(w * 1024, w * 1024 + 2048)))));
+    const outcomes = await session.runWindows(windows);
+    const tol = toleranceFor('native', card.precision);
+    outcomes.forEach((o, w) => {
+      if (!o.ok) throw o.error;
+      const ref = interpret(card, o.outputs[card.output.tensor].data as Float32Array);
+      const allowed = tol.abs + tol.rel * Math.abs(ref.score) + tol.ofRange * Math.max(1, Math.abs(ref.score));
+      expect(Math.abs(logged[w].score - ref.score), `${device} ${model} window ${w}: arm64 ${logged[w].score}, x64 ${ref.score}`).toBeLessThanOrEqual(allowed);
+      expect(logged[w].label, `${device} ${model} window ${w}`).toBe(ref.label ?? null);
+    });
+  } finally {
+    await session.dispose();
+  }
+}
+
+/** (Node ids no field value repeats: Node-RED takes a value equal to a node's id for a reference to it.) Vibration in, the device from the topic, the int8 classifier node (native, logging to `db`), results out on nr/results/<device>; a probe answers once the flow listens. */
+function nodeRedFlow(brokerPort: number, db: string): object[] {
+  return [
+    { id: 'arm64-tab', type: 'tab', label: 'arm64' },
+    { id: 'arm64-broker', type: 'mqtt-broker', name: 'test broker', broker: '127.0.0.1', port: String(brokerPort), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
+    { id: 'arm64-runtime', type: 'edge-infer-runtime', name: 'runtime', backend: 'native', threads: 1, weights: 'fast', log: true, dbPath: db, retentionDays: 30, recordEvery: 0 },
+    { id: 'arm64-probe-in', type: 'mqtt in', z: 'arm64-tab', topic: 'probe/ping', qos: '1', datatype: 'utf8', broker: 'arm64-broker', nl: false, rap: true, rh: 0, inputs: 0, wires: [['arm64-probe-out']] },
+    { id: 'arm64-probe-out', type: 'mqtt out', z: 'arm64-tab', topic: 'probe/pong', qos: '1', retain: 'false', broker: 'arm64-broker', wires: [] },
+    { id: 'arm64-in', type: 'mqtt in', z: 'arm64-tab', topic: 'plant/+/vibration', qos: '1', datatype: 'buffer', broker: 'arm64-broker', nl: false, rap: true, rh: 0, inputs: 0, wires: [['arm64-device']] },
+    { id: 'arm64-device', type: 'change', z: 'arm64-tab', rules: [{ t: 'set', p: 'topic', pt: 'msg', to: "$split(topic, '/')[1]", tot: 'jsonata' }], wires: [['arm64-model']] },
+    { id: 'arm64-model', type: nodeTypeOf('fault-classifier'), z: 'arm64-tab', runtime: 'arm64-runtime', variant: 'int8', threshold: '', device: 'topic', log: true, alertConsecutive: 3, alertCooldownS: 0, alertClearAfter: '', wires: [['arm64-topic'], []] },
+    { id: 'arm64-topic', type: 'change', z: 'arm64-tab', rules: [{ t: 'set', p: 'topic', pt: 'msg', to: "'nr/results/' & payload.device", tot: 'jsonata' }], wires: [['arm64-out']] },
+    { id: 'arm64-out', type: 'mqtt out', z: 'arm64-tab', topic: '', qos: '1', retain: 'false', broker: 'arm64-broker', wires: [] },
+  ];
 }
 
 describe(`the arm64 bundle under qemu-aarch64 (${QEMU_CPU}, a Raspberry Pi 4's core)`, () => {
@@ -228,9 +318,6 @@ describe(`the arm64 bundle under qemu-aarch64 (${QEMU_CPU}, a Raspberry Pi 4's c
           { name: 'anomaly', topic: 'plant/{device}/vibration', decoder, model: 'vibration-anomaly', variant: variants['vibration-anomaly'] },
         ],
       }));
-      // What the two devices send: a pump's running speed, and one with strong harmonics.
-      const signals = { 'pump-1': [24.6], 'pump-2': [24.6, 73.8, 147.6] };
-      const streams: Record<string, Float32Array[]> = {};
       const archFile = path.join(work, 'gateway-arch.txt');
       const t = Date.now();
       // The preload writes what the gateway process is, from inside it.
@@ -248,24 +335,12 @@ describe(`the arm64 bundle under qemu-aarch64 (${QEMU_CPU}, a Raspberry Pi 4's c
         expect(output).toMatch(/classifier: plant\/\{device\}\/vibration → fault-classifier \[int8, native\]/);
         expect(output).toMatch(/anomaly: plant\/\{device\}\/vibration → vibration-anomaly \[fp8-e4m3, native\]/);
         timings.push(`gateway started: ${((Date.now() - t) / 1000).toFixed(1)} s emulated`);
-
-        // Two devices, 8 blocks of 512 samples each: windows of 2048 with hop 1024 → 3 per device and model.
-        const pub = await client(broker.url);
-        for (const [device, tones] of Object.entries(signals)) {
-          const all = [0, 1, 2].map((c) => Float32Array.from({ length: 8 * 512 }, (_, i) => tones.reduce((s, f, h) => s + (0.1 / (h + 1)) * Math.sin((i / 5120) * 2 * Math.PI * f + c), 0)));
-          streams[device] = all;
-          for (let seq = 0; seq < 8; seq++) {
-            const block = (c: number) => all[c].subarray(seq * 512, (seq + 1) * 512);
-            const payload = encodeFloat32Block({ vib_x: block(0), vib_y: block(1), vib_z: block(2) }, { channels: ['vib_x', 'vib_y', 'vib_z'], header: { seq, timestampMs: 1_700_000_000_000 + (seq * 512 * 1000) / 5120 } });
-            await publish(pub, `plant/${device}/vibration`, payload, 1);
-          }
-        }
-        pub.end();
-        const expected = 2 * 2 * 3;
+        await publishDevices(broker.url);
+        const expected = DEVICES.length * 2 * WINDOWS_PER_DEVICE;
         const port = Number(/http:\/\/127\.0\.0\.1:(\d+)\/health/.exec(output)?.[1]);
         await waitFor(async () => {
           const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-          const done = [...metrics.matchAll(/^edge_infer_inferences_total\{[^}]*\} (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
+          const done = [...metrics.matchAll(/^edge_infer_inferences_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
           return done >= expected;
         }, 5 * MINUTES, `${expected} inferences in the arm64 gateway`);
         timings.push(`gateway: ${expected} results logged ${((Date.now() - t) / 1000).toFixed(1)} s after its start`);
@@ -276,31 +351,78 @@ describe(`the arm64 bundle under qemu-aarch64 (${QEMU_CPU}, a Raspberry Pi 4's c
       expect(readFileSync(archFile, 'utf8')).toBe(`arm64 ${process.platform}`);
 
       // The log, written by the arm64 better-sqlite3, read here by the x64 one.
-      const log = new Database(db, { readonly: true });
-      const rows = log.prepare('SELECT device, model, variant, score, label, window_start_ms FROM results ORDER BY device, model, window_start_ms').all() as Array<{ device: string; model: keyof typeof variants; variant: string; score: number; label: string | null; window_start_ms: number }>;
-      log.close();
-      expect(rows).toHaveLength(2 * 2 * 3);
-      // The same windows through the x64 engine (onnxruntime-node) give the same scores.
+      const rows = loggedResults(db);
+      expect(rows).toHaveLength(DEVICES.length * 2 * WINDOWS_PER_DEVICE);
       for (const model of ['fault-classifier', 'vibration-anomaly'] as const) {
-        const file = path.join(packageRoot(), 'models', model, `${model}.${variants[model]}.onnx`);
-        const card = cardOf(file);
-        const session = await ModelSession.load(file, { backend: 'native', threads: 1, warmupRuns: 0 });
-        try {
-          for (const device of ['pump-1', 'pump-2']) {
-            const logged = rows.filter((r) => r.device === device && r.model === model);
-            expect(logged.map((r) => r.variant)).toEqual([variants[model], variants[model], variants[model]]);
-            const outcomes = await session.runWindows([0, 1, 2].map((w) => windowFeeds(card.input, computeFeatures(card.input, streams[device].map((c) => c.slice(w * 1024, w * 1024 + 2048))))));
-            outcomes.forEach((o, w) => {
-              if (!o.ok) throw o.error;
-              const ref = interpret(card, o.outputs[card.output.tensor].data as Float32Array);
-              const tol = toleranceFor('native', card.precision);
-              expect(Math.abs(logged[w].score - ref.score), `${device} ${model} window ${w}: arm64 ${logged[w].score}, x64 ${ref.score}`).toBeLessThanOrEqual(tol.abs + tol.rel * Math.abs(ref.score) + tol.ofRange * Math.max(1, Math.abs(ref.score)));
-              expect(logged[w].label).toBe(ref.label ?? null);
-            });
-          }
-        } finally {
-          await session.dispose();
+        for (const device of DEVICES) {
+          const logged = rows.filter((r) => r.device === device && r.model === model);
+          expect(logged.map((r) => r.variant)).toEqual(Array(WINDOWS_PER_DEVICE).fill(variants[model]));
+          await expectScoredAsOnX64(model, variants[model], device, logged);
         }
+      }
+    }, 15 * MINUTES);
+  });
+
+  describe('Node-RED', () => {
+    let broker: MosquittoBroker | undefined;
+    afterAll(async () => {
+      await broker?.stop();
+    });
+
+    it("should run the bundle's Node-RED with edge-infer's classifier node on MQTT, logging through the arm64 better-sqlite3", async () => {
+      const { root, work } = await arm64Bundle();
+      broker = await startMosquitto();
+      const userDir = path.join(work, 'node-red');
+      mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
+      // edge-infer installed in the user folder as install.sh does it: a link to the version.
+      symlinkSync(root, path.join(userDir, 'node_modules', 'edge-infer'), 'dir');
+      const db = path.join(work, 'node-red.db');
+      const port = await freePort();
+      writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(nodeRedFlow(broker.port, db)));
+      writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify({ uiPort: port, uiHost: '127.0.0.1', userDir, flowFile: 'flows.json', credentialSecret: false, logging: { console: { level: 'warn' } } })};\n`);
+      const archFile = path.join(work, 'node-red-arch.txt');
+      const t = Date.now();
+      const nodeRed = spawnEmulated(['--require', path.join(HERE, 'report-arch.cjs'), path.join(root, 'node_modules', 'node-red', 'red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
+        cwd: work,
+        env: { EDGE_INFER_REPORT_ARCH: archFile },
+      });
+      let output = '';
+      nodeRed.stdout?.on('data', (d: Buffer) => (output += String(d)));
+      nodeRed.stderr?.on('data', (d: Buffer) => (output += String(d)));
+      const exited = new Promise<number | null>((resolve) => nodeRed.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+      const results: Array<{ device: string; variant: string; score: number; label: string }> = [];
+      const sub = await client(broker.url);
+      try {
+        let pong = false;
+        sub.on('message', (topic, payload) => {
+          if (topic === 'probe/pong') pong = true;
+          else results.push(JSON.parse(String(payload)) as (typeof results)[number]);
+        });
+        await new Promise((r) => sub.subscribe(['nr/results/#', 'probe/pong'], { qos: 1 }, r));
+        // Node-RED's MQTT nodes connect in their own time: the blocks go out once its flow answers.
+        await waitFor(() => {
+          if (nodeRed.exitCode !== null) throw new Error(`Node-RED exited ${nodeRed.exitCode}: ${output.slice(-1000)}`);
+          sub.publish('probe/ping', 'ping', { qos: 1 });
+          return pong;
+        }, 5 * MINUTES, `the arm64 Node-RED's flow to answer on the broker (log: ${output.slice(-500)})`);
+        timings.push(`Node-RED started: ${((Date.now() - t) / 1000).toFixed(1)} s emulated`);
+        await publishDevices(broker.url);
+        await waitFor(() => results.length >= DEVICES.length * WINDOWS_PER_DEVICE, 5 * MINUTES, `${DEVICES.length * WINDOWS_PER_DEVICE} results from the arm64 Node-RED (log: ${output.slice(-500)})`);
+      } finally {
+        sub.end(true);
+        nodeRed.kill('SIGTERM');
+      }
+      expect(await exited, output).toBe(0);
+      expect(readFileSync(archFile, 'utf8')).toBe(`arm64 ${process.platform}`);
+      expect(results).toHaveLength(DEVICES.length * WINDOWS_PER_DEVICE);
+      expect(existsSync(db), `${db}: Node-RED's log: ${output.slice(-2000)}`).toBe(true);
+      const rows = loggedResults(db);
+      for (const device of DEVICES) {
+        const logged = rows.filter((r) => r.device === device);
+        expect(logged.map((r) => `${r.model} ${r.variant}`)).toEqual(Array(WINDOWS_PER_DEVICE).fill('fault-classifier int8'));
+        // What the node sent is what it logged.
+        expect(results.filter((r) => r.device === device).map((r) => r.score)).toEqual(logged.map((r) => r.score));
+        await expectScoredAsOnX64('fault-classifier', 'int8', device, logged);
       }
     }, 15 * MINUTES);
   });
