@@ -26,7 +26,18 @@ process.env.EDGE_INFER_BROKER_PORT = process.env.EDGE_INFER_BROKER_PORT || '1883
 ${body}`;
 }
 
+/** Whether the folder is made already: then nothing is touched, so a second install changes nothing. */
+function ready() {
+  const link = path.join(userDir, 'node_modules', 'edge-infer');
+  try {
+    return fs.readlinkSync(link) === path.relative(path.dirname(link), path.resolve(current)) && ['flows.json', 'package.json'].every((f) => fs.existsSync(path.join(userDir, f))) && fs.existsSync(settingsFile);
+  } catch {
+    return false;
+  }
+}
+
 try {
+  if (ready()) process.exit(0);
   const { prepareUserDir } = require(path.join(current, 'dist', 'runtime', 'cli', 'node-red-user-dir.js'));
   const local = path.join(userDir, 'settings.js');
   const hadLocal = fs.existsSync(local);

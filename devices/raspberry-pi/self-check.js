@@ -11,7 +11,9 @@ const fs = require('node:fs');
 const dir = path.resolve(process.argv[2] || path.join(__dirname, '..'));
 
 function fail(what, err) {
-  const text = err && err.message ? err.message.split('\n')[0] : String(err);
+  // The line that names the error (Node puts a stack position before it), else the first one.
+  const lines = (err && err.message ? err.message : String(err)).split('\n').map((l) => l.trim()).filter(Boolean);
+  const text = lines.find((l) => /^(\w*Error|Error)\b/.test(l)) || lines[0] || 'no output';
   process.stderr.write(`self-check of ${dir}: ${what}: ${text}\n`);
   process.exit(1);
 }

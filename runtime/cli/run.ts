@@ -5,6 +5,7 @@ import { type GatewayConfig, loadGatewayConfig } from '../gateway/config';
 import { embeddedDefaults } from '../gateway/defaults';
 import { Gateway } from '../gateway/gateway';
 import { guardProcess } from '../gateway/guard';
+import { serviceFor } from '../gateway/service';
 import { isLoopback } from '../serve/auth';
 import type { CommitUnit } from '../store';
 import { PlantPublisher } from '../stream/plant-publisher';
@@ -27,6 +28,7 @@ interface RunOptions {
   /** false with --no-node-red. */
   nodeRed: boolean;
   nodeRedPort?: number;
+  profile?: 'default' | 'sd';
 }
 
 /** Node-RED's port beside the gateway when --node-red-port is not given. */
@@ -61,6 +63,7 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--http-host <address>', 'address /health and /metrics listen on (overrides the config; default 127.0.0.1, this machine only; 0.0.0.0: every interface)'))
     .addOption(new Option('--broker-port <n>', 'port of the embedded broker').argParser(wholeNumber(0, 65535)))
     .addOption(new Option('--db <file>', 'database file (overrides the config)'))
+    .addOption(new Option('--profile <name>', "how the log writes (overrides the config): 'sd' commits once a second for SD cards, 'default' every few ms").choices(['default', 'sd']))
     .addOption(new Option('--speed <x>', 'simulated plant: how much faster than real time').argParser(positiveNumber))
     .addOption(new Option('--seconds <s>', 'stop after this long (default: until Ctrl-C)').argParser(positiveNumber))
     .addOption(new Option('--every <s>', 'seconds between status lines').argParser(positiveNumber).default(5))
@@ -68,11 +71,14 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--node-red-port <n>', `port of the Node-RED started beside the gateway on embedded defaults (default ${DEFAULT_NODE_RED_PORT}; its folder: ./edge-infer-node-red)`).argParser(wholeNumber(1, 65535)))
     .option('--no-node-red', 'do not start Node-RED beside the gateway')
     .action(async (opts: RunOptions) => {
+      // First, before any child process could inherit NOTIFY_SOCKET and speak for the gateway.
+      const service = serviceFor(process.env, (err) => process.stderr.write(`edge-infer: ${err instanceof Error ? err.message : String(err)}\n`));
       // Node-RED runs the example flows, which are wired for the embedded broker and the demo
       // plant: with a config of one's own they would listen to nothing (or the wrong thing).
       if (opts.config && opts.nodeRedPort !== undefined) throw new EdgeInferError('E_ARGUMENT', `--node-red-port: Node-RED starts beside the gateway on embedded defaults only (its example flows need the embedded broker and the simulated plant), and --config ${opts.config} was given`);
       const loaded = opts.config ? withOverrides(await loadGatewayConfig(opts.config), opts) : embeddedDefaults({ brokerPort: opts.brokerPort, httpPort: opts.httpPort, db: opts.db, speed: opts.speed });
-      const config = opts.httpHost !== undefined ? { ...loaded, http: { ...loaded.http, host: httpHost(opts.httpHost) } } : loaded;
+      const hosted = opts.httpHost !== undefined ? { ...loaded, http: { ...loaded.http, host: httpHost(opts.httpHost) } } : loaded;
+      const config = opts.profile ? { ...hosted, profile: opts.profile } : hosted;
       // The plant is resolved before anything starts, so that a wrong one stops nothing half-open.
       const plant = config.simulate ? await resolvePlant(config.simulate.plant) : undefined;
       const gateway = new Gateway(config, (err) => process.stderr.write(`edge-infer: ${err instanceof Error ? err.message : String(err)}\n`), { source: opts.config ?? 'embedded defaults' });
@@ -99,6 +105,8 @@ export function registerRun(program: Command): void {
           process.stderr.write(`edge-infer: the dashboard listens on ${config.http.host}, reachable from the network, and no users are configured: it answers 403 until http.users is set (make a hash with \`edge-infer hash-password\`); /health and /metrics answer as before\n`);
         }
         for (const p of gateway.pipelines) print(`  ${p.name}: ${p.spec.topic} → ${p.card.id} [${p.variant.variant}, ${p.session.backend}] → ${p.spec.results}`);
+        // Started: the log is open, the broker connected, HTTP listening.
+        await service?.start(gateway, `running: broker ${gateway.brokerUrl}, ${gateway.pipelines.length} pipeline(s), log ${config.storage.path}`);
         if (config.simulate && plant) {
           publisher = new PlantPublisher(plant, { url: gateway.brokerUrl, speed: config.simulate.speed, clientId: 'edge-infer-simulated-plant' });
           await publisher.start();
@@ -119,6 +127,7 @@ export function registerRun(program: Command): void {
         ticker = setInterval(() => out.flush(), opts.every * 1000);
         await stopAsked;
       } finally {
+        await service?.stopping('stopping: logging what is queued');
         clearInterval(ticker);
         // Node-RED first: its flows are connected to the embedded broker the gateway closes.
         await nodeRed?.stop();

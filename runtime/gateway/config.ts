@@ -117,8 +117,8 @@ export const PipelineSchema = z
         }
       })
       .optional(),
-    /** Keep every n-th window for calibrating quantized models on this gateway's data (0: none). */
-    recordEvery: z.number().int().min(0).default(20),
+    /** Keep every n-th window for calibrating quantized models on this gateway's data (0: none; default 20, the 'sd' profile's 200). */
+    recordEvery: z.number().int().min(0).optional(),
     scheduler: SchedulerSchema.optional(),
     /**
      * Most devices followed at once (a new one past it is a dead letter), how long a silent device
@@ -133,6 +133,13 @@ export const PipelineSchema = z
 
 export const GatewayConfigSchema = z
   .object({
+    /**
+     * How the log writes. 'default': a commit every few milliseconds, each message journaled
+     * before its acknowledgement (lowest latency). 'sd': for SD cards and other flash that wears
+     * out: one commit per second (storage.batchMs), acknowledgements held until then, and a
+     * message journaled only when it is still unfinished a second later (see the README).
+     */
+    profile: z.enum(['default', 'sd']).default('default'),
     broker: BrokerSchema.default(BrokerSchema.parse({})),
     /** Models directory (default: the example models shipped with edge-infer). */
     models: z.string().min(1).default(bundledModelsDir()),
@@ -146,11 +153,14 @@ export const GatewayConfigSchema = z
         sync: z.enum(['full', 'normal', 'off']).default('normal'),
         retention: z.object({ maxAgeDays: z.number().positive().optional(), maxBytes: z.number().int().positive().optional() }).strict().default({ maxAgeDays: 30 }),
         outboxLimit: z.number().int().min(1).default(1_000_000),
-        /** Results wait at most this long to share a transaction: the log's part of a result's latency. */
-        batchMs: z.number().int().min(0).max(1000).default(5),
+        /**
+         * Results wait at most this long to share a transaction: the log's part of a result's
+         * latency (default: 5 ms; the 'sd' profile's 1000 ms).
+         */
+        batchMs: z.number().int().min(0).max(10_000).optional(),
       })
       .strict()
-      .default({ path: 'edge-infer.db', sync: 'normal', retention: { maxAgeDays: 30 }, outboxLimit: 1_000_000, batchMs: 5 }),
+      .default({ path: 'edge-infer.db', sync: 'normal', retention: { maxAgeDays: 30 }, outboxLimit: 1_000_000 }),
     /**
      * /health and /metrics. They answer anyone who reaches them, so by default only this machine
      * can (127.0.0.1); `host: 0.0.0.0` (every interface) or one address exposes them on purpose.
@@ -192,6 +202,19 @@ export const GatewayConfigSchema = z
   });
 
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+
+/** Most rows a batch of the 'sd' profile holds before it commits early (a burst): bounds its memory. */
+export const SD_BATCH_ROWS = 20_000;
+
+/** How the profile writes the log: the store options it sets. */
+export function logWriting(c: Pick<GatewayConfig, 'profile' | 'storage'>): { store: { batchMs: number; batchRows?: number; journal: 'always' | 'when-needed' }; maxDelivering?: number; recordEvery: number } {
+  // A pipeline's runs wait for their commit, two at most by default: with a commit a second
+  // that would cap it at two batches a second. Here they may wait by the hundred; the writer's
+  // batch rows still bound what waits in memory. Recorded windows (calibration data) are the
+  // log's largest rows: one in 200 still gives a quantizer thousands a day.
+  if (c.profile === 'sd') return { store: { batchMs: c.storage.batchMs ?? 1000, batchRows: SD_BATCH_ROWS, journal: 'when-needed' }, maxDelivering: 256, recordEvery: 200 };
+  return { store: { batchMs: c.storage.batchMs ?? 5, journal: 'always' }, recordEvery: 20 };
+}
 export type PipelineConfig = z.infer<typeof PipelineSchema>;
 
 const fieldPath = (p: readonly PropertyKey[]): string => formatPath(p, '(config)');

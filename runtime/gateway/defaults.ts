@@ -8,6 +8,8 @@ const VIBRATION = { kind: 'float32', channels: ['vib_x', 'vib_y', 'vib_z'], head
 export function embeddedDefaults(overrides: { brokerPort?: number; httpPort?: number; db?: string; speed?: number } = {}): GatewayConfig {
   return parseGatewayConfig(
     {
+      // A first gateway is often a Raspberry Pi on an SD card: one commit a second (see README).
+      profile: 'sd',
       // aedes speaks MQTT 3.1.1.
       broker: { embedded: { port: overrides.brokerPort ?? 1883 }, protocol: 4, clientId: 'edge-infer-gateway' },
       storage: { path: overrides.db ?? 'edge-infer.db' },

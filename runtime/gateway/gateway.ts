@@ -22,7 +22,7 @@ import { type InboundPacket, MessageIdentity } from '../stream/identity';
 import { MqttSource, type Subscription } from '../stream/mqtt-source';
 import { Pipeline } from '../stream/pipeline';
 import { OutboxPublisher } from '../stream/publisher';
-import type { GatewayConfig } from './config';
+import { type GatewayConfig, logWriting } from './config';
 
 /** How long a stop waits for the pipelines' last commits before it gives them up. */
 const STOP_COMMITS_WITHIN_MS = 10_000;
@@ -162,17 +162,18 @@ export class Gateway extends EventEmitter {
       // Inbound keys recognise redeliveries, which only a persistent session makes, and only
       // while the broker keeps it: they are kept that long, not as long as the log's rows.
       const redeliveries = c.broker.persistentSession && (c.broker.protocol === 4 || c.broker.embedded !== undefined || c.broker.sessionExpiryS > 0);
+      const writing = logWriting(c);
       const retention = redeliveries ? { ...c.storage.retention, inboundMaxAgeS: Math.max(c.broker.sessionExpiryS, 1) } : c.storage.retention;
       // A commit that fails is tried again by the log (nothing later passes it): reported here.
-      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, batchMs: c.storage.batchMs, retention, outboxLimit: c.storage.outboxLimit, onError: (err) => this.report(err) });
+      this.store = ResultStore.open({ path: c.storage.path, sync: c.storage.sync, ...writing.store, retention, outboxLimit: c.storage.outboxLimit, onError: (err) => this.report(err) });
       const store = this.store;
       this.metrics.depths = () => (this.stopping ? undefined : { outbox: store.outboxDepth(), journal: store.journalDepth() });
-      this.metrics.commits = () => store.stats;
+      this.metrics.commits = () => ({ ...store.stats, commits: store.stats.commits + store.journalStats.commits });
       this.reader = await LogReader.open({ path: c.storage.path });
       for (const [i, p] of c.pipelines.entries()) {
         try {
           const pipeline = new Pipeline(
-            { ...p, scheduler: p.scheduler ?? c.scheduler, inboundKeys: redeliveries },
+            { ...p, recordEvery: p.recordEvery ?? writing.recordEvery, scheduler: { ...(p.scheduler ?? c.scheduler), maxDelivering: writing.maxDelivering }, inboundKeys: redeliveries },
             variants[i],
             this.sessions[i],
             this.store,
@@ -243,6 +244,9 @@ export class Gateway extends EventEmitter {
       // that the broker brings them again: one problem until a message is journaled again.
       source.on('handler-error', (err: unknown) => {
         if (isEdgeInferError(err, 'E_STORE_WRITE')) this.problems.occurred('journal', err, JOURNAL_FAILING, err.code);
+        // Stopping, the 'sd' profile lets go of the messages still held (samples in partial
+        // windows): unacknowledged, the broker brings them again at the next start. Not a problem.
+        else if (this.stopping && isEdgeInferError(err, 'E_STORE_CLOSED')) return;
         else this.report(err);
       });
       source.on('dropped', (err: EdgeInferError) => this.problems.occurred('journal', err, JOURNAL_FAILING, err.code));
@@ -425,6 +429,15 @@ export class Gateway extends EventEmitter {
     };
   }
 
+  /**
+   * Since when messages cannot be journaled (the log locked or full), ISO time, or null: until a
+   * message is journaled again (for the watchdog; commits of results are in health()).
+   */
+  get journalFailingSince(): string | null {
+    const p = this.problems.get('journal');
+    return p ? new Date(p.sinceMs).toISOString() : null;
+  }
+
   /** The log (for the dashboard and the tests). */
   get log(): ResultStore {
     if (!this.store) throw new EdgeInferError('E_STORE_CLOSED', 'the gateway is not running');
@@ -442,6 +455,8 @@ export class Gateway extends EventEmitter {
       // elsewhere) that would wait without end, so after a bound the log closes, the units still
       // held back are given up (their messages stay journaled for the next start), and the rest
       // of the stop goes on.
+      // The last commits go at once, not after a long batch interval (the 'sd' profile's second).
+      this.store?.hurry();
       const closed = Promise.all(this.pipelines.map((p) => p.close().catch((err) => this.report(err))));
       let bound: NodeJS.Timeout | undefined;
       const inTime = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => (bound = setTimeout(() => resolve(false), STOP_COMMITS_WITHIN_MS)))]);

@@ -27,10 +27,11 @@ export class GatewayMetrics {
   readonly devices: Gauge<'pipeline'>;
   readonly evictedDevices: Counter<'pipeline'>;
   readonly internalErrors: Counter<'pipeline' | 'stage'>;
+  readonly logCommits: Gauge;
   readonly commitRetries: Gauge;
   readonly commitsFailing: Gauge;
   /** Reads the log's commit counters when the metrics are scraped. */
-  commits: (() => { retries: number; failingSinceMs: number | null } | undefined) | undefined;
+  commits: (() => { commits: number; retries: number; failingSinceMs: number | null } | undefined) | undefined;
   /** Reads the log's depths when the metrics are scraped (not on every commit). */
   depths: (() => { outbox: number; journal: number } | undefined) | undefined;
 
@@ -67,10 +68,12 @@ export class GatewayMetrics {
     this.devices = new Gauge({ name: 'edge_infer_devices', help: 'Devices a pipeline follows now (each keeps a window)', labelNames: ['pipeline'], registers: r });
     this.evictedDevices = new Counter({ name: 'edge_infer_evicted_devices_total', help: 'Devices let go after staying silent past the idle bound (their partial windows dropped)', labelNames: ['pipeline'], registers: r });
     this.internalErrors = new Counter({ name: 'edge_infer_internal_errors_total', help: 'Unexpected errors caught inside a pipeline stage (the input became a dead letter; the gateway kept running)', labelNames: ['pipeline', 'stage'], registers: r });
-    const commits = (g: Gauge, pick: (c: { retries: number; failingSinceMs: number | null }) => number): void => {
+    const commits = (g: Gauge, pick: (c: { commits: number; retries: number; failingSinceMs: number | null }) => number): void => {
       const c = this.commits?.();
       if (c) g.set(pick(c));
     };
+    // What an SD card feels: every commit writes the pages it touched again (the 'sd' profile makes one a second).
+    this.logCommits = new Gauge({ name: 'edge_infer_log_commits', help: 'Transactions the log committed since start (result batches and journal group commits)', registers: r, collect() { commits(this, (c) => c.commits); } });
     this.commitRetries = new Gauge({ name: 'edge_infer_commit_retries', help: 'Batches the log tried again after their transaction failed as a whole (disk full, I/O error, lock held), since start', registers: r, collect() { commits(this, (c) => c.retries); } });
     this.commitsFailing = new Gauge({ name: 'edge_infer_commit_failing_seconds', help: 'How long commits have been failing (0 while they succeed); nothing is lost meanwhile, but nothing is logged', registers: r, collect() { commits(this, (c) => (c.failingSinceMs === null ? 0 : (Date.now() - c.failingSinceMs) / 1000)); } });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'edge_infer_' });

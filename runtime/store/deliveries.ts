@@ -4,6 +4,7 @@
 // forgets are written in the journal's group commit, so a message's note is on disk no later than
 // its journal row (and its acknowledgement waits for both).
 import type Database from 'better-sqlite3';
+import { inboundRange } from './inbound-keys';
 
 /** The message last received under one packet id. */
 export interface Delivery {
@@ -19,6 +20,7 @@ export type DeliveryOp =
 export class DeliveryStatements {
   readonly upsert: Database.Statement;
   readonly remove: Database.Statement;
+  readonly removeInbound: Database.Statement;
 
   constructor(db: Database.Database) {
     this.upsert = db.prepare(
@@ -27,14 +29,23 @@ export class DeliveryStatements {
     );
     // Only that message's row: the packet id may carry a newer message by now.
     this.remove = db.prepare('DELETE FROM mqtt_deliveries WHERE client_id = ? AND message_id = ? AND key = ?');
+    this.removeInbound = db.prepare('DELETE FROM inbound WHERE key >= ? AND key < ?');
   }
 
-  /** Applies queued notes and forgets, inside the caller's transaction. */
-  apply(ops: readonly DeliveryOp[]): void {
+  /** Applies queued notes and forgets, inside the caller's transaction; returns the inbound keys deleted. */
+  apply(ops: readonly DeliveryOp[]): number {
+    let inboundDeleted = 0;
     for (const op of ops) {
       if (op.kind === 'note') this.upsert.run(op.clientId, op.delivery.messageId, op.delivery.key, op.delivery.hash, op.receivedMs);
-      else this.remove.run(op.clientId, op.messageId, op.key);
+      else {
+        this.remove.run(op.clientId, op.messageId, op.key);
+        // The broker has read the message's acknowledgement: it will never bring the message
+        // again, so the keys that would recognise it may go too (rows of the message consumed
+        // later, when it was acknowledged before being logged, stay until retention).
+        inboundDeleted += this.removeInbound.run(...inboundRange(op.key)).changes;
+      }
     }
+    return inboundDeleted;
   }
 }
 

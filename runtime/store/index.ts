@@ -10,6 +10,7 @@ export type { IncomingMessages } from './incoming';
 export type { SubscriptionGrants, SubscriptionGrant } from './grants';
 export type { Deliveries, Delivery } from './deliveries';
 export { DEFAULTS as STORE_DEFAULTS, MIN_MAX_BYTES } from './options';
+export { inboundKey, inboundRange } from './inbound-keys';
 export type {
   StoreOptions, RetentionOptions, SyncMode, InboundRef, HeldPublish, JournalEntry, JournalRow, ConsumedRef, CursorRecord, DeviceCursor, ResultRecord, AlertRecord, DeadLetterRecord, OutboxMessage, WindowRecord, CommitUnit,
   ResultRow, AlertRow, DeadLetterRow, OutboxEntry, WindowRow, SeriesPoint, ChartPoint, SeriesResult, SeriesSource, ChartField, ModelStatsRow, AgreementRow, AggregateRow, StoreCounts, StoreStats,

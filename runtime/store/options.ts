@@ -1,12 +1,13 @@
 // StoreOptions checked at the boundary, with defaults filled in. Errors name the field.
 import { EdgeInferError } from '../errors';
-import type { StoreOptions, SyncMode } from './types';
+import type { JournalMode, StoreOptions, SyncMode } from './types';
 
 export interface ResolvedOptions {
   path: string;
   sync: SyncMode;
   batchRows: number;
   batchMs: number;
+  journal: JournalMode;
   retention: { maxAgeDays: number | null; maxBytes: number | null; inboundMaxAgeS: number | null; everyMs: number; minuteRollupDays: number; hourRollupDays: number };
   outboxLimit: number;
   onError: (err: Error) => void;
@@ -16,6 +17,7 @@ export const DEFAULTS = {
   sync: 'normal' as SyncMode,
   batchRows: 1000,
   batchMs: 20,
+  journal: 'always' as JournalMode,
   retentionEveryMs: 60_000,
   minuteRollupDays: 90,
   hourRollupDays: 365,
@@ -26,7 +28,8 @@ export const DEFAULTS = {
 export const MIN_MAX_BYTES = 256 * 1024;
 
 const SYNC_MODES: readonly SyncMode[] = ['full', 'normal', 'off'];
-const KNOWN = new Set(['path', 'sync', 'batchRows', 'batchMs', 'retention', 'outboxLimit', 'onError']);
+const JOURNAL_MODES: readonly JournalMode[] = ['always', 'when-needed'];
+const KNOWN = new Set(['path', 'sync', 'batchRows', 'batchMs', 'journal', 'retention', 'outboxLimit', 'onError']);
 const KNOWN_RETENTION = new Set(['maxAgeDays', 'maxBytes', 'inboundMaxAgeS', 'everyMs', 'minuteRollupDays', 'hourRollupDays']);
 
 function bad(field: string, expected: string, got: unknown): EdgeInferError {
@@ -56,6 +59,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (typeof o.path !== 'string' || o.path.trim() === '') throw bad('path', 'a database file path', o.path);
   if (o.path === ':memory:' || o.path.startsWith('file:')) throw bad('path', 'a file path (in-memory and URI databases are not supported: the log must survive a restart)', o.path);
   if (o.sync !== undefined && !SYNC_MODES.includes(o.sync)) throw bad('sync', `one of ${SYNC_MODES.join(', ')}`, o.sync);
+  if (o.journal !== undefined && !JOURNAL_MODES.includes(o.journal)) throw bad('journal', `one of ${JOURNAL_MODES.join(', ')}`, o.journal);
   if (o.onError !== undefined && typeof o.onError !== 'function') throw bad('onError', 'a function', typeof o.onError);
 
   const r = o.retention;
@@ -68,6 +72,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     sync: o.sync ?? DEFAULTS.sync,
     batchRows: wholeNumber('batchRows', o.batchRows, 1, DEFAULTS.batchRows),
     batchMs: wholeNumber('batchMs', o.batchMs, 0, DEFAULTS.batchMs),
+    journal: o.journal ?? DEFAULTS.journal,
     retention: {
       maxAgeDays: positive('retention.maxAgeDays', r?.maxAgeDays),
       maxBytes,

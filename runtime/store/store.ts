@@ -10,6 +10,7 @@ import { AlertMarks, checkMark } from './alert-marks';
 import { Deliveries, type DeliveryOp, DeliveryStatements } from './deliveries';
 import { SubscriptionGrants } from './grants';
 import { IncomingMessages } from './incoming';
+import { HeldMessages } from './held-messages';
 import { Journal } from './journal';
 import { Queries, checkCount, checkName } from './queries';
 import { LogReads } from './reads';
@@ -83,7 +84,7 @@ export class ResultStore {
   private deliveryQueue: Array<{ op: DeliveryOp; resolve: () => void; reject: (err: Error) => void }> = [];
   private journalTimer: NodeJS.Immediate | undefined;
   private readonly deliveryStatements: DeliveryStatements;
-  private readonly groupCommit: (entries: readonly JournalEntry[], ops: readonly DeliveryOp[]) => boolean[];
+  private readonly groupCommit: (entries: readonly JournalEntry[], ops: readonly DeliveryOp[]) => { fresh: boolean[]; inboundDeleted: number };
   /** Journal group commits and the messages they held (journalStats). */
   private readonly journalCounts = { commits: 0, messages: 0 };
   /** The read queries, with their arguments checked (the log reader's worker uses the same). */
@@ -105,8 +106,8 @@ export class ResultStore {
     this.alertMarks = new AlertMarks(db);
     this.deliveryStatements = new DeliveryStatements(db);
     this.groupCommit = db.transaction((entries: readonly JournalEntry[], ops: readonly DeliveryOp[]) => {
-      this.deliveryStatements.apply(ops);
-      return entries.length ? this.inboundJournal.insertAll(entries) : [];
+      const inboundDeleted = this.deliveryStatements.apply(ops);
+      return { fresh: entries.length ? this.inboundJournal.insertAll(entries) : [], inboundDeleted };
     });
     const { maxAgeDays, maxBytes, inboundMaxAgeS, everyMs } = options.retention;
     if ((maxAgeDays !== null || maxBytes !== null || inboundMaxAgeS !== null) && everyMs > 0) {
@@ -128,9 +129,11 @@ export class ResultStore {
       const tallies = new Tallies(db);
       const streams = new Set<string>();
       for (const s of db.prepare('SELECT device, model FROM result_streams').all() as Array<{ device: string; model: string }>) streams.add(streamKey(s.device, s.model));
-      const writer = new BatchWriter(db, o, tallies, streams);
+      const journal = new Journal(db, tallies);
+      const held = o.journal === 'when-needed' ? new HeldMessages(journal, new DeliveryStatements(db), tallies, o.batchMs) : undefined;
+      const writer = new BatchWriter(db, o, tallies, streams, held);
       const retention = new Retention(db, o.retention, tallies, streams, streamKey);
-      return new ResultStore(db, o, tallies, writer, new Queries(db), retention, new Journal(db, tallies));
+      return new ResultStore(db, o, tallies, writer, new Queries(db), retention, journal);
     } catch (err) {
       db.close();
       throw err;
@@ -171,6 +174,8 @@ export class ResultStore {
    */
   journalSoon(entry: JournalEntry): Promise<boolean> {
     if (this.closed) return Promise.reject(this.closedError('journalSoon'));
+    // 'when-needed': held until the batch that logs what the message fed, or journaled by it.
+    if (this.options.journal === 'when-needed') return this.writer.holdMessage(entry);
     return new Promise((resolve, reject) => {
       this.journalQueue.push({ entry, resolve, reject });
       if (this.journalQueue.length >= JOURNAL_GROUP_MAX) this.flushJournal();
@@ -188,7 +193,9 @@ export class ResultStore {
     if (group.length === 0 && ops.length === 0) return;
     let fresh: boolean[];
     try {
-      fresh = this.inboundJournal.counted(this.groupCommit(group.map((g) => g.entry), ops.map((o) => o.op)));
+      const done = this.groupCommit(group.map((g) => g.entry), ops.map((o) => o.op));
+      fresh = this.inboundJournal.counted(done.fresh);
+      this.tallies.add('inbound', -done.inboundDeleted);
     } catch (err) {
       const error = new StoreError('E_STORE_WRITE', `journal: ${group.length} message(s) and ${ops.length} delivery record(s) not written: ${messageOf(err)}`, { cause: err });
       for (const g of group) g.reject(error);
@@ -199,6 +206,14 @@ export class ResultStore {
     this.journalCounts.messages += group.length;
     group.forEach((g, i) => g.resolve(fresh[i]));
     for (const o of ops) o.resolve();
+  }
+
+  /**
+   * 'when-needed': a message's acknowledgement waits for the batch that logs what it fed (see
+   * held-messages.ts); the intake processes it before that, not after its journal commit.
+   */
+  get journalMode(): 'always' | 'when-needed' {
+    return this.options.journal;
   }
 
   /** Journal group commits so far and the messages they held (a commit per turn of the event loop, not per message). */
@@ -214,6 +229,7 @@ export class ResultStore {
     this.checkOpen('deliveries');
     return new Deliveries(this.db, checkName('clientId', clientId), (op) => {
       if (this.closed) return Promise.reject(this.closedError('deliveries'));
+      if (this.options.journal === 'when-needed') return this.writer.recordDelivery(op);
       return new Promise<void>((resolve, reject) => {
         this.deliveryQueue.push({ op, resolve, reject });
         this.journalTimer ??= setImmediate(() => this.flushJournal());
@@ -424,6 +440,11 @@ export class ResultStore {
   /** Commit counters for the metrics; a copy. */
   get stats(): StoreStats {
     return { ...this.writer.stats };
+  }
+
+  /** Batches commit as soon as they can from now on, not after batchMs (a stopping gateway's last commits). */
+  hurry(): void {
+    if (!this.closed) this.writer.hurry();
   }
 
   /** Flushes, checkpoints, closes. Idempotent: later calls return the same promise. */

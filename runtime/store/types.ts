@@ -11,6 +11,14 @@ export interface StoreOptions {
   batchRows?: number;
   /** ...or when its oldest unit has waited this long, in ms; default 20. */
   batchMs?: number;
+  /**
+   * 'always' (default): every message is journaled in a group commit of its own before it may be
+   * acknowledged. 'when-needed': messages are processed at once and their acknowledgement waits
+   * for the batch commit that logs what they fed (the broker holds them meanwhile); only a message
+   * still unfinished after a whole batch interval is journaled, in that batch's transaction. One
+   * commit per batch: what an SD card needs.
+   */
+  journal?: JournalMode;
   /** Retention by age and by size; nothing is deleted unless one of the two is set. */
   retention?: RetentionOptions;
   /** Most messages kept in the outbox; beyond it the oldest are dropped and counted; default 1,000,000. */
@@ -18,6 +26,8 @@ export interface StoreOptions {
   /** Called when background retention fails; default process.emitWarning. */
   onError?: (err: Error) => void;
 }
+
+export type JournalMode = 'always' | 'when-needed';
 
 export interface RetentionOptions {
   /** Rows older than this many days are deleted (outbox excepted). */

@@ -8,10 +8,12 @@
 // closes).
 import type Database from 'better-sqlite3';
 import { Problems, type ProblemWords, clockText, durationText } from '../problems';
+import type { DeliveryOp } from './deliveries';
 import { StoreError, messageOf } from './errors';
+import type { HeldMessages, HeldOutcome } from './held-messages';
 import { RollupDelta, RollupWriter } from './rollups';
 import type { Tallies } from './tallies';
-import type { CommitUnit, StoreStats } from './types';
+import type { CommitUnit, JournalEntry, StoreStats } from './types';
 
 /** Dead-letter payloads are cut to this many bytes (and flagged). */
 export const DEAD_LETTER_MAX_BYTES = 1024 * 1024;
@@ -39,6 +41,8 @@ interface Delta {
   streams: Set<string>;
   /** Its results folded per (device, model, minute), written once at the end of the transaction. */
   rollups: RollupDelta;
+  /** What it did with the messages held for it (journal 'when-needed'). */
+  held?: HeldOutcome;
 }
 
 const newDelta = (): Delta => ({ rows: 0, results: 0, alerts: 0, deadLetters: 0, windows: 0, inbound: 0, outboxAdded: 0, outboxAcked: 0, outboxDropped: 0, journalConsumed: 0, streams: new Set(), rollups: new RollupDelta() });
@@ -130,6 +134,8 @@ export class BatchWriter {
   /** Outbox ids acknowledged by the broker, deleted with the next batch. */
   private readonly acks = new Set<number>();
   readonly stats: StoreStats = { commits: 0, rows: 0, lastCommitMs: 0, lastCommitRows: 0, failedUnits: 0, droppedOutbox: 0, retries: 0, failingSinceMs: null };
+  /** Set by hurry(): batches no longer wait for batchMs (the gateway is stopping). */
+  private hurried = false;
   /** The pause before the next try while batches fail as a whole (0: not failing). */
   private retryMs = 0;
   /** A run of failed commits, reported once, then at its end. */
@@ -159,6 +165,8 @@ export class BatchWriter {
     private readonly tallies: Tallies,
     /** (device, model) pairs already in result_streams. */
     private readonly streams: Set<string>,
+    /** Journal 'when-needed': messages whose acknowledgement waits for a batch (none: 'always'). */
+    private readonly held?: HeldMessages,
   ) {
     this.problems = new Problems((err) => this.options.onError?.(err));
     this.insertResult = db.prepare(
@@ -191,6 +199,7 @@ export class BatchWriter {
       const d = newDelta();
       this.applyAcks(acks, d);
       for (const p of batch) this.writeUnit(p.unit, d);
+      d.held = this.held?.write(batch.map((p) => p.unit.consumed));
       this.rollups.write(d.rollups);
       this.enforceOutboxLimit(d);
       return d;
@@ -211,7 +220,8 @@ export class BatchWriter {
           failed.set(p, err as Error);
         }
       }
-      // Only the units that committed are in d's rollups.
+      // Only the units that committed retire messages, and only they are in d's rollups.
+      d.held = this.held?.write(batch.filter((p) => !failed.has(p)).map((p) => p.unit.consumed));
       this.rollups.write(d.rollups);
       this.enforceOutboxLimit(d);
       return d;
@@ -226,6 +236,20 @@ export class BatchWriter {
       if (this.queuedRows >= this.options.batchRows) this.flush();
       else this.schedule();
     });
+  }
+
+  /** Journal 'when-needed': holds a message until a batch retires or journals it (see held-messages.ts). */
+  holdMessage(entry: JournalEntry): Promise<boolean> {
+    const held = this.held!.hold(entry);
+    this.schedule();
+    return held;
+  }
+
+  /** Journal 'when-needed': a packet-id record, written with the next batch. */
+  recordDelivery(op: DeliveryOp): Promise<void> {
+    const recorded = this.held!.record(op);
+    this.schedule();
+    return recorded;
   }
 
   /** Marks an outbox message sent; it is deleted with the next batch. False when it is not in the outbox. */
@@ -256,7 +280,7 @@ export class BatchWriter {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.queue.length === 0 && this.acks.size === 0) return;
+    if (this.queue.length === 0 && this.acks.size === 0 && !this.held?.pending) return;
     const batch = this.queue;
     const acks = [...this.acks];
     this.queue = [];
@@ -287,6 +311,9 @@ export class BatchWriter {
     }
     this.stats.lastCommitMs = performance.now() - t0;
     this.applyDelta(d, acks);
+    if (d.held) this.held!.settle(d.held);
+    // Messages still unfinished are looked at again by the next batch, a whole interval on.
+    if (this.held?.pending) this.schedule();
     this.stats.failedUnits += failed.size;
     for (const p of batch) {
       const err = failed.get(p);
@@ -322,6 +349,8 @@ export class BatchWriter {
     this.flush(true);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    // Held messages were never acknowledged: the broker brings them again at the next start.
+    if (this.held?.pending) this.held.abandon(new StoreError('E_STORE_CLOSED', 'the log closed before this message was logged; it stays unacknowledged at the broker'));
     if (this.queue.length === 0) return;
     const error = new StoreError('E_STORE_WRITE', `${this.queue.length} unit(s) were not committed before the log closed; their messages stay journaled for the next start`);
     this.stats.failedUnits += this.queue.length;
@@ -331,7 +360,16 @@ export class BatchWriter {
   }
 
   private schedule(): void {
-    if (!this.timer) this.timer = setTimeout(() => this.flush(), this.options.batchMs);
+    if (!this.timer) this.timer = setTimeout(() => this.flush(), this.hurried ? 0 : this.options.batchMs);
+  }
+
+  /**
+   * From now on a batch commits as soon as it can instead of after batchMs: a stopping gateway
+   * must not wait a long batch interval for each of its last commits.
+   */
+  hurry(): void {
+    this.hurried = true;
+    if (this.timer && this.retryMs === 0) this.flush();
   }
 
   private applyDelta(d: Delta, acks: number[]): void {

@@ -161,7 +161,12 @@ export class MessageIdentity {
     }
   }
 
+  /**
+   * Unique per message: the process's boot tag, then the counter with its length first, so that a
+   * process's tags sort in the order it made them (see inboundKey).
+   */
   private tag(): string {
-    return `${this.boot}${(this.counter++).toString(36)}`;
+    const n = (this.counter++).toString(36);
+    return `${this.boot}${n.length.toString(36)}${n}`;
   }
 }

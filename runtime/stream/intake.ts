@@ -3,7 +3,7 @@
 // of consumed messages) and dropped when the log already has it; every other message is
 // journaled in the group commit of its turn of the event loop, then handed on in arrival order.
 import type { GatewayMetrics } from '../serve/metrics';
-import type { ResultStore } from '../store';
+import { type ResultStore, inboundKey } from '../store';
 import type { MessageLedger } from './ledger';
 
 /** One inbound message, as the gateway hands it to each pipeline that wants it. */
@@ -73,7 +73,7 @@ export class Intake {
     const inMemory = this.ledger.has(key) || this.journaling.has(key);
     // Only a message the broker marks as redelivered can be one the log already has; looking
     // every message up would cost a query each.
-    if (m.redelivered && (inMemory || this.store.journaled(pipeline, key) || this.store.seen(`${pipeline}:${key}`))) {
+    if (m.redelivered && (inMemory || this.store.journaled(pipeline, key) || this.seenBefore(key))) {
       this.metrics.duplicates.inc({ pipeline });
       return;
     }
@@ -81,6 +81,7 @@ export class Intake {
     if (inMemory) key = `${key}~${m.receivedMs}~${++this.repeats}`;
     // In memory from here until the ledger has it: a repeat of it meanwhile is a message of its own.
     this.journaling.add(key);
+    if (this.store.journalMode === 'when-needed') return this.acceptHeld(m, key);
     try {
       // Grouped with the messages of this turn in one commit; the acknowledgement waits on it.
       const fresh = await this.store.journalSoon({ pipeline, key, topic: m.topic, payload: m.payload, receivedMs: m.receivedMs });
@@ -100,6 +101,42 @@ export class Intake {
       this.shrinkWaiters = [];
       for (const w of waiters) w();
     }
+  }
+
+  /**
+   * Journal 'when-needed' (the SD-card profile): the message is processed now, and the
+   * acknowledgement waits for the batch commit that logs what it fed, or journals it if it is still
+   * unfinished a batch interval later. Until then the broker holds it: a crash before that commit
+   * brings it again. A QoS 0 message has no acknowledgement to hold, and no redelivery: it is not
+   * journaled at all (what it left in a partial window is lost with the process).
+   */
+  private async acceptHeld(m: InboundMessage, key: string): Promise<void> {
+    const entry = { pipeline: this.options.pipeline, key, topic: m.topic, payload: m.payload, receivedMs: m.receivedMs };
+    const kept = m.qos > 0 ? this.store.journalSoon(entry) : undefined;
+    // Its rejection is the caller's, through the await below; never unhandled meanwhile.
+    kept?.catch(() => undefined);
+    try {
+      const message: JournaledMessage = { key, topic: m.topic, payload: m.payload, receivedMs: m.receivedMs, remember: this.options.rememberKeys && m.qos > 0 };
+      const turn = this.turn.then(async () => {
+        await this.options.room();
+        this.options.process(message);
+      });
+      this.turn = turn.catch(() => undefined);
+      await turn;
+    } finally {
+      // Processed: the ledger has it now (until its retirement commits), so the backlog lets go.
+      this.journaling.delete(key);
+      const waiters = this.shrinkWaiters;
+      this.shrinkWaiters = [];
+      for (const w of waiters) w();
+    }
+    await kept;
+  }
+
+  /** True when the log remembers the message as consumed (under its row key, or as earlier versions kept it). */
+  private seenBefore(key: string): boolean {
+    const pipeline = this.options.pipeline;
+    return this.store.seen(inboundKey(pipeline, key)) || this.store.seen(`${pipeline}:${key}`);
   }
 
   /** Resolves when a message taken leaves the backlog (at once when there is none). */

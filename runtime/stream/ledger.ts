@@ -2,7 +2,7 @@
 // needs it any more: its windows are logged (or dead-lettered), no device window still buffers
 // its samples, and (Sparkplug) it is not a birth kept for the next restart. Retired messages are
 // handed to the next commit, which deletes their rows in the same transaction as the results.
-import type { CommitUnit, ConsumedRef, InboundRef } from '../store';
+import { type CommitUnit, type ConsumedRef, type InboundRef, inboundKey } from '../store';
 import type { ReadyWindow } from './device-windows';
 
 interface Holds {
@@ -130,7 +130,7 @@ export class MessageLedger {
       consumed.push({ pipeline: this.pipeline, key: k.key });
       this.retiring.add(k.key);
       // The inbound key outlives the journal row, so a redelivery after it is still recognised.
-      if (k.remember) inbound.push({ key: `${this.pipeline}:${k.key}`, topic: this.pipeline, receivedMs: nowMs });
+      if (k.remember) inbound.push({ key: inboundKey(this.pipeline, k.key), topic: this.pipeline, receivedMs: nowMs });
     }
     return { consumed, inbound };
   }

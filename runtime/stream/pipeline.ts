@@ -46,7 +46,8 @@ export interface PipelineSpec {
   partition?: PartitionSpec;
   /** Keep every n-th window for on-gateway calibration (0: none). */
   recordEvery: number;
-  scheduler: { maxBatch: number; maxWaitMs: number; maxQueue: number; policy: BackPressurePolicy };
+  /** maxDelivering: runs whose results may wait for their commit at once (default 2). */
+  scheduler: { maxBatch: number; maxWaitMs: number; maxQueue: number; policy: BackPressurePolicy; maxDelivering?: number };
   /**
    * Keep the keys of consumed QoS 1/2 messages (the log's `inbound` table) to recognise a
    * redelivery that comes after them. Only a persistent session redelivers. Default true.

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadGatewayConfig } from '../../runtime/gateway/config';
+import { SD_BATCH_ROWS, loadGatewayConfig, logWriting, parseGatewayConfig } from '../../runtime/gateway/config';
 import { packageRoot } from '../../runtime/paths';
 import { tempDir } from '../helpers/gateway';
 
@@ -110,6 +110,18 @@ const cases: Array<{ what: string; file: string; text: string; field: RegExp }> 
     field: /storage\.batchMs: .*>=0/,
   },
   {
+    what: 'an unknown profile (YAML)',
+    file: 'gateway.yaml',
+    text: yaml(['profile: flash', 'pipelines:', '  - name: vib', '    topic: plant/{device}/vibration', '    decoder: { kind: float32, channels: [vib_x] }', '    model: fault-classifier']),
+    field: /: profile: .*"default"\|"sd"/,
+  },
+  {
+    what: 'a commit wait past 10 s (JSON)',
+    file: 'gateway.json',
+    text: JSON.stringify({ ...BASE, profile: 'sd', storage: { path: 'log/edge-infer.db', batchMs: 60_000 }, pipelines: [PIPELINE] }),
+    field: /storage\.batchMs: .*<=10000/,
+  },
+  {
     what: 'YAML that does not parse',
     file: 'gateway.yaml',
     text: 'pipelines: [ { name: vib\n',
@@ -189,8 +201,27 @@ describe('loadGatewayConfig', () => {
     const config = await loadGatewayConfig(file);
     expect(config.storage.path).toBe(path.join(dir, 'edge-infer.db'));
     expect(config.simulate?.plant).toBe('demo');
-    expect(config.storage.batchMs).toBe(5);
+    expect(logWriting(config).store.batchMs).toBe(5);
     expect(path.isAbsolute(config.models)).toBe(true);
     expect(config.broker.tls).toBeUndefined();
+  });
+});
+
+describe('the profile: how the log writes', () => {
+  const config = (over: Record<string, unknown>) => parseGatewayConfig({ ...BASE, pipelines: [PIPELINE], ...over });
+
+  it("should write as before by default: a commit every 5 ms, every message journaled, one window in 20 recorded", () => {
+    const c = config({});
+    expect(c.profile).toBe('default');
+    expect(logWriting(c)).toEqual({ store: { batchMs: 5, journal: 'always' }, recordEvery: 20 });
+  });
+
+  it("should commit once a second with 'sd', journal only when needed, let runs wait for their commit, and record one window in 200", () => {
+    expect(logWriting(config({ profile: 'sd' }))).toEqual({ store: { batchMs: 1000, batchRows: SD_BATCH_ROWS, journal: 'when-needed' }, maxDelivering: 256, recordEvery: 200 });
+  });
+
+  it("should keep a batchMs the config gives, whatever the profile", () => {
+    expect(logWriting(config({ profile: 'sd', storage: { path: 'x.db', batchMs: 5000 } })).store.batchMs).toBe(5000);
+    expect(logWriting(config({ storage: { path: 'x.db', batchMs: 50 } })).store.batchMs).toBe(50);
   });
 });

@@ -3,7 +3,7 @@
 // its messages still retire accounted for; a journal write that fails is never acknowledged.
 import { describe, expect, it } from 'vitest';
 import { GatewayMetrics } from '../../runtime/serve/metrics';
-import type { ResultRecord } from '../../runtime/store';
+import { type ResultRecord, inboundKey } from '../../runtime/store';
 import { Committer } from '../../runtime/stream/commit';
 import { Intake } from '../../runtime/stream/intake';
 import { MessageLedger } from '../../runtime/stream/ledger';
@@ -26,7 +26,7 @@ describe('Committer', () => {
     await new Committer('p', store, ledger, new GatewayMetrics({ processMetrics: false }), (u) => committed.push(u), () => undefined).write({ results: [result(1)] });
     expect(countRows(file, 'journal')).toBe(0);
     expect(countRows(file, 'results')).toBe(1);
-    expect(store.seen('p:a')).toBe(true);
+    expect(store.seen(inboundKey('p', 'a'))).toBe(true);
     expect(committed).toHaveLength(1);
     expect(ledger.has('a')).toBe(false);
   });

@@ -2,6 +2,7 @@
 // commit) exactly when no window, device buffer or pin holds it any more.
 import { describe, expect, it } from 'vitest';
 import type { ReadyWindow } from '../../runtime/stream/device-windows';
+import { inboundKey } from '../../runtime/store';
 import { MessageLedger } from '../../runtime/stream/ledger';
 
 const win = (...keys: string[]): ReadyWindow => ({ device: 'd', features: new Float32Array(1), dims: [1], startMs: 0, endMs: 1, messageKeys: keys });
@@ -12,7 +13,7 @@ describe('MessageLedger', () => {
     l.open('a', true);
     expect(l.has('a')).toBe(true);
     l.close('a');
-    expect(l.take(5)).toEqual({ consumed: [{ pipeline: 'p', key: 'a' }], inbound: [{ key: 'p:a', topic: 'p', receivedMs: 5 }] });
+    expect(l.take(5)).toEqual({ consumed: [{ pipeline: 'p', key: 'a' }], inbound: [{ key: inboundKey('p', 'a'), topic: 'p', receivedMs: 5 }] });
     // Retiring until its commit settles: a message with the same key meanwhile is a repeat.
     expect(l.has('a')).toBe(true);
     l.committed([{ pipeline: 'p', key: 'a' }]);
