@@ -1,8 +1,9 @@
 // The arm64 release bundle runs under qemu-aarch64 pinned to a Raspberry Pi 4's Cortex-A72, with
 // npm's arm64 Node: every example model through the engine (WASM and onnxruntime-node's arm64
 // binary) gives the x64 outputs on the same windows within tolerances/why in
-// arm64/tolerances.json, and the gateway (`edge-infer run`) logs results from a real Mosquitto
-// through the bundle's arm64 better-sqlite3. Missing qemu or cross packages fail, never skip.
+// arm64/tolerances.json; the gateway (`edge-infer run`) and the bundle's Node-RED with a model
+// node log results from a real Mosquitto through the bundle's arm64 better-sqlite3. Missing qemu
+// or cross packages fail, never skip. vitest.config.mts runs this file after the rest.
 // Times under emulation mean nothing; what runs, and what it computes, does.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
