@@ -2,6 +2,8 @@
 // acknowledged. A message the broker marks as a redelivery is looked up (journal, then the keys
 // of consumed messages) and dropped when the log already has it; every other message is
 // journaled in the group commit of its turn of the event loop, then handed on in arrival order.
+// With the log's journal 'when-needed' (the 'sd' profile) it is handed on at once, and its
+// acknowledgement waits for the commit that logs what it fed.
 import type { GatewayMetrics } from '../serve/metrics';
 import { type ResultStore, inboundKey } from '../store';
 import type { MessageLedger } from './ledger';
@@ -87,19 +89,9 @@ export class Intake {
       const fresh = await this.store.journalSoon({ pipeline, key, topic: m.topic, payload: m.payload, receivedMs: m.receivedMs });
       // A key already journaled is one of ours still pending (replay comes before live messages).
       if (!fresh) return;
-      const message: JournaledMessage = { key, topic: m.topic, payload: m.payload, receivedMs: m.receivedMs, remember: this.options.rememberKeys && m.qos > 0 };
-      const turn = this.turn.then(async () => {
-        await this.options.room();
-        this.options.process(message);
-      });
-      // One message's failure must not fail the turns of the messages after it.
-      this.turn = turn.catch(() => undefined);
-      await turn;
+      await this.processInTurn(m, key);
     } finally {
-      this.journaling.delete(key);
-      const waiters = this.shrinkWaiters;
-      this.shrinkWaiters = [];
-      for (const w of waiters) w();
+      this.released(key);
     }
   }
 
@@ -116,21 +108,32 @@ export class Intake {
     // Its rejection is the caller's, through the await below; never unhandled meanwhile.
     kept?.catch(() => undefined);
     try {
-      const message: JournaledMessage = { key, topic: m.topic, payload: m.payload, receivedMs: m.receivedMs, remember: this.options.rememberKeys && m.qos > 0 };
-      const turn = this.turn.then(async () => {
-        await this.options.room();
-        this.options.process(message);
-      });
-      this.turn = turn.catch(() => undefined);
-      await turn;
+      await this.processInTurn(m, key);
     } finally {
       // Processed: the ledger has it now (until its retirement commits), so the backlog lets go.
-      this.journaling.delete(key);
-      const waiters = this.shrinkWaiters;
-      this.shrinkWaiters = [];
-      for (const w of waiters) w();
+      this.released(key);
     }
     await kept;
+  }
+
+  /** Hands the message on in its turn (arrival order), once the next stage has room. */
+  private async processInTurn(m: InboundMessage, key: string): Promise<void> {
+    const message: JournaledMessage = { key, topic: m.topic, payload: m.payload, receivedMs: m.receivedMs, remember: this.options.rememberKeys && m.qos > 0 };
+    const turn = this.turn.then(async () => {
+      await this.options.room();
+      this.options.process(message);
+    });
+    // One message's failure must not fail the turns of the messages after it.
+    this.turn = turn.catch(() => undefined);
+    await turn;
+  }
+
+  /** The message left the backlog: whoever waits for it to shrink may go on. */
+  private released(key: string): void {
+    this.journaling.delete(key);
+    const waiters = this.shrinkWaiters;
+    this.shrinkWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** True when the log remembers the message as consumed (under its row key, or as earlier versions kept it). */
