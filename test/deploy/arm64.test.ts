@@ -20,6 +20,7 @@ import { encodeFloat32Block } from '../../runtime/stream/decoders';
 import { nodeTypeOf } from '../../nodes/help';
 import { type MosquittoBroker, freePort, startMosquitto } from '../helpers/brokers';
 import { client, publish, waitFor } from '../helpers/gateway';
+import { keptBundle } from '../helpers/shared-bundle';
 import { QEMU_CPU, arm64Node, cacheDir, arm64TempDir, checkArm64Tools, elfMachine, emulatedEnv, filesUnder, runEmulated, spawnEmulated } from '../helpers/arm64';
 
 const HERE = path.join(packageRoot(), 'test', 'deploy', 'arm64');
@@ -60,7 +61,8 @@ function arm64Bundle(): Promise<{ root: string; work: string }> {
     t = Date.now();
     const lines: string[] = [];
     // EDGE_INFER_ARM64_BUNDLE: a tarball built before (npm run bundle -- --arch arm64), for runs by hand; CI builds it.
-    const prebuilt = process.env.EDGE_INFER_ARM64_BUNDLE;
+    // Otherwise the one test/deploy/bundle.test.ts built from these very sources earlier in the run.
+    const prebuilt = process.env.EDGE_INFER_ARM64_BUNDLE ?? keptBundle('arm64');
     const bundle = prebuilt ? { tarball: path.resolve(prebuilt), arch: /-linux-(\w+)\.tar\.gz$/.exec(prebuilt)?.[1] } : await buildBundle({ arch: 'arm64', outDir: path.join(work, 'out'), cacheDir: cacheDir(), log: (line) => lines.push(line) }).catch((err: Error) => {
       throw new Error(`the arm64 bundle did not build: ${err.message}\n${lines.slice(-20).join('\n')}`);
     });
