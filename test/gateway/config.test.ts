@@ -153,6 +153,7 @@ describe('edge-infer run --config with options the config has no place for', () 
     { what: 'a simulated plant that does not exist', config: { ...EMBEDDED, simulate: { plant: 'no-such-plant' } }, args: [], message: /no-such-plant/ },
     { what: '--broker-port without an embedded broker', config: { ...BASE, pipelines: [PIPELINE] }, args: ['--broker-port', '18830'], message: /--broker-port .* has no broker\.embedded/ },
     { what: '--speed without a simulated plant', config: EMBEDDED, args: ['--speed', '5'], message: /--speed .* has no simulate section/ },
+    { what: 'a --profile that is not one', config: EMBEDDED, args: ['--profile', 'flash'], message: /--profile.*'flash' is invalid.*default, sd/ },
   ];
   it.each(refusals)('should exit non-zero at once, saying why: $what', async ({ config, args, message }) => {
     const dir = tempDir('edge-infer-config-');
