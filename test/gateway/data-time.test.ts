@@ -13,7 +13,7 @@ import { nodeTypeOf } from '../../nodes/help';
 import { PlantPublisher } from '../../runtime/stream/plant-publisher';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
 import { ChildGateway, VIBRATION_DECODER, client, tempDir, waitFor } from '../helpers/gateway';
-import { type NodeRed, startNodeRed, stopNodeRed } from '../helpers/node-red-process';
+import { type NodeRed, brokerProbe, flowSubscribed, startNodeRed, stopNodeRed } from '../helpers/node-red-process';
 
 /** Simulated seconds of the stream: a fan whose imbalance develops from 4 s, and a healthy pump. */
 const SECONDS = 24;
@@ -63,9 +63,7 @@ function nodeRedFlow(port: number, prefixes: string[]): object[] {
     { id: 'tab', type: 'tab', label: 'data time' },
     { id: 'broker', type: 'mqtt-broker', name: 'test broker', broker: '127.0.0.1', port: String(port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
     { id: 'runtime', type: 'edge-infer-runtime', name: 'runtime', backend: 'wasm', threads: 1, weights: 'fast', log: false, dbPath: '', retentionDays: 30, recordEvery: 0 },
-    // Answers a probe once the flow's subscriptions are in place.
-    { id: 'probe-in', type: 'mqtt in', z: 'tab', topic: 'probe/ping', qos: '1', datatype: 'utf8', broker: 'broker', nl: false, rap: true, rh: 0, inputs: 0, wires: [['probe-out']] },
-    { id: 'probe-out', type: 'mqtt out', z: 'tab', topic: 'probe/pong', qos: '1', retain: 'false', broker: 'broker', wires: [] },
+    ...brokerProbe('broker', 'tab'),
   ];
   for (const p of prefixes) {
     flow.push(
@@ -117,18 +115,13 @@ describe('alerts in data time', () => {
     await gateway.start();
     nodeRed = await startNodeRed(tempDir('edge-infer-nr-'), nodeRedFlow(broker.port, ['live', 'fast']));
     sub = await client(broker.url);
-    let pong = false;
     sub.on('message', (topic, payload) => {
-      if (topic === 'probe/pong') return void (pong = true);
       const path = topic.split('/').slice(0, 2).join('/');
       received.set(path, [...(received.get(path) ?? []), JSON.parse(String(payload)) as AlertMessage]);
     });
-    await new Promise((r) => sub!.subscribe(['gw/#', 'nr/#', 'probe/pong'], { qos: 1 }, r));
+    await new Promise((r) => sub!.subscribe(['gw/#', 'nr/#'], { qos: 1 }, r));
     // Node-RED's MQTT nodes connect in their own time: the streams start once its flow answers.
-    await waitFor(() => {
-      sub!.publish('probe/ping', 'ping', { qos: 1 });
-      return pong;
-    }, 30_000, `Node-RED's flow to answer on the broker (log: ${nodeRed.log().slice(-300)})`);
+    await flowSubscribed(broker.url, nodeRed);
 
     await Promise.all([publishPlant(broker.url, 'live', 1), publishPlant(broker.url, 'fast', 50)]);
     // Settled: the gateway's log and both paths' alerts stop changing.

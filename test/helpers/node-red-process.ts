@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../../runtime/paths';
 import { freePort } from './brokers';
-import { waitFor } from './gateway';
+import { client, waitFor } from './gateway';
 
 export interface NodeRed {
   proc: ChildProcess;
@@ -46,3 +46,32 @@ export async function stopNodeRed(nr: NodeRed, signal: NodeJS.Signals = 'SIGTERM
   await exited;
 }
 
+
+/**
+ * Two nodes that answer `probe/ping` with `probe/pong` through the flow's broker node `broker`
+ * on tab `z`. Node-RED's MQTT nodes connect and subscribe in their own time, after its HTTP API
+ * answers: a plant published before then is partly lost to the flow (clean session). A broker
+ * node sends all its subscriptions at once on connect, so a pong means they are all in place.
+ */
+export function brokerProbe(broker: string, z: string): object[] {
+  return [
+    { id: `${z}-probe-in`, type: 'mqtt in', z, topic: 'probe/ping', qos: '1', datatype: 'utf8', broker, nl: false, rap: true, rh: 0, inputs: 0, wires: [[`${z}-probe-out`]] },
+    { id: `${z}-probe-out`, type: 'mqtt out', z, topic: 'probe/pong', qos: '1', retain: 'false', broker, wires: [] },
+  ];
+}
+
+/** Resolves once the flow's `brokerProbe` answers on the broker at `url`. */
+export async function flowSubscribed(url: string, nr: NodeRed, ms = 30_000): Promise<void> {
+  const c = await client(url);
+  try {
+    let pong = false;
+    c.on('message', (topic) => (pong ||= topic === 'probe/pong'));
+    await new Promise((r) => c.subscribe('probe/pong', { qos: 1 }, r));
+    await waitFor(() => {
+      c.publish('probe/ping', 'ping', { qos: 1 });
+      return pong;
+    }, ms, `Node-RED's flow to answer on the broker (log: ${nr.log().slice(-300)})`);
+  } finally {
+    c.end(true);
+  }
+}

@@ -11,7 +11,7 @@ import { packageRoot } from '../../runtime/paths';
 import { PlantPublisher } from '../../runtime/stream/plant-publisher';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
 import { client, tempDir, waitFor } from '../helpers/gateway';
-import { startNodeRed, stopNodeRed } from '../helpers/node-red-process';
+import { brokerProbe, flowSubscribed, startNodeRed, stopNodeRed } from '../helpers/node-red-process';
 
 let broker: MosquittoBroker;
 
@@ -93,16 +93,19 @@ describe('a model node in a real Node-RED', () => {
   it('should alert each faulty machine of the demo plant once (plus reminders after the cooldown) and no healthy machine, over ten simulated minutes of the anomaly example flow', async () => {
     const userDir = tempDir('edge-infer-nr-alerts-');
     const db = path.join(userDir, 'edge-infer.db');
-    // The example flow as shipped, pointed at the test broker.
-    const flow = (JSON.parse(readFileSync(path.join(packageRoot(), 'flows', 'vibration-anomaly-detection.json'), 'utf8')) as Array<Record<string, unknown>>).map(atBroker);
-    const model = flow.find((n) => n.type === 'edge-infer-vibration-anomaly')!;
+    // The example flow as shipped, pointed at the test broker, with a probe that answers once its
+    // subscriptions are in place: a window whose first block went out before then never completes.
+    const shipped = (JSON.parse(readFileSync(path.join(packageRoot(), 'flows', 'vibration-anomaly-detection.json'), 'utf8')) as Array<Record<string, unknown>>).map(atBroker);
+    const model = shipped.find((n) => n.type === 'edge-infer-vibration-anomaly')!;
+    const brokerNode = shipped.find((n) => n.type === 'mqtt-broker')!;
     const cooldownS = Number(model.alertCooldownS);
-    const nr = await startNodeRed(userDir, flow);
+    const nr = await startNodeRed(userDir, [...shipped, ...brokerProbe(String(brokerNode.id), String(model.z))]);
     const sub = await client(broker.url);
     const alerts: Array<{ device: string; change: string; time: string }> = [];
     sub.on('message', (_topic, payload) => alerts.push(JSON.parse(String(payload))));
     await new Promise((r) => sub.subscribe('edge-infer/alerts/#', { qos: 1 }, r));
     try {
+      await flowSubscribed(broker.url, nr);
       const plant = plantById('demo');
       const seconds = 600;
       const startTimeMs = Date.now();
