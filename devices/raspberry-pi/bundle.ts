@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { runCommand } from './command';
 import { expectElf } from './elf';
 import { BundleError } from './errors';
-import { type Arch, buildBetterSqlite3, hostArch } from './native';
+import { type Arch, buildBetterSqlite3, hostArch, reuseHostBuild } from './native';
 import { nodeHeadersFor } from './node-headers';
 import { checkBuilt, pruneForTarget, stageDependencies, stagePackage } from './stage';
 
@@ -47,7 +47,8 @@ export const bundleName = (version: string, arch: string): string => `edge-infer
 
 /**
  * Builds the bundle for `arch` from the built repository (`npm run build` first). Takes about a
- * minute and a half for arm64 (better-sqlite3 is cross-compiled), as long for x64.
+ * minute and a half for arm64 (better-sqlite3 is cross-compiled); for this machine's arch the
+ * repository's own better-sqlite3 build is taken when it fits, and then it takes half a minute.
  */
 export async function buildBundle(o: BundleOptions): Promise<{ tarball: string; version: string; arch: string }> {
   if (!ARCHES.includes(o.arch)) throw new BundleError('E_ARGUMENT', `arch: expected ${ARCHES.join(' or ')}, got '${String(o.arch)}' (armv7 is not supported: onnxruntime-node has no 32-bit ARM binary)`);
@@ -66,9 +67,12 @@ export async function buildBundle(o: BundleOptions): Promise<{ tarball: string; 
     await stagePackage(repo, work, top, log);
     await stageDependencies(repo, work, top, o.arch, log);
     pruneForTarget(top, o.arch);
-    const nodedir = o.arch === hostArch() ? localNodeDir() : await nodeHeadersFor({ arch: o.arch, cacheDir: o.cacheDir ?? path.join(repo, '.cache', 'edge-infer'), log });
-    log(`building better-sqlite3 for linux-${o.arch} against ${nodedir}`);
-    await buildBetterSqlite3({ moduleDir: path.join(top, 'node_modules', 'better-sqlite3'), arch: o.arch, nodedir, log });
+    const moduleDir = path.join(top, 'node_modules', 'better-sqlite3');
+    if (!reuseHostBuild({ moduleDir, arch: o.arch, from: path.join(repo, 'node_modules', 'better-sqlite3'), log })) {
+      const nodedir = o.arch === hostArch() ? localNodeDir() : await nodeHeadersFor({ arch: o.arch, cacheDir: o.cacheDir ?? path.join(repo, '.cache', 'edge-infer'), log });
+      log(`building better-sqlite3 for linux-${o.arch} against ${nodedir}`);
+      await buildBetterSqlite3({ moduleDir, arch: o.arch, nodedir, log });
+    }
     expectElf(path.join(top, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', o.arch, 'onnxruntime_binding.node'), o.arch);
     stageDeployFiles(repo, top, version, o.arch);
     linkNodeRed(top);

@@ -1,7 +1,8 @@
 // better-sqlite3 compiled from its sources for the bundle's target: with this machine's compiler
 // for x64, with Debian's aarch64 cross compiler for arm64, against the target's Node headers.
 // node-gyp is given --nodedir, so it downloads nothing.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { runCommand } from './command';
 import { expectElf } from './elf';
@@ -54,11 +55,48 @@ export async function buildBetterSqlite3(o: NativeOptions): Promise<string> {
   const built = path.join(o.moduleDir, 'build', 'Release', 'better_sqlite3.node');
   if (!existsSync(built)) throw new BundleError('E_BUNDLE_COMMAND', `${built}: node-gyp finished without building it`);
   expectElf(built, o.arch);
-  // Only the .node file is loaded at run time (through `bindings`): the sources and the objects are 10 MB.
-  for (const entry of readdirSync(path.join(o.moduleDir, 'build', 'Release'))) if (entry !== 'better_sqlite3.node') rmSync(path.join(o.moduleDir, 'build', 'Release', entry), { recursive: true, force: true });
-  for (const entry of readdirSync(path.join(o.moduleDir, 'build'))) if (entry !== 'Release') rmSync(path.join(o.moduleDir, 'build', entry), { recursive: true, force: true });
-  for (const dir of ['deps', 'src']) rmSync(path.join(o.moduleDir, dir), { recursive: true, force: true });
+  keepOnlyBinary(o.moduleDir);
   return built;
+}
+
+/** Only the .node file is loaded at run time (through `bindings`): the sources and the objects are 10 MB. */
+function keepOnlyBinary(moduleDir: string): void {
+  const release = path.join(moduleDir, 'build', 'Release');
+  for (const entry of readdirSync(release)) if (entry !== 'better_sqlite3.node') rmSync(path.join(release, entry), { recursive: true, force: true });
+  for (const entry of readdirSync(path.join(moduleDir, 'build'))) if (entry !== 'Release') rmSync(path.join(moduleDir, 'build', entry), { recursive: true, force: true });
+  for (const dir of ['deps', 'src']) rmSync(path.join(moduleDir, dir), { recursive: true, force: true });
+}
+
+const versionOf = (moduleDir: string): string | undefined => {
+  try {
+    return (JSON.parse(readFileSync(path.join(moduleDir, 'package.json'), 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * For a bundle of this machine's arch, the repository's own better_sqlite3.node (`npm ci` built it
+ * from the same sources, with the same compiler, against this Node) instead of compiling SQLite
+ * again, which is most of the bundle's build time. Taken only when it is the staged version and
+ * loads in this Node; otherwise undefined, and the caller compiles. Returns the staged .node file.
+ */
+export function reuseHostBuild(o: { moduleDir: string; arch: Arch; from: string; log?: (line: string) => void }): string | undefined {
+  if (o.arch !== hostArch()) return undefined;
+  const source = path.join(o.from, 'build', 'Release', 'better_sqlite3.node');
+  const version = versionOf(o.moduleDir);
+  if (!existsSync(source) || version === undefined || versionOf(o.from) !== version) return undefined;
+  // In a child: a module that fails to load can take the process with it.
+  const loads = spawnSync(process.execPath, ['-e', 'require(process.argv[1])', source], { stdio: 'ignore', timeout: 30_000 }).status === 0;
+  if (!loads) return undefined;
+  const release = path.join(o.moduleDir, 'build', 'Release');
+  mkdirSync(release, { recursive: true });
+  const staged = path.join(release, 'better_sqlite3.node');
+  copyFileSync(source, staged);
+  expectElf(staged, o.arch);
+  keepOnlyBinary(o.moduleDir);
+  o.log?.(`better-sqlite3 ${version}: this machine's own build of it (${source}), for ${o.arch} and this Node`);
+  return staged;
 }
 
 /** This machine's arch in the bundle's words. */
