@@ -10,7 +10,6 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFil
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBundle } from '../../devices/raspberry-pi/bundle';
 import { ModelSession } from '../../runtime/engine';
 import { simulatedWindows } from '../../runtime/eval';
 import { type ModelCard, interpret, parseCard, windowFeeds } from '../../runtime/model';
@@ -20,7 +19,7 @@ import { encodeFloat32Block } from '../../runtime/stream/decoders';
 import { nodeTypeOf } from '../../nodes/help';
 import { type MosquittoBroker, freePort, startMosquitto } from '../helpers/brokers';
 import { client, publish, waitFor } from '../helpers/gateway';
-import { keptBundle } from '../helpers/shared-bundle';
+import { sharedBundle } from '../helpers/shared-bundle';
 import { QEMU_CPU, arm64Node, cacheDir, arm64TempDir, checkArm64Tools, elfMachine, emulatedEnv, filesUnder, runEmulated, spawnEmulated } from '../helpers/arm64';
 
 const HERE = path.join(packageRoot(), 'test', 'deploy', 'arm64');
@@ -59,14 +58,11 @@ function arm64Bundle(): Promise<{ root: string; work: string }> {
     timings.push(`arm64 Node from npm: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const work = arm64TempDir('edge-infer-arm64-');
     t = Date.now();
-    const lines: string[] = [];
-    // EDGE_INFER_ARM64_BUNDLE: a tarball built before (npm run bundle -- --arch arm64), for runs by hand; CI builds it.
-    // Otherwise the one test/deploy/bundle.test.ts built from these very sources earlier in the run.
-    const prebuilt = process.env.EDGE_INFER_ARM64_BUNDLE ?? keptBundle('arm64');
-    const bundle = prebuilt ? { tarball: path.resolve(prebuilt), arch: /-linux-(\w+)\.tar\.gz$/.exec(prebuilt)?.[1] } : await buildBundle({ arch: 'arm64', outDir: path.join(work, 'out'), cacheDir: cacheDir(), log: (line) => lines.push(line) }).catch((err: Error) => {
-      throw new Error(`the arm64 bundle did not build: ${err.message}\n${lines.slice(-20).join('\n')}`);
-    });
-    timings.push(prebuilt ? `arm64 bundle: ${prebuilt}, built before` : `arm64 bundle built: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    // EDGE_INFER_ARM64_BUNDLE: a tarball built before (npm run bundle -- --arch arm64), for runs by hand.
+    // Otherwise the one built from these very sources for test/deploy/bundle.test.ts earlier in the run.
+    const prebuilt = process.env.EDGE_INFER_ARM64_BUNDLE;
+    const bundle = prebuilt ? { tarball: path.resolve(prebuilt), arch: /-linux-(\w+)\.tar\.gz$/.exec(prebuilt)?.[1] } : await sharedBundle('arm64');
+    timings.push(`arm64 bundle: ${bundle.tarball}, ${Date.now() - t < 5_000 ? 'built before' : `ready after ${((Date.now() - t) / 1000).toFixed(1)} s`}`);
     expect(bundle.arch).toBe('arm64');
     const unpacked = path.join(work, 'bundle');
     mkdirSync(unpacked, { recursive: true });

