@@ -5,6 +5,7 @@
 import { EdgeInferError } from '../errors';
 import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, makeTensor, tensorDims } from '../onnx';
 import { type CalibrationOptions, type CalibrationWindows, type TensorRange, calibrateRanges } from './calibrate';
+import { compactFloatConstants } from './fp16';
 import { GraphEditor, cloneModel } from './graph';
 import { upgradeOpset } from './opset';
 import { defaultReduceRange } from './reduce-range';
@@ -121,6 +122,8 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
     });
   }
   for (const name of dequantized.keys()) editor.dropInitializerIfUnused(name);
+  // What stays fp32 (norms, embeddings): fp16 storage where exact enough.
+  compactFloatConstants(editor);
   editor.sortTopologically();
   return { model: editor.model, notices, weights: weightScales.size, ranges };
 }
