@@ -1,17 +1,20 @@
 // Quantizing models as a new user brings them: dynamic int8 for convolutions (ConvInteger),
 // fp16 storage for biases, norms and embeddings, shapes for inputs with dynamic dimensions, and
 // onnxruntime's failures in our words. The four exported-model fixtures run on both backends.
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { EdgeInferError } from '../../runtime/errors';
 import { signatureOf } from '../../runtime/engine';
 import { DataType, GraphBuilder, type ModelProto, decodeModel, encodeModel, float } from '../../runtime/onnx';
 import {
-  compactFloatConstants, float16ToFloat32, float32ToFloat16, fp16IfExact, parseShapeOption, quantizeDynamic, quantizeStatic, quantizeWeightsOnly, syntheticHeldOut, windowDims,
+  checkShapes, compactFloatConstants, float16ToFloat32, float32ToFloat16, fp16IfExact, parseShapeOption, quantizeDynamic, quantizeStatic, quantizeWeightsOnly, runQuantizeJob, syntheticHeldOut, windowDims,
 } from '../../runtime/quant';
 import { GraphEditor } from '../../runtime/quant/graph';
 import { ortFailure, ortReason } from '../../runtime/quant/ort-errors';
 import { ANY_MODEL_FIXTURES, fixtureNamed } from '../helpers/exporter-fixtures';
-import { thrown } from '../helpers/errors';
+import { caught, thrown } from '../helpers/errors';
 import { BACKENDS, calibrationWindows, heldOutWindows, opTypes, runOn, stackWindows, worstCosine } from './harness';
 
 const modelOf = (name: string): ModelProto => decodeModel(fixtureNamed(name).bytes());
@@ -158,5 +161,37 @@ describe('the four exported models', () => {
     const softmax = q.model.graph!.node!.find((n) => n.op_type === 'Softmax')!;
     expect(q.model.graph!.node!.some((n) => n.op_type === 'QuantizeLinear' && n.input![0] === softmax.output![0])).toBe(false);
     expect(await agreement('tf-conv', q.model)).toBeGreaterThanOrEqual(0.995);
+  });
+});
+
+describe('runQuantizeJob without held-out windows', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'edge-infer-unchecked-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const f = fixtureNamed('mel-dynamic-length');
+  const reason = "input 'audio' has a dynamic dimension 'samples' (axis 1): give its size with --shape audio=1,<samples>";
+  const job = { model: decodeModel(f.bytes()), bytes: f.bytes(), card: null, method: 'minmax' as const, load: 'fast' as const, backend: 'wasm' as const, html: true, noHeldOutReason: reason };
+
+  it('should write weight-only FP8 unchecked, with the reason, and no report to show', async () => {
+    const output = path.join(dir, 'mel.fp8.onnx');
+    const r = await runQuantizeJob({ ...job, to: 'fp8-e5m2', output });
+    expect(r.comparison).toBeUndefined();
+    expect('unchecked' in r && r.unchecked).toBe(`not compared with fp32: ${reason}`);
+    expect(existsSync(output)).toBe(true);
+    expect(r.reportFile).toBeUndefined();
+    expect(r.sizeBytes / f.bytes().length).toBeLessThan(0.3);
+  });
+
+  it('should refuse every other method with the reason, writing nothing', async () => {
+    for (const to of ['int8-dynamic', 'int8'] as const) {
+      const output = path.join(dir, `mel.${to}.onnx`);
+      const err = await caught(() => runQuantizeJob({ ...job, to, output }));
+      expect(err, to).toMatchObject({ code: 'E_ARGUMENT', message: `${to}: cannot check the variant against fp32: ${reason}` });
+      expect(existsSync(output)).toBe(false);
+    }
+  });
+
+  it('should check --shape against the declared shapes before any work, whatever the dynamic dimensions', () => {
+    expect(() => checkShapes(signatureOf(modelOf('mel-dynamic-length')), {})).not.toThrow();
+    expect(thrown(() => checkShapes(signatureOf(modelOf('tf-conv')), { input_1: [1, 16, 16] })).message).toMatch(/has 4 dimensions \[batch, 16, 16, 3\], not 3/);
   });
 });
