@@ -55,6 +55,23 @@ function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[], t
   return true;
 }
 
+/**
+ * The uint8 form of a node's first input, from one DynamicQuantizeLinear shared by every node
+ * that reads it (Q, K and V projections read the same normalized tokens). Names made here are
+ * short (`dq_3.q`): a transformer gets dozens, and each appears several times in the file.
+ */
+function quantizedInput(editor: GraphEditor, node: NodeProto, done: Map<string, [string, string, string]>): [string, string, string] {
+  const a = node.input![0];
+  let qa = done.get(a);
+  if (!qa) {
+    const base = editor.fresh('dq');
+    qa = [editor.fresh(`${base}.q`), editor.fresh(`${base}.s`), editor.fresh(`${base}.z`)];
+    editor.insertBefore(node, { op_type: 'DynamicQuantizeLinear', name: editor.fresh(`${base}.DQL`), input: [a], output: [...qa] });
+    done.set(a, qa);
+  }
+  return qa;
+}
+
 export interface DynamicOptions {
   /** Weights within ±64 instead of ±127, for x86 kernels without VNNI (default: defaultReduceRange()). */
   reduceRange?: boolean;
@@ -74,8 +91,6 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
   const { uses, notices: skipped } = findWeights(editor);
   // Gemms that could not become MatMul are already reported.
   notices.push(...skipped.filter((n) => !n.startsWith('Gemm')));
-  // One DynamicQuantizeLinear per activation, shared by every MatMul that reads it (Q, K and V
-  // projections read the same normalized tokens).
   const quantizedInputs = new Map<string, [string, string, string]>();
   const weights = new Map<string, { q: string; scale: string; zp: string }>();
   let count = 0;
@@ -84,13 +99,7 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
     const node = use.node;
     if (gemmsLeft.has(node)) continue;
     if (node.op_type === 'Conv') {
-      const a = node.input![0];
-      let qa = quantizedInputs.get(a);
-      if (!qa) {
-        qa = [editor.fresh(`${a}.q`), editor.fresh(`${a}.s`), editor.fresh(`${a}.z`)];
-        editor.insertBefore(node, { op_type: 'DynamicQuantizeLinear', name: editor.fresh(`${a}.DQL`), input: [a], output: [...qa] });
-        quantizedInputs.set(a, qa);
-      }
+      const qa = quantizedInput(editor, node, quantizedInputs);
       convZeroPoint ??= editor.addInitializer(makeTensor('conv.wz', DataType.INT8, [], Int8Array.of(0)));
       convInteger(editor, node, use, qa, convZeroPoint, weights, reduceRange);
       count++;
@@ -104,13 +113,7 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
       notices.push(`MatMul '${node.name ?? ''}' stays fp32: its weight has ${use.dims.length} dimensions, the integer kernel takes 2`);
       continue;
     }
-    const a = node.input![0];
-    let qa = quantizedInputs.get(a);
-    if (!qa) {
-      qa = [editor.fresh(`${a}.q`), editor.fresh(`${a}.s`), editor.fresh(`${a}.z`)];
-      editor.insertBefore(node, { op_type: 'DynamicQuantizeLinear', name: editor.fresh(`${a}.DQL`), input: [a], output: [...qa] });
-      quantizedInputs.set(a, qa);
-    }
+    const qa = quantizedInput(editor, node, quantizedInputs);
     let w = weights.get(use.name);
     if (!w) {
       // MatMulInteger takes the weight's zero points as an input: zeros, per column.
@@ -119,7 +122,7 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
       w = { q: added.codes, scale: added.scale, zp: added.zeroPoint! };
       weights.set(use.name, w);
     }
-    const base = node.name ?? editor.fresh('matmul');
+    const base = editor.fresh('mm');
     const integer = editor.fresh(`${base}.i32`);
     const asFloat = editor.fresh(`${base}.f32`);
     const scales = editor.fresh(`${base}.scales`);
@@ -155,7 +158,7 @@ function convInteger(editor: GraphEditor, node: NodeProto, use: WeightUse, qa: [
     w = { q: added.codes, scale: added.scale, zp: zeroPoint };
     weights.set(use.name, w);
   }
-  const base = node.name || editor.fresh('conv');
+  const base = editor.fresh('ci');
   const out = node.output![0];
   const integer = editor.fresh(`${base}.i32`);
   const asFloat = editor.fresh(`${base}.f32`);

@@ -136,15 +136,16 @@ export function compactFloatConstants(editor: GraphEditor, options: CompactOptio
     if (t.data_type !== DataType.FLOAT || options.exclude?.has(name) || inputs.has(name) || editor.isGraphOutput(name)) continue;
     const dims = tensorDims(t);
     const size = dims.reduce((a, b) => a * b, 1);
-    // The Cast node and the second name cost about two names and a few bytes of framing.
-    if (2 * size <= 2 * name.length + 24) continue;
+    // The Cast node (short name, the tensor's name as output) and the `.h` name cost about two
+    // names and a few bytes of framing.
+    if (2 * size <= 2 * name.length + 16) continue;
     const users = editor.consumers(name);
     if (users.length === 0 || !users.every((u) => readsOnlyCompactable(u, name))) continue;
     const exact = fp16IfExact(floatValues(t));
     if (!('half' in exact)) continue;
     editor.removeInitializer(name);
     const stored = editor.addInitializer(makeTensor(`${name}.h`, DataType.FLOAT16, dims, exact.half));
-    editor.insertBefore(undefined, { op_type: 'Cast', name: editor.fresh(`${name}.C`), input: [stored], output: [name], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
+    editor.insertBefore(undefined, { op_type: 'Cast', name: editor.fresh('C'), input: [stored], output: [name], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
     n++;
   }
   return n;
