@@ -9,11 +9,11 @@ import { EdgeInferError } from '../../runtime/errors';
 import { signatureOf } from '../../runtime/engine';
 import { DataType, GraphBuilder, type ModelProto, decodeModel, encodeModel, float } from '../../runtime/onnx';
 import {
-  checkShapes, compactFloatConstants, float16ToFloat32, float32ToFloat16, fp16IfExact, parseShapeOption, quantizeDynamic, quantizeStatic, quantizeWeightsOnly, runQuantizeJob, syntheticHeldOut, windowDims,
+  checkShapes, compactFloatConstants, dequantize, float16ToFloat32, float32ArrayToFp8, fp8ArrayToFloat32, float32ToFloat16, fp16IfExact, parseShapeOption, quantizeDynamic, quantizeStatic, quantizeWeight, quantizeWeightsOnly, runQuantizeJob, syntheticHeldOut, windowDims,
 } from '../../runtime/quant';
 import { GraphEditor } from '../../runtime/quant/graph';
 import { ortFailure, ortReason } from '../../runtime/quant/ort-errors';
-import { ANY_MODEL_FIXTURES, fixtureNamed } from '../helpers/exporter-fixtures';
+import { ANY_MODEL_FIXTURES, fixtureNamed, gaussian } from '../helpers/exporter-fixtures';
 import { caught, thrown } from '../helpers/errors';
 import { BACKENDS, calibrationWindows, heldOutWindows, opTypes, runOn, stackWindows, worstCosine } from './harness';
 
@@ -59,6 +59,19 @@ describe('dynamic int8 of convolutions', () => {
     }
   });
 
+  it('should keep a depthwise Conv (group = channels) with SAME padding and no bias, and a 1×1 Conv after it, close to fp32', async () => {
+    const g = new GraphBuilder('depthwise');
+    const x = g.input('x', 'float32', ['batch', 4, 9, 9]);
+    let h = g.op1('Conv', [x, g.weight('dw', [4, 1, 3, 3], Float32Array.from({ length: 36 }, (_, i) => Math.sin(i * 1.3))), g.weight('b', [4], [0.1, 0.2, -0.1, 0])], { group: 4, kernel_shape: [3, 3], auto_pad: 'SAME_UPPER', strides: [2, 2] });
+    h = g.op1('Conv', [h, g.weight('pw', [6, 4, 1, 1], Float32Array.from({ length: 24 }, (_, i) => Math.cos(i)))], { kernel_shape: [1, 1] });
+    g.output(h, 'float32', ['batch', 6, 5, 5], 'y');
+    const model = g.build();
+    const q = quantizeDynamic(model).model;
+    expect(q.graph!.node!.filter((n) => n.op_type === 'ConvInteger')).toHaveLength(2);
+    const feeds = { x: { type: 'float32' as const, data: Float32Array.from({ length: 2 * 324 }, (_, i) => Math.sin(i * 0.31) + 0.2), dims: [2, 4, 9, 9] } };
+    for (const backend of BACKENDS) expect(worstCosine(await runOn(encodeModel(model), backend, feeds), await runOn(encodeModel(q), backend, feeds)), backend).toBeGreaterThanOrEqual(0.999);
+  });
+
   it('should still refuse a model with no weights at all, naming Conv among what it looks for', () => {
     expect(thrown(() => quantizeDynamic(modelOf('no-weights'))).message).toMatch(/no MatMul, Gemm or Conv with a constant float weight/);
   });
@@ -94,6 +107,30 @@ describe('fp16 storage of biases, norms and embeddings', () => {
     expect(compactFloatConstants(editor)).toBe(1);
     const types = Object.fromEntries(editor.graph.initializer!.map((t) => [t.name, t.data_type]));
     expect(types).toEqual({ 'gamma.h': DataType.FLOAT16, beta: DataType.FLOAT, w: DataType.FLOAT, tiny: DataType.FLOAT });
+  });
+});
+
+describe('E5M2 scales', () => {
+  it('should choose per channel the scale within an octave below max|w| / 57344 with the least squared error, never more than that of max|w| / 57344', () => {
+    const next = gaussian(5);
+    const dims = [16, 64];
+    const w = Float32Array.from({ length: 16 * 64 }, next);
+    const q = quantizeWeight(w, dims, 'e5m2', 0);
+    const back = dequantize(q.data, q.dataType, dims, q.scale, q.scaleDims, undefined, 0);
+    let moved = 0;
+    for (let c = 0; c < 16; c++) {
+      const row = w.subarray(c * 64, (c + 1) * 64);
+      // As the quantizer stores it: a float32.
+      const plain = Math.fround(row.reduce((a, x) => Math.max(a, Math.abs(x)), 0) / 57344);
+      expect(q.scale[c]).toBeLessThanOrEqual(plain);
+      expect(q.scale[c]).toBeGreaterThan(plain / 2);
+      if (q.scale[c] < plain) moved++;
+      // What max|w| / 57344 alone would have given.
+      const own = fp8ArrayToFloat32(float32ArrayToFp8(row.map((x) => x / plain), 'e5m2', true), 'e5m2').map((x) => x * plain);
+      const err = (xs: Float32Array): number => xs.reduce((a, x, i) => a + (x - row[i]) ** 2, 0);
+      expect(err(back.subarray(c * 64, (c + 1) * 64))).toBeLessThanOrEqual(err(own) * (1 + 1e-6));
+    }
+    expect(moved, 'channels whose scale the search moved').toBeGreaterThan(0);
   });
 });
 
