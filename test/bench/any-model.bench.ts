@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     const speed: Record<string, number[]> = {};
     for (const b of backends) {
       const sessions = await Promise.all([fp32Bytes, ...made.map((v) => v.bytes)].map((bytes, i) => ModelSession.load(bytes, { backend: b, threads: 1, warmupRuns: 0, name: i === 0 ? 'fp32' : made[i - 1].id })));
-      const ms = await timeSideBySide(sessions.map((s) => () => s.run(feeds)), { rounds: 5, runsPerTurn: 5, warmupMs: 300 });
+      const ms = await timeSideBySide(sessions.map((s) => () => s.run(feeds)), { rounds: 9, runsPerTurn: 5, warmupMs: 500 });
       ms.forEach((t, i) => (speed[i === 0 ? 'fp32' : made[i - 1].id] ??= []).push(ms[0] / t));
       for (const s of sessions) await s.dispose();
     }
