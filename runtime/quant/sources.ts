@@ -134,6 +134,11 @@ function shapeHint(spec: TensorSpec): string {
   return `${spec.name}=${(spec.shape ?? []).map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? 1 : `<${d ?? `axis ${axis}`}>`)).join(',')}`;
 }
 
+/** The most values one window of one input may hold (64 MB of float32): a --shape beyond is a typo, not a model. */
+export const MAX_WINDOW_VALUES = 2 ** 24;
+/** The most values the synthetic held-out windows hold together (256 MB of float32); fewer windows beyond. */
+const MAX_HELD_OUT_VALUES = 2 ** 26;
+
 /**
  * Refuses shapes that name no input of the model, or that do not fit the input's declared shape
  * (another rank, another size on a fixed axis), naming the --shape and the axis.
@@ -143,8 +148,10 @@ export function checkShapes(signature: ModelSignature, shapes: InputShapes): voi
   for (const [name, given] of Object.entries(shapes)) {
     const spec = signature.inputs.find((i) => i.name === name);
     if (!spec) throw new EdgeInferError('E_ARGUMENT', `--shape names '${name}', which is not an input of the model (it takes ${names.map((n) => `'${n}'`).join(', ')})`);
-    if (spec.shape === null) continue;
     const said = `--shape ${name}=${given.join(',')}`;
+    const values = given.slice(1).reduce((a, b) => a * b, 1);
+    if (values > MAX_WINDOW_VALUES) throw new EdgeInferError('E_ARGUMENT', `${said}: a window of ${values.toLocaleString('en-US')} values is more than the quantizer feeds (${MAX_WINDOW_VALUES.toLocaleString('en-US')})`);
+    if (spec.shape === null) continue;
     if (given.length !== spec.shape.length) throw new EdgeInferError('E_ARGUMENT', `${said}: input '${name}' has ${spec.shape.length} dimensions ${formatShape(spec.shape)}, not ${given.length}`);
     spec.shape.forEach((d, axis) => {
       if (typeof d === 'number' && d !== given[axis]) throw new EdgeInferError('E_ARGUMENT', `${said}: axis ${axis} of input '${name}' is fixed at ${d}, not ${given[axis]}`);
@@ -181,13 +188,16 @@ export function windowDims(signature: ModelSignature, shapes: InputShapes = {}):
 /**
  * Seeded random windows of the model's input shapes (dynamic dimensions from `shapes`): a last
  * resort to compare a variant on, for a model without card or data. Throws as windowDims does.
+ * Long windows come fewer, so that together they stay within `maxValues` (default 2²⁶: 256 MB).
  */
-export function syntheticHeldOut(signature: ModelSignature, count: number, shapes: InputShapes = {}): HeldOut {
+export function syntheticHeldOut(signature: ModelSignature, count: number, shapes: InputShapes = {}, maxValues = MAX_HELD_OUT_VALUES): HeldOut {
   const dims = windowDims(signature, shapes);
   // syntheticFeeds sizes a dynamic dimension by its name; one not named goes through a fixed shape.
   const specs = signature.inputs.map((spec) => ({ ...spec, shape: [spec.shape?.[0] ?? 'batch', ...dims[spec.name]] }));
+  const perWindow = Object.values(dims).reduce((a, d) => a + d.reduce((x, y) => x * y, 1), 0);
+  const n = Math.max(1, Math.min(count, Math.floor(maxValues / Math.max(1, perWindow))));
   const windows: TensorMap[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < n; i++) {
     const feeds = syntheticFeeds(specs, 1, {}, i + 1);
     windows.push(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { ...t, dims: t.dims.slice(1) }])));
   }

@@ -165,6 +165,9 @@ describe('inputs with dynamic dimensions', () => {
     expect(a.windows[0].audio.dims).toEqual([500]);
     expect(a.source).toMatch(/--shape audio=1,500/);
     expect(syntheticHeldOut(mel, 1, { audio: [1, 500] }).windows[0].audio.data).toEqual(a.windows[0].audio.data);
+    // Long windows come fewer, within the bound on their values together (2²⁶ by default).
+    expect(syntheticHeldOut(mel, 256, { audio: [1, 1000] }, 10_500).windows).toHaveLength(10);
+    expect(thrown(() => windowDims(mel, { audio: [1, 2 ** 24 + 1] })).message).toBe("--shape audio=1,16777217: a window of 16,777,217 values is more than the quantizer feeds (16,777,216)");
   });
 });
 
