@@ -4,13 +4,13 @@ import { promises as fs, constants as fsConstants } from 'node:fs';
 import * as path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
-import { type BackendChoice, type ModelSignature, type TensorMap, signatureOf, syntheticFeeds } from '../engine';
-import { EdgeInferError } from '../errors';
+import { type BackendChoice, signatureOf } from '../engine';
+import { EdgeInferError, isEdgeInferError } from '../errors';
 import { type ModelCard, findCard } from '../model';
 import { readModelFile } from '../onnx';
 import {
-  CALIBRATION_METHODS, type CalibrationMethod, type CalibrationSet, type HeldOut, QUANT_TARGETS, type QuantTarget, type WeightLoading, WEIGHT_LOADINGS,
-  loadCalibration, parseCalibrationSource, runQuantizeJob, textReport,
+  CALIBRATION_METHODS, type CalibrationMethod, type CalibrationSet, type HeldOut, type InputShapes, QUANT_TARGETS, type QuantTarget, type WeightLoading, WEIGHT_LOADINGS,
+  loadCalibration, parseCalibrationSource, checkShapes, parseShapeOption, runQuantizeJob, syntheticHeldOut, textReport,
 } from '../quant';
 import { backendOption, wholeNumber } from './options';
 import { print } from './output';
@@ -26,6 +26,7 @@ interface QuantizeOptions {
   html: boolean;
   load: WeightLoading;
   backend: BackendChoice;
+  shape: InputShapes;
 }
 
 /** Fails now, not after a long calibration, if the output folder cannot be written. */
@@ -36,16 +37,6 @@ async function checkWritable(file: string): Promise<void> {
   } catch (err) {
     throw new EdgeInferError('E_ARGUMENT', `${file}: cannot write there (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
   }
-}
-
-/** Random windows of the model's input shapes: a last resort to compare on, for a model without card or data. */
-function syntheticHeldOut(signature: ModelSignature, count: number): HeldOut {
-  const windows: TensorMap[] = [];
-  for (let i = 0; i < count; i++) {
-    const feeds = syntheticFeeds(signature.inputs, 1, {}, i + 1);
-    windows.push(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { ...t, dims: t.dims.slice(1) }])));
-  }
-  return { windows, source: 'synthetic random windows (no card, no --calibrate)' };
 }
 
 /** A progress bar on a terminal; nothing in logs. Ctrl-C cancels through `abort`. */
@@ -85,6 +76,7 @@ export function registerQuantize(program: Command): void {
     .addOption(new Option('-o, --output <file>', 'where to write the quantized .onnx (its card goes next to it)').makeOptionMandatory())
     .addOption(new Option('--no-html', 'skip the HTML report (<output>.report.html)'))
     .addOption(new Option('--load <mode>', 'how the variant is loaded for the latency check: fast (weights dequantized once) or compact (kept at 1 byte)').choices([...WEIGHT_LOADINGS]).default('fast'))
+    .addOption(new Option('--shape <name=dims>', 'the whole shape to feed an input with dynamic dimensions, batch first (e.g. audio=1,16000); repeat for each such input').argParser((text: string, previous: InputShapes) => parseShapeOption(text, previous)).default({}, 'the declared shapes'))
     .addOption(backendOption())
     .action(async (file: string, opts: QuantizeOptions) => {
       await checkWritable(opts.output);
@@ -92,19 +84,31 @@ export function registerQuantize(program: Command): void {
       const card: ModelCard | null = (await findCard(file, model))?.card ?? null;
       if (card && card.precision !== 'fp32') throw new EdgeInferError('E_ARGUMENT', `${file}: is already a ${card.precision} variant; quantize the fp32 model`);
       const signature = signatureOf(model);
+      // A --shape that names no input, or does not fit one, is refused before any work.
+      checkShapes(signature, opts.shape);
       // Static int8 always calibrates: on the simulator unless told otherwise, which needs a card
       // (loadCalibration says so when there is none).
       const calibrateText = opts.calibrate ?? (opts.to === 'int8' || card ? 'sim' : undefined);
       let set: CalibrationSet | undefined;
       if (calibrateText) set = await loadCalibration(parseCalibrationSource(calibrateText), card, signature, { samples: opts.samples });
-      const heldOut = set?.heldOut ?? syntheticHeldOut(signature, 256);
+      let heldOut: HeldOut | undefined = set?.heldOut;
+      let noHeldOutReason: string | undefined;
+      if (!heldOut) {
+        try {
+          heldOut = syntheticHeldOut(signature, 256, opts.shape);
+        } catch (err) {
+          // Weight-only FP8 needs no inputs: written unchecked, with the reason in its report.
+          if (!isEdgeInferError(err, 'E_INPUT_SHAPE') || !opts.to.startsWith('fp8')) throw err;
+          noHeldOutReason = err.message;
+        }
+      }
 
       const abort = new AbortController();
       const bar = progress('calibrating', abort);
       let job;
       try {
         job = await runQuantizeJob({
-          model, bytes, card, to: opts.to, calibration: set, heldOut, method: opts.method, blockSize: opts.block, reduceRange: opts.reduceRange,
+          model, bytes, card, to: opts.to, calibration: set, heldOut, noHeldOutReason, method: opts.method, blockSize: opts.block, reduceRange: opts.reduceRange,
           load: opts.load, backend: opts.backend, output: opts.output, html: opts.html, onProgress: bar.onProgress, signal: abort.signal,
         });
       } finally {
@@ -113,8 +117,13 @@ export function registerQuantize(program: Command): void {
       const { result, comparison, reportFile } = job;
       print(`${opts.output}: ${opts.to} variant of ${card?.id ?? file}`);
       print(`method      ${result.method}`);
-      if (set) print(`calibrated  ${opts.to === 'int8' ? `${set.description} (${opts.method})` : 'no calibration needed'}; checked on ${heldOut.source}`);
-      for (const line of textReport(comparison)) print(line);
+      if (set && heldOut) print(`calibrated  ${opts.to === 'int8' ? `${set.description} (${opts.method})` : 'no calibration needed'}; checked on ${heldOut.source}`);
+      if (comparison) {
+        for (const line of textReport(comparison)) print(line);
+      } else {
+        print(`size        ${(bytes.length / 1000).toFixed(1)} kB → ${(job.sizeBytes / 1000).toFixed(1)} kB (${((job.sizeBytes / bytes.length) * 100).toFixed(1)} % of fp32)`);
+        print(`agreement   ${job.unchecked}`);
+      }
       if (!card) print('card        none written: the fp32 model has no card to derive one from');
       if (reportFile) print(`report      ${reportFile}`);
       for (const n of result.notices) print(`notice      ${n}`);

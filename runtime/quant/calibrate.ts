@@ -5,6 +5,7 @@
 import { ModelSession, type TensorMap } from '../engine';
 import { EdgeInferError } from '../errors';
 import { DataType, type ModelProto, encodeModel } from '../onnx';
+import { ortFailure } from './ort-errors';
 
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
 export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['minmax', 'percentile', 'entropy'];
@@ -154,7 +155,9 @@ function stack(windows: CalibrationWindows, from: number, to: number): TensorMap
 export async function calibrateRanges(model: ModelProto, tensors: readonly string[], windows: CalibrationWindows, options: CalibrationOptions): Promise<Map<string, TensorRange>> {
   if (windows.length === 0) throw new EdgeInferError('E_ARGUMENT', 'calibration needs at least one window');
   if (!CALIBRATION_METHODS.includes(options.method)) throw new EdgeInferError('E_ARGUMENT', `calibration method must be one of ${CALIBRATION_METHODS.join(', ')}, got '${String(options.method)}'`);
-  const session = await ModelSession.load(encodeModel(exposing(model, tensors)), { name: 'calibration', warmupRuns: 0 });
+  const session = await ModelSession.load(encodeModel(exposing(model, tensors)), { name: 'calibration', warmupRuns: 0 }).catch((err: unknown) => {
+    throw ortFailure('calibration: the fp32 model with its activations exposed does not load', err, 'E_MODEL_UNSUPPORTED');
+  });
   const batch = options.batch ?? 64;
   const passes = options.method === 'minmax' ? 1 : 2;
   const total = windows.length * passes;
@@ -163,7 +166,10 @@ export async function calibrateRanges(model: ModelProto, tensors: readonly strin
     for (let start = 0; start < windows.length; start += batch) {
       if (options.signal?.aborted) throw new EdgeInferError('E_CANCELLED', `calibration cancelled after ${done} of ${total} windows`);
       const end = Math.min(windows.length, start + batch);
-      const { outputs } = await session.run(stack(windows, start, end));
+      const feeds = stack(windows, start, end);
+      const { outputs } = await session.run(feeds).catch((err: unknown) => {
+        throw ortFailure(`calibration: the fp32 model cannot run windows of ${Object.entries(feeds).map(([k, t]) => `${k} [${t.dims.join(', ')}]`).join(', ')}`, err);
+      });
       for (const name of tensors) {
         const t = outputs[name];
         if (!t) throw new EdgeInferError('E_RUN', `calibration: the model did not give tensor '${name}'`);

@@ -1,6 +1,7 @@
 // What a low-bit variant costs: agreement with fp32 on held-out windows, the task metric before
 // and after, size, and latency measured side by side.
-import { type BackendChoice, ModelSession, type SessionOptions, type TensorMap, benchmarkSideBySide } from '../engine';
+import { ortFailure } from './ort-errors';
+import { type BackendChoice, ModelSession, type SessionOptions, type TensorMap, timeSideBySide } from '../engine';
 import { EdgeInferError } from '../errors';
 import { argmax, outputAgreement, primaryMetric, taskMetrics } from '../eval';
 import type { ModelCard } from '../model';
@@ -58,17 +59,49 @@ async function outputsOf(session: ModelSession, windows: readonly TensorMap[], o
   });
 }
 
+/** `batch` held-out windows (taken in turn, again from the first when there are fewer) stacked into one feeds map. */
+function timingFeeds(windows: readonly TensorMap[], batch: number): TensorMap {
+  const feeds: TensorMap = {};
+  for (const [name, first] of Object.entries(windows[0])) {
+    const per = first.data.length;
+    const data = new Float32Array(per * batch);
+    for (let i = 0; i < batch; i++) data.set(windows[i % windows.length][name].data as Float32Array, i * per);
+    feeds[name] = { type: 'float32', data, dims: [batch, ...first.dims] };
+  }
+  return feeds;
+}
+
 /** Compares a variant with its fp32 model on held-out windows. */
 export async function compareWithFp32(fp32: Uint8Array, variant: Uint8Array, heldOut: HeldOut, options: CompareOptions): Promise<VariantComparison> {
   if (heldOut.windows.length === 0) throw new EdgeInferError('E_ARGUMENT', 'no held-out windows to compare on');
   const backend = options.backend ?? 'wasm';
   const card = options.card ?? null;
-  const a = await ModelSession.load(fp32, { backend, name: 'fp32' });
-  const b = await ModelSession.load(variant, { backend, name: options.variant, ...options.load });
+  // No warm-up run: it feeds zeros of the declared shapes, 1 for every dynamic dimension, which
+  // a model with a dynamic input length cannot take; the held-out windows have real sizes.
+  const a = await ModelSession.load(fp32, { backend, name: 'fp32', warmupRuns: 0 }).catch((err: unknown) => {
+    throw ortFailure(`checking ${options.variant} against fp32: the fp32 model does not load on ${backend}`, err, 'E_MODEL_UNSUPPORTED');
+  });
+  const b = await ModelSession.load(variant, { backend, name: options.variant, warmupRuns: 0, ...options.load }).catch(async (err: unknown) => {
+    await a.dispose();
+    throw ortFailure(`the ${options.variant} variant the quantizer wrote does not load on ${backend}`, err, 'E_MODEL_UNSUPPORTED');
+  });
   try {
     const output = card?.output.tensor ?? a.signature.outputs[0].name;
-    const ref = await outputsOf(a, heldOut.windows, output);
-    const got = await outputsOf(b, heldOut.windows, output);
+    const shapes = Object.entries(heldOut.windows[0]).map(([k, t]) => `${k} [${t.dims.join(', ')}]`).join(', ');
+    // One window through each first: a model that cannot take these shapes fails once, with
+    // one onnxruntime message, not once per window.
+    await a.run(timingFeeds(heldOut.windows, 1)).catch((err: unknown) => {
+      throw ortFailure(`checking ${options.variant} against fp32: the fp32 model cannot run held-out windows of ${shapes}`, err);
+    });
+    await b.run(timingFeeds(heldOut.windows, 1)).catch((err: unknown) => {
+      throw ortFailure(`the ${options.variant} variant cannot run held-out windows of ${shapes}, which fp32 runs`, err);
+    });
+    const ref = await outputsOf(a, heldOut.windows, output).catch((err: unknown) => {
+      throw ortFailure(`checking ${options.variant} against fp32: the fp32 model cannot run held-out windows of ${shapes}`, err);
+    });
+    const got = await outputsOf(b, heldOut.windows, output).catch((err: unknown) => {
+      throw ortFailure(`the ${options.variant} variant cannot run held-out windows of ${shapes}, which fp32 runs`, err);
+    });
     const flatRef = Float32Array.from(ref.flatMap((o) => Array.from(o)));
     const flatGot = Float32Array.from(got.flatMap((o) => Array.from(o)));
     const same = ref.filter((o, i) => decision(card, o) === decision(card, got[i])).length;
@@ -81,7 +114,13 @@ export async function compareWithFp32(fp32: Uint8Array, variant: Uint8Array, hel
     }
     const batch = options.batch ?? 32;
     // A quarter second each before timing, so both run V8's optimized code, not its first compile.
-    const [fa, fb] = await benchmarkSideBySide([a, b], { batch, rounds: 5, runsPerTurn: 10, warmupMs: 250 });
+    // Timed on held-out windows, not synthetic ones: those would guess 1 for a dynamic length.
+    const feeds = timingFeeds(heldOut.windows, a.batchable ? batch : 1);
+    const [msA, msB] = await timeSideBySide([() => a.run(feeds), () => b.run(feeds)], { rounds: 5, runsPerTurn: 10, warmupMs: 250 }).catch((err: unknown) => {
+      throw ortFailure(`timing ${options.variant} against fp32 on held-out windows of ${shapes}`, err);
+    });
+    const fa = { msPerRun: msA };
+    const fb = { msPerRun: msB };
     return {
       variant: options.variant,
       sizeBytes: variant.length,

@@ -1,14 +1,18 @@
 // Dynamic int8: weights int8 per output channel, activations quantized at run time. Written in
 // the form onnxruntime fuses into its integer matrix kernels (DynamicQuantizeMatMul):
 //   DynamicQuantizeLinear(A) → MatMulInteger(A_q, W_q, A_zp, W_zp) → Cast → Mul(A_scale · W_scale)
-import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, tensorDims } from '../onnx';
+// and, for convolutions, as onnxruntime's own dynamic quantizer writes them:
+//   DynamicQuantizeLinear(X) → ConvInteger(X_q, W_q, X_zp, 0) → Cast → Mul(X_scale · W_scale[M, 1…]) → Add(bias[M, 1…])
+import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, makeTensor, tensorDims } from '../onnx';
 import { EdgeInferError } from '../errors';
 import { GraphEditor, cloneModel, intAttr } from './graph';
 import { upgradeOpset } from './opset';
 import { defaultReduceRange } from './reduce-range';
 import { findWeights } from './targets';
 import type { QuantizeOutcome } from './weight-only';
+import { compactFloatConstants } from './fp16';
 import { addQuantized, quantizeAddConstants, quantizedWeight } from './qdq';
+import type { WeightUse } from './targets';
 
 /** A [N, K] matrix as [K, N]. */
 function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
@@ -51,6 +55,23 @@ function gemmToMatMul(editor: GraphEditor, node: NodeProto, notices: string[], t
   return true;
 }
 
+/**
+ * The uint8 form of a node's first input, from one DynamicQuantizeLinear shared by every node
+ * that reads it (Q, K and V projections read the same normalized tokens). Names made here are
+ * short (`dq_3.q`): a transformer gets dozens, and each appears several times in the file.
+ */
+function quantizedInput(editor: GraphEditor, node: NodeProto, done: Map<string, [string, string, string]>): [string, string, string] {
+  const a = node.input![0];
+  let qa = done.get(a);
+  if (!qa) {
+    const base = editor.fresh('dq');
+    qa = [editor.fresh(`${base}.q`), editor.fresh(`${base}.s`), editor.fresh(`${base}.z`)];
+    editor.insertBefore(node, { op_type: 'DynamicQuantizeLinear', name: editor.fresh(`${base}.DQL`), input: [a], output: [...qa] });
+    done.set(a, qa);
+  }
+  return qa;
+}
+
 export interface DynamicOptions {
   /** Weights within ±64 instead of ±127, for x86 kernels without VNNI (default: defaultReduceRange()). */
   reduceRange?: boolean;
@@ -70,29 +91,29 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
   const { uses, notices: skipped } = findWeights(editor);
   // Gemms that could not become MatMul are already reported.
   notices.push(...skipped.filter((n) => !n.startsWith('Gemm')));
-  // One DynamicQuantizeLinear per activation, shared by every MatMul that reads it (Q, K and V
-  // projections read the same normalized tokens).
   const quantizedInputs = new Map<string, [string, string, string]>();
   const weights = new Map<string, { q: string; scale: string; zp: string }>();
   let count = 0;
+  let convZeroPoint: string | undefined;
   for (const use of uses) {
     const node = use.node;
     if (gemmsLeft.has(node)) continue;
+    if (node.op_type === 'Conv') {
+      const qa = quantizedInput(editor, node, quantizedInputs);
+      convZeroPoint ??= editor.addInitializer(makeTensor('conv.wz', DataType.INT8, [], Int8Array.of(0)));
+      convInteger(editor, node, use, qa, convZeroPoint, weights, reduceRange);
+      count++;
+      continue;
+    }
     if (node.op_type !== 'MatMul') {
-      notices.push(`${node.op_type} '${node.name ?? ''}' stays fp32 in dynamic mode (use static int8 for convolutions)`);
+      notices.push(`${node.op_type} '${node.name ?? ''}' stays fp32 in dynamic mode`);
       continue;
     }
     if (use.dims.length !== 2) {
       notices.push(`MatMul '${node.name ?? ''}' stays fp32: its weight has ${use.dims.length} dimensions, the integer kernel takes 2`);
       continue;
     }
-    const a = node.input![0];
-    let qa = quantizedInputs.get(a);
-    if (!qa) {
-      qa = [editor.fresh(`${a}.q`), editor.fresh(`${a}.s`), editor.fresh(`${a}.z`)];
-      editor.insertBefore(node, { op_type: 'DynamicQuantizeLinear', name: editor.fresh(`${a}.DQL`), input: [a], output: [...qa] });
-      quantizedInputs.set(a, qa);
-    }
+    const qa = quantizedInput(editor, node, quantizedInputs);
     let w = weights.get(use.name);
     if (!w) {
       // MatMulInteger takes the weight's zero points as an input: zeros, per column.
@@ -101,7 +122,7 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
       w = { q: added.codes, scale: added.scale, zp: added.zeroPoint! };
       weights.set(use.name, w);
     }
-    const base = node.name ?? editor.fresh('matmul');
+    const base = editor.fresh('mm');
     const integer = editor.fresh(`${base}.i32`);
     const asFloat = editor.fresh(`${base}.f32`);
     const scales = editor.fresh(`${base}.scales`);
@@ -113,8 +134,56 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
     count++;
   }
   for (const name of weights.keys()) editor.dropInitializerIfUnused(name);
-  // Biases and position embeddings: int8 storage behind a DequantizeLinear.
+  if (count === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', `the model has no MatMul, Gemm or Conv with a constant float weight to quantize dynamically${notices.length ? `: ${notices.join('; ')}` : ''}`);
+  // Biases and position embeddings: int8 storage behind a DequantizeLinear; the smaller biases,
+  // norms and embeddings as fp16 where that is exact enough.
   quantizeAddConstants(editor, 'int8');
-  if (count === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', `the model has no MatMul or Gemm with a constant float weight to quantize dynamically${notices.length ? `: ${notices.join('; ')}` : ''}`);
+  compactFloatConstants(editor, { exclude: new Set([...weights.values()].map((w) => w.scale)) });
   return { model: editor.model, notices, weights: weights.size };
+}
+
+/**
+ * Conv → ConvInteger on the dynamically quantized input. ConvInteger takes one weight zero point
+ * (onnxruntime refuses per-channel ones), but the scales are applied after it, so they can
+ * still be one per output channel: a Mul by [M, 1, …] on the int32 sums cast to float.
+ */
+function convInteger(editor: GraphEditor, node: NodeProto, use: WeightUse, qa: [string, string, string], zeroPoint: string, weights: Map<string, { q: string; scale: string; zp: string }>, reduceRange: boolean): void {
+  const channels = use.dims[0];
+  // [M, 1, …]: the scales and the bias broadcast over the output's [N, M, spatial…].
+  const perChannel = [channels, ...use.dims.slice(2).map(() => 1)];
+  let w = weights.get(use.name);
+  if (!w) {
+    const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', 0, undefined, reduceRange);
+    const added = addQuantized(editor, use.name, { ...q, scaleDims: perChannel });
+    w = { q: added.codes, scale: added.scale, zp: zeroPoint };
+    weights.set(use.name, w);
+  }
+  const base = editor.fresh('ci');
+  const out = node.output![0];
+  const integer = editor.fresh(`${base}.i32`);
+  const asFloat = editor.fresh(`${base}.f32`);
+  const scales = editor.fresh(`${base}.scales`);
+  const bias = node.input?.[2];
+  const scaled = bias ? editor.fresh(`${base}.scaled`) : out;
+  // Every attribute of Conv (pads, strides, dilations, group, auto_pad, kernel_shape) means the same on ConvInteger.
+  editor.insertBefore(node, { op_type: 'ConvInteger', name: editor.fresh(`${base}.CI`), input: [qa[0], w.q, qa[2], w.zp], output: [integer], attribute: node.attribute ?? [] });
+  editor.insertBefore(node, { op_type: 'Cast', name: editor.fresh(`${base}.Cast`), input: [integer], output: [asFloat], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
+  editor.insertBefore(node, { op_type: 'Mul', name: editor.fresh(`${base}.ScalesMul`), input: [qa[1], w.scale], output: [scales] });
+  editor.insertBefore(node, { op_type: 'Mul', name: editor.fresh(`${base}.Rescale`), input: [asFloat, scales], output: [scaled] });
+  if (bias) {
+    const b = editor.constant(bias);
+    let biasInput = bias;
+    // A constant bias [M] is stored as [M, 1, …] so that Add broadcasts it over the channel axis;
+    // a computed one is reshaped at run time.
+    if (b && b.data_type === DataType.FLOAT) {
+      biasInput = editor.addInitializer(floatTensor(`${bias}.c`, perChannel, floatValues(b)));
+    } else {
+      const shape = editor.addInitializer(makeTensor(editor.fresh(`${base}.bias_shape`), DataType.INT64, [perChannel.length], BigInt64Array.from(perChannel.map((d, i) => BigInt(i === 0 ? -1 : d)))));
+      biasInput = editor.fresh(`${bias}.c`);
+      editor.insertBefore(node, { op_type: 'Reshape', name: editor.fresh(`${base}.BiasReshape`), input: [bias, shape], output: [biasInput] });
+    }
+    editor.insertBefore(node, { op_type: 'Add', name: editor.fresh(`${base}.Bias`), input: [scaled, biasInput], output: [out] });
+  }
+  editor.removeNode(node);
+  if (bias) editor.dropInitializerIfUnused(bias);
 }

@@ -1,7 +1,7 @@
 // An fp16 export of a model: every float weight stored as IEEE half precision and cast back to
 // float32 where it is read. It is the size yardstick low-bit files are held against (FP8 must be
 // at most about half of it).
-import { DataType, type ModelProto, floatValues, makeTensor, tensorDims } from '../onnx';
+import { DataType, type ModelProto, type NodeProto, floatValues, makeTensor, tensorDims } from '../onnx';
 import { GraphEditor, cloneModel } from './graph';
 
 const f32 = new Float32Array(1);
@@ -52,4 +52,101 @@ export function float16Export(source: ModelProto): ModelProto {
     editor.insertBefore(undefined, { op_type: 'Cast', name: editor.fresh(`${name}_Cast`), input: [stored], output: [name], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
   }
   return editor.model;
+}
+
+/** IEEE 754 binary16 bits → float32 value. */
+export function float16ToFloat32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/**
+ * Largest error fp16 storage may add to a value, relative to max(|value|, 2⁻¹⁴): twice fp16's
+ * own rounding (2⁻¹¹) for normal values; below fp16's smallest normal (6.1e-5) an absolute
+ * 6e-8, which a bias or a norm's shift does not notice.
+ */
+export const FP16_MAX_RELATIVE_ERROR = 2 ** -10;
+const FP16_FLOOR = 2 ** -14;
+
+/**
+ * The fp16 bits of `values` when every value survives the trip within FP16_MAX_RELATIVE_ERROR,
+ * or why not: a value beyond fp16's ±65504, or one that fp16 rounds too far.
+ */
+export function fp16IfExact(values: Float32Array): { half: Uint16Array } | { reason: string } {
+  const half = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i];
+    const h = float32ToFloat16(x);
+    half[i] = h;
+    if (Number.isNaN(x)) continue;
+    const back = float16ToFloat32(h);
+    if (!Number.isFinite(back) && Number.isFinite(x)) return { reason: `value ${x} at ${i} overflows fp16 (largest 65504)` };
+    if (Math.abs(back - x) > FP16_MAX_RELATIVE_ERROR * Math.max(Math.abs(x), FP16_FLOOR)) return { reason: `value ${x} at ${i} would be stored as ${back}` };
+  }
+  return { half };
+}
+
+/**
+ * Inputs that hold biases, norms and embeddings, by operator: the slots whose float constants
+ * may be stored as fp16. Weights (MatMul, Gemm and Conv slot 1) are the quantizer's own business;
+ * quantization scales are read by (De)QuantizeLinear, which is not listed.
+ */
+const COMPACT_SLOTS: Record<string, number[] | 'any'> = {
+  Add: 'any',
+  Sub: 'any',
+  Mul: 'any',
+  Div: 'any',
+  Conv: [2],
+  Gemm: [2],
+  LayerNormalization: [1, 2],
+  BatchNormalization: [1, 2, 3, 4],
+  InstanceNormalization: [1, 2],
+  GroupNormalization: [1, 2],
+  Gather: [0],
+  PRelu: [1],
+};
+
+function readsOnlyCompactable(node: NodeProto, name: string): boolean {
+  if (node.domain && node.domain !== 'ai.onnx') return false;
+  const slots = COMPACT_SLOTS[node.op_type ?? ''];
+  if (!slots) return false;
+  return (node.input ?? []).every((input, i) => input !== name || slots === 'any' || slots.includes(i));
+}
+
+export interface CompactOptions {
+  /** Initializers to leave as they are (quantization scales read by Mul, for instance). */
+  exclude?: ReadonlySet<string>;
+}
+
+/**
+ * Stores the float32 biases, norm parameters and embeddings of a graph as fp16 behind a Cast
+ * back to float, where every value survives the trip (fp16IfExact) and the tensor is big enough
+ * for the 2 bytes per value saved to outweigh the Cast node's bytes. The rest stays fp32. The
+ * graph's arithmetic stays fp32; only the file shrinks. Returns the number of tensors stored as fp16.
+ */
+export function compactFloatConstants(editor: GraphEditor, options: CompactOptions = {}): number {
+  const inputs = new Set((editor.graph.input ?? []).map((i) => i.name));
+  let n = 0;
+  for (const [name, t] of [...editor.initializers]) {
+    // Initializers listed as graph inputs can be overridden at run time: their name must stay a float input.
+    if (t.data_type !== DataType.FLOAT || options.exclude?.has(name) || inputs.has(name) || editor.isGraphOutput(name)) continue;
+    const dims = tensorDims(t);
+    const size = dims.reduce((a, b) => a * b, 1);
+    // The Cast node (short name, the tensor's name as output) and the `.h` name cost about two
+    // names and a few bytes of framing.
+    if (2 * size <= 2 * name.length + 16) continue;
+    const users = editor.consumers(name);
+    if (users.length === 0 || !users.every((u) => readsOnlyCompactable(u, name))) continue;
+    const exact = fp16IfExact(floatValues(t));
+    if (!('half' in exact)) continue;
+    editor.removeInitializer(name);
+    const stored = editor.addInitializer(makeTensor(`${name}.h`, DataType.FLOAT16, dims, exact.half));
+    editor.insertBefore(undefined, { op_type: 'Cast', name: editor.fresh('C'), input: [stored], output: [name], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
+    n++;
+  }
+  return n;
 }

@@ -16,13 +16,13 @@ export type { CalibrationMethod, CalibrationOptions, TensorRange } from './calib
 export { compareWithFp32 } from './compare';
 export type { VariantComparison, HeldOut, CompareOptions } from './compare';
 export { textReport, htmlReport, errorHistogram } from './report';
-export { parseCalibrationSource, loadCalibration, calibrationFromLog, describeSource } from './sources';
-export type { CalibrationSource, CalibrationSet } from './sources';
+export { parseCalibrationSource, loadCalibration, calibrationFromLog, describeSource, parseShapeOption, checkShapes, windowDims, syntheticHeldOut } from './sources';
+export type { CalibrationSource, CalibrationSet, InputShapes } from './sources';
 export { loadOptionsFor, WEIGHT_LOADINGS } from './load';
 export type { WeightLoading } from './load';
 export { quantizeWeight, dequantize } from './weights';
 export type { WeightFormat, QuantizedWeight } from './weights';
 export { upgradeOpset } from './opset';
-export { float16Export, float32ToFloat16 } from './fp16';
+export { float16Export, float32ToFloat16, float16ToFloat32, fp16IfExact, compactFloatConstants, FP16_MAX_RELATIVE_ERROR } from './fp16';
 export { runQuantizeJob, acceptanceFailure, DEFAULT_ACCEPTANCE } from './job';
 export type { QuantizeJob, QuantizeJobResult, QuantAcceptance } from './job';

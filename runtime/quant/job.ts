@@ -24,7 +24,13 @@ export interface QuantizeJob {
   /** Calibration windows and held-out windows. */
   calibration?: CalibrationSet;
   /** Held-out windows when there is no calibration set. */
-  heldOut: HeldOut;
+  heldOut?: HeldOut;
+  /**
+   * Why no held-out windows could be made (an input with a dynamic dimension and no size for it).
+   * Weight-only FP8 needs no inputs: the variant is written all the same, unchecked, with this
+   * reason in the result; every other method is refused with it.
+   */
+  noHeldOutReason?: string;
   method: CalibrationMethod;
   blockSize?: number;
   /** int8: weights within ±64 (default: what this machine needs, see defaultReduceRange). */
@@ -74,10 +80,28 @@ export interface QuantizeJobResult {
   reportFile?: string;
 }
 
-export async function runQuantizeJob(job: QuantizeJob): Promise<QuantizeJobResult> {
+/** A weight-only FP8 variant written without a check against fp32, and why it was not checked. */
+export interface UncheckedJobResult extends Omit<QuantizeJobResult, 'comparison'> {
+  comparison?: undefined;
+  /** Why it could not be compared with fp32, in a line. */
+  unchecked: string;
+}
+
+/** Weight-only formats: no calibration, and no inputs needed to make them. */
+const needsNoInputs = (to: QuantTarget): boolean => to === 'fp8-e4m3' || to === 'fp8-e5m2';
+
+export async function runQuantizeJob(job: QuantizeJob & { acceptance: QuantAcceptance }): Promise<QuantizeJobResult>;
+export async function runQuantizeJob(job: QuantizeJob): Promise<QuantizeJobResult | UncheckedJobResult>;
+export async function runQuantizeJob(job: QuantizeJob): Promise<QuantizeJobResult | UncheckedJobResult> {
   const heldOut = job.calibration?.heldOut ?? job.heldOut;
-  if (job.acceptance && heldOut.windows.length < job.acceptance.minWindows) {
-    throw new EdgeInferError('E_ARGUMENT', `${job.variantName ?? job.to}: the check needs at least ${job.acceptance.minWindows} held-out windows, ${heldOut.source} gives ${heldOut.windows.length}`);
+  const name = job.variantName ?? job.to;
+  if (job.acceptance && (heldOut?.windows.length ?? 0) < job.acceptance.minWindows) {
+    throw new EdgeInferError('E_ARGUMENT', `${name}: the check needs at least ${job.acceptance.minWindows} held-out windows, ${heldOut ? `${heldOut.source} gives ${heldOut.windows.length}` : `there are none${job.noHeldOutReason ? ` (${job.noHeldOutReason})` : ''}`}`);
+  }
+  if (!heldOut || heldOut.windows.length === 0) {
+    const why = job.noHeldOutReason ?? (heldOut ? `${heldOut.source} gives no windows` : 'no held-out windows were given');
+    if (!needsNoInputs(job.to)) throw new EdgeInferError('E_ARGUMENT', `${name}: cannot check the variant against fp32: ${why}`);
+    return writeUnchecked(job, why);
   }
   const result = await quantizeModel({
     model: job.model,
@@ -110,4 +134,18 @@ export async function runQuantizeJob(job: QuantizeJob): Promise<QuantizeJobResul
     await writeFileAtomic(reportFile, htmlReport(job.card?.id ?? job.output, [{ ...comparison, sizeBytes: bytes.length }]));
   }
   return { result, comparison: { ...comparison, sizeBytes: bytes.length }, card, sizeBytes: bytes.length, reportFile };
+}
+
+/** Weight-only FP8 without a check: quantized and written with its card (no agreement in it). */
+async function writeUnchecked(job: QuantizeJob, why: string): Promise<UncheckedJobResult> {
+  const result = await quantizeModel({ model: job.model, to: job.to, blockSize: job.blockSize, reduceRange: job.reduceRange, signal: job.signal });
+  let card: ModelCard | null = null;
+  if (job.card) {
+    card = variantCard(job.card, job.to, result, undefined);
+    if (job.variantName) card = { ...card, variant: job.variantName };
+    await writeFileAtomic(cardFileFor(job.output), `${JSON.stringify(card, null, 2)}\n`);
+  }
+  const bytes = encodeModel(card ? embedCard(result.model, card) : result.model);
+  await writeFileAtomic(job.output, bytes);
+  return { result, card, sizeBytes: bytes.length, unchecked: `not compared with fp32: ${why}` };
 }

@@ -44,7 +44,8 @@ export function dequantizedConstant(editor: GraphEditor, name: string, q: Quanti
     ...(q.axis !== undefined ? [{ name: 'axis', type: 2, i: q.axis }] : []),
     ...(q.blockSize ? [{ name: 'block_size', type: 2, i: q.blockSize }] : []),
   ];
-  editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh(`${name}.DQ`), input: zeroPoint ? [codes, scale, zeroPoint] : [codes, scale], output: [output], attribute });
+  // The node's name is the only one nothing reads: short, the output keeps the constant's own.
+  editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh('DQ'), input: zeroPoint ? [codes, scale, zeroPoint] : [codes, scale], output: [output], attribute });
   return output;
 }
 
@@ -78,12 +79,16 @@ export function uint8Constant(values: Float32Array, dims: readonly number[]): Qu
 /** T → QuantizeLinear → DequantizeLinear → every reader of T (uint8, calibrated range). */
 export function insertQdq(editor: GraphEditor, tensor: string, range: { min: number; max: number }): void {
   const { scale, zeroPoint } = activationParams(range);
-  const s = editor.addInitializer(floatTensor(`${tensor}.s`, [], [scale]));
-  const zp = editor.addInitializer(makeTensor(`${tensor}.z`, DataType.UINT8, [], Uint8Array.of(zeroPoint)));
-  const quantized = editor.fresh(`${tensor}.q`);
-  const dequantized = editor.fresh(`${tensor}.d`);
-  const q: NodeProto = { op_type: 'QuantizeLinear', name: editor.fresh(`${tensor}.Q`), input: [tensor, s, zp], output: [quantized] };
-  const dq: NodeProto = { op_type: 'DequantizeLinear', name: editor.fresh(`${tensor}.DQ`), input: [quantized, s, zp], output: [dequantized] };
+  // Short names (`qa_7.s`), not the tensor's: an exporter's names run to 40 characters, and each
+  // appears a dozen times around one activation's Q/DQ pair, which made a static int8
+  // transformer's graph four times the size of its fp32 graph.
+  const base = editor.fresh('qa');
+  const s = editor.addInitializer(floatTensor(`${base}.s`, [], [scale]));
+  const zp = editor.addInitializer(makeTensor(`${base}.z`, DataType.UINT8, [], Uint8Array.of(zeroPoint)));
+  const quantized = editor.fresh(`${base}.q`);
+  const dequantized = editor.fresh(`${base}.d`);
+  const q: NodeProto = { op_type: 'QuantizeLinear', name: editor.fresh(`${base}.Q`), input: [tensor, s, zp], output: [quantized] };
+  const dq: NodeProto = { op_type: 'DequantizeLinear', name: editor.fresh(`${base}.DQ`), input: [quantized, s, zp], output: [dequantized] };
   editor.rewire(tensor, dequantized);
   editor.insertAfterProducerOf(tensor, dq);
   editor.insertAfterProducerOf(tensor, q);

@@ -5,6 +5,7 @@
 import { EdgeInferError } from '../errors';
 import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, makeTensor, tensorDims } from '../onnx';
 import { type CalibrationOptions, type CalibrationWindows, type TensorRange, calibrateRanges } from './calibrate';
+import { compactFloatConstants } from './fp16';
 import { GraphEditor, cloneModel } from './graph';
 import { upgradeOpset } from './opset';
 import { defaultReduceRange } from './reduce-range';
@@ -38,6 +39,17 @@ function activationInputs(editor: GraphEditor, node: NodeProto, weightSlots: Set
   return (node.input ?? []).filter((name, i) => name && !skip.has(i) && !editor.initializers.has(name) && editor.producer(name)?.op_type !== 'Constant');
 }
 
+/**
+ * A graph output, or a tensor only renamed into graph outputs by Identity nodes (as exporters
+ * name their outputs): the caller gets it in fp32. Quantized there, a final Softmax also became
+ * onnxruntime's QLinearSoftmax, whose native kernel gave zeros for some classes of a 10-class head.
+ */
+function isFinalOutput(editor: GraphEditor, tensor: string): boolean {
+  if (editor.isGraphOutput(tensor)) return true;
+  const readers = editor.consumers(tensor);
+  return readers.length > 0 && readers.every((n) => n.op_type === 'Identity' && !n.domain && (n.output ?? []).every((o) => editor.isGraphOutput(o)));
+}
+
 /** Quantizes a model to int8 in QDQ form, calibrated on `options.windows`. */
 export async function quantizeStatic(source: ModelProto, options: StaticOptions): Promise<QuantizeOutcome & { ranges: Map<string, TensorRange> }> {
   const editor = new GraphEditor(cloneModel(source));
@@ -60,7 +72,7 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
     const slots = new Set<number>(weightSlot.has(node) ? [weightSlot.get(node)!] : []);
     if ((node.op_type === 'Gemm' || node.op_type === 'Conv') && node.input?.[2]) slots.add(2);
     for (const a of activationInputs(editor, node, slots)) if (isFloat(a)) activations.add(a);
-    for (const o of node.output ?? []) if (!editor.isGraphOutput(o) && isFloat(o)) activations.add(o);
+    for (const o of node.output ?? []) if (!isFinalOutput(editor, o) && isFloat(o)) activations.add(o);
   }
   const skippedOps = new Set(editor.nodes.filter((n) => !isQuantizable(n) && n.op_type !== 'Constant').map((n) => n.op_type ?? '?'));
   if (skippedOps.size) notices.push(`stay fp32 between DequantizeLinear and QuantizeLinear: ${[...skippedOps].sort().join(', ')}`);
@@ -121,6 +133,8 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
     });
   }
   for (const name of dequantized.keys()) editor.dropInitializerIfUnused(name);
+  // What stays fp32 (norms, embeddings): fp16 storage where exact enough.
+  compactFloatConstants(editor);
   editor.sortTopologically();
   return { model: editor.model, notices, weights: weightScales.size, ranges };
 }

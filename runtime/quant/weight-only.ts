@@ -3,6 +3,7 @@
 // to about a quarter; a `compact` load keeps the weights at one byte in memory.
 import { EdgeInferError } from '../errors';
 import { type ModelProto, floatValues } from '../onnx';
+import { compactFloatConstants } from './fp16';
 import { GraphEditor, cloneModel } from './graph';
 import { upgradeOpset } from './opset';
 import { findWeights } from './targets';
@@ -41,7 +42,11 @@ export function quantizeWeightsOnly(source: ModelProto, options: WeightOnlyOptio
     if (options.blockSize && !block) notices.push(`weight '${use.name}' has ${use.dims[use.reductionAxis]} ≤ ${options.blockSize} along its reduction axis: one scale per channel`);
     dequantizedConstant(editor, use.name, quantizedWeight(floatValues(use.tensor), use.dims, options.format, use.channelAxis, block), true);
   }
-  if (done.size > 0) quantizeAddConstants(editor, options.format);
+  if (done.size > 0) {
+    quantizeAddConstants(editor, options.format);
+    // Biases, norms and embeddings: fp16 where exact enough, so the file nears a quarter of fp32.
+    compactFloatConstants(editor);
+  }
   if (done.size === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', `the model has no float weights the quantizer can take (MatMul, Gemm or Conv with a constant weight)${notices.length ? `: ${notices.join('; ')}` : ''}`);
   return { model: editor.model, notices, weights: done.size };
 }

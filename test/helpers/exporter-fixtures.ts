@@ -6,7 +6,7 @@ import { type Dim, GraphBuilder, type ModelProto, encodeModel, float, floatTenso
 
 export interface FixtureInput {
   name: string;
-  /** Dims of one window: the model's shape without its leading batch axis. */
+  /** Dims of one window: the model's shape without its leading batch axis (a length to feed where the model's is dynamic). */
   dims: number[];
 }
 
@@ -269,6 +269,129 @@ function noWeights(): ModelProto {
   return pytorch(g, 17);
 }
 
+/**
+ * 13. A PyTorch 1-D CNN on [batch, 6 channels, 128 samples]: three Conv1d (the first followed by a
+ * BatchNorm1d, as exported with do_constant_folding off), MaxPool, AdaptiveAvgPool1d(1) as
+ * GlobalAveragePool, Flatten, two Linear layers as Gemm(transB=1). Conv weights dominate.
+ */
+function pytorchCnn1d(): ModelProto {
+  const g = new GraphBuilder('torch_cnn1d');
+  const w = new Weights(1313);
+  const x = g.input('input', 'float32', shape([6, 128]));
+  const conv = (h: string, name: string, out: number, inC: number, k: number): string =>
+    g.op1('Conv', [h, g.weight(`${name}.weight`, [out, inC, k], w.values([out, inC, k], inC * k)), g.weight(`${name}.bias`, [out], w.small(out))], { dilations: [1], group: 1, kernel_shape: [k], pads: [k >> 1, k >> 1], strides: [1] }, { name: `/${name}/Conv` });
+  const bn = g.op1('BatchNormalization', [conv(x, 'conv1', 32, 6, 5), g.weight('bn1.weight', [32], w.aroundOne(32)), g.weight('bn1.bias', [32], w.small(32)), g.weight('bn1.running_mean', [32], w.small(32)), g.weight('bn1.running_var', [32], w.aroundOne(32))], { epsilon: float(1e-5), momentum: float(0.9) }, { name: '/bn1/BatchNormalization' });
+  let h = g.op1('MaxPool', [g.op1('Relu', [bn], {}, { name: '/relu/Relu' })], { kernel_shape: [2], strides: [2] }, { name: '/pool/MaxPool' });
+  h = g.op1('MaxPool', [g.op1('Relu', [conv(h, 'conv2', 64, 32, 5)])], { kernel_shape: [2], strides: [2] }, { name: '/pool_1/MaxPool' });
+  h = g.op1('Relu', [conv(h, 'conv3', 64, 64, 3)]);
+  h = g.op1('Flatten', [g.op1('GlobalAveragePool', [h], {}, { name: '/gap/GlobalAveragePool' })], { axis: 1 }, { name: '/Flatten' });
+  h = g.op1('Relu', [linear(g, w, h, 'fc1', 64, 32)]);
+  g.output(linear(g, w, h, 'fc2', 32, 8), 'float32', shape([8]), 'logits');
+  return pytorch(g, 17);
+}
+
+/**
+ * 14. A PyTorch nn.TransformerEncoder (2 layers, d_model 64, 4 heads, feed-forward 128, GELU,
+ * post-norm) over 16 steps of 12 sensor features: input Linear, learned positions through
+ * nn.Embedding (Gather of arange), fused in_proj MatMul split into Q, K, V, heads by Reshape and
+ * Transpose, LayerNormalization (opset 17), mean over time, a Linear head.
+ */
+function pytorchTransformer(): ModelProto {
+  const g = new GraphBuilder('torch_transformer_encoder');
+  const w = new Weights(1414);
+  const [seq, d, heads, ffn] = [16, 64, 4, 128];
+  const x = g.input('features', 'float32', shape([seq, 12]));
+  const mm = (h: string, name: string, inF: number, outF: number): string =>
+    g.op1('Add', [g.op1('MatMul', [h, g.weight(`${name}.weight`, [inF, outF], w.values([inF, outF], inF))], {}, { name: `/${name}/MatMul` }), g.weight(`${name}.bias`, [outF], w.small(outF))], {}, { name: `/${name}/Add` });
+  const positions = g.op1('Gather', [g.weight('pos_embedding.weight', [32, d], w.values([32, d], 4)), g.int64('positions', Array.from({ length: seq }, (_, i) => i))], { axis: 0 }, { name: '/pos_embedding/Gather' });
+  let h = g.op1('Add', [mm(x, 'input_proj', 12, d), positions], {}, { name: '/Add' });
+  for (let l = 0; l < 2; l++) {
+    const p = `layers.${l}`;
+    const qkv = mm(h, `${p}.self_attn.in_proj`, d, 3 * d);
+    const [q, k, v] = g.op('Split', [qkv, g.int64('split', [d, d, d])], { axis: -1 }, { outputs: 3, name: `/${p}/self_attn/Split` });
+    const split = (t: string, perm: number[]): string => g.op1('Transpose', [g.op1('Reshape', [t, g.int64('heads_shape', [0, seq, heads, d / heads])])], { perm });
+    const scores = g.op1('Mul', [g.op1('MatMul', [split(q, [0, 2, 1, 3]), split(k, [0, 2, 3, 1])], {}, { name: `/${p}/self_attn/MatMul` }), constantScalar(g, `${p}.scale`, 1 / Math.sqrt(d / heads))]);
+    const context = g.op1('MatMul', [g.op1('Softmax', [scores], { axis: -1 }), split(v, [0, 2, 1, 3])], {}, { name: `/${p}/self_attn/MatMul_1` });
+    const merged = g.op1('Reshape', [g.op1('Transpose', [context], { perm: [0, 2, 1, 3] }), g.int64('model_shape', [0, seq, d])]);
+    const norm = (t: string, name: string): string => g.op1('LayerNormalization', [t, g.weight(`${name}.weight`, [d], w.aroundOne(d)), g.weight(`${name}.bias`, [d], w.small(d))], { axis: -1, epsilon: float(1e-5) }, { name: `/${name}/LayerNormalization` });
+    h = norm(g.op1('Add', [h, mm(merged, `${p}.self_attn.out_proj`, d, d)]), `${p}.norm1`);
+    const up = mm(h, `${p}.linear1`, d, ffn);
+    const gelu = g.op1('Mul', [g.op1('Mul', [up, g.op1('Add', [g.op1('Erf', [g.op1('Div', [up, constantScalar(g, `${p}.sqrt2`, Math.SQRT2)])]), constantScalar(g, `${p}.one`, 1)])]), constantScalar(g, `${p}.half`, 0.5)]);
+    h = norm(g.op1('Add', [h, mm(gelu, `${p}.linear2`, ffn, d)]), `${p}.norm2`);
+  }
+  const pooled = g.op1('ReduceMean', [h], { axes: [1], keepdims: 0 }, { name: '/ReduceMean' });
+  g.output(linear(g, w, pooled, 'head', d, 5), 'float32', shape([5]), 'logits');
+  return pytorch(g, 17);
+}
+
+/**
+ * 15. A Keras CNN through tf2onnx (opset 13) on an NHWC image [batch, 16, 16, 3]: Transpose to
+ * NCHW, three Conv2D with bias and ReLU (two with stride 2), Transpose back, GlobalAveragePooling2D
+ * as ReduceMean over H and W, a Dense head as MatMul + Add and Softmax. Conv weights dominate.
+ */
+function tfConv(): ModelProto {
+  const g = new GraphBuilder('tf_keras_conv');
+  const w = new Weights(1515);
+  const x = g.input('input_1', 'float32', shape([16, 16, 3]));
+  let h = g.op1('Transpose', [x], { perm: [0, 3, 1, 2] }, { name: 'sequential/conv2d/Conv2D__6' });
+  const conv = (t: string, name: string, out: number, inC: number, stride: number): string =>
+    g.op1('Relu', [g.op1('Conv', [t, g.weight(`${name}/Conv2D/ReadVariableOp:0`, [out, inC, 3, 3], w.values([out, inC, 3, 3], inC * 9)), g.weight(`${name}/BiasAdd/ReadVariableOp:0`, [out], w.small(out))], { dilations: [1, 1], kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [stride, stride] }, { name: `${name}/BiasAdd` })], {}, { name: `${name}/Relu` });
+  h = conv(h, 'sequential/conv2d', 32, 3, 1);
+  h = conv(h, 'sequential/conv2d_1', 64, 32, 2);
+  h = conv(h, 'sequential/conv2d_2', 64, 64, 2);
+  h = g.op1('Transpose', [h], { perm: [0, 2, 3, 1] }, { name: 'sequential/conv2d_2/Relu__20' });
+  h = g.op1('ReduceMean', [h], { axes: [1, 2], keepdims: 0 }, { name: 'sequential/global_average_pooling2d/Mean' });
+  g.output(g.op1('Softmax', [dense(g, w, h, 'sequential/dense', 64, 10)], { axis: -1 }), 'float32', shape([10]), 'dense');
+  return tf2onnx(g, 13);
+}
+
+/** Hann-windowed DFT rows, cosines then sines, for bins 0 … bins-1 of frames of `n` samples: a Conv1d weight [2·bins, 1, n]. */
+function dftWeight(bins: number, n: number): Float32Array {
+  const out = new Float32Array(2 * bins * n);
+  for (let k = 0; k < bins; k++) {
+    for (let t = 0; t < n; t++) {
+      const hann = 0.5 - 0.5 * Math.cos((2 * Math.PI * t) / n);
+      out[k * n + t] = hann * Math.cos((2 * Math.PI * k * t) / n);
+      out[(bins + k) * n + t] = -hann * Math.sin((2 * Math.PI * k * t) / n);
+    }
+  }
+  return out;
+}
+
+/** Triangular filters spread evenly over `bins` spectrum bins: a [bins, filters] MatMul weight (a mel matrix with a linear scale). */
+function filterBank(bins: number, filters: number): Float32Array {
+  const out = new Float32Array(bins * filters);
+  const step = bins / (filters + 1);
+  for (let f = 0; f < filters; f++) {
+    for (let b = 0; b < bins; b++) out[b * filters + f] = Math.max(0, 1 - Math.abs(b - (f + 1) * step) / step);
+  }
+  return out;
+}
+
+/**
+ * 16. A third-party log-mel front end with a dynamic input length, `[batch, samples]`: Unsqueeze to
+ * one channel, framing and a Hann-windowed DFT as one Conv1d (frames of 256, hop 128), power as
+ * Mul → Reshape → ReduceSum of the cosine and sine halves, a filter-bank MatMul, Log, the
+ * per-bin normalization, mean over frames and a two-Linear head. Any length ≥ 256 runs; the
+ * quantizer must be told one (its windows below feed 4000 samples).
+ */
+function melFrontEnd(): ModelProto {
+  const g = new GraphBuilder('torch_logmel_classifier');
+  const w = new Weights(1616);
+  const [n, hop, bins, filters] = [256, 128, 64, 32];
+  const x = g.input('audio', 'float32', [B, 'samples']);
+  const framed = g.op1('Conv', [g.op1('Unsqueeze', [x, g.int64('channel_axis', [1])], {}, { name: '/Unsqueeze' }), g.weight('stft.weight', [2 * bins, 1, n], dftWeight(bins, n))], { kernel_shape: [n], strides: [hop] }, { name: '/stft/Conv' });
+  const squared = g.op1('Mul', [framed, framed], {}, { name: '/Mul' });
+  const power = g.op1('ReduceSum', [g.op1('Reshape', [squared, g.int64('re_im_shape', [0, 2, bins, -1])], {}, { name: '/Reshape' }), g.int64('re_im_axis', [1])], { keepdims: 0 }, { name: '/ReduceSum' });
+  const mel = g.op1('MatMul', [g.op1('Transpose', [power], { perm: [0, 2, 1] }, { name: '/Transpose' }), g.weight('mel.weight', [bins, filters], filterBank(bins, filters))], {}, { name: '/mel/MatMul' });
+  const logMel = g.op1('Log', [g.op1('Add', [mel, constantScalar(g, 'log_eps', 1e-6)], {}, { name: '/Add' })], {}, { name: '/Log' });
+  const normed = g.op1('Mul', [g.op1('Sub', [logMel, g.weight('norm.mean', [filters], Float32Array.from({ length: filters }, () => 5.5))], {}, { name: '/norm/Sub' }), g.weight('norm.inv_std', [filters], w.aroundOne(filters))], {}, { name: '/norm/Mul' });
+  let h = g.op1('ReduceMean', [normed], { axes: [1], keepdims: 0 }, { name: '/ReduceMean' });
+  h = g.op1('Relu', [linear(g, w, h, 'fc1', filters, 64)]);
+  g.output(linear(g, w, h, 'fc2', 64, 10), 'float32', [B, 10], 'logits');
+  return pytorch(g, 17);
+}
+
 const fixture = (name: string, pattern: string, build: () => ModelProto, inputs: FixtureInput[]): ExporterFixture => ({
   name,
   pattern,
@@ -292,10 +415,23 @@ export const FIXTURES: ExporterFixture[] = [
   fixture('no-weights', 'Add of two inputs, nothing to quantize', noWeights, [{ name: 'a', dims: [8] }, { name: 'b', dims: [8] }]),
 ];
 
+/**
+ * Models as a new user brings them, exported by PyTorch and tf2onnx rather than written by the
+ * project: bigger than FIXTURES (tens of thousands of weights, so file sizes mean something), and
+ * one with a dynamic input length. The "quantize any exported model" goal is measured on these.
+ */
+export const ANY_MODEL_FIXTURES: ExporterFixture[] = [
+  fixture('pytorch-cnn1d', 'Conv1d ×3 with BatchNorm1d, MaxPool, GlobalAveragePool, Gemm head', pytorchCnn1d, [{ name: 'input', dims: [6, 128] }]),
+  fixture('pytorch-transformer', 'TransformerEncoder ×2: Gather positions, in_proj Split, heads, LayerNormalization, GELU', pytorchTransformer, [{ name: 'features', dims: [16, 12] }]),
+  fixture('tf-conv', 'tf2onnx Keras CNN: NHWC Transposes, Conv2D+bias+ReLU ×3, ReduceMean, Dense as MatMul + Add, Softmax', tfConv, [{ name: 'input_1', dims: [16, 16, 3] }]),
+  fixture('mel-dynamic-length', '[batch, samples] input; DFT framing Conv1d, power, filter-bank MatMul, Log, Gemm head', melFrontEnd, [{ name: 'audio', dims: [4000] }]),
+];
+
 /** A fixture by name; throws for a name not in FIXTURES, so a typo fails loudly. */
 export function fixtureNamed(name: string): ExporterFixture {
-  const f = FIXTURES.find((x) => x.name === name);
-  if (!f) throw new Error(`no exporter fixture '${name}' (have ${FIXTURES.map((x) => x.name).join(', ')})`);
+  const all = [...FIXTURES, ...ANY_MODEL_FIXTURES];
+  const f = all.find((x) => x.name === name);
+  if (!f) throw new Error(`no exporter fixture '${name}' (have ${all.map((x) => x.name).join(', ')})`);
   return f;
 }
 

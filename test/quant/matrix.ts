@@ -19,9 +19,6 @@ export const EXPECTED_NOTICES: Record<string, Partial<Record<MethodFamily, strin
   'gelu-tanh-tf': { static: ['Pow', 'Tanh'] },
   'pytorch-flatten-view': { static: ['Shape', 'Gather', 'Concat'] },
   attention: { 'weight-only': ['/attn/MatMul', '/attn/MatMul_1'], dynamic: ['/attn/MatMul', '/attn/MatMul_1'], static: ['Div'] },
-  'cnn1d-keras': { dynamic: ['conv1d', 'conv1d_1'] },
-  cnn2d: { dynamic: ['/conv1/Conv', '/conv2/Conv'] },
-  'tf-nhwc-dense': { dynamic: ['sequential/conv2d/BiasAdd'] },
 };
 
 type Quantized = Awaited<ReturnType<typeof quantizeFixture>>;

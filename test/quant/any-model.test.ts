@@ -1,0 +1,237 @@
+// Quantizing models as a new user brings them: dynamic int8 for convolutions (ConvInteger),
+// fp16 storage for biases, norms and embeddings, shapes for inputs with dynamic dimensions, and
+// onnxruntime's failures in our words. The four exported-model fixtures run on both backends.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EdgeInferError } from '../../runtime/errors';
+import { signatureOf } from '../../runtime/engine';
+import { DataType, GraphBuilder, type ModelProto, decodeModel, encodeModel, float } from '../../runtime/onnx';
+import {
+  checkShapes, compactFloatConstants, dequantize, float16ToFloat32, float32ArrayToFp8, fp8ArrayToFloat32, float32ToFloat16, fp16IfExact, parseShapeOption, quantizeDynamic, quantizeStatic, quantizeWeight, quantizeWeightsOnly, runQuantizeJob, syntheticHeldOut, windowDims,
+} from '../../runtime/quant';
+import { GraphEditor } from '../../runtime/quant/graph';
+import { ortFailure, ortReason } from '../../runtime/quant/ort-errors';
+import { ANY_MODEL_FIXTURES, fixtureNamed, gaussian } from '../helpers/exporter-fixtures';
+import { caught, thrown } from '../helpers/errors';
+import { BACKENDS, calibrationWindows, heldOutWindows, opTypes, runOn, stackWindows, worstCosine } from './harness';
+
+const modelOf = (name: string): ModelProto => decodeModel(fixtureNamed(name).bytes());
+const initializer = (m: ModelProto, name: string) => m.graph!.initializer!.find((t) => t.name === name);
+
+/** Worst cosine with fp32 over both backends on the fixture's held-out windows. */
+async function agreement(name: string, quantized: ModelProto): Promise<number> {
+  const f = fixtureNamed(name);
+  const feeds = stackWindows(heldOutWindows(f));
+  let worst = 1;
+  for (const backend of BACKENDS) worst = Math.min(worst, worstCosine(await runOn(f.bytes(), backend, feeds), await runOn(encodeModel(quantized), backend, feeds)));
+  return worst;
+}
+
+describe('dynamic int8 of convolutions', () => {
+  it('should turn every Conv of the TensorFlow-style CNN into ConvInteger on a DynamicQuantizeLinear input, agreeing with fp32 on wasm and native', async () => {
+    const q = quantizeDynamic(modelOf('tf-conv'));
+    const ops = opTypes(q.model);
+    expect(ops).not.toContain('Conv');
+    expect(q.model.graph!.node!.filter((n) => n.op_type === 'ConvInteger')).toHaveLength(3);
+    expect(q.notices.filter((n) => n.startsWith('Conv'))).toEqual([]);
+    // int8 weights [M, C, kh, kw], one scale per output channel shaped to broadcast over [N, M, H, W].
+    const conv = q.model.graph!.node!.find((n) => n.op_type === 'ConvInteger')!;
+    expect(initializer(q.model, conv.input![1])!.data_type).toBe(DataType.INT8);
+    expect(initializer(q.model, 'sequential/conv2d/Conv2D/ReadVariableOp:0.s')!.dims!.map(Number)).toEqual([32, 1, 1]);
+    expect(await agreement('tf-conv', q.model)).toBeGreaterThanOrEqual(0.995);
+  });
+
+  it('should quantize a model whose only weights are convolutions, with a computed bias reshaped at run time, where it used to refuse it', async () => {
+    const g = new GraphBuilder('conv_only');
+    const x = g.input('x', 'float32', ['batch', 2, 12]);
+    const w = Float32Array.from({ length: 4 * 2 * 3 }, (_, i) => Math.sin(i * 1.7));
+    const bias = g.op1('Identity', [g.weight('b', [4], [0.1, -0.2, 0.3, 0])]);
+    g.output(g.op1('Conv', [x, g.weight('w', [4, 2, 3], w), bias], { kernel_shape: [3], pads: [1, 1], strides: [2] }), 'float32', ['batch', 4, 6], 'y');
+    const model = g.build();
+    const q = quantizeDynamic(model);
+    expect(opTypes(q.model)).toEqual(expect.arrayContaining(['DynamicQuantizeLinear', 'ConvInteger', 'Reshape', 'Add']));
+    const feeds = { x: { type: 'float32' as const, data: Float32Array.from({ length: 3 * 24 }, (_, i) => Math.cos(i * 0.9)), dims: [3, 2, 12] } };
+    for (const backend of BACKENDS) {
+      const cosine = worstCosine(await runOn(encodeModel(model), backend, feeds), await runOn(encodeModel(q.model), backend, feeds));
+      expect(cosine, backend).toBeGreaterThanOrEqual(0.995);
+    }
+  });
+
+  it('should keep a depthwise Conv (group = channels) with SAME padding and no bias, and a 1×1 Conv after it, close to fp32', async () => {
+    const g = new GraphBuilder('depthwise');
+    const x = g.input('x', 'float32', ['batch', 4, 9, 9]);
+    let h = g.op1('Conv', [x, g.weight('dw', [4, 1, 3, 3], Float32Array.from({ length: 36 }, (_, i) => Math.sin(i * 1.3))), g.weight('b', [4], [0.1, 0.2, -0.1, 0])], { group: 4, kernel_shape: [3, 3], auto_pad: 'SAME_UPPER', strides: [2, 2] });
+    h = g.op1('Conv', [h, g.weight('pw', [6, 4, 1, 1], Float32Array.from({ length: 24 }, (_, i) => Math.cos(i)))], { kernel_shape: [1, 1] });
+    g.output(h, 'float32', ['batch', 6, 5, 5], 'y');
+    const model = g.build();
+    const q = quantizeDynamic(model).model;
+    expect(q.graph!.node!.filter((n) => n.op_type === 'ConvInteger')).toHaveLength(2);
+    const feeds = { x: { type: 'float32' as const, data: Float32Array.from({ length: 2 * 324 }, (_, i) => Math.sin(i * 0.31) + 0.2), dims: [2, 4, 9, 9] } };
+    for (const backend of BACKENDS) expect(worstCosine(await runOn(encodeModel(model), backend, feeds), await runOn(encodeModel(q), backend, feeds)), backend).toBeGreaterThanOrEqual(0.999);
+  });
+
+  it('should still refuse a model with no weights at all, naming Conv among what it looks for', () => {
+    expect(thrown(() => quantizeDynamic(modelOf('no-weights'))).message).toMatch(/no MatMul, Gemm or Conv with a constant float weight/);
+  });
+});
+
+describe('fp16 storage of biases, norms and embeddings', () => {
+  it('should round-trip fp16 bits, and refuse a tensor with a value beyond fp16 naming it', () => {
+    for (const x of [0, 1, -2.5, 65504, 6.103515625e-5, 5.960464477539063e-8]) expect(float16ToFloat32(float32ToFloat16(x))).toBe(x);
+    expect(float16ToFloat32(0x7c00)).toBe(Number.POSITIVE_INFINITY);
+    expect(Number.isNaN(float16ToFloat32(0x7e00))).toBe(true);
+    const ok = fp16IfExact(Float32Array.of(0.1, -3, 1e-9));
+    expect('half' in ok && Array.from(ok.half, float16ToFloat32)[1]).toBe(-3);
+    expect(fp16IfExact(Float32Array.of(1, 70000))).toEqual({ reason: 'value 70000 at 1 overflows fp16 (largest 65504)' });
+  });
+
+  it('should store BatchNorm, Conv and Gemm biases of the PyTorch CNN as fp16 behind a Cast, and leave a weight-only FP8 file under 30 % of fp32', () => {
+    const f = fixtureNamed('pytorch-cnn1d');
+    const q = quantizeWeightsOnly(decodeModel(f.bytes()), { format: 'e4m3fn' }).model;
+    for (const name of ['bn1.weight', 'bn1.running_var', 'conv2.bias', 'fc1.bias']) {
+      expect(initializer(q, `${name}.h`)?.data_type, name).toBe(DataType.FLOAT16);
+      expect(q.graph!.node!.find((n) => n.op_type === 'Cast' && n.output![0] === name), name).toBeDefined();
+    }
+    expect(encodeModel(q).length / f.bytes().length).toBeLessThan(0.3);
+  });
+
+  it('should keep fp32 a norm bias that overflows fp16, tensors too small to gain, and inputs that are weights or scales', () => {
+    const g = new GraphBuilder('norms');
+    const x = g.input('x', 'float32', ['batch', 32]);
+    const big = Float32Array.from({ length: 32 }, (_, i) => (i === 5 ? 1e5 : i / 32));
+    const h = g.op1('LayerNormalization', [x, g.weight('gamma', [32], new Float32Array(32).fill(1.5)), g.weight('beta', [32], big)], { axis: -1, epsilon: float(1e-5) });
+    g.output(g.op1('Add', [g.op1('MatMul', [h, g.weight('w', [32, 32], new Float32Array(1024).fill(0.01))]), g.weight('tiny', [2], [1, 2])]), 'float32', ['batch', 32], 'y');
+    const editor = new GraphEditor(g.build());
+    expect(compactFloatConstants(editor)).toBe(1);
+    const types = Object.fromEntries(editor.graph.initializer!.map((t) => [t.name, t.data_type]));
+    expect(types).toEqual({ 'gamma.h': DataType.FLOAT16, beta: DataType.FLOAT, w: DataType.FLOAT, tiny: DataType.FLOAT });
+  });
+});
+
+describe('E5M2 scales', () => {
+  it('should choose per channel the scale within an octave below max|w| / 57344 with the least squared error, never more than that of max|w| / 57344', () => {
+    const next = gaussian(5);
+    const dims = [16, 64];
+    const w = Float32Array.from({ length: 16 * 64 }, next);
+    const q = quantizeWeight(w, dims, 'e5m2', 0);
+    const back = dequantize(q.data, q.dataType, dims, q.scale, q.scaleDims, undefined, 0);
+    let moved = 0;
+    for (let c = 0; c < 16; c++) {
+      const row = w.subarray(c * 64, (c + 1) * 64);
+      // As the quantizer stores it: a float32.
+      const plain = Math.fround(row.reduce((a, x) => Math.max(a, Math.abs(x)), 0) / 57344);
+      expect(q.scale[c]).toBeLessThanOrEqual(plain);
+      expect(q.scale[c]).toBeGreaterThan(plain / 2);
+      if (q.scale[c] < plain) moved++;
+      // What max|w| / 57344 alone would have given.
+      const own = fp8ArrayToFloat32(float32ArrayToFp8(row.map((x) => x / plain), 'e5m2', true), 'e5m2').map((x) => x * plain);
+      const err = (xs: Float32Array): number => xs.reduce((a, x, i) => a + (x - row[i]) ** 2, 0);
+      expect(err(back.subarray(c * 64, (c + 1) * 64))).toBeLessThanOrEqual(err(own) * (1 + 1e-6));
+    }
+    expect(moved, 'channels whose scale the search moved').toBeGreaterThan(0);
+  });
+});
+
+describe('inputs with dynamic dimensions', () => {
+  const mel = signatureOf(modelOf('mel-dynamic-length'));
+
+  it('should name the input, the dimension and the --shape to give when a dynamic length is not given', () => {
+    const err = thrown(() => windowDims(mel));
+    expect(err.code).toBe('E_INPUT_SHAPE');
+    expect(err.message).toBe("input 'audio' has a dynamic dimension 'samples' (axis 1): give its size with --shape audio=1,<samples>");
+    expect(windowDims(mel, { audio: [1, 4000] })).toEqual({ audio: [4000] });
+    // A dynamic batch axis alone needs nothing.
+    expect(windowDims(signatureOf(modelOf('tf-conv')))).toEqual({ input_1: [16, 16, 3] });
+  });
+
+  it('should parse --shape and refuse a bad one on one line naming what is wrong', () => {
+    expect(parseShapeOption('audio=1,16000')).toEqual({ audio: [1, 16000] });
+    expect(parseShapeOption('b=2', { a: [1] })).toEqual({ a: [1], b: [2] });
+    expect(thrown(() => parseShapeOption('audio')).message).toBe("--shape 'audio': expected name=dim,dim,... (for example audio=1,16000)");
+    expect(thrown(() => parseShapeOption('audio=1,0')).message).toBe("--shape 'audio=1,0': '0' is not a whole number ≥ 1");
+    expect(thrown(() => parseShapeOption('audio=1,NaN')).message).toMatch(/'NaN' is not a whole number/);
+    expect(thrown(() => parseShapeOption('audio=2', { audio: [1] })).message).toMatch(/already given a shape/);
+    expect(thrown(() => windowDims(mel, { wav: [1, 10] })).message).toBe("--shape names 'wav', which is not an input of the model (it takes 'audio')");
+    expect(thrown(() => windowDims(mel, { audio: [4000] })).message).toBe("--shape audio=4000: input 'audio' has 2 dimensions [batch, samples], not 1");
+    const tf = signatureOf(modelOf('tf-conv'));
+    expect(thrown(() => windowDims(tf, { input_1: [1, 16, 16, 4] })).message).toBe("--shape input_1=1,16,16,4: axis 3 of input 'input_1' is fixed at 3, not 4");
+  });
+
+  it('should make seeded synthetic held-out windows at the given length', () => {
+    const a = syntheticHeldOut(mel, 3, { audio: [1, 500] });
+    expect(a.windows).toHaveLength(3);
+    expect(a.windows[0].audio.dims).toEqual([500]);
+    expect(a.source).toMatch(/--shape audio=1,500/);
+    expect(syntheticHeldOut(mel, 1, { audio: [1, 500] }).windows[0].audio.data).toEqual(a.windows[0].audio.data);
+    // Long windows come fewer, within the bound on their values together (2²⁶ by default).
+    expect(syntheticHeldOut(mel, 256, { audio: [1, 1000] }, 10_500).windows).toHaveLength(10);
+    expect(thrown(() => windowDims(mel, { audio: [1, 2 ** 24 + 1] })).message).toBe("--shape audio=1,16777217: a window of 16,777,217 values is more than the quantizer feeds (16,777,216)");
+  });
+});
+
+describe('onnxruntime failures in our words', () => {
+  it('should keep the node and the reason of a node failure, on one line, after what we were doing', () => {
+    const raw = new EdgeInferError('E_RUN', "fp32: the model failed while running: Non-zero status code returned while running Conv node. Name:'/stft/Conv' Status Message: Invalid input shape: {1}");
+    expect(ortReason(raw)).toBe("Conv node '/stft/Conv': Invalid input shape: {1}");
+    const wrapped = ortFailure('calibration: the fp32 model cannot run windows of audio [64, 1]', raw);
+    expect(wrapped.message).toBe("calibration: the fp32 model cannot run windows of audio [64, 1] (onnxruntime: Conv node '/stft/Conv': Invalid input shape: {1})");
+    expect(ortReason(new Error('onnxruntime cannot load the model: first line\n  at somewhere'))).toBe('first line');
+    // Our own errors about bad input are not onnxruntime's and pass as they are.
+    const ours = new EdgeInferError('E_INPUT_VALUE', 'value at [0] is NaN');
+    expect(ortFailure('calibration', ours)).toBe(ours);
+  });
+});
+
+describe('the four exported models', () => {
+  for (const f of ANY_MODEL_FIXTURES) {
+    it(`should quantize ${f.name} with dynamic int8 and FP8 E4M3 to ≤ 35 % of fp32, agreeing with it (cosine ≥ 0.995) on wasm and native`, async () => {
+      const model = decodeModel(f.bytes());
+      for (const [id, q] of [['dynamic int8', quantizeDynamic(model).model], ['fp8 e4m3', quantizeWeightsOnly(model, { format: 'e4m3fn' }).model]] as const) {
+        expect(encodeModel(q).length / f.bytes().length, `${id}: share of fp32's size`).toBeLessThanOrEqual(0.35);
+        expect(await agreement(f.name, q), `${id}: cosine`).toBeGreaterThanOrEqual(0.995);
+      }
+    });
+  }
+
+  it('should leave the final Softmax of the TensorFlow CNN in fp32 in static int8, so that every class keeps its score on native', async () => {
+    const f = fixtureNamed('tf-conv');
+    const q = await quantizeStatic(decodeModel(f.bytes()), { windows: calibrationWindows(f).slice(0, 64), method: 'minmax' });
+    const softmax = q.model.graph!.node!.find((n) => n.op_type === 'Softmax')!;
+    expect(q.model.graph!.node!.some((n) => n.op_type === 'QuantizeLinear' && n.input![0] === softmax.output![0])).toBe(false);
+    expect(await agreement('tf-conv', q.model)).toBeGreaterThanOrEqual(0.995);
+  });
+});
+
+describe('runQuantizeJob without held-out windows', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'edge-infer-unchecked-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const f = fixtureNamed('mel-dynamic-length');
+  const reason = "input 'audio' has a dynamic dimension 'samples' (axis 1): give its size with --shape audio=1,<samples>";
+  const job = { model: decodeModel(f.bytes()), bytes: f.bytes(), card: null, method: 'minmax' as const, load: 'fast' as const, backend: 'wasm' as const, html: true, noHeldOutReason: reason };
+
+  it('should write weight-only FP8 unchecked, with the reason, and no report to show', async () => {
+    const output = path.join(dir, 'mel.fp8.onnx');
+    const r = await runQuantizeJob({ ...job, to: 'fp8-e5m2', output });
+    expect(r.comparison).toBeUndefined();
+    expect('unchecked' in r && r.unchecked).toBe(`not compared with fp32: ${reason}`);
+    expect(existsSync(output)).toBe(true);
+    expect(r.reportFile).toBeUndefined();
+    expect(r.sizeBytes / f.bytes().length).toBeLessThan(0.3);
+  });
+
+  it('should refuse every other method with the reason, writing nothing', async () => {
+    for (const to of ['int8-dynamic', 'int8'] as const) {
+      const output = path.join(dir, `mel.${to}.onnx`);
+      const err = await caught(() => runQuantizeJob({ ...job, to, output }));
+      expect(err, to).toMatchObject({ code: 'E_ARGUMENT', message: `${to}: cannot check the variant against fp32: ${reason}` });
+      expect(existsSync(output)).toBe(false);
+    }
+  });
+
+  it('should check --shape against the declared shapes before any work, whatever the dynamic dimensions', () => {
+    expect(() => checkShapes(signatureOf(modelOf('mel-dynamic-length')), {})).not.toThrow();
+    expect(thrown(() => checkShapes(signatureOf(modelOf('tf-conv')), { input_1: [1, 16, 16] })).message).toMatch(/has 4 dimensions \[batch, 16, 16, 3\], not 3/);
+  });
+});
