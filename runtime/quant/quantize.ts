@@ -7,6 +7,7 @@ import type { ModelProto } from '../onnx';
 import type { CalibrationMethod } from './calibrate';
 import type { VariantComparison } from './compare';
 import { quantizeDynamic } from './dynamic';
+import { compactFusedBiases, describeFusions, fuseTransformer } from './fuse';
 import { defaultReduceRange } from './reduce-range';
 import { quantizeStatic } from './static';
 import { quantizeWeightsOnly } from './weight-only';
@@ -23,6 +24,8 @@ export interface QuantizeRequest {
   blockSize?: number;
   /** int8 and int8-dynamic: weights within ±64, for x86 kernels without VNNI (default: defaultReduceRange(), this machine's need). */
   reduceRange?: boolean;
+  /** int8-dynamic: rewrite attention, GELU and residual LayerNorms into onnxruntime's contrib kernels (runtime/quant/fuse; default true). */
+  fuse?: boolean;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -59,8 +62,11 @@ export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeR
       return { model: out.model, notices: out.notices, method: `static int8 QDQ: ${weights} per output channel, uint8 activations calibrated (${cal.method}), int32 biases` };
     }
     case 'int8-dynamic': {
-      const out = quantizeDynamic(request.model, { reduceRange });
-      return { model: out.model, notices: out.notices, method: `dynamic int8: ${weights} per output channel, activations quantized at run time (DynamicQuantizeLinear + MatMulInteger)` };
+      const fused = request.fuse === false ? undefined : fuseTransformer(request.model);
+      const out = quantizeDynamic(fused?.model ?? request.model, { reduceRange });
+      if (fused) compactFusedBiases(out.model);
+      const fusions = fused ? describeFusions(fused.fused) : '';
+      return { model: out.model, notices: [...(fused?.notices ?? []), ...out.notices], method: `dynamic int8: ${weights} per output channel, activations quantized at run time (DynamicQuantizeLinear + MatMulInteger)${fusions}` };
     }
     default: {
       const format = to === 'fp8-e4m3' ? 'e4m3fn' : 'e5m2';
