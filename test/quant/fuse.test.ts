@@ -235,6 +235,42 @@ describe('expandLayerNorm', () => {
     await expectSameOutputs(original, r.model, tokens, 2e-5);
   });
 
+  /** LayerNormalization → two projections, with biases or without one [and a Relu reading the norm too]. */
+  function normThenProjections(o: { unbiased?: boolean; extraReader?: boolean } = {}): ModelProto {
+    const g = new GraphBuilder('norm_projections');
+    const x = g.input('tokens', 'float32', ['batch', 4, 16]);
+    const y = g.op1('LayerNormalization', [x, g.weight('norm.weight', [16], values(16, 8, 0.2).map((v) => 1 + v)), g.weight('norm.bias', [16], values(16, 9, 0.2))], { axis: -1, epsilon: float(1e-5) });
+    const a = g.op1('Add', [g.op1('MatMul', [y, g.weight('a.weight', [16, 8], values(128, 10))]), g.weight('a.bias', [8], values(8, 11, 0.1))]);
+    const bm = g.op1('MatMul', [y, g.weight('b.weight', [16, 8], values(128, 12))]);
+    const b = o.unbiased ? bm : g.op1('Add', [bm, g.weight('b.bias', [8], values(8, 13, 0.1))]);
+    g.output(g.op1('Add', [a, b]), 'float32', ['batch', 4, 8], 'projected');
+    if (o.extraReader) g.output(g.op1('Relu', [y]), 'float32', ['batch', 4, 16], 'relu');
+    return g.build();
+  }
+
+  it('should fold γ and β into the weights and biases of the MatMuls that read the norm', async () => {
+    const original = normThenProjections();
+    const r = rewrite(original, expandLayerNorm);
+    expect(r.fused).toBe(1);
+    const names = new Set(r.model.graph!.initializer!.map((t) => t.name));
+    expect([names.has('norm.weight'), names.has('norm.bias')]).toEqual([false, false]);
+    // Only the squares and the division by the deviation are left: γ and β went into a and b.
+    expect(ops(r.model).Mul).toBe(2);
+    await expectSameOutputs(original, r.model, tokens, 2e-5);
+  });
+
+  it.each([
+    ['a projection has no bias to take β', { unbiased: true }],
+    ['another operator reads the norm', { extraReader: true }],
+  ])('should keep γ and β when %s', async (_, o) => {
+    const original = normThenProjections(o);
+    const r = rewrite(original, expandLayerNorm);
+    expect(r.fused).toBe(1);
+    expect(r.model.graph!.initializer!.some((t) => t.name === 'norm.weight')).toBe(true);
+    expect(ops(r.model).Mul).toBe(3);
+    await expectSameOutputs(original, r.model, tokens, 2e-5);
+  });
+
   it.each([
     ['it normalizes another axis than the last', { axis: 1 }, /normalizes axis 1, not the last/],
     ['its mean is read', { meanRead: true }, /its mean or inverse deviation is read/],

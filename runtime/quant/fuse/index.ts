@@ -34,10 +34,11 @@ export interface TransformerFusions {
  */
 export function fuseTransformer(source: ModelProto): TransformerFusions {
   const editor = new GraphEditor(cloneModel(source));
-  // The attention's head splits first: the other rewrites do not touch them.
+  // The norms first: their γ and β go into the query, key and value biases, which the
+  // attention rewrite then takes into MultiHeadAttention.
+  const norms = expandLayerNorm(editor);
   const attention = fuseAttention(editor);
   const gelu = fuseFastGelu(editor);
-  const norms = expandLayerNorm(editor);
   return {
     model: editor.model,
     fused: { attention: attention.fused, fastGelu: gelu.fused, layerNorm: norms.fused },
@@ -50,7 +51,7 @@ export function describeFusions(f: TransformerFusions['fused']): string {
   const parts = [
     f.attention ? `${f.attention} attention core${f.attention > 1 ? 's' : ''} as MultiHeadAttention` : '',
     f.fastGelu ? `${f.fastGelu} exact GELU as FastGelu (tanh approximation)` : '',
-    f.layerNorm ? `${f.layerNorm} LayerNormalization as vectorized elementwise operators` : '',
+    f.layerNorm ? `${f.layerNorm} LayerNormalization as vectorized elementwise operators (γ, β folded into the MatMuls after them where possible)` : '',
   ].filter(Boolean);
   return parts.length ? `; rewritten for onnxruntime (runtime/quant/fuse): ${parts.join(', ')}` : '';
 }

@@ -6,7 +6,7 @@ import { type GraphProto, tensorDims, tensorValues } from '../../onnx';
 import { type GraphEditor, intAttr, intsAttr } from '../graph';
 
 /** Operators whose output has their first input's rank. */
-const SAME_RANK = new Set(['LayerNormalization', 'Softmax', 'Relu', 'Gelu', 'Erf', 'Sqrt', 'Tanh', 'Sigmoid', 'Cast', 'Identity', 'Dropout', 'DequantizeLinear', 'QuantizeLinear', 'Neg', 'Abs', 'Exp', 'Log', 'Clip']);
+const SAME_RANK = new Set(['LayerNormalization', 'Softmax', 'Relu', 'Gelu', 'Erf', 'Sqrt', 'Reciprocal', 'Tanh', 'Sigmoid', 'Cast', 'Identity', 'Dropout', 'DequantizeLinear', 'QuantizeLinear', 'Neg', 'Abs', 'Exp', 'Log', 'Clip']);
 /** Elementwise operators with broadcasting: the largest rank of their inputs. */
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Where', 'Max', 'Min']);
 /** The contrib operators the fusions write: every output they give has the first input's rank. */
