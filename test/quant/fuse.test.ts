@@ -12,6 +12,7 @@ import { bundledModelsDir } from '../../runtime/paths';
 import { quantizeDynamic, quantizeModel } from '../../runtime/quant';
 import { compactFusedBiases, expandLayerNorm, fuseAttention, fuseFastGelu, fuseTransformer, tensorRanks } from '../../runtime/quant/fuse';
 import { GraphEditor, cloneModel } from '../../runtime/quant/graph';
+import { thrown } from '../helpers/errors';
 import { gaussian } from '../helpers/exporter-fixtures';
 import { BACKENDS, runOn, stackWindows } from './harness';
 
@@ -48,6 +49,8 @@ async function expectSameOutputs(original: ModelProto, rewritten: ModelProto, fe
 
 interface AttentionOptions {
   scale?: 'mul' | 'div' | 'custom' | 'none';
+  /** The constant for a 'custom' scale (default 0.2). */
+  scaleValue?: number;
   bias?: boolean;
   /** An additive mask between the scores and the Softmax. */
   mask?: boolean;
@@ -79,7 +82,7 @@ function attentionModel(o: AttentionOptions = {}): ModelProto {
   const scale = o.scale ?? 'mul';
   if (scale === 'mul') scores = g.op1('Mul', [scores, g.scalar('scale', 1 / Math.sqrt(8))]);
   if (scale === 'div') scores = g.op1('Div', [scores, g.scalar('scale', Math.sqrt(8))]);
-  if (scale === 'custom') scores = g.op1('Mul', [scores, g.scalar('scale', 0.2)]);
+  if (scale === 'custom') scores = g.op1('Mul', [scores, g.scalar('scale', o.scaleValue ?? 0.2)]);
   if (o.mask) scores = g.op1('Add', [scores, g.weight('mask', [SEQ, SEQ], Float32Array.from({ length: SEQ * SEQ }, (_, i) => (i % SEQ > Math.floor(i / SEQ) ? -1e4 : 0)))]);
   const context = g.op1('MatMul', [g.op1('Softmax', [scores], { axis: o.softmaxAxis ?? -1 }), v], {}, { name: 'context' });
   const merged = g.op1('Reshape', [g.op1('Transpose', [context], { perm: [0, 2, 1, 3] }), g.int64('merged', [0, 0, DIM])]);
@@ -123,6 +126,7 @@ describe('fuseAttention', () => {
     ['the key is split into other heads', { keyHeads: [4, 4] }, /split into different heads/],
     ['the key is not transposed for Q·Kᵀ', { keyPerm: [0, 2, 1, 3] }, /key: it is not a Transpose with perm \[0, 2, 3, 1\]/],
     ['the Softmax is over the queries', { softmaxAxis: 2 }, /Softmax is over axis 2/],
+    ['the scores are scaled by NaN', { scale: 'custom', scaleValue: NaN }, /scaled by something other than one constant/],
   ] as Array<[string, AttentionOptions, RegExp]>)('should leave the graph as it was when %s, and say why', (_, o, why) => {
     const original = attentionModel(o);
     const r = rewrite(original, fuseAttention);
@@ -339,6 +343,18 @@ describe('fuseTransformer', () => {
     expect(outputAgreement(reference.probabilities, wasm.probabilities).cosine).toBeGreaterThanOrEqual(0.995);
     // Same kernels on both backends: the same probabilities within float rounding.
     expect(outputAgreement(wasm.probabilities, native.probabilities).maxAbsError).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('should be skipped by quantizeModel when asked (fuse: false), and refuse a model without a graph in one line', async () => {
+    const model = attentionModel();
+    const plain = await quantizeModel({ model, to: 'int8-dynamic', reduceRange: false, fuse: false });
+    const fused = await quantizeModel({ model, to: 'int8-dynamic', reduceRange: false });
+    expect(ops(plain.model)['com.microsoft.MultiHeadAttention']).toBeUndefined();
+    expect(ops(fused.model)['com.microsoft.MultiHeadAttention']).toBe(1);
+    expect(fused.method).toMatch(/1 attention core as MultiHeadAttention/);
+    const err = thrown(() => fuseTransformer({ ir_version: 8, opset_import: [{ domain: '', version: 17 }] }));
+    expect(err.code).toBe('E_MODEL_CORRUPT');
+    expect(err.message).toMatch(/^[^\n]*no graph[^\n]*$/);
   });
 
   it('should store the biases of fused kernels int8 and keep their outputs', async () => {
