@@ -24,7 +24,7 @@ export interface QuantizeRequest {
   blockSize?: number;
   /** int8 and int8-dynamic: weights within ±64, for x86 kernels without VNNI (default: defaultReduceRange(), this machine's need). */
   reduceRange?: boolean;
-  /** int8-dynamic: rewrite attention, GELU and residual LayerNorms into onnxruntime's contrib kernels (runtime/quant/fuse; default true). */
+  /** int8-dynamic: first rewrite attention and GELU into onnxruntime's contrib kernels and LayerNorms into elementwise operators, for its WASM build (runtime/quant/fuse; default true). */
   fuse?: boolean;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
@@ -52,6 +52,7 @@ export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeR
   if (!isQuantTarget(to)) throw new EdgeInferError('E_ARGUMENT', `--to must be one of ${QUANT_TARGETS.join(', ')}, got '${String(to)}'`);
   if (request.blockSize !== undefined && !to.startsWith('fp8')) throw new EdgeInferError('E_ARGUMENT', `block-wise scales are for the FP8 formats, not ${to}`);
   if (request.reduceRange !== undefined && !to.startsWith('int8')) throw new EdgeInferError('E_ARGUMENT', `the reduced weight range is for int8 and int8-dynamic, not ${to}`);
+  if (request.fuse !== undefined && to !== 'int8-dynamic') throw new EdgeInferError('E_ARGUMENT', `the transformer rewrites are for int8-dynamic, not ${to}`);
   const reduceRange = request.reduceRange ?? defaultReduceRange();
   const weights = reduceRange ? 'int8 weights within ±64 (reduced range, for x86 without VNNI)' : 'int8 weights';
   switch (to) {

@@ -12,7 +12,8 @@ import { bundledModelsDir } from '../../runtime/paths';
 import { quantizeDynamic, quantizeModel } from '../../runtime/quant';
 import { compactFusedBiases, expandLayerNorm, fuseAttention, fuseFastGelu, fuseTransformer, tensorRanks } from '../../runtime/quant/fuse';
 import { GraphEditor, cloneModel } from '../../runtime/quant/graph';
-import { thrown } from '../helpers/errors';
+import { isEdgeInferError } from '../../runtime/errors';
+import { caught, thrown } from '../helpers/errors';
 import { gaussian } from '../helpers/exporter-fixtures';
 import { BACKENDS, runOn, stackWindows } from './harness';
 
@@ -352,6 +353,8 @@ describe('fuseTransformer', () => {
     expect(ops(plain.model)['com.microsoft.MultiHeadAttention']).toBeUndefined();
     expect(ops(fused.model)['com.microsoft.MultiHeadAttention']).toBe(1);
     expect(fused.method).toMatch(/1 attention core as MultiHeadAttention/);
+    const wrongMethod = await caught(() => quantizeModel({ model, to: 'fp8-e4m3', fuse: true }));
+    expect(isEdgeInferError(wrongMethod, 'E_ARGUMENT') && wrongMethod.message).toBe('the transformer rewrites are for int8-dynamic, not fp8-e4m3');
     const err = thrown(() => fuseTransformer({ ir_version: 8, opset_import: [{ domain: '', version: 17 }] }));
     expect(err.code).toBe('E_MODEL_CORRUPT');
     expect(err.message).toMatch(/^[^\n]*no graph[^\n]*$/);
