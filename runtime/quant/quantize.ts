@@ -7,6 +7,7 @@ import type { ModelProto } from '../onnx';
 import type { CalibrationMethod } from './calibrate';
 import type { VariantComparison } from './compare';
 import { quantizeDynamic } from './dynamic';
+import { compactFusedBiases, describeFusions, fuseTransformer } from './fuse';
 import { defaultReduceRange } from './reduce-range';
 import { quantizeStatic } from './static';
 import { quantizeWeightsOnly } from './weight-only';
@@ -23,6 +24,8 @@ export interface QuantizeRequest {
   blockSize?: number;
   /** int8 and int8-dynamic: weights within ±64, for x86 kernels without VNNI (default: defaultReduceRange(), this machine's need). */
   reduceRange?: boolean;
+  /** int8-dynamic: first rewrite attention and GELU into onnxruntime's contrib kernels and LayerNorms into elementwise operators, for its WASM build (runtime/quant/fuse; default true). */
+  fuse?: boolean;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -49,6 +52,7 @@ export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeR
   if (!isQuantTarget(to)) throw new EdgeInferError('E_ARGUMENT', `--to must be one of ${QUANT_TARGETS.join(', ')}, got '${String(to)}'`);
   if (request.blockSize !== undefined && !to.startsWith('fp8')) throw new EdgeInferError('E_ARGUMENT', `block-wise scales are for the FP8 formats, not ${to}`);
   if (request.reduceRange !== undefined && !to.startsWith('int8')) throw new EdgeInferError('E_ARGUMENT', `the reduced weight range is for int8 and int8-dynamic, not ${to}`);
+  if (request.fuse !== undefined && to !== 'int8-dynamic') throw new EdgeInferError('E_ARGUMENT', `the transformer rewrites are for int8-dynamic, not ${to}`);
   const reduceRange = request.reduceRange ?? defaultReduceRange();
   const weights = reduceRange ? 'int8 weights within ±64 (reduced range, for x86 without VNNI)' : 'int8 weights';
   switch (to) {
@@ -59,8 +63,11 @@ export async function quantizeModel(request: QuantizeRequest): Promise<QuantizeR
       return { model: out.model, notices: out.notices, method: `static int8 QDQ: ${weights} per output channel, uint8 activations calibrated (${cal.method}), int32 biases` };
     }
     case 'int8-dynamic': {
-      const out = quantizeDynamic(request.model, { reduceRange });
-      return { model: out.model, notices: out.notices, method: `dynamic int8: ${weights} per output channel, activations quantized at run time (DynamicQuantizeLinear + MatMulInteger)` };
+      const fused = request.fuse === false ? undefined : fuseTransformer(request.model);
+      const out = quantizeDynamic(fused?.model ?? request.model, { reduceRange });
+      if (fused) compactFusedBiases(out.model);
+      const fusions = fused ? describeFusions(fused.fused) : '';
+      return { model: out.model, notices: [...(fused?.notices ?? []), ...out.notices], method: `dynamic int8: ${weights} per output channel, activations quantized at run time (DynamicQuantizeLinear + MatMulInteger)${fusions}` };
     }
     default: {
       const format = to === 'fp8-e4m3' ? 'e4m3fn' : 'e5m2';
