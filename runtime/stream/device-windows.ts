@@ -102,6 +102,8 @@ export class DeviceWindows {
   private resumeAt = new Map<string, number>();
   private readonly periodMs: number;
   readonly maxAheadMs: number;
+  /** The card's input with this pipeline's window: made once, not per window. */
+  private readonly featureInput: ModelCard['input'];
 
   constructor(readonly card: ModelCard, options: WindowingOptions = {}) {
     this.window = options.window ?? card.input.window;
@@ -120,6 +122,7 @@ export class DeviceWindows {
     const ahead = options.maxAheadS ?? DEFAULT_MAX_AHEAD_S;
     if (!(ahead > 0) || !Number.isFinite(ahead)) throw new EdgeInferError('E_ARGUMENT', `${card.id}: maxAheadS must be a finite number of seconds > 0, got ${ahead}`);
     this.maxAheadMs = ahead * 1000;
+    this.featureInput = { ...card.input, window: this.window };
   }
 
   /** Devices followed now. */
@@ -255,7 +258,7 @@ export class DeviceWindows {
       device,
       // Taken from the window's own copy of the samples, before the transform reads them.
       rms: rms(w.channels[0]),
-      features: computeFeatures({ ...this.card.input, window: this.window }, w.channels),
+      features: computeFeatures(this.featureInput, w.channels),
       dims: this.dims,
       startMs: s.anchorMs + (w.start - s.anchorIndex) * periodMs,
       endMs: s.anchorMs + (w.end - s.anchorIndex) * periodMs,
