@@ -106,6 +106,11 @@ export class WorkerPool {
     return n;
   }
 
+  /** Batches under way on each thread, in thread order. */
+  get load(): number[] {
+    return this.threads.map((t) => t.jobs.size);
+  }
+
   /**
    * Ends one thread as a crash would (for tests and for an operator's tooling): it is replaced,
    * and its batches run again on another.

@@ -70,6 +70,7 @@ describe('WorkerPool', () => {
     const before = pool.threadIds;
     const runs = batches.map((b) => pool.run(session, card.input, b));
     expect(pool.busy).toBe(4);
+    expect(pool.load).toEqual([2, 2]);
     await pool.kill(0);
     const outcomes = await Promise.all(runs);
     expect(pool.restarts).toBe(1);

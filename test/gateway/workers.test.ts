@@ -1,0 +1,112 @@
+// The gateway with its feature transforms and inference on worker threads (config `workers`):
+// on one Mosquitto, the same stream logs the same results, window for window, as the gateway
+// without workers, in window order per device, even when a thread dies halfway through (its
+// batches run again on the thread that replaces it: nothing acknowledged is lost, nothing is
+// logged twice, and no window becomes a dead letter).
+import Database from 'better-sqlite3';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Gateway } from '../../runtime/gateway/gateway';
+import { parseGatewayConfig } from '../../runtime/gateway/config';
+import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
+import { client, publish, testConfig, vibrationBlock, waitFor } from '../helpers/gateway';
+
+const DEVICES = 4;
+const BLOCKS = 24; // 12,288 samples a device: 11 windows of 2048 every 1024
+const WINDOWS = DEVICES * (Math.floor((BLOCKS * 512 - 2048) / 1024) + 1);
+const T0 = 1_700_000_000_000;
+
+interface Row {
+  id: number;
+  device: string;
+  start: number;
+  score: number;
+}
+
+async function run(broker: MosquittoBroker, pub: MqttClient, workers: number, killHalfway: boolean): Promise<{ rows: Row[]; deadLetters: number; journal: number; restarts: number }> {
+  const config = testConfig(broker.url, { workers });
+  config.pipelines = config.pipelines.filter((p) => p.model === 'vibration-anomaly');
+  const gw = new Gateway(config, () => undefined);
+  await gw.start();
+  expect(gw.workers?.size ?? 0).toBe(workers);
+  try {
+    for (let seq = 0; seq < BLOCKS; seq++) {
+      for (let d = 0; d < DEVICES; d++) await publish(pub, `plant/m${d}/vibration`, vibrationBlock(seq + 7 * d, 512, T0 + d));
+      // Halfway, with batches under way on the threads: one of them dies.
+      if (killHalfway && seq === BLOCKS / 2) {
+        await waitFor(() => gw.workers!.busy > 0, 10_000, 'a batch on a worker thread');
+        const load = gw.workers!.load;
+        await gw.workers!.kill(load.indexOf(Math.max(...load)));
+      }
+    }
+    await waitFor(() => gw.log.counts().results >= WINDOWS, 60_000, `${WINDOWS} results`);
+    const restarts = gw.workers?.restarts ?? 0;
+    await gw.stop();
+    const db = new Database(config.storage.path, { readonly: true });
+    try {
+      const rows = db.prepare('SELECT id, device, window_start_ms AS start, score FROM results ORDER BY id').all() as Row[];
+      const deadLetters = db.prepare('SELECT COUNT(*) FROM dead_letters').pluck().get() as number;
+      const journal = db.prepare('SELECT COUNT(*) FROM journal').pluck().get() as number;
+      return { rows, deadLetters, journal, restarts };
+    } finally {
+      db.close();
+    }
+  } finally {
+    await gw.stop();
+  }
+}
+
+describe('the gateway on worker threads', () => {
+  let broker: MosquittoBroker;
+  let pub: MqttClient;
+  beforeAll(async () => {
+    broker = await startMosquitto();
+    pub = await client(broker.url, { clientId: 'workers-publisher', clean: true });
+  });
+  afterAll(async () => {
+    pub?.end(true);
+    await broker?.stop();
+  });
+
+  it('should log what the gateway without workers logs, in window order per device, when a thread dies halfway', async () => {
+    const inThread = await run(broker, pub, 0, false);
+    const pooled = await run(broker, pub, 2, true);
+    expect(pooled.restarts).toBe(1);
+    for (const r of [inThread, pooled]) {
+      expect(r.rows.length).toBe(WINDOWS);
+      expect(r.deadLetters).toBe(0);
+    }
+    // Only the messages a window still waits for stay journaled (unacknowledged): the same ones.
+    expect(pooled.journal).toBe(inThread.journal);
+    expect(pooled.journal).toBeLessThanOrEqual(2 * DEVICES);
+    const key = (r: Row) => `${r.device}@${r.start}`;
+    // Each window once.
+    expect(new Set(pooled.rows.map(key)).size).toBe(WINDOWS);
+    const expected = new Map(inThread.rows.map((r) => [key(r), r.score]));
+    for (const r of pooled.rows) expect(r.score).toBeCloseTo(expected.get(key(r))!, 5);
+    // Per device, the log's order is the windows' order.
+    for (let d = 0; d < DEVICES; d++) {
+      const starts = pooled.rows.filter((r) => r.device === `m${d}`).map((r) => r.start);
+      expect(starts).toEqual([...starts].sort((a, b) => a - b));
+    }
+  });
+});
+
+describe('the workers setting', () => {
+  const base = { pipelines: [{ name: 'vib', topic: 'plant/{device}/vibration', decoder: { kind: 'float32', channels: ['vib_x'] }, model: 'fault-classifier' }] };
+  const parse = (workers: unknown) => parseGatewayConfig({ ...base, workers }, 'gateway.yaml').workers;
+
+  it("should default to 0 (in the main thread) and take a number of threads or 'auto'", () => {
+    expect(parseGatewayConfig(base, 'gateway.yaml').workers).toBe(0);
+    expect(parse(2)).toBe(2);
+    expect(parse('auto')).toBe('auto');
+  });
+
+  it('should refuse what is not a number of threads, naming the field', () => {
+    expect(() => parse(-1)).toThrow('gateway.yaml: workers: expected 0 (none), a number of threads, or auto');
+    expect(() => parse(65)).toThrow('gateway.yaml: workers: expected at most 64 threads');
+    expect(() => parse(1.5)).toThrow("gateway.yaml: workers: expected a number of threads (0: none) or 'auto'");
+    expect(() => parse('many')).toThrow("gateway.yaml: workers: expected a number of threads (0: none) or 'auto'");
+    expect(() => parse(Number.NaN)).toThrow('gateway.yaml: workers:');
+  });
+});
