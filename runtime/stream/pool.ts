@@ -127,7 +127,7 @@ export class WorkerPool {
     worker.on('message', (m: WireReply) => this.answered(thread, m));
     worker.on('error', (err) => this.died(thread, err));
     worker.on('exit', (code) => this.died(thread, new Error(`exited with code ${code}`)));
-    // The pool's threads never keep the process alive by themselves: a gateway that stops ends them.
+    // An idle thread does not keep the process alive; one with a batch under way does (dispatch).
     worker.unref();
     return thread;
   }
@@ -136,6 +136,7 @@ export class WorkerPool {
     const job = thread.jobs.get(m.job);
     if (!job) return;
     thread.jobs.delete(m.job);
+    if (thread.jobs.size === 0) thread.worker.unref();
     if (m.type === 'failed') {
       job.reject(new EdgeInferError(m.code, m.message));
       return;
@@ -211,6 +212,7 @@ export class WorkerPool {
       return;
     }
     best.jobs.set(job.id, job);
+    best.worker.ref();
     // Shared samples cross without a copy; nothing is transferred away, so a retry still has them.
     best.worker.postMessage(job.message);
   }
