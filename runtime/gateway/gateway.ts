@@ -183,7 +183,18 @@ export class Gateway extends EventEmitter {
       this.metrics.commits = () => ({ ...store.stats, commits: store.stats.commits + store.journalStats.commits });
       this.reader = await LogReader.open({ path: c.storage.path });
       const workers = c.workers === 'auto' ? defaultWorkers() : c.workers;
-      if (workers > 0) this.workerPool = new WorkerPool({ size: workers, onError: (err) => this.report(err) });
+      if (workers > 0) {
+        const pool = new WorkerPool({ size: workers, onError: (err) => this.report(err) });
+        this.workerPool = pool;
+        // Every thread loads the models before the first message comes.
+        for (const [i, s] of this.sessions.entries()) {
+          try {
+            await pool.prepare(s);
+          } catch (err) {
+            throw this.pipelineError(i, 'model', err);
+          }
+        }
+      }
       for (const [i, p] of c.pipelines.entries()) {
         try {
           const pipeline = new Pipeline(

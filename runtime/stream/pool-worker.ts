@@ -5,7 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import { ModelSession, type SessionOptions, type WindowOutcome } from '../engine';
 import { type ErrorCode, isEdgeInferError } from '../errors';
 import { computeFeatures } from './features';
-import type { WireJob, WireOutcome, WireReply, WireRequest } from './pool';
+import type { WireJob, WireLoad, WireOutcome, WireReply, WireRequest } from './pool';
 
 const port = parentPort;
 if (!port) throw new Error('pool-worker: not started as a worker thread');
@@ -17,7 +17,7 @@ function wire(err: unknown): { code: ErrorCode; message: string } {
   return { code: 'E_RUN', message: err instanceof Error ? err.message : String(err) };
 }
 
-function sessionFor(job: WireJob): Promise<ModelSession> {
+function sessionFor(job: WireJob | WireLoad): Promise<ModelSession> {
   let s = sessions.get(job.model.id);
   if (!s) {
     s = ModelSession.load(job.model.file, job.model.options as SessionOptions);
@@ -72,7 +72,8 @@ port.on('message', (m: WireRequest) => {
     s?.then((session) => session.dispose()).catch(() => undefined);
     return;
   }
-  run(m).then(
+  const answer = m.type === 'load' ? sessionFor(m).then((): WireReply => ({ type: 'ran', job: m.job, features: [], outcomes: [] })) : run(m);
+  answer.then(
     (reply) => port.postMessage(reply, transfers(reply)),
     (err: unknown) => port.postMessage({ type: 'failed', job: m.job, ...wire(err) } satisfies WireReply),
   );

@@ -43,11 +43,18 @@ export type WireReply =
   | { type: 'ran'; job: number; features: Array<Float32Array | null>; outcomes: WireOutcome[] }
   | { type: 'failed'; job: number; code: ErrorCode; message: string };
 
-export type WireRequest = WireJob | { type: 'unload'; model: number };
+/** Loads a model ahead of its first batch (answered as a run of no windows). */
+export interface WireLoad {
+  type: 'load';
+  job: number;
+  model: WireModel;
+}
+
+export type WireRequest = WireJob | WireLoad | { type: 'unload'; model: number };
 
 interface Job {
   id: number;
-  message: WireJob;
+  message: WireJob | WireLoad;
   windows: readonly ReadyWindow[];
   resolve: (o: WindowOutcome[]) => void;
   reject: (err: unknown) => void;
@@ -203,10 +210,25 @@ export class WorkerPool {
     return new Promise((resolve, reject) => this.dispatch({ id: message.job, message, windows, resolve, reject, crashes: 0 }));
   }
 
-  /** To the live thread with the fewest batches under way. */
-  private dispatch(job: Job): void {
-    let best: Thread | undefined;
-    for (const t of this.threads) if (!t.dead && (!best || t.jobs.size < best.jobs.size)) best = t;
+  /**
+   * Loads `session`'s model on every thread now, so that the first batches do not wait for it
+   * (a gateway does this before it subscribes). Rejects as a batch would (the file gone...).
+   */
+  async prepare(session: ModelSession): Promise<void> {
+    if (this.closed) throw new EdgeInferError('E_SESSION_CLOSED', 'the worker pool is closed');
+    const model = this.modelOf(session);
+    await Promise.all(
+      this.threads.map((thread) => new Promise<WindowOutcome[]>((resolve, reject) => {
+        const id = this.nextJob++;
+        this.dispatch({ id, message: { type: 'load', job: id, model }, windows: [], resolve, reject, crashes: 0 }, thread);
+      })),
+    );
+  }
+
+  /** To `to`, or to the live thread with the fewest batches under way. */
+  private dispatch(job: Job, to?: Thread): void {
+    let best: Thread | undefined = to && !to.dead ? to : undefined;
+    if (!best) for (const t of this.threads) if (!t.dead && (!best || t.jobs.size < best.jobs.size)) best = t;
     if (!best) {
       job.reject(new EdgeInferError('E_SESSION_CLOSED', 'the worker pool has no thread'));
       return;

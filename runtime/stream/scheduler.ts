@@ -63,6 +63,8 @@ export class Scheduler {
   private waiters: Array<() => void> = [];
   private closed = false;
   private readonly pool: SchedulerOptions['pool'];
+  /** Wakes runBatches when windows arrive while a pool has a thread to spare. */
+  private wake: (() => void) | undefined;
 
   /**
    * `deliver` receives each run's results. Runs are delivered in the order they ran; the next
@@ -121,6 +123,10 @@ export class Scheduler {
     let shed: ReadyWindow[] = [];
     if (this.policy === 'shed-oldest' && this.queue.length > this.maxQueue) shed = this.queue.splice(0, this.queue.length - this.maxQueue);
     this.kick();
+    // A pool with an idle thread takes these windows now, while other batches run.
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
     return shed;
   }
 
@@ -132,7 +138,8 @@ export class Scheduler {
 
   private kick(): void {
     if (this.running || this.queue.length === 0) return;
-    if (this.queue.length >= this.maxBatch || this.maxWaitMs === 0) {
+    // A thread of a pool that waits idle would only add the wait to every window's latency.
+    if (this.queue.length >= this.maxBatch || this.maxWaitMs === 0 || this.pool) {
       this.start();
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
@@ -164,17 +171,29 @@ export class Scheduler {
     // device's windows reach the log in the order they were made.
     const runs: Array<{ batch: ReadyWindow[]; ran: Promise<Ran> }> = [];
     let first = true;
-    for (;;) {
-      // The first batch goes at once (a full batch or the wait brought us here); more only while
-      // a full batch waits, else the next waits maxWaitMs for others to join it.
-      while (this.queue.length > 0 && runs.length < this.concurrency && (first || this.queue.length >= this.maxBatch || this.maxWaitMs === 0)) {
+    // The first batch goes at once (a full batch or the wait brought us here); more only while
+    // a full batch waits, else the next waits maxWaitMs for others to join it. A pool's idle
+    // threads take what is queued at once: a thread waiting adds latency and saves nothing.
+    const startRuns = (): void => {
+      while (this.queue.length > 0 && runs.length < this.concurrency && (first || this.queue.length >= this.maxBatch || this.maxWaitMs === 0 || this.pool)) {
         first = false;
         const batch = this.queue.splice(0, this.maxBatch);
         this.releaseWaiters();
         runs.push({ batch, ran: this.runBatch(batch) });
       }
-      const next = runs.shift();
+    };
+    for (;;) {
+      startRuns();
+      const next = runs[0];
       if (!next) break;
+      if (this.pool && runs.length < this.concurrency && !this.closed) {
+        // A thread to spare: the head run finishing, or new windows, whichever comes first.
+        const arrived = new Promise<boolean>((resolve) => (this.wake = () => resolve(true)));
+        const woke = await Promise.race([next.ran.then(() => false), arrived]);
+        this.wake = undefined;
+        if (woke) continue;
+      }
+      runs.shift();
       const { batch } = next;
       const { outcomes, failure, serving } = await next.ran;
       if (!outcomes) {
@@ -193,7 +212,15 @@ export class Scheduler {
       // A delivery that fails is handed back with its windows; the next windows still run.
       const tracked: Promise<void> = delivery.catch((err: unknown) => this.onError(err, batch)).finally(() => this.delivering.delete(tracked));
       this.delivering.add(tracked);
-      while (this.delivering.size >= this.maxDelivering) await Promise.race(this.delivering);
+      // A pool's threads go on with queued windows while commits settle (in this thread, the
+      // next batch waits for them, as it always did).
+      if (this.pool) startRuns();
+      while (this.delivering.size >= this.maxDelivering) {
+        const arrived = this.pool && runs.length < this.concurrency ? new Promise<void>((resolve) => (this.wake = resolve)) : undefined;
+        await Promise.race(arrived ? [...this.delivering, arrived] : this.delivering);
+        this.wake = undefined;
+        if (this.pool) startRuns();
+      }
     }
   }
 
