@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelSession } from '../../runtime/engine';
 import { Gateway } from '../../runtime/gateway/gateway';
 import { parseGatewayConfig } from '../../runtime/gateway/config';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
@@ -88,6 +89,55 @@ describe('the gateway on worker threads', () => {
     for (let d = 0; d < DEVICES; d++) {
       const starts = pooled.rows.filter((r) => r.device === `m${d}`).map((r) => r.start);
       expect(starts).toEqual([...starts].sort((a, b) => a - b));
+    }
+  });
+});
+
+describe('a swap of variants on worker threads', () => {
+  let broker: MosquittoBroker;
+  let pub: MqttClient;
+  beforeAll(async () => {
+    broker = await startMosquitto();
+    pub = await client(broker.url, { clientId: 'workers-swap-publisher', clean: true });
+  });
+  afterAll(async () => {
+    pub?.end(true);
+    await broker?.stop();
+  });
+
+  it('should run the swapped-in variant on the threads from its first batch, losing no window', async () => {
+    const config = testConfig(broker.url, { workers: 2 });
+    config.pipelines = config.pipelines.filter((p) => p.model === 'vibration-anomaly');
+    const gw = new Gateway(config, () => undefined);
+    await gw.start();
+    try {
+      const send = async (from: number, to: number) => {
+        for (let seq = from; seq < to; seq++) for (let d = 0; d < DEVICES; d++) await publish(pub, `plant/m${d}/vibration`, vibrationBlock(seq + 7 * d, 512, T0 + d));
+      };
+      await send(0, BLOCKS / 2);
+      const firstHalf = DEVICES * (Math.floor(((BLOCKS / 2) * 512 - 2048) / 1024) + 1);
+      await waitFor(() => gw.log.counts().results >= firstHalf, 30_000, 'the first half');
+      const pipeline = gw.pipelines[0];
+      const file = pipeline.variant.file.replace('.fp32.onnx', '.int8.onnx');
+      const int8 = await ModelSession.load(file, { backend: 'wasm', threads: 1, name: 'anomaly (int8)' });
+      const swapped = pipeline.slot.swap({ session: int8, variant: 'int8' }, 2);
+      await send(BLOCKS / 2, BLOCKS);
+      await waitFor(() => gw.log.counts().results >= WINDOWS, 30_000, `${WINDOWS} results`);
+      expect(await swapped).toEqual({ state: 'active' });
+      // Its batches ran on the threads: the main thread's copy served none.
+      expect(int8.stats.runs).toBe(0);
+      expect(gw.workers!.busy).toBe(0);
+    } finally {
+      await gw.stop();
+    }
+    const db = new Database(config.storage.path, { readonly: true });
+    try {
+      const variants = db.prepare('SELECT variant, COUNT(*) AS n FROM results GROUP BY variant ORDER BY variant').all() as Array<{ variant: string; n: number }>;
+      expect(variants.map((v) => v.variant)).toEqual(['fp32', 'int8']);
+      expect(variants.reduce((a, v) => a + v.n, 0)).toBe(WINDOWS);
+      expect(db.prepare('SELECT COUNT(*) FROM dead_letters').pluck().get()).toBe(0);
+    } finally {
+      db.close();
     }
   });
 });
