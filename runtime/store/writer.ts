@@ -18,11 +18,6 @@ import type { CommitUnit, JournalEntry, StoreStats } from './types';
 /** Dead-letter payloads are cut to this many bytes (and flagged). */
 export const DEAD_LETTER_MAX_BYTES = 1024 * 1024;
 
-// Rows per multi-row statement: 16 × 14 result columns stay far under SQLite's bound of
-// parameters; a batch of 64 windows then commits its results in 4 calls instead of 64.
-const RESULT_ROWS = 16;
-const JOURNAL_KEYS = 32;
-
 interface Pending {
   unit: CommitUnit;
   rows: number;
@@ -147,10 +142,6 @@ export class BatchWriter {
   private readonly problems: Problems;
 
   private readonly insertResult: Database.Statement;
-  /** RESULT_ROWS results in one statement: a commit of a batch's results pays one call, not one per row. */
-  private readonly insertResults: Database.Statement;
-  /** JOURNAL_KEYS journal rows of one pipeline deleted in one statement. */
-  private readonly deleteJournals: Database.Statement;
   private readonly insertStream: Database.Statement;
   private readonly insertAlert: Database.Statement;
   private readonly insertDeadLetter: Database.Statement;
@@ -182,11 +173,6 @@ export class BatchWriter {
       `INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys, processed_ms, rms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.insertResults = db.prepare(
-      `INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys, processed_ms, rms)
-       VALUES ${Array.from({ length: RESULT_ROWS }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-    );
-    this.deleteJournals = db.prepare(`DELETE FROM journal WHERE pipeline = ? AND key IN (${Array.from({ length: JOURNAL_KEYS }, () => '?').join(', ')})`);
     this.insertStream = db.prepare('INSERT INTO result_streams (device, model) VALUES (?, ?) ON CONFLICT DO NOTHING');
     this.insertAlert = db.prepare('INSERT INTO alerts (time_ms, device, model, variant, kind, label, score, threshold, message, processed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.insertDeadLetter = db.prepare('INSERT INTO dead_letters (time_ms, topic, device, reason, code, payload, payload_bytes, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
@@ -435,34 +421,18 @@ export class BatchWriter {
       }
       if (results) {
         part = 'results';
-        // Checked first, so that a row refused names itself whatever statement carries it.
         for (i = 0; i < results.length; i++) {
           const r = results[i];
           if (typeof r.anomaly !== 'boolean') throw new TypeError(`anomaly: expected a boolean, got ${typeof r.anomaly}`);
           const rms = r.rms ?? null;
           // A NaN would be stored as NULL but folded into the rollups as a number: refused alike.
           if (rms !== null && (typeof rms !== 'number' || !Number.isFinite(rms))) throw new TypeError(`rms: expected a finite number or null, got ${String(rms)}`);
-        }
-        const row = (r: (typeof results)[number]): unknown[] => [
-          r.timeMs, r.device, r.model, r.variant, r.score, r.label ?? null, r.anomaly ? 1 : 0,
-          JSON.stringify(r.outputs), r.latencyMs, r.windowStartMs, r.windowEndMs, JSON.stringify(r.messageKeys), r.processedMs ?? now, r.rms ?? null,
-        ];
-        let from = 0;
-        for (; from + RESULT_ROWS <= results.length; from += RESULT_ROWS) {
-          const chunk = results.slice(from, from + RESULT_ROWS);
-          try {
-            this.insertResults.run(chunk.flatMap(row));
-          } catch (err) {
-            // A refused multi-row statement wrote none of its rows: row by row, to name the one.
-            if (isEnvironmental(err)) throw err;
-            for (i = from; i < from + RESULT_ROWS; i++) this.insertResult.run(row(results[i]));
-          }
-        }
-        for (i = from; i < results.length; i++) this.insertResult.run(row(results[i]));
-        for (i = 0; i < results.length; i++) {
-          const r = results[i];
+          this.insertResult.run(
+            r.timeMs, r.device, r.model, r.variant, r.score, r.label ?? null, r.anomaly ? 1 : 0,
+            JSON.stringify(r.outputs), r.latencyMs, r.windowStartMs, r.windowEndMs, JSON.stringify(r.messageKeys), r.processedMs ?? now, rms,
+          );
           const key = streamKey(r.device, r.model);
-          d.rollups.add(key, r.device, r.model, r.timeMs, r.score, r.label ?? null, r.anomaly, r.rms ?? null);
+          d.rollups.add(key, r.device, r.model, r.timeMs, r.score, r.label ?? null, r.anomaly, rms);
           if (!this.streams.has(key) && !d.streams.has(key)) {
             this.insertStream.run(r.device, r.model);
             d.streams.add(key);
@@ -513,22 +483,7 @@ export class BatchWriter {
       }
       if (consumed) {
         part = 'consumed';
-        i = 0;
-        while (i < consumed.length) {
-          // Runs of JOURNAL_KEYS rows of one pipeline go in one statement; the rest one by one.
-          const pipeline = consumed[i].pipeline;
-          let same = 1;
-          while (same < JOURNAL_KEYS && i + same < consumed.length && consumed[i + same].pipeline === pipeline) same++;
-          if (same === JOURNAL_KEYS) {
-            const keys: string[] = [];
-            for (let k = i; k < i + JOURNAL_KEYS; k++) keys.push(consumed[k].key);
-            d.journalConsumed += this.deleteJournals.run(pipeline, ...keys).changes;
-            i += JOURNAL_KEYS;
-          } else {
-            d.journalConsumed += this.deleteJournal.run(pipeline, consumed[i].key).changes;
-            i++;
-          }
-        }
+        for (i = 0; i < consumed.length; i++) d.journalConsumed += this.deleteJournal.run(consumed[i].pipeline, consumed[i].key).changes;
         d.rows += consumed.length;
       }
       if (cursors) {
