@@ -189,7 +189,9 @@ export class Gateway extends EventEmitter {
         // Every thread loads the models before the first message comes.
         for (const [i, s] of this.sessions.entries()) {
           try {
-            await pool.prepare(s);
+            const windows = new DeviceWindows(variants[i].card, { window: c.pipelines[i].window, hop: c.pipelines[i].hop });
+            const maxBatch = (c.pipelines[i].scheduler ?? c.scheduler).maxBatch;
+            await pool.prepare(s, { input: windows.featureInput, dims: windows.dims, windows: maxBatch });
           } catch (err) {
             throw this.pipelineError(i, 'model', err);
           }

@@ -50,6 +50,17 @@ async function run(job: WireJob): Promise<WireReply> {
   return { type: 'ran', job: job.job, features, outcomes };
 }
 
+/** Loads a model and, when asked, runs silent windows through it: the JIT and the model's buffers are ready before the stream. */
+async function load(m: WireLoad): Promise<WireReply> {
+  await sessionFor(m);
+  if (m.warm) {
+    const { input, dims, windows } = m.warm;
+    const silent = Array.from({ length: windows }, () => input.channels.map(() => new Float32Array(input.window)));
+    await run({ type: 'run', job: m.job, model: m.model, input, dims, windows: silent });
+  }
+  return { type: 'ran', job: m.job, features: [], outcomes: [] };
+}
+
 /** The buffers to hand back without a copy: the features and the outputs (each its own). */
 function transfers(reply: WireReply): ArrayBuffer[] {
   if (reply.type !== 'ran') return [];
@@ -72,7 +83,7 @@ port.on('message', (m: WireRequest) => {
     s?.then((session) => session.dispose()).catch(() => undefined);
     return;
   }
-  const answer = m.type === 'load' ? sessionFor(m).then((): WireReply => ({ type: 'ran', job: m.job, features: [], outcomes: [] })) : run(m);
+  const answer = m.type === 'load' ? load(m) : run(m);
   answer.then(
     (reply) => port.postMessage(reply, transfers(reply)),
     (err: unknown) => port.postMessage({ type: 'failed', job: m.job, ...wire(err) } satisfies WireReply),

@@ -48,6 +48,8 @@ export interface WireLoad {
   type: 'load';
   job: number;
   model: WireModel;
+  /** With it, a batch of silent windows runs once, so that the first real batch is not the slow one. */
+  warm?: { input: ModelCard['input']; dims: number[]; windows: number };
 }
 
 export type WireRequest = WireJob | WireLoad | { type: 'unload'; model: number };
@@ -212,15 +214,16 @@ export class WorkerPool {
 
   /**
    * Loads `session`'s model on every thread now, so that the first batches do not wait for it
-   * (a gateway does this before it subscribes). Rejects as a batch would (the file gone...).
+   * (a gateway does this before it subscribes); with `warm`, each thread also runs a batch of
+   * that many silent windows through the features and the model. Rejects as a batch would.
    */
-  async prepare(session: ModelSession): Promise<void> {
+  async prepare(session: ModelSession, warm?: WireLoad['warm']): Promise<void> {
     if (this.closed) throw new EdgeInferError('E_SESSION_CLOSED', 'the worker pool is closed');
     const model = this.modelOf(session);
     await Promise.all(
       this.threads.map((thread) => new Promise<WindowOutcome[]>((resolve, reject) => {
         const id = this.nextJob++;
-        this.dispatch({ id, message: { type: 'load', job: id, model }, windows: [], resolve, reject, crashes: 0 }, thread);
+        this.dispatch({ id, message: { type: 'load', job: id, model, warm }, windows: [], resolve, reject, crashes: 0 }, thread);
       })),
     );
   }

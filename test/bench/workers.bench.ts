@@ -51,7 +51,7 @@ async function rate(session: ModelSession, pool: WorkerPool | undefined): Promis
 async function main(): Promise<void> {
   const session = await ModelSession.load(MODEL, { backend: 'wasm', threads: 1 });
   const pools = [new WorkerPool({ size: 1 }), new WorkerPool({ size: 2 })];
-  for (const p of pools) await p.prepare(session);
+  for (const p of pools) await p.prepare(session, { input: card.input, dims: new DeviceWindows(card).dims, windows: 64 });
   for (const p of [undefined, ...pools]) cpuPerWindow.set(p, []);
   const rates: number[][] = [[], [], []];
   try {

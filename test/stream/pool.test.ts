@@ -82,16 +82,20 @@ describe('WorkerPool', () => {
     }
   });
 
-  it('should fail a batch whose model file is gone, naming the file, and keep serving others', async () => {
+  it('should fail the preparation and a batch of a model whose file is gone, naming the file, and keep serving others', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'edge-infer-pool-'));
     try {
       const file = path.join(dir, 'gone.onnx');
       copyFileSync(MODEL, file);
       const gone = await ModelSession.load(file, { backend: 'wasm', threads: 1 });
       rmSync(file);
+      // Ahead of the stream (every thread, with a warm-up batch) as in a batch.
+      const early = await pool.prepare(gone, { input: card.input, dims: windows(true, 1)[0].dims, windows: 4 }).catch((e: unknown) => e);
+      expect((early as Error).message).toContain(`${file}: cannot read (ENOENT)`);
       const err = await pool.run(gone, card.input, windows(true, 2)).catch((e: unknown) => e);
       expect(isEdgeInferError(err, 'E_MODEL_FILE')).toBe(true);
       expect((err as Error).message).toContain(`${file}: cannot read (ENOENT)`);
+      await pool.prepare(session, { input: card.input, dims: windows(true, 1)[0].dims, windows: 4 });
       expect((await pool.run(session, card.input, windows(true, 2))).every((o) => o.ok)).toBe(true);
       await gone.dispose();
     } finally {
@@ -113,5 +117,6 @@ describe('WorkerPool', () => {
     const closed = new WorkerPool({ size: 1 });
     await closed.close();
     await expect(closed.run(session, card.input, windows(true, 1))).rejects.toThrow('the worker pool is closed');
+    await expect(closed.prepare(session)).rejects.toThrow('the worker pool is closed');
   });
 });
