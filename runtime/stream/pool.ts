@@ -19,6 +19,13 @@ export function defaultWorkers(): number {
 /** Most times a batch is started again after the thread running it died, before it fails. */
 export const MAX_BATCH_CRASHES = 3;
 
+/**
+ * Deaths per thread within RESTART_WINDOW_MS past which a dead thread is not replaced: a thread
+ * that cannot start at all (its code missing, no memory) must not be respawned in a tight loop.
+ */
+export const MAX_RESTARTS_PER_THREAD = 3;
+export const RESTART_WINDOW_MS = 10_000;
+
 /** A model as a thread loads it: by the id the pool gave it. */
 export interface WireModel {
   id: number;
@@ -66,8 +73,12 @@ interface Job {
 
 interface Thread {
   worker: Worker;
+  /** The worker's threadId (the Worker reads -1 once it has exited). */
+  id: number;
   jobs: Map<number, Job>;
   dead: boolean;
+  /** Set when kill() ended it: the reason its death is reported with. */
+  killed?: boolean;
 }
 
 export interface PoolOptions {
@@ -96,6 +107,10 @@ export class WorkerPool {
   private closed = false;
   /** Threads that died and were replaced. */
   restarts = 0;
+  /** When threads died lately (ms), for the bound on replacing them. */
+  private deaths: number[] = [];
+  /** Why the pool stopped replacing threads, once it has. */
+  private givenUp: string | undefined;
 
   constructor(private readonly options: PoolOptions = {}) {
     this.size = options.size ?? defaultWorkers();
@@ -105,7 +120,7 @@ export class WorkerPool {
 
   /** The live threads' ids (a replaced thread has a new one). */
   get threadIds(): number[] {
-    return this.threads.map((t) => t.worker.threadId);
+    return this.threads.map((t) => t.id);
   }
 
   /** Batches under way on threads. */
@@ -127,12 +142,15 @@ export class WorkerPool {
   async kill(index: number): Promise<void> {
     const t = this.threads[index];
     if (!t) throw new EdgeInferError('E_ARGUMENT', `kill: no thread ${index} in a pool of ${this.threads.length}`);
+    t.killed = true;
     await t.worker.terminate();
+    // In case 'exit' has not come yet: the thread is replaced (or not) before this returns.
+    this.died(t, new Error('killed'));
   }
 
   private spawn(): Thread {
     const worker = startWorker();
-    const thread: Thread = { worker, jobs: new Map(), dead: false };
+    const thread: Thread = { worker, id: worker.threadId, jobs: new Map(), dead: false };
     worker.on('message', (m: WireReply) => this.answered(thread, m));
     worker.on('error', (err) => this.died(thread, err));
     worker.on('exit', (code) => this.died(thread, new Error(`exited with code ${code}`)));
@@ -160,9 +178,10 @@ export class WorkerPool {
   }
 
   /** A thread that died: replaced, and its batches started again elsewhere (or failed, past MAX_BATCH_CRASHES). */
-  private died(thread: Thread, err: Error): void {
+  private died(thread: Thread, cause: Error): void {
     if (thread.dead) return;
     thread.dead = true;
+    const err = thread.killed ? new Error('killed') : cause;
     const i = this.threads.indexOf(thread);
     const jobs = [...thread.jobs.values()];
     thread.jobs.clear();
@@ -170,9 +189,18 @@ export class WorkerPool {
       for (const job of jobs) job.reject(new EdgeInferError('E_SESSION_CLOSED', 'the worker pool is closed'));
       return;
     }
-    this.restarts++;
-    this.options.onError?.(new EdgeInferError('E_INTERNAL', `worker thread ${thread.worker.threadId} died (${err.message}) with ${jobs.length} batch(es) under way; it is replaced and they run again`));
-    if (i >= 0) this.threads[i] = this.spawn();
+    const now = Date.now();
+    this.deaths = this.deaths.filter((t) => now - t < RESTART_WINDOW_MS);
+    this.deaths.push(now);
+    if (this.deaths.length > MAX_RESTARTS_PER_THREAD * this.size) {
+      // The dead thread stays in the list, dead: batches go to the threads still alive, if any.
+      this.givenUp = `its threads died ${this.deaths.length} times within ${RESTART_WINDOW_MS / 1000} s (last: ${err.message})`;
+      this.options.onError?.(new EdgeInferError('E_INTERNAL', `worker thread ${thread.id} died (${err.message}) and is not replaced: ${this.givenUp}`));
+    } else {
+      this.restarts++;
+      this.options.onError?.(new EdgeInferError('E_INTERNAL', `worker thread ${thread.id} died (${err.message}) with ${jobs.length} batch(es) under way; it is replaced and they run again`));
+      if (i >= 0) this.threads[i] = this.spawn();
+    }
     for (const job of jobs) {
       job.crashes++;
       if (job.crashes >= MAX_BATCH_CRASHES) job.reject(new EdgeInferError('E_RUN', `a worker thread died running this batch ${job.crashes} times (last: ${err.message}); it is not tried again`));
@@ -233,7 +261,7 @@ export class WorkerPool {
     let best: Thread | undefined = to && !to.dead ? to : undefined;
     if (!best) for (const t of this.threads) if (!t.dead && (!best || t.jobs.size < best.jobs.size)) best = t;
     if (!best) {
-      job.reject(new EdgeInferError('E_SESSION_CLOSED', 'the worker pool has no thread'));
+      job.reject(new EdgeInferError('E_RUN', `the worker pool has no thread left: ${this.givenUp ?? 'every thread died'}`));
       return;
     }
     best.jobs.set(job.id, job);

@@ -9,6 +9,7 @@ import { ModelSession } from '../../runtime/engine';
 import { isEdgeInferError } from '../../runtime/errors';
 import { type ModelCard, parseCard } from '../../runtime/model';
 import { DeviceWindows, WorkerPool, computeFeatures, defaultWorkers } from '../../runtime/stream';
+import { MAX_RESTARTS_PER_THREAD } from '../../runtime/stream/pool';
 import type { ReadyWindow } from '../../runtime/stream/device-windows';
 import { readFileSync } from 'node:fs';
 
@@ -100,6 +101,21 @@ describe('WorkerPool', () => {
       await gone.dispose();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('should stop replacing threads that keep dying, and say so when a batch finds none', async () => {
+    const reports: string[] = [];
+    const fragile = new WorkerPool({ size: 1, onError: (e) => reports.push(e.message) });
+    try {
+      for (let k = 0; k < MAX_RESTARTS_PER_THREAD; k++) await fragile.kill(0);
+      expect(fragile.restarts).toBe(MAX_RESTARTS_PER_THREAD);
+      await fragile.kill(0);
+      expect(fragile.restarts).toBe(MAX_RESTARTS_PER_THREAD);
+      expect(reports.at(-1)).toMatch(/is not replaced: its threads died 4 times within 10 s \(last: killed\)$/);
+      await expect(fragile.run(session, card.input, windows(true, 1))).rejects.toThrow('the worker pool has no thread left: its threads died 4 times within 10 s (last: killed)');
+    } finally {
+      await fragile.close();
     }
   });
 
