@@ -6,7 +6,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { ModelSession, TensorMap, WindowOutcome } from '../engine';
+import type { ModelSession, SessionOrigin, TensorMap, WindowOutcome } from '../engine';
 import { EdgeInferError, type ErrorCode } from '../errors';
 import type { ModelCard } from '../model/card';
 import type { ReadyWindow } from './device-windows';
@@ -101,7 +101,8 @@ function startWorker(): Worker {
 export class WorkerPool {
   readonly size: number;
   private readonly threads: Thread[] = [];
-  private readonly models = new WeakMap<ModelSession, WireModel>();
+  /** By the session's origin: a wrapper of a session (a Proxy) shares its origin, and so its threads' copy. */
+  private readonly models = new WeakMap<SessionOrigin, WireModel>();
   private nextModel = 1;
   private nextJob = 1;
   private closed = false;
@@ -209,15 +210,15 @@ export class WorkerPool {
   }
 
   private modelOf(session: ModelSession): WireModel {
-    let m = this.models.get(session);
+    const origin = session.origin;
+    if (!origin) throw new EdgeInferError('E_ARGUMENT', `${session.name}: a worker thread loads a model from its file; this one was loaded from bytes`);
+    let m = this.models.get(origin);
     if (!m) {
-      const origin = session.origin;
-      if (!origin) throw new EdgeInferError('E_ARGUMENT', `${session.name}: a worker thread loads a model from its file; this one was loaded from bytes`);
       // One backend thread per pool thread: the pool is what spreads the work over the cores.
       const { name, backend, sessionConfig, maxBatch } = origin.options;
       const id = this.nextModel++;
       m = { id, file: origin.file, options: { name, backend: backend ?? session.backend, sessionConfig, maxBatch, threads: 1 } };
-      this.models.set(session, m);
+      this.models.set(origin, m);
       session.onDispose(() => {
         for (const t of this.threads) if (!t.dead) t.worker.postMessage({ type: 'unload', model: id } satisfies WireRequest);
       });
