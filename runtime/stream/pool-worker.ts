@@ -2,7 +2,8 @@
 // window's features from its shared samples and runs the model on the batch. Started by
 // WorkerPool; never imported by anything else.
 import { parentPort } from 'node:worker_threads';
-import { ModelSession, type SessionOptions, type WindowOutcome } from '../engine';
+// The session module itself, not the engine's index: a thread starts with less to load.
+import { ModelSession, type SessionOptions, type WindowOutcome } from '../engine/session';
 import { type ErrorCode, isEdgeInferError } from '../errors';
 import { computeFeatures } from './features';
 import type { WireJob, WireLoad, WireOutcome, WireReply, WireRequest } from './pool';
