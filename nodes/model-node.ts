@@ -189,9 +189,12 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
       alerts = new AlertTracker(alertPolicyOf(config));
       variant = catalog.pick(modelId, policy);
       card = withThreshold(variant.card, config.threshold !== undefined && config.threshold !== '' && Number.isFinite(Number(config.threshold)) ? Number(config.threshold) : undefined);
-      windows = new DeviceWindows(card);
+      // With the runtime's worker threads the windows carry their samples and the threads make the features.
+      const pool = resources.workerPool((err) => node.warn(err.message));
+      windows = new DeviceWindows(card, { deferFeatures: pool !== undefined });
       node.status({ fill: 'yellow', shape: 'ring', text: RED._('edge-infer.status.loading') });
       session = await resources.session(variant);
+      if (pool) await pool.prepare(session);
       const why = whyNotNative(resources.options.backend, session.backend);
       backendText = session.backend;
       if (config.log !== false) resources.dashboard?.modelInUse(node, modelStaticOf({ pipeline: null, card, variant: variant.variant, bytes: variant.sizeBytes, backend: session.backend }));
@@ -200,7 +203,18 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
       // Shed-oldest: Node-RED cannot pause its inputs, and a flow must never back up into its
       // memory. A delivery waits for its commit, so a slow log fills this queue too. Shed windows
       // fail their messages with done(err) and are counted in the status.
-      scheduler = new Scheduler(failingPerWindow(session), card, deliver, { maxBatch: 32, maxWaitMs: 2, maxQueue: 1024, policy: 'shed-oldest' }, (err) => node.error(asError(err)));
+      // A run that fails as a whole (on the threads: one that killed its thread three times) fails
+      // its windows' messages, so that each message still ends with done(err).
+      scheduler = new Scheduler(failingPerWindow(session), card, deliver, { maxBatch: 32, maxWaitMs: 2, maxQueue: 1024, policy: 'shed-oldest', pool: pool && { pool, input: windows.featureInput } }, (err, failed) => {
+        node.error(asError(err));
+        for (const w of failed) {
+          const o = waiting.get(w);
+          waiting.delete(w);
+          if (!o) continue;
+          o.error ??= asError(err);
+          if (--o.windows === 0) o.done(o.error);
+        }
+      });
       node.status({ fill: 'green', shape: 'dot', text: `${variant.variant} · ${backendText} · ${RED._('edge-infer.status.ready')}` });
     })();
     ready.catch((err: unknown) => node.status({ fill: 'red', shape: 'ring', text: asError(err).message.slice(0, 60) }));

@@ -7,6 +7,7 @@ import { EdgeInferError } from '../runtime/errors';
 import type { VariantEntry } from '../runtime/model';
 import { type WeightLoading, loadOptionsFor } from '../runtime/quant';
 import { ResultStore } from '../runtime/store';
+import { WorkerPool } from '../runtime/stream/pool';
 import type { RuntimeDashboard } from './dashboard';
 
 export interface ResourceOptions {
@@ -18,6 +19,8 @@ export interface ResourceOptions {
   retentionDays: number;
   /** Keep every n-th window for calibration (0: none). */
   recordEvery: number;
+  /** Worker threads for feature transforms and inference, shared by the model nodes (0 or unset: none). */
+  workers?: number;
 }
 
 interface SharedSession {
@@ -48,6 +51,7 @@ export function whyNotNative(choice: BackendChoice, backend: BackendName): strin
 export class RuntimeResources {
   private readonly sessions = new Map<string, SharedSession>();
   private store: ResultStore | undefined;
+  private pool: WorkerPool | undefined;
   private readonly users = new Set<object>();
   private closing: Promise<void> | undefined;
   private shut = false;
@@ -145,14 +149,28 @@ export class RuntimeResources {
     return this.store;
   }
 
-  /** Closes the sessions and the log that are open now; a later user opens them again. */
+  /**
+   * The worker threads the model nodes of this runtime share, started at first use; undefined
+   * when the runtime runs its windows in Node-RED's own thread (workers 0).
+   */
+  workerPool(onError?: (err: EdgeInferError) => void): WorkerPool | undefined {
+    if (!this.options.workers) return undefined;
+    if (this.shut) throw new EdgeInferError('E_SESSION_CLOSED', 'the edge-infer runtime is closed');
+    this.pool ??= new WorkerPool({ size: this.options.workers, onError });
+    return this.pool;
+  }
+
+  /** Closes the sessions, the threads and the log that are open now; a later user opens them again. */
   private releaseAll(): Promise<void> {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     const store = this.store;
     this.store = undefined;
+    const pool = this.pool;
+    this.pool = undefined;
     const closing = (this.closing ?? Promise.resolve()).catch(() => undefined).then(async () => {
       for (const s of sessions) await (await s.session.catch(() => undefined))?.dispose();
+      await pool?.close();
       await store?.close();
     });
     this.closing = closing;

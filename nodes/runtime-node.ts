@@ -5,6 +5,7 @@ import type { BackendChoice } from '../runtime/engine';
 import type { WeightLoading } from '../runtime/quant';
 import { DEFAULT_RUNTIME_ID, RuntimeDashboard, dashboardDeployed, dashboardRemoved, userOfRequest } from './dashboard';
 import type { Node, RED } from './red';
+import { defaultWorkers } from '../runtime/stream/pool';
 import { RuntimeResources } from './resources';
 
 export const RUNTIME_TYPE = 'edge-infer-runtime';
@@ -26,6 +27,8 @@ interface RuntimeConfig {
   dbPath?: string;
   retentionDays?: number | string;
   recordEvery?: number | string;
+  /** Worker threads: a number (0: none) or 'auto'. */
+  workers?: number | string;
   log?: boolean;
 }
 
@@ -40,6 +43,16 @@ export function defaultDb(RED: RED): string {
 function numberOr(v: number | string | undefined, fallback: number): number {
   const n = typeof v === 'string' ? (v.trim() === '' ? Number.NaN : Number(v)) : v;
   return n !== undefined && Number.isFinite(n) ? n : fallback;
+}
+
+/** Threads from the dialog: 'auto' (cores but one), a whole number 0–64; anything else warns and is 0. */
+function workersOf(node: Node, v: number | string | undefined): number {
+  if (v === undefined || v === '') return 0;
+  if (typeof v === 'string' && v.trim() === 'auto') return defaultWorkers();
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (Number.isInteger(n) && n >= 0 && n <= 64) return n;
+  node.warn(`workers must be auto or a whole number of threads from 0 to 64, got ${String(v)}; running in Node-RED's thread`);
+  return 0;
 }
 
 let fallback: RuntimeResources | undefined;
@@ -71,6 +84,7 @@ export function registerRuntimeNode(RED: RED): void {
       dbPath: config.log === false ? '' : config.dbPath?.trim() || defaultDb(RED),
       retentionDays,
       recordEvery: Math.max(0, Math.round(numberOr(config.recordEvery, 20))),
+      workers: workersOf(this, config.workers),
     });
     const dashboard = this.resources.options.dbPath ? new RuntimeDashboard(this.resources, userOfRequest(RED.settings)) : undefined;
     this.resources.dashboard = dashboard;

@@ -1,6 +1,6 @@
 // The inference engine: ONNX sessions on onnxruntime-web (WASM) or onnxruntime-node.
 export { ModelSession, defaultThreads } from './session';
-export type { SessionOptions, RunResult, WindowOutcome, SessionStats } from './session';
+export type { SessionOptions, SessionOrigin, RunResult, WindowOutcome, SessionStats } from './session';
 export { availableBackends, resolveBackend, unavailableReason, BACKEND_CHOICES } from './backends';
 export type { Backend, BackendChoice, BackendName } from './backends';
 export { signatureOf, formatShape, hasDynamicBatch } from './signature';

@@ -80,7 +80,18 @@ function asEdgeError(err: unknown): EdgeInferError {
   return err instanceof EdgeInferError ? err : new EdgeInferError('E_RUN', err instanceof Error ? err.message : String(err), { cause: err });
 }
 
+/** Where a session came from, so that a worker thread can load the same model the same way. */
+export interface SessionOrigin {
+  /** The model file. */
+  file: string;
+  options: SessionOptions;
+}
+
 export class ModelSession {
+  /** How it was loaded: set for a model loaded from a file (bytes are not kept for it). */
+  origin: SessionOrigin | undefined;
+  /** Called once when the session is disposed: copies held elsewhere (worker threads) go too. */
+  private readonly disposeHooks: Array<() => void> = [];
   readonly stats: SessionStats = { runs: 0, windows: 0, totalMs: 0, lastMs: 0 };
   private closed = false;
   private released = false;
@@ -132,6 +143,7 @@ export class ModelSession {
     }
     const batchable = signature.inputs.length > 0 && signature.inputs.every(hasDynamicBatch) && signature.outputs.every((o) => o.shape === null || hasDynamicBatch(o));
     const session = new ModelSession(name, signature, backend.name, backend.effectiveThreads(threads), maxBatch, batchable, inner);
+    if (typeof source === 'string') session.origin = { file: source, options: { ...options, name } };
     try {
       await session.warmup(options.warmupRuns ?? 1);
     } catch (err) {
@@ -256,10 +268,22 @@ export class ModelSession {
     }
   }
 
+  /** Calls `hook` once, when the session is disposed (at once if it already is). */
+  onDispose(hook: () => void): void {
+    if (this.closed) hook();
+    else this.disposeHooks.push(hook);
+  }
+
+  /** True once dispose() was called. */
+  get disposed(): boolean {
+    return this.closed;
+  }
+
   /** Releases the backend session once in-flight runs have finished; later runs fail clearly. */
   async dispose(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const hook of this.disposeHooks.splice(0)) hook();
     await this.queue;
     this.released = true;
     await this.inner.release();

@@ -240,6 +240,15 @@ export const GatewayConfigSchema = z
       })
       .default({ port: 8080, host: '127.0.0.1' }),
     scheduler: SchedulerSchema.default(SchedulerSchema.parse({})),
+    /**
+     * Worker threads for feature transforms and inference: a number, or 'auto' (one per core
+     * but one, at least one). 0 (the default) keeps them on the main thread, beside MQTT and SQLite.
+     */
+    workers: z
+      .union([z.literal('auto'), z.number().int('expected a whole number of threads, or auto').min(0, 'expected 0 (none), a number of threads, or auto').max(64, 'expected at most 64 threads')], {
+        error: "expected a number of threads (0: none) or 'auto'",
+      })
+      .default(0),
     /** Model hot-swap (absent: the models served are the ones picked at start). */
     modelUpdates: ModelUpdatesSchema.optional(),
     pipelines: z.array(PipelineSchema).min(1, 'expected at least one pipeline'),

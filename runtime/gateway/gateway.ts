@@ -24,6 +24,7 @@ import { type InboundPacket, MessageIdentity } from '../stream/identity';
 import { MqttSource, type Subscription } from '../stream/mqtt-source';
 import { Pipeline } from '../stream/pipeline';
 import { OutboxPublisher } from '../stream/publisher';
+import { WorkerPool, defaultWorkers } from '../stream/pool';
 import { type GatewayConfig, logWriting } from './config';
 
 /** How long a stop waits for the pipelines' last commits before it gives them up. */
@@ -93,7 +94,14 @@ export class Gateway extends EventEmitter {
   private dashboard: Dashboard | undefined;
   private broker: { url: string; close(): Promise<void> } | undefined;
   private readonly sessions: ModelSession[] = [];
+  /** Feature transforms and inference off the main thread (config workers > 0). */
+  private workerPool: WorkerPool | undefined;
   readonly pipelines: Pipeline[] = [];
+
+  /** The worker threads' pool, when the config asks for one. */
+  get workers(): WorkerPool | undefined {
+    return this.workerPool;
+  }
   private readonly otherPartitionCounters = new Map<Pipeline, { inc(): void }>();
   private stopping: Promise<void> | undefined;
   private started = false;
@@ -174,10 +182,25 @@ export class Gateway extends EventEmitter {
       this.metrics.depths = () => (this.stopping ? undefined : { outbox: store.outboxDepth(), journal: store.journalDepth() });
       this.metrics.commits = () => ({ ...store.stats, commits: store.stats.commits + store.journalStats.commits });
       this.reader = await LogReader.open({ path: c.storage.path });
+      const workers = c.workers === 'auto' ? defaultWorkers() : c.workers;
+      if (workers > 0) {
+        const pool = new WorkerPool({ size: workers, onError: (err) => this.report(err) });
+        this.workerPool = pool;
+        // Every thread loads the models before the first message comes.
+        for (const [i, s] of this.sessions.entries()) {
+          try {
+            const windows = new DeviceWindows(variants[i].card, { window: c.pipelines[i].window, hop: c.pipelines[i].hop });
+            const maxBatch = (c.pipelines[i].scheduler ?? c.scheduler).maxBatch;
+            await pool.prepare(s, { input: windows.featureInput, dims: windows.dims, windows: maxBatch });
+          } catch (err) {
+            throw this.pipelineError(i, 'model', err);
+          }
+        }
+      }
       for (const [i, p] of c.pipelines.entries()) {
         try {
           const pipeline = new Pipeline(
-            { ...p, recordEvery: p.recordEvery ?? writing.recordEvery, scheduler: { ...(p.scheduler ?? c.scheduler), maxDelivering: writing.maxDelivering }, inboundKeys: redeliveries },
+            { ...p, recordEvery: p.recordEvery ?? writing.recordEvery, scheduler: { ...(p.scheduler ?? c.scheduler), maxDelivering: writing.maxDelivering }, inboundKeys: redeliveries, workers: this.workerPool },
             variants[i],
             this.sessions[i],
             this.store,
@@ -522,6 +545,7 @@ export class Gateway extends EventEmitter {
       for (const s of this.sessions) await s.dispose();
       // Variants swapped in since the start (dispose is idempotent: the first ones are among them).
       for (const p of this.pipelines) for (const s of p.slot.sessions()) await s.dispose();
+      await this.workerPool?.close();
       await this.registry?.close();
       await this.store?.close();
     })();

@@ -23,8 +23,13 @@ function skew(ms: number): string {
 
 export interface ReadyWindow {
   device: string;
-  /** Model input features, in featureShape(card.input). */
+  /**
+   * Model input features, in featureShape(card.input). Empty until a worker thread has computed
+   * them when the windows are made for the worker pool (`samples` is set instead).
+   */
   features: Float32Array;
+  /** The window's raw samples per channel (shared memory), for a worker thread to make the features from. */
+  samples?: Float32Array[];
   dims: number[];
   /** Time of the window's first sample and of the sample after its last, ms since the epoch. */
   startMs: number;
@@ -85,7 +90,14 @@ export interface WindowingOptions {
    * seconds; later ones are refused (E_INPUT_VALUE naming the device and the skew). Default one day.
    */
   maxAheadS?: number;
+  /**
+   * Leaves the feature transform to the worker pool: windows carry their samples (in shared
+   * memory) and empty features, which the pool fills in. Default false (features computed here).
+   */
+  deferFeatures?: boolean;
 }
+
+const NO_FEATURES = new Float32Array(0);
 
 export class DeviceWindows {
   private readonly devices = new Map<string, DeviceState>();
@@ -102,6 +114,9 @@ export class DeviceWindows {
   private resumeAt = new Map<string, number>();
   private readonly periodMs: number;
   readonly maxAheadMs: number;
+  /** The card's input with this pipeline's window: made once, not per window. */
+  readonly featureInput: ModelCard['input'];
+  private readonly deferFeatures: boolean;
 
   constructor(readonly card: ModelCard, options: WindowingOptions = {}) {
     this.window = options.window ?? card.input.window;
@@ -120,6 +135,8 @@ export class DeviceWindows {
     const ahead = options.maxAheadS ?? DEFAULT_MAX_AHEAD_S;
     if (!(ahead > 0) || !Number.isFinite(ahead)) throw new EdgeInferError('E_ARGUMENT', `${card.id}: maxAheadS must be a finite number of seconds > 0, got ${ahead}`);
     this.maxAheadMs = ahead * 1000;
+    this.featureInput = { ...card.input, window: this.window };
+    this.deferFeatures = options.deferFeatures ?? false;
   }
 
   /** Devices followed now. */
@@ -172,7 +189,7 @@ export class DeviceWindows {
       if (this.devices.size >= this.maxDevices) {
         throw new EdgeInferError('E_DEVICE_LIMIT', `device '${device}': ${this.card.id} already follows ${this.maxDevices} devices (the pipeline's devices.max); a new device is taken once an idle one is evicted`);
       }
-      s = { slider: new SlidingWindow(this.channels.length, this.window, this.hop), spans: [], anchorIndex: 0, anchorMs: firstMs, lastSeenMs: nowMs };
+      s = { slider: new SlidingWindow(this.channels.length, this.window, this.hop, this.deferFeatures), spans: [], anchorIndex: 0, anchorMs: firstMs, lastSeenMs: nowMs };
       this.devices.set(device, s);
     }
     return s;
@@ -255,7 +272,8 @@ export class DeviceWindows {
       device,
       // Taken from the window's own copy of the samples, before the transform reads them.
       rms: rms(w.channels[0]),
-      features: computeFeatures({ ...this.card.input, window: this.window }, w.channels),
+      features: this.deferFeatures ? NO_FEATURES : computeFeatures(this.featureInput, w.channels),
+      ...(this.deferFeatures ? { samples: w.channels } : {}),
       dims: this.dims,
       startMs: s.anchorMs + (w.start - s.anchorIndex) * periodMs,
       endMs: s.anchorMs + (w.end - s.anchorIndex) * periodMs,

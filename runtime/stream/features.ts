@@ -2,7 +2,7 @@
 // model's input tensor, normalized as the card says.
 import { EdgeInferError } from '../errors';
 import { type ModelCard, featureShape } from '../model/card';
-import { magnitudeSpectrum } from './spectrum';
+import { scratchSpectrum } from './spectrum';
 
 type CardInput = ModelCard['input'];
 
@@ -43,7 +43,7 @@ function bandPlan(binCount: number, binHz: number, bins: number, maxHz: number):
 
 /** Averages a spectrum into `bins` equal-width bands from 0 Hz to maxHz. */
 function bandAverages(samples: ArrayLike<number>, sampleRate: number, bins: number, maxHz: number, out: Float32Array, offset: number, log: boolean): void {
-  const { magnitudes, binHz } = magnitudeSpectrum(samples, sampleRate);
+  const { magnitudes, binHz } = scratchSpectrum(samples, sampleRate);
   const { bandOf, counts } = bandPlan(magnitudes.length, binHz, bins, maxHz);
   out.fill(0, offset, offset + bins);
   for (let k = 0; k < magnitudes.length; k++) if (bandOf[k] >= 0) out[offset + bandOf[k]] += magnitudes[k];

@@ -19,6 +19,8 @@ export { magnitudeSpectrum, peakFrequency, amplitudeAt, nextPowerOfTwo } from '.
 export type { Spectrum } from './spectrum';
 export { computeFeatures, normalize } from './features';
 export { SlidingWindow } from './window';
+export { WorkerPool, defaultWorkers, MAX_BATCH_CRASHES } from './pool';
+export type { PoolOptions } from './pool';
 export type { Window } from './window';
 export { readInputWindows, windowsFromChannels, parseSamplesCsv, nestedToTensor } from './input-files';
 export type { InputWindow } from './input-files';

@@ -22,6 +22,7 @@ import { DevicePartition, type PartitionSpec } from './partition';
 import { type ReplayTarget, replayJournal } from './replay';
 import { isoTime, withThreshold } from './results';
 import { ModelSlot } from './model-slot';
+import type { WorkerPool } from './pool';
 import { type BackPressurePolicy, Scheduler, type WindowResult } from './scheduler';
 import { type TopicPattern, filterMatcher, parseTopicPattern } from './topic';
 
@@ -49,6 +50,8 @@ export interface PipelineSpec {
   recordEvery: number;
   /** maxDelivering: runs whose results may wait for their commit at once (default 2). */
   scheduler: { maxBatch: number; maxWaitMs: number; maxQueue: number; policy: BackPressurePolicy; maxDelivering?: number };
+  /** Feature transforms and inference on these worker threads (unset: in this thread). */
+  workers?: WorkerPool;
   /**
    * Keep the keys of consumed QoS 1/2 messages (the log's `inbound` table) to recognise a
    * redelivery that comes after them. Only a persistent session redelivers. Default true.
@@ -121,10 +124,11 @@ export class Pipeline {
     const devices: { max?: number; idleS: number; maxAheadS?: number } = spec.devices ?? { idleS: DEFAULT_IDLE_S };
     if (!(devices.idleS > 0)) throw new EdgeInferError('E_ARGUMENT', `devices.idleS: expected seconds > 0, got ${devices.idleS}`);
     this.idleMs = devices.idleS * 1000;
-    this.windows = new DeviceWindows(this.card, { window: spec.window, hop: spec.hop, maxGapS: spec.maxGapS, seqPerDevice: spec.decoder.kind !== 'sparkplug', maxDevices: devices.max, maxAheadS: devices.maxAheadS });
+    this.windows = new DeviceWindows(this.card, { window: spec.window, hop: spec.hop, maxGapS: spec.maxGapS, seqPerDevice: spec.decoder.kind !== 'sparkplug', maxDevices: devices.max, maxAheadS: devices.maxAheadS, deferFeatures: spec.workers !== undefined });
     // Hot-swap: the slot holds the variant serving now; the scheduler takes it batch by batch.
     this.slot = new ModelSlot({ session, variant: variant.variant, entry: variant }, this.card.output.tensor, onError);
-    this.scheduler = new Scheduler(this.slot, this.card, (results) => this.deliver(results), spec.scheduler, (err, windows) => this.failed(err, windows));
+    const pool = spec.workers && { pool: spec.workers, input: this.windows.featureInput };
+    this.scheduler = new Scheduler(this.slot, this.card, (results) => this.deliver(results), { ...spec.scheduler, pool }, (err, windows) => this.failed(err, windows));
     this.births = this.decoder.kind === 'sparkplug' ? new SparkplugBirths() : undefined;
     this.partition = spec.partition && new DevicePartition(spec.partition);
     this.ledger = new MessageLedger(spec.name);

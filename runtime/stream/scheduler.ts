@@ -7,7 +7,8 @@ import type { ModelSession, WindowOutcome } from '../engine';
 import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model/card';
 import type { ReadyWindow } from './device-windows';
-import { ModelSlot } from './model-slot';
+import { ModelSlot, type Serving } from './model-slot';
+import type { WorkerPool } from './pool';
 
 export type BackPressurePolicy = 'pause' | 'shed-oldest';
 
@@ -22,6 +23,18 @@ export interface SchedulerOptions {
   policy?: BackPressurePolicy;
   /** Deliveries (commits) still under way while the next batch runs (default 2). */
   maxDelivering?: number;
+  /**
+   * Runs the feature transform and the model on a worker pool (the windows carry their samples):
+   * as many batches at once as it has threads. Unset: in this thread, one batch at a time.
+   */
+  pool?: { pool: WorkerPool; input: ModelCard['input'] };
+}
+
+/** How one batch ran. */
+interface Ran {
+  outcomes: WindowOutcome[] | undefined;
+  failure: unknown;
+  serving: Serving;
 }
 
 export interface WindowResult {
@@ -49,6 +62,9 @@ export class Scheduler {
   private readonly delivering = new Set<Promise<void>>();
   private waiters: Array<() => void> = [];
   private closed = false;
+  private readonly pool: SchedulerOptions['pool'];
+  /** Wakes runBatches when windows arrive while a pool has a thread to spare. */
+  private wake: (() => void) | undefined;
 
   /**
    * `deliver` receives each run's results. Runs are delivered in the order they ran; the next
@@ -75,6 +91,7 @@ export class Scheduler {
     this.maxQueue = options.maxQueue ?? 2048;
     this.policy = options.policy ?? 'pause';
     this.maxDelivering = options.maxDelivering ?? 2;
+    this.pool = options.pool;
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new EdgeInferError('E_ARGUMENT', `maxBatch must be a whole number ≥ 1, got ${this.maxBatch}`);
     if (!Number.isInteger(this.maxQueue) || this.maxQueue < this.maxBatch) throw new EdgeInferError('E_ARGUMENT', `maxQueue must be a whole number ≥ maxBatch (${this.maxBatch}), got ${this.maxQueue}`);
     if (!Number.isInteger(this.maxDelivering) || this.maxDelivering < 1) throw new EdgeInferError('E_ARGUMENT', `maxDelivering must be a whole number ≥ 1, got ${this.maxDelivering}`);
@@ -106,6 +123,10 @@ export class Scheduler {
     let shed: ReadyWindow[] = [];
     if (this.policy === 'shed-oldest' && this.queue.length > this.maxQueue) shed = this.queue.splice(0, this.queue.length - this.maxQueue);
     this.kick();
+    // A pool with an idle thread takes these windows now, while other batches run.
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
     return shed;
   }
 
@@ -117,7 +138,8 @@ export class Scheduler {
 
   private kick(): void {
     if (this.running || this.queue.length === 0) return;
-    if (this.queue.length >= this.maxBatch || this.maxWaitMs === 0) {
+    // A thread of a pool that waits idle would only add the wait to every window's latency.
+    if (this.queue.length >= this.maxBatch || this.maxWaitMs === 0 || this.pool) {
       this.start();
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
@@ -139,49 +161,95 @@ export class Scheduler {
     });
   }
 
+  /** Batches that may run at once: one in this thread; one per thread of a worker pool (one while a swap is on probation). */
+  private get concurrency(): number {
+    return this.pool && !this.slot.swapping ? this.pool.pool.size : 1;
+  }
+
   private async runBatches(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      this.releaseWaiters();
-      const feeds = batch.map((w) => ({ [this.card.input.tensor]: { type: 'float32' as const, data: w.features, dims: w.dims } }));
-      // The whole batch runs on one variant; a variant that fails its probation is rolled back
-      // by the slot and the batch runs again, whole, on the one it replaced.
-      let serving = this.slot.take();
-      let outcomes: WindowOutcome[] | undefined;
-      let failure: unknown;
-      for (;;) {
-        let again;
-        try {
-          outcomes = await serving.session.runWindows(feeds);
-          again = this.slot.judge(serving, { outcomes });
-        } catch (err) {
-          failure = err;
-          again = this.slot.judge(serving, { error: err });
-        }
-        if (!again) break;
-        serving = again;
-        outcomes = undefined;
-        failure = undefined;
+    // Runs start in queue order and are delivered in that order, whenever each finishes: a
+    // device's windows reach the log in the order they were made.
+    const runs: Array<{ batch: ReadyWindow[]; ran: Promise<Ran> }> = [];
+    let first = true;
+    // The first batch goes at once (a full batch or the wait brought us here); more only while
+    // a full batch waits, else the next waits maxWaitMs for others to join it. A pool's idle
+    // threads take what is queued at once: a thread waiting adds latency and saves nothing.
+    const startRuns = (): void => {
+      while (this.queue.length > 0 && runs.length < this.concurrency && (first || this.queue.length >= this.maxBatch || this.maxWaitMs === 0 || this.pool)) {
+        first = false;
+        const batch = this.queue.splice(0, this.maxBatch);
+        this.releaseWaiters();
+        runs.push({ batch, ran: this.runBatch(batch) });
       }
+    };
+    for (;;) {
+      startRuns();
+      const next = runs[0];
+      if (!next) break;
+      if (this.pool && runs.length < this.concurrency && !this.closed) {
+        // A thread to spare: the head run finishing, or new windows, whichever comes first.
+        const arrived = new Promise<boolean>((resolve) => (this.wake = () => resolve(true)));
+        const woke = await Promise.race([next.ran.then(() => false), arrived]);
+        this.wake = undefined;
+        if (woke) continue;
+      }
+      runs.shift();
+      const { batch } = next;
+      const { outcomes, failure, serving } = await next.ran;
       if (!outcomes) {
         this.onError(failure, batch);
+        // As after any batch: what is queued goes next, whatever its size, when nothing runs.
+        if (runs.length === 0) first = true;
         continue;
       }
-      const ran = outcomes;
       const variant = this.named ? serving.variant : undefined;
       let delivery: Promise<void>;
       try {
-        delivery = this.deliver(batch.map((window, i) => ({ window, outcome: ran[i], variant })));
+        delivery = this.deliver(batch.map((window, i) => ({ window, outcome: outcomes[i], variant })));
       } catch (err) {
         delivery = Promise.reject(err);
       }
       // A delivery that fails is handed back with its windows; the next windows still run.
       const tracked: Promise<void> = delivery.catch((err: unknown) => this.onError(err, batch)).finally(() => this.delivering.delete(tracked));
       this.delivering.add(tracked);
-      while (this.delivering.size >= this.maxDelivering) await Promise.race(this.delivering);
-      // Under 'pause' the queue fills while a run is on; wait for more only when there is little.
-      if (this.queue.length < this.maxBatch && this.maxWaitMs > 0) break;
+      // A pool's threads go on with queued windows while commits settle (in this thread, the
+      // next batch waits for them, as it always did).
+      if (this.pool) startRuns();
+      while (this.delivering.size >= this.maxDelivering) {
+        const arrived = this.pool && runs.length < this.concurrency ? new Promise<void>((resolve) => (this.wake = resolve)) : undefined;
+        await Promise.race(arrived ? [...this.delivering, arrived] : this.delivering);
+        this.wake = undefined;
+        if (this.pool) startRuns();
+      }
     }
+  }
+
+  /** Runs one batch (never rejects): its outcomes, or why the whole run failed. */
+  private async runBatch(batch: ReadyWindow[]): Promise<Ran> {
+    // The whole batch runs on one variant; a variant that fails its probation is rolled back
+    // by the slot and the batch runs again, whole, on the one it replaced.
+    let serving = this.slot.take();
+    let failure: unknown;
+    for (;;) {
+      let again;
+      let outcomes: WindowOutcome[] | undefined;
+      try {
+        outcomes = await this.runOn(serving.session, batch);
+        again = this.slot.judge(serving, { outcomes });
+      } catch (err) {
+        failure = err;
+        again = this.slot.judge(serving, { error: err });
+      }
+      if (!again) return { outcomes, failure: outcomes ? undefined : failure, serving };
+      serving = again;
+      failure = undefined;
+    }
+  }
+
+  private runOn(session: ModelSession, batch: ReadyWindow[]): Promise<WindowOutcome[]> {
+    if (this.pool) return this.pool.pool.run(session, this.pool.input, batch);
+    const feeds = batch.map((w) => ({ [this.card.input.tensor]: { type: 'float32' as const, data: w.features, dims: w.dims } }));
+    return session.runWindows(feeds);
   }
 
   private releaseWaiters(): void {

@@ -11,6 +11,8 @@ interface Plan {
   /** Scratch buffers, reused: the FFT input and output of this size. */
   input: Float64Array;
   output: number[];
+  /** The last spectrum's magnitudes, overwritten by the next call of this size (feature path). */
+  magnitudes: Float32Array;
 }
 
 // Windows arrive thousands of times a second with the same length: the FFT tables, the Hann
@@ -22,7 +24,7 @@ function planFor(n: number): Plan {
     const size = nextPowerOfTwo(n);
     const fft = new FFT(size);
     const hann = Float64Array.from({ length: n }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / Math.max(1, n - 1)));
-    p = { fft, size, hann, hannGain: hann.reduce((a, b) => a + b, 0), input: new Float64Array(size), output: fft.createComplexArray() };
+    p = { fft, size, hann, hannGain: hann.reduce((a, b) => a + b, 0), input: new Float64Array(size), output: fft.createComplexArray(), magnitudes: new Float32Array(size / 2 + 1) };
     plans.set(n, p);
   }
   return p;
@@ -48,23 +50,33 @@ export interface Spectrum {
  * zero-padded to a power of two.
  */
 export function magnitudeSpectrum(samples: ArrayLike<number>, sampleRate: number, window: 'hann' | 'none' = 'hann'): Spectrum {
+  const s = scratchSpectrum(samples, sampleRate, window);
+  return { magnitudes: s.magnitudes.slice(), binHz: s.binHz };
+}
+
+/**
+ * As magnitudeSpectrum, but the magnitudes are the plan's own buffer, overwritten by the next
+ * call for a window of the same length: the feature transforms read it at once and keep nothing,
+ * and three spectra per window thousands of times a second should not each allocate.
+ */
+export function scratchSpectrum(samples: ArrayLike<number>, sampleRate: number, window: 'hann' | 'none' = 'hann'): Spectrum {
   const n = samples.length;
   const plan = planFor(n);
-  const { size, input, output, hann } = plan;
+  const { size, input, output, hann, magnitudes } = plan;
   let mean = 0;
   for (let i = 0; i < n; i++) mean += samples[i];
   mean /= n || 1;
-  const hanned = window === 'hann';
-  for (let i = 0; i < n; i++) input[i] = (samples[i] - mean) * (hanned ? hann[i] : 1);
-  const gain = hanned ? plan.hannGain : n;
+  if (window === 'hann') for (let i = 0; i < n; i++) input[i] = (samples[i] - mean) * hann[i];
+  else for (let i = 0; i < n; i++) input[i] = samples[i] - mean;
+  const gain = window === 'hann' ? plan.hannGain : n;
   plan.fft.realTransform(output, input);
-  const bins = size / 2 + 1;
-  const magnitudes = new Float32Array(bins);
+  const half = size / 2;
   const scale = gain > 0 ? 2 / gain : 0;
-  for (let k = 0; k < bins; k++) {
+  for (let k = 0; k <= half; k++) {
     const re = output[2 * k];
     const im = output[2 * k + 1];
-    magnitudes[k] = Math.sqrt(re * re + im * im) * (k === 0 || k === size / 2 ? scale / 2 : scale);
+    // DC and Nyquist have no mirror image: half the one-sided scale.
+    magnitudes[k] = Math.sqrt(re * re + im * im) * (k === 0 || k === half ? scale / 2 : scale);
   }
   return { magnitudes, binHz: sampleRate / size };
 }

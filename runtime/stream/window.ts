@@ -23,7 +23,11 @@ export class SlidingWindow {
   /** Stream index where the next window starts. */
   private nextStart = 0;
 
-  constructor(readonly channels: number, readonly window: number, readonly hop: number) {
+  /**
+   * `shared`: each window's channels are views of one SharedArrayBuffer, so that a worker thread
+   * reads them without a copy while this thread keeps them (to run the window again elsewhere).
+   */
+  constructor(readonly channels: number, readonly window: number, readonly hop: number, readonly shared = false) {
     for (const [name, v] of [['channels', channels], ['window', window], ['hop', hop]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new EdgeInferError('E_ARGUMENT', `${name} must be a whole number ≥ 1, got ${v}`);
     }
@@ -57,11 +61,22 @@ export class SlidingWindow {
       offset += take;
       while (this.nextStart + this.window <= this.position) {
         const from = this.nextStart - this.firstIndex;
-        out.push({ channels: this.buffers.map((b) => b.slice(from, from + this.window)), start: this.nextStart, end: this.nextStart + this.window });
+        out.push({ channels: this.copyOut(from), start: this.nextStart, end: this.nextStart + this.window });
         this.nextStart += this.hop;
       }
     }
     return out;
+  }
+
+  /** The window starting at buffer offset `from`: a copy per channel, or views of one shared buffer. */
+  private copyOut(from: number): Float32Array[] {
+    if (!this.shared) return this.buffers.map((b) => b.slice(from, from + this.window));
+    const all = new Float32Array(new SharedArrayBuffer(this.channels * this.window * 4));
+    return this.buffers.map((b, c) => {
+      const view = all.subarray(c * this.window, (c + 1) * this.window);
+      view.set(b.subarray(from, from + this.window));
+      return view;
+    });
   }
 
   /** Drops the samples no future window needs (or grows the buffers), so they never grow past 2 windows. */

@@ -212,4 +212,16 @@ describe('ResultStore#seen()', () => {
     const store = openStore();
     expect(() => store.seen('')).toThrow("key: expected a non-empty string, got ''");
   });
+
+  it('should commit a unit of 40 results (statements of many rows) and name the refused row of such a statement', async () => {
+    const file = dbPath();
+    const store = openStore({ path: file, batchMs: 1 });
+    await store.commit({ results: Array.from({ length: 40 }, (_, i) => result(i)) });
+    expect(countRows(file, 'results')).toBe(40);
+    // The 20th row sits in the second statement of 16: its failure names it, and nothing of the unit stays.
+    const rows = Array.from({ length: 40 }, (_, i) => result(100 + i, i === 19 ? { device: undefined as unknown as string } : {}));
+    await expect(store.commit({ results: rows })).rejects.toThrow('unit not committed: results[19]: NOT NULL constraint failed: results.device');
+    expect(countRows(file, 'results')).toBe(40);
+    expect(store.counts().results).toBe(40);
+  });
 });

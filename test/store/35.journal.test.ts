@@ -88,4 +88,21 @@ describe('the inbound journal', () => {
     await store.close();
     expect(() => store.journal([entry('late')])).toThrow(/closed/);
   });
+
+  it('should consume 70 rows of two pipelines in one unit (statements of many keys), counting only rows that were there', async () => {
+    const file = dbPath();
+    const store = openStore({ path: file, batchMs: 1 });
+    store.journal(Array.from({ length: 50 }, (_, i) => entry(`p${i}`)));
+    store.journal(Array.from({ length: 10 }, (_, i) => entry(`f${i}`, 'fans')));
+    const consumed = [
+      ...Array.from({ length: 40 }, (_, i) => ({ pipeline: 'pumps', key: `p${i}` })),
+      { pipeline: 'pumps', key: 'never-journaled' },
+      ...Array.from({ length: 10 }, (_, i) => ({ pipeline: 'fans', key: `f${i}` })),
+      ...Array.from({ length: 19 }, (_, i) => ({ pipeline: 'pumps', key: `p${i}` })), // again: already gone
+    ];
+    await store.commit({ consumed });
+    expect(store.journalDepth()).toBe(10);
+    expect(store.pendingJournal('pumps').map((r) => r.key)).toEqual(Array.from({ length: 10 }, (_, i) => `p${40 + i}`));
+    expect(store.pendingJournal('fans')).toEqual([]);
+  });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCard } from '../../runtime/model/card';
 import { amplitudeAt, computeFeatures, magnitudeSpectrum, peakFrequency } from '../../runtime/stream';
+import { scratchSpectrum } from '../../runtime/stream/spectrum';
 
 const sine = (hz: number, amp: number, n: number, fs: number, offset = 0): Float32Array =>
   Float32Array.from({ length: n }, (_, i) => offset + amp * Math.sin((2 * Math.PI * hz * i) / fs));
@@ -26,6 +27,22 @@ describe('magnitudeSpectrum', () => {
     const s = magnitudeSpectrum(sine(100, 1, 1000, 1000), 1000);
     expect(s.magnitudes.length).toBe(513);
     expect(Math.abs(peakFrequency(s) - 100)).toBeLessThan(2);
+  });
+});
+
+describe('scratchSpectrum', () => {
+  it('should give what magnitudeSpectrum gives, in a buffer the next call of that length overwrites', () => {
+    const a = sine(64, 0.5, 1000, 1024, 1);
+    const b = sine(200, 2, 1000, 1024);
+    const first = scratchSpectrum(a, 1024);
+    expect(Array.from(first.magnitudes)).toEqual(Array.from(magnitudeSpectrum(a, 1024).magnitudes));
+    const kept = magnitudeSpectrum(a, 1024, 'none');
+    const second = scratchSpectrum(b, 1024);
+    expect(second.magnitudes).toBe(first.magnitudes);
+    expect(peakFrequency(second)).toBeCloseTo(200, -1);
+    // magnitudeSpectrum's result is the caller's own: later calls leave it alone.
+    expect(peakFrequency(kept)).toBeCloseTo(64, -1);
+    expect(Array.from(scratchSpectrum(a, 1024, 'none').magnitudes)).toEqual(Array.from(kept.magnitudes));
   });
 });
 

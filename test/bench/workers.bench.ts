@@ -1,0 +1,82 @@
+// The features-and-inference stage alone, side by side in one run: windows of the anomaly model
+// (three 2048-point spectra each, then the model) through the main thread and through worker
+// pools of 1 and 2 threads, the same batches of 64 windows, rounds alternated. It tells what the
+// pool gives the stage on this machine, apart from MQTT and SQLite on the main thread.
+// Run: npx tsx test/bench/workers.bench.ts
+import { readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ModelSession } from '../../runtime/engine';
+import { type ModelCard, parseCard } from '../../runtime/model';
+import { DeviceWindows, WorkerPool } from '../../runtime/stream';
+import type { ReadyWindow } from '../../runtime/stream/device-windows';
+import { Scheduler } from '../../runtime/stream/scheduler';
+import { fmt, int, machine, table } from './table';
+
+const MODEL = path.join(__dirname, '../../models/vibration-anomaly/vibration-anomaly.fp32.onnx');
+const card: ModelCard = parseCard(JSON.parse(readFileSync(MODEL.replace(/\.onnx$/, '.model.json'), 'utf8')));
+const WINDOWS = 1536;
+const ROUNDS = 3;
+/** CPU time of the whole process (every thread) per window, µs, per pool (undefined: the main thread). */
+const cpuPerWindow = new Map<WorkerPool | undefined, number[]>();
+
+function windows(deferFeatures: boolean): ReadyWindow[] {
+  const out: ReadyWindow[] = [];
+  for (let d = 0; d < 8; d++) {
+    const w = new DeviceWindows(card, { deferFeatures });
+    const n = card.input.window + (WINDOWS / 8 - 1) * card.input.hop;
+    const channels: Record<string, Float32Array> = {};
+    card.input.channels.forEach((c, k) => (channels[c.name] = Float32Array.from({ length: n }, (_, i) => 0.1 * Math.sin((2 * Math.PI * (24.6 + d + k) * i) / card.input.sampleRate))));
+    // Windows are made (and their features, in the main-thread case) inside the timed part.
+    out.push(...w.push(`m${d}`, { device: `m${d}`, channels, timestampMs: 1_700_000_000_000 }, 'k', 1_700_000_000_000).windows);
+  }
+  return out;
+}
+
+/** Windows per second through a scheduler (batches of 64) on `pool`, or on this thread. */
+async function rate(session: ModelSession, pool: WorkerPool | undefined): Promise<number> {
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  let done = 0;
+  const scheduler = new Scheduler(session, card, async (results) => void (done += results.length), { maxBatch: 64, maxWaitMs: 5, maxQueue: 4096, policy: 'pause', pool: pool && { pool, input: card.input } });
+  const ws = windows(pool !== undefined);
+  for (let i = 0; i < ws.length; i += 64) scheduler.submit(ws.slice(i, i + 64));
+  await scheduler.close();
+  if (done !== ws.length) throw new Error(`${done} of ${ws.length} windows delivered`);
+  const cpu = process.cpuUsage(cpu0);
+  cpuPerWindow.get(pool)!.push((cpu.user + cpu.system) / ws.length);
+  return ws.length / ((performance.now() - t0) / 1000);
+}
+
+async function main(): Promise<void> {
+  const session = await ModelSession.load(MODEL, { backend: 'wasm', threads: 1 });
+  const pools = [new WorkerPool({ size: 1 }), new WorkerPool({ size: 2 })];
+  for (const p of pools) await p.prepare(session, { input: card.input, dims: new DeviceWindows(card).dims, windows: 64 });
+  for (const p of [undefined, ...pools]) cpuPerWindow.set(p, []);
+  const rates: number[][] = [[], [], []];
+  try {
+    await rate(session, undefined); // warm-up of this thread's paths
+    for (let r = 0; r < ROUNDS; r++) {
+      rates[0].push(await rate(session, undefined));
+      rates[1].push(await rate(session, pools[0]));
+      rates[2].push(await rate(session, pools[1]));
+    }
+  } finally {
+    for (const p of pools) await p.close();
+    await session.dispose();
+  }
+  const best = rates.map((r) => Math.max(...r));
+  const cpu = [undefined, ...pools].map((p) => Math.min(...cpuPerWindow.get(p)!.slice(-ROUNDS)));
+  console.log(`Features (3 × 2048-point spectra) and inference of ${int(WINDOWS)} windows of vibration-anomaly fp32, batches of 64, best of ${ROUNDS} alternated rounds\n`);
+  console.log(table(['where', 'windows/s', 'vs main thread', 'every round', 'CPU µs per window (all threads)'], [
+    ['main thread (workers 0)', int(best[0]), '1.00', rates[0].map(int).join(', '), int(cpu[0])],
+    ['worker pool, 1 thread', int(best[1]), fmt(best[1] / best[0]), rates[1].map(int).join(', '), int(cpu[1])],
+    ['worker pool, 2 threads', int(best[2]), fmt(best[2] / best[0]), rates[2].map(int).join(', '), int(cpu[2])],
+  ]));
+  console.log(`\n${machine()}; load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(', ')}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});
