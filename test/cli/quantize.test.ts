@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelSession } from '../../runtime/engine';
 import { DataType, decodeModel, tensorValues } from '../../runtime/onnx';
+import { packageRoot } from '../../runtime/paths';
 import { cli, expectOneLine } from '../helpers/cli';
 import { fixtureNamed } from '../helpers/exporter-fixtures';
 import { gemmModel } from '../helpers/models';
@@ -115,6 +117,15 @@ describe('edge-infer quantize', () => {
     const r = await cli('quantize', mel, '--to', 'int8-dynamic', '--shape', 'audio=1,100', '-o', path.join(dir, 'short.onnx'), '--no-html', '--backend', 'wasm');
     expect(r.code).toBe(1);
     expectOneLine(r.err, /^edge-infer: checking int8-dynamic against fp32: the fp32 model cannot run held-out windows of audio \[100\] \(onnxruntime: Conv node '\/stft\/Conv': Invalid input shape: \{100\}\)$/);
+  });
+
+  it("should keep onnxruntime's own log of that failure off the terminal, on both backends (the command as a user runs it)", () => {
+    // onnxruntime's C++ logger writes to the process's stderr directly, past what `cli` captures.
+    for (const backend of ['wasm', 'native']) {
+      const r = spawnSync(process.execPath, [path.join(packageRoot(), 'bin', 'edge-infer.js'), 'quantize', mel, '--to', 'int8-dynamic', '--shape', 'audio=1,100', '-o', path.join(dir, 'short.onnx'), '--no-html', '--backend', backend], { encoding: 'utf8' });
+      expect(r.status, backend).toBe(1);
+      expectOneLine(r.stderr, /^edge-infer: checking int8-dynamic against fp32: the fp32 model cannot run held-out windows of audio \[100\] \(onnxruntime: Conv node '\/stft\/Conv': Invalid input shape: \{100\}\)$/);
+    }
   });
 });
 

@@ -43,7 +43,10 @@ export class OrtBackendSession implements BackendSession {
   static async create(module: OrtModule, model: Uint8Array, options: ort.InferenceSession.SessionOptions, handler?: RegExp): Promise<OrtBackendSession> {
     let session: ort.InferenceSession;
     try {
-      session = await module.InferenceSession.create(model, options);
+      // onnxruntime's own logger prints each failure raw on stderr (colour codes, C++ file and
+      // line) before returning it; the engine's errors carry its reason in our words, so only a
+      // fatal one, which ends the process before any error could be returned, is left to it.
+      session = await module.InferenceSession.create(model, { logSeverityLevel: 4, ...options });
     } catch (err) {
       throw new EdgeInferError('E_MODEL_UNSUPPORTED', `onnxruntime cannot load the model: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
@@ -62,7 +65,8 @@ export class OrtBackendSession implements BackendSession {
     }
     let results: ort.InferenceSession.ReturnType;
     try {
-      results = await this.session.run(ortFeeds);
+      // Quiet for the same reason as at create: onnxruntime-web logs a run's failure with the run's level.
+      results = await this.session.run(ortFeeds, { logSeverityLevel: 4 });
     } catch (err) {
       throw new EdgeInferError('E_RUN', `the model failed while running: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
