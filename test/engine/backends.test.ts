@@ -10,6 +10,8 @@ import { bundledModelsDir } from '../../runtime/paths';
 
 /** Largest absolute difference allowed between backends, relative to the output's scale. */
 const TOLERANCE = 1e-4;
+/** For int8-dynamic variants: a uint8 step of an activation, taken on one backend and not the other. */
+const DYNAMIC_TOLERANCE = 1e-2;
 
 describe('backends', () => {
   it('should pick native for auto where onnxruntime-node loads, else wasm', () => {
@@ -50,8 +52,13 @@ describe('backends', () => {
         const y = b[name].data as Float32Array;
         const scale = Math.max(1, ...Array.from(x, Math.abs));
         const { maxAbsError, cosine } = outputAgreement(x, y);
-        expect(maxAbsError / scale, `${v.id} ${v.variant} output '${name}'`).toBeLessThan(TOLERANCE);
-        expect(cosine).toBeGreaterThan(0.99999);
+        // Activations quantized at run time (int8-dynamic): the float kernels before a
+        // DynamicQuantizeLinear (attention, GELU, the norms) differ between the backends by a few
+        // ulps, and a value on a rounding boundary takes the next uint8 step on one of them. One
+        // step moves the outputs by a fraction of a percent; anything larger is a real disagreement.
+        const dynamic = v.variant === 'int8-dynamic';
+        expect(maxAbsError / scale, `${v.id} ${v.variant} output '${name}'`).toBeLessThan(dynamic ? DYNAMIC_TOLERANCE : TOLERANCE);
+        expect(cosine, `${v.id} ${v.variant} output '${name}'`).toBeGreaterThan(dynamic ? 0.9999 : 0.99999);
       }
       await wasm.dispose();
       await native.dispose();
