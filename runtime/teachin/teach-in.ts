@@ -102,7 +102,7 @@ export class TeachIn {
       }
       const card = this.hooks.card(row.model);
       const limit = row.targetWindows ?? this.settings.maxWindows;
-      const scores = row.firstWindowMs === null || !card ? [] : this.log.scoresSince(row.device, row.model, row.firstWindowMs, limit).map((r) => taughtScore(card, r.score, outputsOf(r.outputs)));
+      const scores = row.firstWindowMs === null || !card ? [] : this.log.scoresSince(row.device, row.model, row.firstWindowMs, limit).map((r) => taughtScore(card, r.score, outputsOf(r.outputs, card.output.tensor)));
       this.learning.set(k, { row, scores });
     }
   }
@@ -222,11 +222,12 @@ export class TeachIn {
   }
 }
 
-/** The outputs column as the log keeps it (JSON). */
-function outputsOf(text: string): number[] {
+/** The outputs column as the log keeps it (JSON: the output's values, or its values by tensor). */
+function outputsOf(text: string, tensor: string): number[] {
   try {
     const v: unknown = JSON.parse(text);
-    return Array.isArray(v) ? v.map(Number) : [];
+    const values = Array.isArray(v) ? v : typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[tensor] : undefined;
+    return Array.isArray(values) ? values.map(Number) : [];
   } catch {
     return [];
   }
