@@ -1,0 +1,116 @@
+// Teach-in on a running gateway, through its HTTP API: a healthy machine whose scores reach the
+// card's threshold raises false alerts until it is taught, and none after; a quiet machine taught
+// on its own normal is alerted when its fault is still under the card's threshold. A real broker
+// (aedes), a real ONNX model whose score is log(speed − 2), a real log file.
+import * as path from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseGatewayConfig } from '../../runtime/gateway/config';
+import { Gateway } from '../../runtime/gateway/gateway';
+import { type TestBroker, startAedes } from '../helpers/brokers';
+import { client, publish, tempDir, waitFor } from '../helpers/gateway';
+import { logModel } from '../helpers/models';
+import { modelsDir, speedCard } from '../helpers/speed-models';
+
+/** The speed whose window scores `score` (the model gives log(speed − 2)). */
+const speedFor = (score: number): number => Math.exp(score) + 2;
+/** pump-1: healthy between 4.6 and 5.2, across the card's threshold of 5. */
+const loud = (i: number): number => 4.6 + 0.6 * ((i * 37) % 100) / 100;
+/** fan-2: healthy near 2. */
+const quiet = (i: number): number => 2 + 0.2 * ((i * 53) % 100) / 100;
+
+describe('teach-in on a gateway', () => {
+  let broker: TestBroker | undefined;
+  let gateway: Gateway | undefined;
+  let sub: MqttClient | undefined;
+  let pub: MqttClient | undefined;
+  afterAll(async () => {
+    sub?.end(true);
+    pub?.end(true);
+    await gateway?.stop();
+    await broker?.stop();
+  });
+
+  it('should stop a healthy machine\'s false alerts and still alert a faulty one, from the HTTP API, with its threshold and state in each result', async () => {
+    broker = await startAedes();
+    const card = speedCard('speed-anomaly', { task: 'anomaly', threshold: 5 });
+    const config = parseGatewayConfig(
+      {
+        broker: { url: broker.url, protocol: 4, clientId: 'gw-teach-in', reconnectMs: 200 },
+        models: modelsDir([{ card, onnx: logModel() }]),
+        storage: { path: path.join(tempDir(), 'log.db'), batchMs: 2 },
+        http: { port: 0, host: '127.0.0.1' },
+        engine: { backend: 'wasm', threads: 1 },
+        teachIn: { minWindows: 50 },
+        pipelines: [{ name: 'speed', topic: 'plant/{device}/speed', decoder: { kind: 'json', channels: ['speed'] }, model: 'speed-anomaly', alerts: { consecutive: 1, cooldownS: 0 } }],
+      },
+      'teach-in config',
+    );
+    gateway = new Gateway(config, () => undefined);
+    await gateway.start();
+    const api = `http://127.0.0.1:${gateway.httpPort}/api/`;
+    const post = async (route: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const res = await fetch(api + route, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const results = new Map<string, Array<{ anomaly: boolean; threshold: number; baseline: string }>>([['pump-1', []], ['fan-2', []]]);
+    sub = await client(broker.url);
+    sub.on('message', (topic, payload) => {
+      const r = JSON.parse(String(payload));
+      results.get(r.device)?.push(r);
+    });
+    await new Promise((r) => sub!.subscribe('edge-infer/results/#', { qos: 1 }, r));
+    pub = await client(broker.url);
+    let sent = 0;
+    const send = async (device: string, scores: number[]): Promise<void> => {
+      for (const s of scores) await publish(pub!, `plant/${device}/speed`, JSON.stringify({ speed: speedFor(s) }));
+      sent += scores.length;
+      await waitFor(() => results.get('pump-1')!.length + results.get('fan-2')!.length === sent, 20_000, `${sent} results`);
+    };
+    const raised = (device: string): number => gateway!.log.alerts({ device, limit: 1000 }).filter((a) => a.kind !== 'clear').length;
+    const healthy = (f: (i: number) => number, from: number, n: number): number[] => Array.from({ length: n }, (_, i) => f(from + i));
+
+    // Before: the card's threshold flags pump-1's healthy windows.
+    await send('pump-1', healthy(loud, 0, 60));
+    await send('fan-2', healthy(quiet, 0, 60));
+    const before = raised('pump-1');
+    expect(before).toBeGreaterThan(5);
+    expect(raised('fan-2')).toBe(0);
+
+    // Bad requests, each a 4xx with one line.
+    expect(await post('teach-in/start', { device: 'pump-9', model: 'speed-anomaly', windows: 100 })).toEqual({ status: 404, body: { error: "teach-in: device 'pump-9' has no results of model 'speed-anomaly' yet", code: 'E_NOT_FOUND' } });
+    expect(await post('teach-in/start', { device: 'pump-1', model: 'nope', windows: 100 })).toMatchObject({ status: 404, body: { error: "teach-in: model 'nope' is not served here" } });
+    expect(await post('teach-in/start', { device: 'pump-1', model: 'speed-anomaly', windows: 0 })).toMatchObject({ status: 400, body: { error: 'teach-in: windows must be a whole number ≥ 1, got 0' } });
+    expect(await post('teach-in/start', { device: 'pump-1', model: 'speed-anomaly', windows: -10 })).toMatchObject({ status: 400 });
+    expect(await post('teach-in/cancel', { device: 'pump-1', model: 'speed-anomaly' })).toMatchObject({ status: 404, body: { error: 'teach-in of pump-1 (speed-anomaly): none is running to cancel' } });
+    expect(await post('teach-in/start', { model: 'speed-anomaly', windows: 100 })).toMatchObject({ status: 400, body: { error: 'device: expected a name, got none' } });
+
+    // Teach both machines 100 healthy windows.
+    expect(await post('teach-in/start', { device: 'pump-1', model: 'speed-anomaly', windows: 100 })).toMatchObject({ status: 200, body: { state: 'learning', threshold: 5 } });
+    expect(await post('teach-in/start', { device: 'pump-1', model: 'speed-anomaly', windows: 100 })).toMatchObject({ status: 409, body: { code: 'E_CONFLICT' } });
+    expect(await post('teach-in/start', { device: 'fan-2', model: 'speed-anomaly', windows: 100 })).toMatchObject({ status: 200 });
+    const learnedFrom = results.get('pump-1')!.length;
+    await send('pump-1', healthy(loud, 60, 100));
+    await send('fan-2', healthy(quiet, 60, 100));
+    // While learning the card's threshold held: pump-1 still alerted.
+    expect(results.get('pump-1')!.slice(learnedFrom, learnedFrom + 99).every((r) => r.baseline === 'learning' && r.threshold === 5)).toBe(true);
+    expect(raised('pump-1')).toBeGreaterThan(before);
+    const status = (await (await fetch(`${api}teach-in?device=pump-1&model=speed-anomaly`)).json()) as { state: string; threshold: number; baseline: { windows: number } };
+    expect(status).toMatchObject({ state: 'active', cardThreshold: 5, baseline: { windows: 100 } });
+    expect(status.threshold).toBeGreaterThan(5.2);
+    const fan = ((await (await fetch(`${api}teach-in`)).json()) as { teachIns: Array<{ device: string; threshold: number }> }).teachIns.find((t) => t.device === 'fan-2')!;
+    expect(fan.threshold).toBeLessThan(3);
+
+    // After: pump-1 healthy raises nothing; fan-2's fault (score 4, under the card's 5) is alerted.
+    const pumpRaised = raised('pump-1');
+    const fanFrom = results.get('fan-2')!.length;
+    await send('pump-1', healthy(loud, 160, 100));
+    await send('fan-2', Array(5).fill(4));
+    expect(raised('pump-1')).toBe(pumpRaised);
+    expect(results.get('pump-1')!.slice(-100).every((r) => !r.anomaly && r.baseline === 'active' && r.threshold === status.threshold)).toBe(true);
+    expect(results.get('fan-2')!.slice(fanFrom).every((r) => r.anomaly && r.baseline === 'active')).toBe(true);
+    const fanAlerts = gateway.log.alerts({ device: 'fan-2', limit: 10 });
+    expect(fanAlerts.length).toBeGreaterThan(0);
+    expect(fanAlerts[0].threshold).toBe(fan.threshold);
+  });
+});
