@@ -2,12 +2,14 @@
 // card's threshold raises false alerts until it is taught, and none after; a quiet machine taught
 // on its own normal is alerted when its fault is still under the card's threshold. A real broker
 // (aedes), a real ONNX model whose score is log(speed − 2), a real log file.
+import { type AddressInfo, createServer } from 'node:net';
 import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../../runtime/gateway/config';
 import { Gateway } from '../../runtime/gateway/gateway';
 import { type TestBroker, startAedes } from '../helpers/brokers';
+import { cli, expectOneLine } from '../helpers/cli';
 import { client, publish, tempDir, waitFor } from '../helpers/gateway';
 import { logModel } from '../helpers/models';
 import { modelsDir, speedCard } from '../helpers/speed-models';
@@ -112,5 +114,41 @@ describe('teach-in on a gateway', () => {
     const fanAlerts = gateway.log.alerts({ device: 'fan-2', limit: 10 });
     expect(fanAlerts.length).toBeGreaterThan(0);
     expect(fanAlerts[0].threshold).toBe(fan.threshold);
+  });
+
+  it('should start, show and cancel a teach-in from the command line, with one line and exit 1 for each bad request', async () => {
+    const url = `http://127.0.0.1:${gateway!.httpPort}`;
+    // A port nothing listens on: one the system just gave and took back.
+    const closed = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as AddressInfo;
+        srv.close(() => resolve(port));
+      });
+    });
+    const args = ['--url', url, '--device', 'fan-2', '--model', 'speed-anomaly'];
+    const shown = await cli('teach-in', 'status', ...args);
+    expect(shown.code).toBe(0);
+    expect(shown.out).toMatch(/^fan-2 \(speed-anomaly\): baseline active, threshold 2\.\d+ from 100 healthy windows \(the card's 5\)\n$/);
+    const started = await cli('teach-in', 'start', ...args, '--windows', '200');
+    expect(started).toMatchObject({ code: 0, out: expect.stringMatching(/^fan-2 \(speed-anomaly\): learning, 0\/200 windows; threshold 2\.\d+ in force \(the earlier baseline\)\n$/) });
+    const all = await cli('teach-in', 'status', '--url', url, '--json');
+    expect(JSON.parse(all.out)).toHaveLength(2);
+    expect((await cli('teach-in', 'cancel', ...args)).out).toMatch(/^fan-2 \(speed-anomaly\): baseline active/);
+    const bad = [
+      [['teach-in', 'start', ...args, '--windows', '0'], /^edge-infer: teach-in start: teach-in: windows must be a whole number ≥ 1, got 0$/],
+      [['teach-in', 'start', ...args, '--windows', '-5'], /^edge-infer: teach-in start: teach-in: windows must be a whole number ≥ 1, got -5$/],
+      [['teach-in', 'start', ...args, '--windows', 'many'], /^edge-infer: --windows: expected a whole number, got 'many'$/],
+      [['teach-in', 'start', ...args], /^edge-infer: teach-in start: expected --windows or --minutes$/],
+      [['teach-in', 'cancel', ...args], /^edge-infer: teach-in cancel: teach-in of fan-2 \(speed-anomaly\): none is running to cancel$/],
+      [['teach-in', 'start', '--url', url, '--device', 'pump-7', '--model', 'speed-anomaly', '--windows', '100'], /^edge-infer: teach-in start: teach-in: device 'pump-7' has no results of model 'speed-anomaly' yet$/],
+      [['teach-in', 'status', '--url', url, '--device', 'fan-2', '--model', 'other'], /^edge-infer: teach-in status: teach-in: model 'other' is not served here$/],
+      [['teach-in', 'stop', ...args], /^edge-infer: teach-in: expected start, status or cancel, got 'stop'$/],
+      [['teach-in', 'status', '--url', `http://127.0.0.1:${closed}`, '--device', 'fan-2', '--model', 'x'], new RegExp(`^edge-infer: teach-in status: the gateway at http://127\\.0\\.0\\.1:${closed} did not answer \\(ECONNREFUSED\\)$`)],
+    ] as Array<[string[], RegExp]>;
+    for (const [argv, line] of bad) {
+      const r = await cli(...argv);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expectOneLine(r.err, line);
+    }
   });
 });
