@@ -110,6 +110,10 @@ export class TeachIn {
   /** Starts learning a device's normal for a model. E_NOT_FOUND for a model not served or a device not seen; E_CONFLICT while one learns. */
   start(device: string, model: string, target: unknown, by: string | null = null): TeachInStatus {
     const card = this.served(device, model);
+    // Measured on the demo plant (BENCHMARKS.md, teach-in): healthy windows reach a fault label's
+    // top probability (0.95 to 1.0) now and then, so the rule lands at 1 and the classifier never
+    // alerts again. Refused rather than blinding it.
+    if (card.task === 'classification') throw new EdgeInferError('E_ARGUMENT', `teach-in: model '${model}' is a classifier; a threshold of its own from healthy windows reaches 1 and would hide its faults (teach an anomaly model)`);
     const t = checkTarget(target, this.settings);
     const k = key(device, model);
     const running = this.learning.get(k);
@@ -189,8 +193,7 @@ export class TeachIn {
       return status;
     }
     const d = deriveThreshold(l.scores, { quantile: l.row.quantile, margin: l.row.margin });
-    // A classifier's threshold is a probability: above 1 its fault labels could never alert.
-    const threshold = card.task === 'classification' ? Math.min(1, d.threshold) : d.threshold;
+    const threshold = d.threshold;
     const row: BaselineRow = { ...l.row, state: 'active', windows: d.windows, threshold, median: d.median, maxScore: d.maxScore, endedMs, reason: null };
     this.log.activated(row);
     this.active.set(k, row);

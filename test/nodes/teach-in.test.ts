@@ -13,7 +13,7 @@ import { type TestNode, collect, helper, until, userDir } from './helpers';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 
-const TYPE = 'edge-infer-fault-classifier';
+const TYPE = 'edge-infer-vibration-anomaly';
 
 /** 2048 healthy samples of a pump, one array per channel. */
 function pumpWindow(seed: number): Record<'vib_x' | 'vib_y' | 'vib_z', number[]> {
@@ -52,7 +52,7 @@ describe('teach-in through a model node', () => {
     await until(() => caught.length === 1, 10_000, 'the refusal of an unknown device');
     model.receive({ topic: 'pump-t', payload: pumpWindow(1) });
     await until(() => out.length === 1, 15_000, 'the first result');
-    expect(out[0].payload).toMatchObject({ baseline: 'none', threshold: 0.5 });
+    expect(out[0].payload).toMatchObject({ baseline: 'none', threshold: 11.19 });
     model.receive({ topic: 'pump-t', teachIn: { action: 'start', windows: 0 } });
     model.receive({ topic: 'pump-t', teachIn: { action: 'cancel' } });
     model.receive({ topic: 'pump-t', teachIn: { action: 'pause' } });
@@ -60,11 +60,11 @@ describe('teach-in through a model node', () => {
     model.receive({ topic: 'pump-t', teachIn: { action: 'start', windows: 4 } });
     await until(() => caught.length === 5, 10_000, 'four refusals more');
     expect(errors()).toEqual([
-      "teach-in: device 'pump-t' has no results of model 'fault-classifier' yet",
+      "teach-in: device 'pump-t' has no results of model 'vibration-anomaly' yet",
       'teach-in: windows must be a whole number ≥ 1, got 0',
-      'teach-in of pump-t (fault-classifier): none is running to cancel',
+      'teach-in of pump-t (vibration-anomaly): none is running to cancel',
       "msg.teachIn.action: expected 'start' or 'cancel', got \"pause\"",
-      'teach-in of pump-t (fault-classifier): already learning (0 windows so far); cancel it first',
+      'teach-in of pump-t (vibration-anomaly): already learning (0 windows so far); cancel it first',
     ]);
     expect(statuses.at(-1)).toMatch(/teach-in pump-t 0\/4$/);
     // Each later message of 2048 samples makes two windows (hop 1024): two messages teach four.
@@ -76,11 +76,11 @@ describe('teach-in through a model node', () => {
     model.receive({ topic: 'pump-t', payload: pumpWindow(4) });
     await until(() => out.length === 7, 15_000, 'four results more');
     const after = out.slice(5).map((m) => m.payload);
-    expect(after.every((p) => p.baseline === 'active' && typeof p.threshold === 'number' && p.threshold !== 0.5 && p.threshold <= 1)).toBe(true);
+    expect(after.every((p) => p.baseline === 'active' && typeof p.threshold === 'number' && p.threshold !== 11.19)).toBe(true);
     await helper.unload();
     const conn = new Database(db, { readonly: true });
     try {
-      expect(conn.prepare("SELECT device, model, state, windows, started_by AS startedBy FROM baselines WHERE state = 'active'").all()).toEqual([{ device: 'pump-t', model: 'fault-classifier', state: 'active', windows: 4, startedBy: 'node-red:model' }]);
+      expect(conn.prepare("SELECT device, model, state, windows, started_by AS startedBy FROM baselines WHERE state = 'active'").all()).toEqual([{ device: 'pump-t', model: 'vibration-anomaly', state: 'active', windows: 4, startedBy: 'node-red:model' }]);
     } finally {
       conn.close();
     }

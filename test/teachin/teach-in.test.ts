@@ -153,18 +153,15 @@ describe('TeachIn on a real log', () => {
     expect(ended).toEqual(['failed 6', 'active 15']);
   });
 
-  it('should cap a classifier\'s threshold at 1', async () => {
+  it('should refuse to teach a classifier, which a threshold of its own would blind', async () => {
     const store = openStore();
     await store.commit({ results: [result(T0, { model: 'fault-classifier' })] });
     const t = teachInOn(store);
-    t.start('press-1', 'fault-classifier', { windows: 10 });
-    let end;
-    // Healthy windows it calls imbalance at 50 % to 99 %: quantile plus margin would pass 1.
-    for (let i = 0; i < 10; i++) {
-      const p = i % 2 ? 0.99 : 0.5;
-      end = t.learn(classifierCard, result(T0 + i, { model: 'fault-classifier', score: p, outputs: [1 - p, p, 0] }));
-    }
-    expect(end).toMatchObject({ state: 'active', threshold: 1 });
+    expect(thrown(() => t.start('press-1', 'fault-classifier', { windows: 10 }))).toMatchObject({
+      code: 'E_ARGUMENT',
+      message: "teach-in: model 'fault-classifier' is a classifier; a threshold of its own from healthy windows reaches 1 and would hide its faults (teach an anomaly model)",
+    });
+    expect(t.status('press-1', 'fault-classifier')).toMatchObject({ state: 'none', threshold: 0.6 });
   });
 
   it('should refuse an unknown model or device, a second start, a cancel with none running and bad settings, each in one line', async () => {
