@@ -26,6 +26,7 @@ describe('teach-in on a gateway', () => {
   let gateway: Gateway | undefined;
   let sub: MqttClient | undefined;
   let pub: MqttClient | undefined;
+  let config: ReturnType<typeof parseGatewayConfig>;
   afterAll(async () => {
     sub?.end(true);
     pub?.end(true);
@@ -36,7 +37,7 @@ describe('teach-in on a gateway', () => {
   it('should stop a healthy machine\'s false alerts and still alert a faulty one, from the HTTP API, with its threshold and state in each result', async () => {
     broker = await startAedes();
     const card = speedCard('speed-anomaly', { task: 'anomaly', threshold: 5 });
-    const config = parseGatewayConfig(
+    config = parseGatewayConfig(
       {
         broker: { url: broker.url, protocol: 4, clientId: 'gw-teach-in', reconnectMs: 200 },
         models: modelsDir([{ card, onnx: logModel() }]),
@@ -150,5 +151,21 @@ describe('teach-in on a gateway', () => {
       expect(r.code, argv.join(' ')).toBe(1);
       expectOneLine(r.err, line);
     }
+  });
+
+  it('should apply the baselines at once after a restart', async () => {
+    const before = ((await (await fetch(`http://127.0.0.1:${gateway!.httpPort}/api/teach-in`)).json()) as { teachIns: Array<{ device: string; threshold: number }> }).teachIns;
+    await gateway!.stop();
+    gateway = new Gateway(config, () => undefined);
+    await gateway.start();
+    expect(((await (await fetch(`http://127.0.0.1:${gateway.httpPort}/api/teach-in`)).json()) as { teachIns: unknown[] }).teachIns).toEqual(before);
+    const got: Array<{ baseline: string; threshold: number; anomaly: boolean }> = [];
+    sub!.removeAllListeners('message');
+    sub!.on('message', (_topic, payload) => got.push(JSON.parse(String(payload))));
+    // pump-1's healthy windows that reach the card's threshold: judged by its own at once.
+    for (const s of [5.1, 5.2, 5.15]) await publish(pub!, 'plant/pump-1/speed', JSON.stringify({ speed: speedFor(s) }));
+    await waitFor(() => got.length === 3, 20_000, 'three results after the restart');
+    const own = before.find((t) => t.device === 'pump-1')!.threshold;
+    expect(got).toMatchObject(Array(3).fill({ baseline: 'active', threshold: own, anomaly: false }));
   });
 });
