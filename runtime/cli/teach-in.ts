@@ -52,7 +52,8 @@ async function login(o: TeachInOptions, what: string): Promise<Record<string, st
   const res = await fetch(new URL('api/login', o.url.endsWith('/') ? o.url : `${o.url}/`), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: o.user, password }) }).catch((err: Error) => {
     throw new EdgeInferError('E_ARGUMENT', `${what}: the gateway at ${o.url} did not answer (${(err.cause as { code?: string } | undefined)?.code ?? err.message})`);
   });
-  if (!res.ok) throw new EdgeInferError('E_ARGUMENT', `${what}: login as ${o.user}: ${((await res.json().catch(() => ({}))) as { error?: string }).error ?? `HTTP ${res.status}`}`);
+  // The gateway's answer names the login already ('login: wrong user or password').
+  if (!res.ok) throw new EdgeInferError('E_ARGUMENT', `${what}: ${((await res.json().catch(() => ({}))) as { error?: string }).error ?? `login as ${o.user}: HTTP ${res.status}`}`);
   const cookie = res.headers.get('set-cookie')?.split(';')[0];
   return cookie ? { cookie } : {};
 }

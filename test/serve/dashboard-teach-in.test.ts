@@ -2,10 +2,12 @@
 // nothing is shown nor started without a session and a logged-in user starts and cancels; in
 // Node-RED a visitor whom the host does not name may look but not start; a host without teach-in
 // answers 404.
+import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ModelCard } from '../../runtime/model';
+import { packageRoot } from '../../runtime/paths';
 import { ResultStore } from '../../runtime/store';
 import { TeachIn } from '../../runtime/teachin';
 import { result } from '../store/helpers';
@@ -33,6 +35,17 @@ afterEach(async () => {
 
 const start = { device: 'press-1', model: 'vibration-anomaly', windows: 500 };
 
+/** `edge-infer` in a child process (the server answers from this one), with `input` on its stdin. */
+function edgeInfer(args: string[], input: string): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(packageRoot(), 'test', 'helpers', 'edge-infer-main.ts'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += String(c)));
+  child.stderr.on('data', (c: Buffer) => (err += String(c)));
+  child.stdin.end(input);
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err })));
+}
+
 describe('api/teach-in', () => {
   it('should need a login to look, start and cancel where the dashboard has users', async () => {
     served = await serveDashboard(store, { teachIn, auth: { listen: '0.0.0.0', users: [{ user: 'alice', passwordHash: bcrypt.hashSync('pw', 4) }] } });
@@ -52,6 +65,14 @@ describe('api/teach-in', () => {
     expect((await request(port, 'POST', '/api/teach-in/cancel', { body: start, headers: { cookie } })).json()).toMatchObject({ state: 'none' });
     expect(await request(port, 'POST', '/api/teach-in/start', { body: { ...start, windows: 'lots' }, headers: { cookie } })).toMatchObject({ status: 400, text: JSON.stringify({ error: 'teach-in: windows must be a whole number ≥ 1, got "lots"', code: 'E_ARGUMENT' }) });
     expect((await request(port, 'POST', '/api/teach-in/start', { body: '[1]', headers: { cookie } })).status).toBe(400);
+    // The command line logs in with --user, the password on stdin; a wrong one: one line and exit 1.
+    const args = ['teach-in', 'start', '--url', served.url, '--device', 'press-1', '--model', 'vibration-anomaly', '--windows', '200'];
+    // One after the other: a child each, on one core.
+    const wrong = await edgeInfer([...args, '--user', 'alice'], 'nope\n');
+    const withLogin = await edgeInfer([...args, '--user', 'alice'], 'pw\n');
+    expect(withLogin).toMatchObject({ code: 0, out: 'press-1 (vibration-anomaly): learning, 0/200 windows; threshold 0.8 in force (the card\'s 0.8)\n' });
+    expect(wrong).toMatchObject({ code: 1, err: 'edge-infer: teach-in start: login: wrong user or password\n' });
+    expect(store.baselines().current()).toMatchObject([{ state: 'learning', startedBy: 'alice', targetWindows: 200 }]);
   });
 
   it('should let a visitor Node-RED does not name look but not start, and answer 404 where there is no teach-in', async () => {
