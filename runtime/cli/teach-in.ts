@@ -24,10 +24,22 @@ function numberOption(name: string, text: string | undefined, whole: boolean): n
   return Number(text);
 }
 
+/** A route under the gateway's address; --url named when it is not an http(s) address. */
+function urlOf(base: string, route: string): URL {
+  let u: URL;
+  try {
+    u = new URL(route, base.endsWith('/') ? base : `${base}/`);
+  } catch {
+    throw new EdgeInferError('E_ARGUMENT', `--url: expected the gateway's address, such as http://127.0.0.1:8080, got '${base}'`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new EdgeInferError('E_ARGUMENT', `--url: expected an http:// or https:// address, got '${base}'`);
+  return u;
+}
+
 /** One request to the gateway; its error answer becomes one line naming the action. */
 async function call(o: TeachInOptions, what: string, route: string, init: RequestInit = {}): Promise<unknown> {
   let res: Response;
-  const url = new URL(route, o.url.endsWith('/') ? o.url : `${o.url}/`);
+  const url = urlOf(o.url, route);
   try {
     res = await fetch(url, init);
   } catch (err) {
@@ -48,8 +60,9 @@ async function call(o: TeachInOptions, what: string, route: string, init: Reques
 /** The session cookie of a login, when --user is given. */
 async function login(o: TeachInOptions, what: string): Promise<Record<string, string>> {
   if (o.user === undefined) return {};
+  const url = urlOf(o.url, 'api/login');
   const password = await readPassword(process.stdin, process.stderr);
-  const res = await fetch(new URL('api/login', o.url.endsWith('/') ? o.url : `${o.url}/`), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: o.user, password }) }).catch((err: Error) => {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: o.user, password }) }).catch((err: Error) => {
     throw new EdgeInferError('E_ARGUMENT', `${what}: the gateway at ${o.url} did not answer (${(err.cause as { code?: string } | undefined)?.code ?? err.message})`);
   });
   // The gateway's answer names the login already ('login: wrong user or password').

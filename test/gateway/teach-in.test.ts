@@ -144,6 +144,9 @@ describe('teach-in on a gateway', () => {
       [['teach-in', 'start', '--url', url, '--device', 'pump-7', '--model', 'speed-anomaly', '--windows', '100'], /^edge-infer: teach-in start: teach-in: device 'pump-7' has no results of model 'speed-anomaly' yet$/],
       [['teach-in', 'status', '--url', url, '--device', 'fan-2', '--model', 'other'], /^edge-infer: teach-in status: teach-in: model 'other' is not served here$/],
       [['teach-in', 'stop', ...args], /^edge-infer: teach-in: expected start, status or cancel, got 'stop'$/],
+      [['teach-in', 'status', '--url', 'ftp://gw'], /^edge-infer: --url: expected an http:\/\/ or https:\/\/ address, got 'ftp:\/\/gw'$/],
+      [['teach-in', 'status', '--url', 'gateway:8080'], /^edge-infer: --url: expected the gateway's address, such as http:\/\/127\.0\.0\.1:8080, got 'gateway:8080'$/],
+      [['teach-in', 'status', '--url', 'http://'], /^edge-infer: --url: expected the gateway's address, such as http:\/\/127\.0\.0\.1:8080, got 'http:\/\/'$/],
       [['teach-in', 'status', '--url', `http://127.0.0.1:${closed}`, '--device', 'fan-2', '--model', 'x'], new RegExp(`^edge-infer: teach-in status: the gateway at http://127\\.0\\.0\\.1:${closed} did not answer \\(ECONNREFUSED\\)$`)],
     ] as Array<[string[], RegExp]>;
     for (const [argv, line] of bad) {
