@@ -34,13 +34,15 @@ export function helpHtml(model: ModelEntry): string {
 <dd>Samples of ${i.channels.map((c) => `<code>${esc(c.name)}</code> [${esc(c.unit)}]`).join(', ')} at ${i.sampleRate} Hz: one value per channel (<code>[${i.channels.map((c) => c.name).join(', ')}]</code>), rows of them, an object of named channels (numbers or arrays), a typed array (a Float32Array, ...) or a float32 Buffer with the channels interleaved, or a Buffer of JSON text in one of these shapes (as an MQTT node that outputs a Buffer delivers JSON). The node keeps a window of ${i.window} samples per device and runs the model every ${i.hop} samples, on ${features}.</dd>
 <dt class="optional">topic <span class="property-type">string</span></dt>
 <dd>The device the samples come from (or the property set in the node): each device has its own window.</dd>
+<dt class="optional">teachIn <span class="property-type">object</span></dt>
+<dd>Teach-in for the message's device: <code>{ action: 'start', windows: 2000 }</code> (or <code>minutes: 30</code>) learns its next windows as healthy and then judges it by a threshold of its own (a high quantile of its healthy scores plus a margin, never below the highest of them); <code>{ action: 'cancel' }</code> stops one that learns. While it learns, the threshold in force before still applies. The status shows the progress; a refusal (a device without results yet, too few windows, one already learning) ends the message with an error. Needs <i>Log results</i>: the baselines are kept in the runtime's log.</dd>
 </dl>
 <h3>Outputs</h3>
 <ol class="node-ports">
 <li>Results
 <dl class="message-properties">
 <dt>payload <span class="property-type">object</span></dt>
-<dd>One message per window: <code>device</code>, <code>score</code>, <code>label</code>, <code>probabilities</code>, <code>anomaly</code>, <code>threshold</code>, <code>model</code>, <code>variant</code>, <code>latencyMs</code>, <code>time</code> (the window's end, in the data's own time), <code>processed</code> (when the node made the result), <code>window: {start, end}</code>. ${output}</dd>
+<dd>One message per window: <code>device</code>, <code>score</code>, <code>label</code>, <code>probabilities</code>, <code>anomaly</code>, <code>threshold</code> (the device's own once its teach-in is active), <code>baseline</code> (<code>none</code>, <code>learning</code> or <code>active</code>), <code>model</code>, <code>variant</code>, <code>latencyMs</code>, <code>time</code> (the window's end, in the data's own time), <code>processed</code> (when the node made the result), <code>window: {start, end}</code>. ${output}</dd>
 </dl></li>
 <li>Alerts
 <dl class="message-properties">

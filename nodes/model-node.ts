@@ -12,6 +12,7 @@ import { type AlertPolicy, AlertTracker, alertRecord } from '../runtime/stream/a
 import { DeviceWindows, type ReadyWindow } from '../runtime/stream/device-windows';
 import { isoTime, resultPayload, resultRecord, withThreshold } from '../runtime/stream/results';
 import { Scheduler, type WindowResult } from '../runtime/stream/scheduler';
+import { TEACH_IN_DEFAULTS, TeachIn, type TeachInSettings, type TeachInStatus } from '../runtime/teachin';
 import type { ModelCatalog } from './catalog';
 import { nodeTypeOf } from './help';
 import { samplesFromPayload } from './payload';
@@ -36,6 +37,33 @@ interface ModelNodeConfig {
   alertCooldownS?: string | number;
   /** Normal windows in a row that clear an alert ('' or absent: as alertConsecutive). */
   alertClearAfter?: string | number;
+  /** Teach-in: quantile of a device's healthy scores, margin above it, fewest windows ('' or absent: the defaults). */
+  teachInQuantile?: string | number;
+  teachInMargin?: string | number;
+  teachInMinWindows?: string | number;
+}
+
+/** The node's teach-in settings; a field that is set but not a number is an error naming it (TeachIn checks the ranges). */
+export function teachInSettingsOf(config: Pick<ModelNodeConfig, 'teachInQuantile' | 'teachInMargin' | 'teachInMinWindows'>): Partial<TeachInSettings> {
+  const out: Partial<TeachInSettings> = {};
+  for (const [field, key] of [['teachInQuantile', 'quantile'], ['teachInMargin', 'margin'], ['teachInMinWindows', 'minWindows']] as const) {
+    const v = config[field];
+    if (v === undefined || (typeof v === 'string' && v.trim() === '')) continue;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new EdgeInferError('E_ARGUMENT', `${field} must be a number, got '${String(v)}'`);
+    out[key] = n;
+  }
+  if (out.minWindows !== undefined && out.minWindows > TEACH_IN_DEFAULTS.maxWindows) out.maxWindows = out.minWindows;
+  return out;
+}
+
+/** A teach-in's progress in a few words, for the node's status. */
+function teachInText(s: TeachInStatus): string {
+  if (s.state === 'learning') {
+    const l = s.learning!;
+    return `teach-in ${s.device} ${l.windows}/${l.targetWindows ?? `${l.targetMinutes} min`}`;
+  }
+  return s.state === 'active' ? `${s.device} baseline ${Number(s.threshold).toPrecision(3)}` : `${s.device} no baseline`;
 }
 
 export const ALERT_DEFAULTS = { consecutive: 3, cooldownS: 300 } as const;
@@ -113,6 +141,10 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
     let windows: DeviceWindows | undefined;
     let scheduler: Scheduler | undefined;
     let alerts: AlertTracker | undefined;
+    /** Per-device baselines, in the runtime's log (none when this node does not log). */
+    let teachIn: TeachIn | undefined;
+    /** The teach-in that ended last, shown in the status until the next one starts. */
+    let teachInEnded = '';
     let closed = false;
     /** Windows dropped because inference (or the log) could not keep up, since the deploy. */
     let shedTotal = 0;
@@ -137,8 +169,12 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
           continue;
         }
         try {
-          const { record, probabilities } = resultRecord(card!, variant!.variant, w, outcome, Date.now());
-          const result = { ...owner.msg, payload: resultPayload(card!, variant!.variant, record, probabilities) };
+          // The device's own threshold once its teach-in is active, as in the gateway.
+          const judged = teachIn?.judge(w.device, card!.id);
+          const judgedCard = judged?.threshold !== undefined ? withThreshold(card!, judged.threshold) : card!;
+          const { record, probabilities } = resultRecord(judgedCard, variant!.variant, w, outcome, Date.now());
+          const result = { ...owner.msg, payload: resultPayload(judgedCard, variant!.variant, record, probabilities, judged?.state) };
+          teachIn?.learn(card!, record);
           stats.windows++;
           stats.totalMs += record.latencyMs;
           stats.last = record.label ?? record.score.toPrecision(3);
@@ -150,7 +186,7 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
           const change = alerts!.observe(w.device, record.anomaly, record.timeMs);
           let alertMsg: NodeMessage | null = null;
           if (change) {
-            const alert = alertRecord(card!, variant!.variant, change, record, change.timeMs, record.processedMs);
+            const alert = alertRecord(judgedCard, variant!.variant, change, record, change.timeMs, record.processedMs);
             unit.alerts!.push(alert);
             alertMsg = { ...owner.msg, topic: owner.msg.topic, payload: { ...alert, change: change.kind, windows: change.windows, time: isoTime(alert.timeMs), processed: isoTime(alert.processedMs ?? Date.now()) } };
           }
@@ -192,6 +228,19 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
       // With the runtime's worker threads the windows carry their samples and the threads make the features.
       const pool = resources.workerPool((err) => node.warn(err.message));
       windows = new DeviceWindows(card, { deferFeatures: pool !== undefined });
+      const log = config.log !== false ? resources.log() : undefined;
+      if (log) {
+        const baselines = log.baselines();
+        const served = card;
+        teachIn = new TeachIn(baselines, {
+          card: (m) => (m === served.id ? served : undefined),
+          knows: (d, m) => baselines.hasResults(d, m),
+          ended: (s, row) => {
+            teachInEnded = row.state === 'active' ? teachInText(s) : `teach-in ${s.device} failed`;
+            if (row.state !== 'active') node.warn(`teach-in of ${s.device}: failed: ${row.reason}`);
+          },
+        }, teachInSettingsOf(config));
+      }
       node.status({ fill: 'yellow', shape: 'ring', text: RED._('edge-infer.status.loading') });
       session = await resources.session(variant);
       if (pool) await pool.prepare(session);
@@ -219,6 +268,13 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
     })();
     ready.catch((err: unknown) => node.status({ fill: 'red', shape: 'ring', text: asError(err).message.slice(0, 60) }));
 
+    /** What the status adds about teach-ins: those learning, else the last that ended. */
+    const teachInSuffix = (): string => {
+      const learning = teachIn?.list().filter((t) => t.state === 'learning') ?? [];
+      const text = learning.length ? learning.slice(0, 2).map(teachInText).join(', ') + (learning.length > 2 ? ` +${learning.length - 2}` : '') : teachInEnded;
+      return text ? ` · ${text}` : '';
+    };
+
     let showingRate = false;
     const ticker = setInterval(() => {
       if (!scheduler || closed) return;
@@ -227,11 +283,11 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
       const ms = stats.windows ? stats.totalMs / stats.windows : 0;
       const shed = shedTotal ? ` · ${shedTotal} ${RED._('edge-infer.status.shed')}` : '';
       if (stats.windows) {
-        node.status({ fill: stats.anomaly ? 'red' : 'green', shape: shedTotal ? 'ring' : 'dot', text: `${backendText} · ${rate.toFixed(1)}/s · ${ms.toFixed(1)} ms · ${stats.last}${shed}` });
+        node.status({ fill: stats.anomaly ? 'red' : 'green', shape: shedTotal ? 'ring' : 'dot', text: `${backendText} · ${rate.toFixed(1)}/s · ${ms.toFixed(1)} ms · ${stats.last}${shed}${teachInSuffix()}` });
         showingRate = true;
       } else if (showingRate) {
         // No window this second: the last rate would be a lie.
-        node.status({ fill: stats.anomaly ? 'red' : 'green', shape: 'ring', text: `${variant!.variant} · ${backendText} · ${RED._('edge-infer.status.idle')} · ${stats.last}${shed}` });
+        node.status({ fill: stats.anomaly ? 'red' : 'green', shape: 'ring', text: `${variant!.variant} · ${backendText} · ${RED._('edge-infer.status.idle')} · ${stats.last}${shed}${teachInSuffix()}` });
         showingRate = false;
       }
       stats.windows = 0;
@@ -245,6 +301,8 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
         () => {
           if (closed) return done();
           const device = String(RED.util.getMessageProperty(msg, deviceProperty) ?? msg.topic ?? 'default');
+          // msg.teachIn = { action: 'start', windows | minutes } or { action: 'cancel' }: for this message's device.
+          if (msg.teachIn !== undefined) return done(teachInCommand(device, msg.teachIn));
           const samples = samplesFromPayload(msg.payload, card!.input.channels.map((c) => c.name), device);
           const { windows: complete } = windows!.push(device, samples, String(msg._msgid ?? ''), Date.now());
           if (complete.length === 0) return done();
@@ -263,6 +321,23 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
         (err: unknown) => done(asError(err)),
       ).catch((err: unknown) => done(asError(err)));
     });
+
+    /** Starts or cancels the device's teach-in; the error to fail the message with, if any. */
+    const teachInCommand = (device: string, command: unknown): Error | undefined => {
+      try {
+        if (!teachIn) throw new EdgeInferError('E_ARGUMENT', `${modelId}: teach-in needs the runtime's log, and this node does not log`);
+        if (typeof command !== 'object' || command === null) throw new EdgeInferError('E_ARGUMENT', `msg.teachIn: expected { action: 'start', windows } or { action: 'cancel' }, got ${JSON.stringify(command)}`);
+        const { action, windows, minutes } = command as { action?: unknown; windows?: unknown; minutes?: unknown };
+        if (action === 'start') teachIn.start(device, card!.id, { windows, minutes }, `node-red:${node.id}`);
+        else if (action === 'cancel') teachIn.cancel(device, card!.id);
+        else throw new EdgeInferError('E_ARGUMENT', `msg.teachIn.action: expected 'start' or 'cancel', got ${JSON.stringify(action) ?? 'none'}`);
+        teachInEnded = '';
+        node.status({ fill: 'blue', shape: 'ring', text: `${variant!.variant} · ${backendText}${teachInSuffix() || ` · ${device} teach-in cancelled`}` });
+        return undefined;
+      } catch (err) {
+        return asError(err);
+      }
+    };
 
     node.on('close', (_removed, done) => {
       closed = true;

@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'E_QUERY_TIMEOUT' // a read of the log ran past its bound and was stopped
   | 'E_BUSY' // too many reads already wait; ask again later
   | 'E_NOT_FOUND' // nothing by that name or id (an alert to acknowledge); the dashboard answers 404
+  | 'E_CONFLICT' // the request clashes with what runs now (a teach-in already running); the dashboard answers 409
   | 'E_UPDATE' // a model update was refused (bad payload, signature, card, agreement) or rolled back
   | 'E_BROKER'; // the broker connection broke MQTT's framing, or was dropped so the broker redelivers
 

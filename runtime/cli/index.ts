@@ -8,6 +8,7 @@ import { registerHashPassword } from './hash-password';
 import { registerQuantize } from './quantize';
 import { registerRun } from './run';
 import { registerSimulate } from './simulate';
+import { registerTeachIn } from './teach-in';
 import { registerInfer } from './infer';
 import { registerInspect } from './inspect';
 import { oneLine } from './output';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerSimulate(program);
   registerDemo(program);
   registerHashPassword(program);
+  registerTeachIn(program);
   // Sub-commands inherit the one-line error handling.
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
   return program;

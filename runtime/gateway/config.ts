@@ -249,6 +249,20 @@ export const GatewayConfigSchema = z
         error: "expected a number of threads (0: none) or 'auto'",
       })
       .default(0),
+    /**
+     * Teach-in per device: the quantile of its healthy scores and the margin above it (a multiple
+     * of quantile − median), the fewest windows a baseline takes and the most one teach-in keeps.
+     */
+    teachIn: z
+      .object({
+        quantile: z.number().gt(0).max(1).default(0.999),
+        margin: z.number().min(0).finite().default(1),
+        minWindows: z.number().int().min(1).default(100),
+        maxWindows: z.number().int().min(1).max(10_000_000).default(100_000),
+      })
+      .strict()
+      .refine((t) => t.maxWindows >= t.minWindows, { message: 'maxWindows must be at least minWindows', path: ['maxWindows'] })
+      .default({ quantile: 0.999, margin: 1, minWindows: 100, maxWindows: 100_000 }),
     /** Model hot-swap (absent: the models served are the ones picked at start). */
     modelUpdates: ModelUpdatesSchema.optional(),
     pipelines: z.array(PipelineSchema).min(1, 'expected at least one pipeline'),

@@ -23,6 +23,8 @@ import { DeviceWindows } from '../stream/device-windows';
 import { type InboundPacket, MessageIdentity } from '../stream/identity';
 import { MqttSource, type Subscription } from '../stream/mqtt-source';
 import { Pipeline } from '../stream/pipeline';
+import { withThreshold } from '../stream/results';
+import { TeachIn } from '../teachin';
 import { OutboxPublisher } from '../stream/publisher';
 import { WorkerPool, defaultWorkers } from '../stream/pool';
 import { type GatewayConfig, logWriting } from './config';
@@ -92,6 +94,8 @@ export class Gateway extends EventEmitter {
   /** The dashboard's reads of the log, on their own thread. */
   private reader: LogReader | undefined;
   private dashboard: Dashboard | undefined;
+  /** Per-device baselines (runtime/teachin); undefined before start. */
+  teachIn: TeachIn | undefined;
   private broker: { url: string; close(): Promise<void> } | undefined;
   private readonly sessions: ModelSession[] = [];
   /** Feature transforms and inference off the main thread (config workers > 0). */
@@ -197,10 +201,19 @@ export class Gateway extends EventEmitter {
           }
         }
       }
+      // Teach-in: the cards the devices are judged by without a baseline (with a pipeline's override).
+      const cards = new Map(c.pipelines.map((p, i) => [variants[i].id, withThreshold(variants[i].card, p.alerts?.threshold)]));
+      const baselines = store.baselines();
+      this.teachIn = new TeachIn(baselines, {
+        card: (model) => cards.get(model),
+        knows: (device, model) => baselines.hasResults(device, model),
+        ended: (s, row) => this.report(new EdgeInferError('E_ARGUMENT', row.state === 'active' ? `teach-in of ${s.device} (${s.model}): active, threshold ${s.threshold} from ${row.windows} healthy windows (the card's: ${s.cardThreshold})` : `teach-in of ${s.device} (${s.model}): failed: ${row.reason}`)),
+      }, c.teachIn);
+      const teachIn = this.teachIn;
       for (const [i, p] of c.pipelines.entries()) {
         try {
           const pipeline = new Pipeline(
-            { ...p, recordEvery: p.recordEvery ?? writing.recordEvery, scheduler: { ...(p.scheduler ?? c.scheduler), maxDelivering: writing.maxDelivering }, inboundKeys: redeliveries, workers: this.workerPool },
+            { ...p, recordEvery: p.recordEvery ?? writing.recordEvery, scheduler: { ...(p.scheduler ?? c.scheduler), maxDelivering: writing.maxDelivering }, inboundKeys: redeliveries, workers: this.workerPool, teachIn },
             variants[i],
             this.sessions[i],
             this.store,
@@ -331,6 +344,12 @@ export class Gateway extends EventEmitter {
         health: () => this.health(),
         auth: { users: c.http.users, listen: c.http.host },
         host: 'gateway',
+        teachIn: {
+          start: (device, model, target, by) => teachIn.start(device, model, target, by),
+          cancel: (device, model) => teachIn.cancel(device, model),
+          status: (device, model) => teachIn.status(device, model),
+          list: () => teachIn.list(),
+        },
       });
       const dashboard = this.dashboard;
       const endpoints: HttpEndpoints = { health: () => this.health(), metrics: () => this.metrics.text(), metricsContentType: this.metrics.contentType, dashboard: (req, res) => dashboard.handle(req, res) };

@@ -13,6 +13,14 @@ import type { ModelStatic } from './model-views';
 import { ApiFailure, readJson, securityHeaders, sendError, sendJson } from './respond';
 import { PageFiles, defaultPageDir } from './static';
 
+/** Teach-in per device (runtime/teachin), for the gateway; absent: api/teach-in answers 404. */
+export interface TeachInAccess {
+  start(device: string, model: string, target: unknown, by: string | null): unknown;
+  cancel(device: string, model: string): unknown;
+  status(device: string, model: string): unknown;
+  list(): unknown[];
+}
+
 export interface DashboardOptions {
   /** The log, read on its own thread. The caller opened it and closes it. */
   reader: LogReader;
@@ -37,6 +45,8 @@ export interface DashboardOptions {
   cookiePath?: string;
   /** The clock for "now" and acknowledgement times (tests). */
   now?: () => number;
+  /** Teach-in: its status to whoever may look, start and cancel to a logged-in user (as acknowledging an alert). */
+  teachIn?: TeachInAccess;
 }
 
 export interface Dashboard {
@@ -120,6 +130,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       const id = alertId(alert[1]);
       return sendJson(res, 200, alert[2] === 'ack' ? await api.acknowledge(id, user) : await api.clear(id, user), headers);
     }
+    if (name === 'teach-in' || name.startsWith('teach-in/')) return teachIn(req, res, name, query, user);
     switch (name) {
       case 'overview':
         allow('GET');
@@ -142,6 +153,36 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       default:
         throw new ApiFailure(404, `api/${name}: no such route`, 'E_NOT_FOUND');
     }
+  }
+
+  /**
+   * api/teach-in (GET: all, or ?device=&model= one), api/teach-in/start and api/teach-in/cancel
+   * (POST { device, model, windows | minutes }). Starting and cancelling change how a device is
+   * judged, so they need a logged-in user, as acknowledging an alert does.
+   */
+  async function teachIn(req: IncomingMessage, res: ServerResponse, name: string, query: URLSearchParams, user: string | null): Promise<void> {
+    const t = o.teachIn;
+    if (!t) throw new ApiFailure(404, `api/${name}: teach-in is not available here`, 'E_NOT_FOUND');
+    const method = req.method ?? 'GET';
+    if (name === 'teach-in') {
+      if (method !== 'GET' && method !== 'HEAD') throw new ApiFailure(405, `api/${name}: expected GET, got ${method}`, 'E_ARGUMENT');
+      const device = query.get('device');
+      const model = query.get('model');
+      if (device === null && model === null) return sendJson(res, 200, { teachIns: t.list() }, headers);
+      if (!device || !model) throw new ApiFailure(400, `api/${name}: expected both device and model, or neither`, 'E_ARGUMENT');
+      return sendJson(res, 200, t.status(device, model), headers);
+    }
+    const action = name.slice('teach-in/'.length);
+    if (action !== 'start' && action !== 'cancel') throw new ApiFailure(404, `api/${name}: no such route (teach-in/start, teach-in/cancel)`, 'E_NOT_FOUND');
+    if (method !== 'POST') throw new ApiFailure(405, `api/${name}: expected POST, got ${method}`, 'E_ARGUMENT');
+    const body = await readJson(req);
+    if (user === null) throw new ApiFailure(401, `api/${name}: starting and cancelling a teach-in needs a logged-in user`);
+    const device = body.device;
+    const model = body.model;
+    if (typeof device !== 'string' || device === '') throw new ApiFailure(400, `device: expected a name, got ${JSON.stringify(device) ?? 'none'}`, 'E_ARGUMENT');
+    if (typeof model !== 'string' || model === '') throw new ApiFailure(400, `model: expected a name, got ${JSON.stringify(model) ?? 'none'}`, 'E_ARGUMENT');
+    const status = action === 'start' ? t.start(device, model, { windows: body.windows, minutes: body.minutes }, user) : t.cancel(device, model);
+    return sendJson(res, 200, status, headers);
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {

@@ -1,7 +1,7 @@
 // runtime/serve: HTTP for the gateway (health, metrics) and the dashboard's server, which the
 // gateway and the Node-RED runtime both mount (createDashboard). See README.md.
 export { createDashboard } from './dashboard';
-export type { Dashboard, DashboardOptions } from './dashboard';
+export type { Dashboard, DashboardOptions, TeachInAccess } from './dashboard';
 export type { AlertWrites } from './api';
 export { MAX_PAGE_POINTS } from './api';
 export { DashboardAuth, LOCAL_USER, SESSION_COOKIE, isLoopback } from './auth';

@@ -29,6 +29,7 @@ export function failureOf(err: unknown): { status: number; body: ApiError; retry
   if (typeof code === 'string' && (isEdgeInferError(err) || code.startsWith('E_'))) {
     if (code === 'E_ARGUMENT') return { status: 400, body: { error: message, code } };
     if (code === 'E_NOT_FOUND') return { status: 404, body: { error: message, code } };
+    if (code === 'E_CONFLICT') return { status: 409, body: { error: message, code } };
     if (code === 'E_BUSY' || code === 'E_QUERY_TIMEOUT' || code === 'E_STORE_CLOSED' || code === 'E_STORE_WRITE') return { status: 503, body: { error: message, code }, retryAfterS: BUSY_RETRY_S };
     return { status: 500, body: { error: message, code } };
   }

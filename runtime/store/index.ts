@@ -9,6 +9,8 @@ export { LOW_WATER } from './retention';
 export type { IncomingMessages } from './incoming';
 export type { SubscriptionGrants, SubscriptionGrant } from './grants';
 export type { Deliveries, Delivery } from './deliveries';
+export { BASELINE_STATES } from './baselines';
+export type { Baselines, BaselineRow, BaselineRowState } from './baselines';
 export { UPDATE_STATES } from './model-updates';
 export type { ModelUpdates, ModelUpdateRecord, ModelUpdateRow, UpdateState } from './model-updates';
 export { DEFAULTS as STORE_DEFAULTS, MIN_MAX_BYTES } from './options';

@@ -294,6 +294,36 @@ CREATE TABLE model_updates (
 CREATE INDEX model_updates_model ON model_updates (model, time_ms);
 `;
 
+/**
+ * Teach-in baselines per device and model: one row per teach-in, its state moving from learning
+ * to active (or cancelled, failed), an active one superseded by the next. The scores learned are
+ * not copied here: they are the device's results, read back from `results` after a restart.
+ * started_ms and ended_ms are wall time; first_window_ms is the data time of the first window learned.
+ */
+const V12 = `
+CREATE TABLE baselines (
+  id INTEGER PRIMARY KEY,
+  device TEXT NOT NULL,
+  model TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('learning', 'active', 'cancelled', 'failed', 'superseded')),
+  started_ms INTEGER NOT NULL,
+  started_by TEXT,
+  target_windows INTEGER,
+  target_minutes REAL,
+  first_window_ms INTEGER,
+  windows INTEGER NOT NULL DEFAULT 0,
+  quantile REAL NOT NULL,
+  margin REAL NOT NULL,
+  card_threshold REAL,
+  threshold REAL,
+  median REAL,
+  max_score REAL,
+  ended_ms INTEGER,
+  reason TEXT
+);
+CREATE INDEX baselines_device_model ON baselines (device, model, id);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -306,6 +336,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 9, name: 'minute and hour rollups of the results', up: (db) => db.exec(V9) },
   { version: 10, name: 'alert acknowledgements and clears; RMS of the main channel in results and rollups', up: (db) => db.exec(V10) },
   { version: 11, name: 'model hot-swap updates and their states', up: (db) => db.exec(V11) },
+  { version: 12, name: 'teach-in baselines per device and model', up: (db) => db.exec(V12) },
 ];
 
 /** The schema version this code writes. */

@@ -8,6 +8,7 @@ import { StoreError, messageOf } from './errors';
 import { type ResolvedOptions, resolveOptions } from './options';
 import { AlertMarks, checkMark } from './alert-marks';
 import { Deliveries, type DeliveryOp, DeliveryStatements } from './deliveries';
+import { Baselines } from './baselines';
 import { ModelUpdates } from './model-updates';
 import { SubscriptionGrants } from './grants';
 import { IncomingMessages } from './incoming';
@@ -290,6 +291,12 @@ export class ResultStore {
   modelUpdates(): ModelUpdates {
     this.checkOpen('modelUpdates');
     return new ModelUpdates(this.db);
+  }
+
+  /** The log of teach-ins: each device's baselines per model (baselines, migration 12). */
+  baselines(): Baselines {
+    this.checkOpen('baselines');
+    return new Baselines(this.db);
   }
 
   /** The last committed window per device of a pipeline: its start and its message keys. */

@@ -4,11 +4,12 @@
 // own; nothing here may fail the other windows of the run.
 import { EdgeInferError, isEdgeInferError } from '../errors';
 import type { ModelCard } from '../model';
+import type { TeachIn } from '../teachin';
 import type { GatewayMetrics } from '../serve/metrics';
 import type { AlertRecord, CommitUnit, CursorRecord, DeadLetterRecord, OutboxMessage, ResultRecord } from '../store';
 import { type AlertChange, AlertTracker, alertRecord } from './alerts';
 import type { ReadyWindow } from './device-windows';
-import { isoTime, resultPayload, resultRecord } from './results';
+import { isoTime, resultPayload, resultRecord, withThreshold } from './results';
 import type { WindowResult } from './scheduler';
 
 export interface AlertRule {
@@ -40,6 +41,8 @@ export interface DeliverySpec {
   alerts?: AlertRule;
   /** Keep every n-th window's features (0: none). */
   recordEvery: number;
+  /** Per-device baselines: a device's own threshold replaces the card's once active, and its teach-in learns from its results. */
+  teachIn?: TeachIn;
 }
 
 /** Fills {device} and {model} into a topic template. */
@@ -71,12 +74,17 @@ export class Delivery {
       let record: ResultRecord | undefined;
       let payload: string | undefined;
       let error: EdgeInferError | undefined;
+      // The device's own threshold once its teach-in is active; the card's (or the rule's) until then.
+      const judged = this.spec.teachIn?.judge(w.device, model);
+      const card = judged?.threshold !== undefined ? withThreshold(this.card, judged.threshold) : this.card;
       if (outcome.ok) {
         this.metrics.inferences.inc({ pipeline, model, variant });
         try {
-          const made = resultRecord(this.card, variant, w, outcome, nowMs);
+          const made = resultRecord(card, variant, w, outcome, nowMs);
           record = made.record;
-          payload = JSON.stringify(resultPayload(this.card, variant, record, made.probabilities));
+          payload = JSON.stringify(resultPayload(card, variant, record, made.probabilities, judged?.state));
+          // Learned after it was judged: the window that completes a teach-in is still judged by the threshold before it.
+          this.spec.teachIn?.learn(this.card, record);
         } catch (err) {
           error = isEdgeInferError(err) ? err : new EdgeInferError('E_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
         }
@@ -96,7 +104,7 @@ export class Delivery {
       unit.outbox!.push({ topic: fillTopic(this.spec.results, w.device, model), payload, qos: this.spec.resultsQos });
       const change = this.alerts?.observe(w.device, record.anomaly, w.endMs);
       if (change) {
-        const alert = this.alertFor(change, record);
+        const alert = this.alertFor(card, change, record);
         unit.alerts!.push(alert.record);
         unit.outbox!.push(alert.message);
       }
@@ -135,8 +143,8 @@ export class Delivery {
   }
 
   /** The record and message of one change of a device's alert state. */
-  private alertFor(change: AlertChange, r: ResultRecord): { record: AlertRecord; message: OutboxMessage } {
-    const record = alertRecord(this.card, r.variant, change, r, change.timeMs, r.processedMs);
+  private alertFor(card: ModelCard, change: AlertChange, r: ResultRecord): { record: AlertRecord; message: OutboxMessage } {
+    const record = alertRecord(card, r.variant, change, r, change.timeMs, r.processedMs);
     const topic = fillTopic(this.spec.alerts!.topic, r.device, r.model);
     return { record, message: { topic, payload: JSON.stringify({ ...record, change: change.kind, time: isoTime(record.timeMs), processed: isoTime(record.processedMs ?? Date.now()) }), qos: 1 } };
   }

@@ -10,6 +10,7 @@ import { EdgeInferError, isEdgeInferError } from '../errors';
 import type { ModelCard, VariantEntry } from '../model';
 import type { GatewayMetrics } from '../serve/metrics';
 import type { CommitUnit, DeadLetterRecord, DeviceCursor, JournalRow, ResultStore } from '../store';
+import type { TeachIn } from '../teachin';
 import { SparkplugBirths } from './births';
 import { Committer } from './commit';
 import { decodeMessage, topicDevice } from './decode';
@@ -62,6 +63,8 @@ export interface PipelineSpec {
    * 600 s) and how far ahead of the gateway's clock its samples may be dated (default one day).
    */
   devices?: { max: number; idleS: number; maxAheadS?: number };
+  /** Per-device baselines (runtime/teachin), shared by the gateway's pipelines. */
+  teachIn?: TeachIn;
 }
 
 /** Least time between two rebirth requests to one Sparkplug edge node. */
@@ -132,7 +135,7 @@ export class Pipeline {
     this.births = this.decoder.kind === 'sparkplug' ? new SparkplugBirths() : undefined;
     this.partition = spec.partition && new DevicePartition(spec.partition);
     this.ledger = new MessageLedger(spec.name);
-    this.delivery = new Delivery(this.card, { pipeline: spec.name, topic: spec.topic, sessionName: session.name, variant: variant.variant, results: spec.results, resultsQos: spec.resultsQos, alerts: spec.alerts, recordEvery: spec.recordEvery }, metrics);
+    this.delivery = new Delivery(this.card, { pipeline: spec.name, topic: spec.topic, sessionName: session.name, variant: variant.variant, results: spec.results, resultsQos: spec.resultsQos, alerts: spec.alerts, recordEvery: spec.recordEvery, teachIn: spec.teachIn }, metrics);
     this.committer = new Committer(spec.name, store, this.ledger, metrics, onCommit, onError);
     this.intake = new Intake(
       {

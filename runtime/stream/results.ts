@@ -63,8 +63,12 @@ export function resultRecord(card: ModelCard, variant: string, w: ReadyWindow, o
   return { record, probabilities: meaning.probabilities };
 }
 
-/** The JSON a result is published as (the Node-RED nodes emit the same shape). */
-export function resultPayload(card: ModelCard, variant: string, r: ResultRecord, probabilities?: Record<string, number>): Record<string, unknown> {
+/**
+ * The JSON a result is published as (the Node-RED nodes emit the same shape). `card` is the one
+ * the window was judged by (with the device's teach-in threshold); `baseline` the device's
+ * teach-in state (learning, active, none).
+ */
+export function resultPayload(card: ModelCard, variant: string, r: ResultRecord, probabilities?: Record<string, number>, baseline: 'learning' | 'active' | 'none' = 'none'): Record<string, unknown> {
   return {
     device: r.device,
     model: r.model,
@@ -76,6 +80,7 @@ export function resultPayload(card: ModelCard, variant: string, r: ResultRecord,
     probabilities,
     anomaly: r.anomaly,
     threshold: card.output.threshold ?? null,
+    baseline,
     latencyMs: Number(r.latencyMs.toFixed(3)),
     window: { start: isoTime(r.windowStartMs), end: isoTime(r.windowEndMs) },
   };
