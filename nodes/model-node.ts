@@ -7,7 +7,7 @@ import type { ModelSession, WindowOutcome } from '../runtime/engine';
 import { EdgeInferError, isEdgeInferError } from '../runtime/errors';
 import { modelStaticOf } from '../runtime/serve';
 import { DEFAULT_POLICY, type ModelCard, type VariantEntry, formatPolicy } from '../runtime/model';
-import type { AlertRecord, CommitUnit } from '../runtime/store';
+import type { AlertRecord, Baselines, CommitUnit } from '../runtime/store';
 import { type AlertPolicy, AlertTracker, alertRecord } from '../runtime/stream/alerts';
 import { DeviceWindows, type ReadyWindow } from '../runtime/stream/device-windows';
 import { isoTime, resultPayload, resultRecord, withThreshold } from '../runtime/stream/results';
@@ -153,6 +153,33 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
     const stats = { windows: 0, totalMs: 0, last: '', anomaly: false, since: Date.now() };
     let recorded = 0;
 
+    /**
+     * The node's teach-in, made on first need: its baselines live in the runtime's log, which is
+     * opened when it is first written (a redeploy's new runtime must not open it while the old one
+     * still commits its windows in flight), and a log that cannot be opened must not stop results.
+     */
+    const teachInOf = (): TeachIn | undefined => {
+      if (teachIn || config.log === false || !card) return teachIn;
+      let baselines: Baselines | undefined;
+      try {
+        baselines = resources.log()?.baselines();
+      } catch {
+        return undefined; // the results' commit reports why the log cannot be written
+      }
+      if (!baselines) return undefined;
+      const log = baselines;
+      const served = card;
+      teachIn = new TeachIn(log, {
+        card: (m) => (m === served.id ? served : undefined),
+        knows: (d, m) => log.hasResults(d, m),
+        ended: (s, row) => {
+          teachInEnded = row.state === 'active' ? teachInText(s) : `teach-in ${s.device} failed`;
+          if (row.state !== 'active') node.warn(`teach-in of ${s.device}: failed: ${row.reason}`);
+        },
+      }, teachInSettingsOf(config));
+      return teachIn;
+    };
+
     const deliver = async (results: WindowResult[]): Promise<void> => {
       const unit: CommitUnit = { results: [], alerts: [], windows: [] };
       // What each message sends once the unit is committed, in window order: [result, alert change].
@@ -170,7 +197,7 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
         }
         try {
           // The device's own threshold once its teach-in is active, as in the gateway.
-          const judged = teachIn?.judge(w.device, card!.id);
+          const judged = teachInOf()?.judge(w.device, card!.id);
           const judgedCard = judged?.threshold !== undefined ? withThreshold(card!, judged.threshold) : card!;
           const { record, probabilities } = resultRecord(judgedCard, variant!.variant, w, outcome, Date.now());
           const result = { ...owner.msg, payload: resultPayload(judgedCard, variant!.variant, record, probabilities, judged?.state) };
@@ -228,19 +255,6 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
       // With the runtime's worker threads the windows carry their samples and the threads make the features.
       const pool = resources.workerPool((err) => node.warn(err.message));
       windows = new DeviceWindows(card, { deferFeatures: pool !== undefined });
-      const log = config.log !== false ? resources.log() : undefined;
-      if (log) {
-        const baselines = log.baselines();
-        const served = card;
-        teachIn = new TeachIn(baselines, {
-          card: (m) => (m === served.id ? served : undefined),
-          knows: (d, m) => baselines.hasResults(d, m),
-          ended: (s, row) => {
-            teachInEnded = row.state === 'active' ? teachInText(s) : `teach-in ${s.device} failed`;
-            if (row.state !== 'active') node.warn(`teach-in of ${s.device}: failed: ${row.reason}`);
-          },
-        }, teachInSettingsOf(config));
-      }
       node.status({ fill: 'yellow', shape: 'ring', text: RED._('edge-infer.status.loading') });
       session = await resources.session(variant);
       if (pool) await pool.prepare(session);
@@ -325,7 +339,8 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
     /** Starts or cancels the device's teach-in; the error to fail the message with, if any. */
     const teachInCommand = (device: string, command: unknown): Error | undefined => {
       try {
-        if (!teachIn) throw new EdgeInferError('E_ARGUMENT', `${modelId}: teach-in needs the runtime's log, and this node does not log`);
+        const teachIn = teachInOf();
+        if (!teachIn) throw new EdgeInferError('E_ARGUMENT', config.log === false ? `${modelId}: teach-in needs the runtime's log, and this node does not log` : `${modelId}: teach-in needs the runtime's log, which cannot be opened`);
         if (typeof command !== 'object' || command === null) throw new EdgeInferError('E_ARGUMENT', `msg.teachIn: expected { action: 'start', windows } or { action: 'cancel' }, got ${JSON.stringify(command)}`);
         const { action, windows, minutes } = command as { action?: unknown; windows?: unknown; minutes?: unknown };
         if (action === 'start') teachIn.start(device, card!.id, { windows, minutes }, `node-red:${node.id}`);
