@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { MachineSimulator, profileById } from '../../devices';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const helper = require('node-red-node-test-helper');
 
@@ -33,4 +34,10 @@ export async function until(check: () => boolean, ms = 10_000, what = 'condition
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** 2048 samples of a healthy pump, one array per channel: a window's payload for the vibration models. */
+export function pumpWindow(seed: number): Record<'vib_x' | 'vib_y' | 'vib_z', number[]> {
+  const b = new MachineSimulator(profileById('pump-motor'), { seed }).next('vibration', 2048);
+  return { vib_x: Array.from(b.channels.vib_x), vib_y: Array.from(b.channels.vib_y), vib_z: Array.from(b.channels.vib_z) };
 }

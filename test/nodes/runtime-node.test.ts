@@ -1,13 +1,12 @@
 import { existsSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MachineSimulator, profileById } from '../../devices';
 import edgeInferNodes from '../../nodes/index';
 import type { RuntimeNode } from '../../nodes/runtime-node';
 import { bundledModelsDir } from '../../runtime/paths';
 import { ResultStore } from '../../runtime/store';
 import type { VariantEntry } from '../../runtime/model';
-import { collect, helper, until, userDir } from './helpers';
+import { collect, helper, pumpWindow, until, userDir } from './helpers';
 
 const IN_FLIGHT = 80;
 
@@ -31,12 +30,12 @@ function openFiles(prefix: string): string[] {
  */
 async function inFlight(seed: number): Promise<void> {
   const out = collect(helper.getNode('out'));
-  helper.getNode('a').receive({ topic: 'warm', payload: window(seed) });
-  helper.getNode('b').receive({ topic: 'warm', payload: window(seed) });
+  helper.getNode('a').receive({ topic: 'warm', payload: pumpWindow(seed) });
+  helper.getNode('b').receive({ topic: 'warm', payload: pumpWindow(seed) });
   await until(() => out.length === 2, 15_000, 'both models loaded');
   for (let i = 1; i <= IN_FLIGHT; i++) {
-    helper.getNode('a').receive({ topic: `d${i}`, payload: window(seed + i) });
-    helper.getNode('b').receive({ topic: `d${i}`, payload: window(seed + i) });
+    helper.getNode('a').receive({ topic: `d${i}`, payload: pumpWindow(seed + i) });
+    helper.getNode('b').receive({ topic: `d${i}`, payload: pumpWindow(seed + i) });
   }
   // The input handlers run (the windows go to the schedulers) before anything closes.
   await new Promise((r) => setImmediate(r));
@@ -65,10 +64,6 @@ function twoModels(db: string): object[] {
 
 const TYPE = 'edge-infer-fault-classifier';
 
-function window(seed: number): Record<string, number[]> {
-  const b = new MachineSimulator(profileById('pump-motor'), { seed }).next('vibration', 2048);
-  return { vib_x: Array.from(b.channels.vib_x), vib_y: Array.from(b.channels.vib_y), vib_z: Array.from(b.channels.vib_z) };
-}
 
 beforeAll(() => {
   helper.settings({ userDir, edgeInfer: { modelsDir: bundledModelsDir() } });
@@ -106,7 +101,7 @@ describe('the runtime config node', () => {
     const errors: string[] = [];
     helper.getNode('m').on('call:error', ((call: { args: unknown[] }) => errors.push(String(call.args[0]))) as never);
     const out = collect(helper.getNode('out'));
-    helper.getNode('m').receive({ topic: 'p', payload: window(3) });
+    helper.getNode('m').receive({ topic: 'p', payload: pumpWindow(3) });
     await until(() => out.length === 1, 15_000, 'a result');
     await helper.unload();
     expect(errors).toEqual([]);
@@ -131,7 +126,7 @@ describe('the runtime config node', () => {
       { id: 'out', z: 'f', type: 'helper' },
     ]);
     const out = collect(helper.getNode('out'));
-    helper.getNode('m').receive({ topic: 'p', payload: window(1) });
+    helper.getNode('m').receive({ topic: 'p', payload: pumpWindow(1) });
     await until(() => out.length === 1, 15_000, 'a result');
     expect(existsSync(db)).toBe(false);
   });
@@ -149,7 +144,7 @@ describe('the runtime config node', () => {
     const out = collect(helper.getNode('out'));
     const errors: string[] = [];
     helper.getNode('m').on('call:error', ((call: { args: unknown[] }) => errors.push(String(call.args[0]))) as never);
-    helper.getNode('m').receive({ topic: 'p', payload: window(2) });
+    helper.getNode('m').receive({ topic: 'p', payload: pumpWindow(2) });
     await until(() => out.length === 1, 15_000, 'a result');
     await until(() => errors.length > 0, 5000, 'the log error');
     expect(errors[0]).toMatch(/results not logged: .*cannot\.db/);

@@ -4,22 +4,16 @@
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MachineSimulator, profileById } from '../../devices';
 import edgeInferNodes from '../../nodes/index';
 import { teachInSettingsOf } from '../../nodes/model-node';
 import { bundledModelsDir } from '../../runtime/paths';
-import { type TestNode, collect, helper, until, userDir } from './helpers';
+import { type TestNode, collect, helper, pumpWindow, until, userDir } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 
 const TYPE = 'edge-infer-vibration-anomaly';
 
-/** 2048 healthy samples of a pump, one array per channel. */
-function pumpWindow(seed: number): Record<'vib_x' | 'vib_y' | 'vib_z', number[]> {
-  const b = new MachineSimulator(profileById('pump-motor'), { seed }).next('vibration', 2048);
-  return { vib_x: Array.from(b.channels.vib_x), vib_y: Array.from(b.channels.vib_y), vib_z: Array.from(b.channels.vib_z) };
-}
 
 beforeAll(() => {
   helper.settings({ userDir, edgeInfer: { modelsDir: bundledModelsDir() } });

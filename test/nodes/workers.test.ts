@@ -2,20 +2,15 @@
 // models on the runtime's pool, sending and logging what they send and log without it.
 import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MachineSimulator, profileById } from '../../devices';
 import edgeInferNodes from '../../nodes/index';
 import type { RuntimeNode } from '../../nodes/runtime-node';
 import { bundledModelsDir } from '../../runtime/paths';
 import { ResultStore } from '../../runtime/store';
 import { defaultWorkers } from '../../runtime/stream';
-import { collect, helper, until, userDir } from './helpers';
+import { collect, helper, pumpWindow, until, userDir } from './helpers';
 
 const WINDOWS = 6;
 
-function window(seed: number): Record<string, number[]> {
-  const b = new MachineSimulator(profileById('pump-motor'), { seed }).next('vibration', 2048);
-  return { vib_x: Array.from(b.channels.vib_x), vib_y: Array.from(b.channels.vib_y), vib_z: Array.from(b.channels.vib_z) };
-}
 
 beforeAll(() => {
   helper.settings({ userDir, edgeInfer: { modelsDir: bundledModelsDir() } });
@@ -35,7 +30,7 @@ async function scores(workers: number | string, db: string): Promise<{ scores: n
   ]);
   const rt = helper.getNode('rt') as unknown as RuntimeNode;
   const out = collect(helper.getNode('out'));
-  for (let i = 0; i < WINDOWS; i++) helper.getNode('m').receive({ topic: `pump-${i}`, payload: window(40 + i) });
+  for (let i = 0; i < WINDOWS; i++) helper.getNode('m').receive({ topic: `pump-${i}`, payload: pumpWindow(40 + i) });
   const errors: string[] = [];
   helper.getNode('m').on('call:error', ((call: { args: unknown[] }) => errors.push(String(call.args[0]))) as never);
   helper.getNode('m').on('call:warn', ((call: { args: unknown[] }) => errors.push(String(call.args[0]))) as never);
