@@ -197,8 +197,8 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
         }
         try {
           // The device's own threshold once its teach-in is active, as in the gateway.
-          const judged = teachInOf()?.judge(w.device, card!.id);
-          const judgedCard = judged?.threshold !== undefined ? withThreshold(card!, judged.threshold) : card!;
+          const judged = teachInOf()?.judgedCard(card!, w.device);
+          const judgedCard = judged?.card ?? card!;
           const { record, probabilities } = resultRecord(judgedCard, variant!.variant, w, outcome, Date.now());
           const result = { ...owner.msg, payload: resultPayload(judgedCard, variant!.variant, record, probabilities, judged?.state) };
           teachIn?.learn(card!, record);

@@ -9,7 +9,7 @@ import type { GatewayMetrics } from '../serve/metrics';
 import type { AlertRecord, CommitUnit, CursorRecord, DeadLetterRecord, OutboxMessage, ResultRecord } from '../store';
 import { type AlertChange, AlertTracker, alertRecord } from './alerts';
 import type { ReadyWindow } from './device-windows';
-import { isoTime, resultPayload, resultRecord, withThreshold } from './results';
+import { isoTime, resultPayload, resultRecord } from './results';
 import type { WindowResult } from './scheduler';
 
 export interface AlertRule {
@@ -75,8 +75,8 @@ export class Delivery {
       let payload: string | undefined;
       let error: EdgeInferError | undefined;
       // The device's own threshold once its teach-in is active; the card's (or the rule's) until then.
-      const judged = this.spec.teachIn?.judge(w.device, model);
-      const card = judged?.threshold !== undefined ? withThreshold(this.card, judged.threshold) : this.card;
+      const judged = this.spec.teachIn?.judgedCard(this.card, w.device);
+      const card = judged?.card ?? this.card;
       if (outcome.ok) {
         this.metrics.inferences.inc({ pipeline, model, variant });
         try {

@@ -6,6 +6,7 @@
 import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model';
 import type { BaselineRow, Baselines, ResultRecord } from '../store';
+import { withThreshold } from '../stream/results';
 import { type ThresholdRule, checkRule, deriveThreshold, taughtScore } from './derive';
 
 /** What a device's results say of its teach-in. */
@@ -76,6 +77,8 @@ export class TeachIn {
   readonly settings: TeachInSettings;
   private readonly learning = new Map<string, Learning>();
   private readonly active = new Map<string, BaselineRow>();
+  /** Each device's card with its own threshold, made once per baseline rather than once per window. */
+  private readonly judgedCards = new Map<string, { base: ModelCard; card: ModelCard }>();
   private readonly now: () => number;
 
   constructor(
@@ -160,6 +163,21 @@ export class TeachIn {
     const a = this.active.get(k);
     const state: BaselineState = this.learning.has(k) ? 'learning' : a ? 'active' : 'none';
     return { threshold: a?.threshold ?? undefined, state };
+  }
+
+  /**
+   * The card a device's window is judged by (`card` with the device's own threshold once its
+   * baseline is active) and what its results say of the teach-in.
+   */
+  judgedCard(card: ModelCard, device: string): { card: ModelCard; state: BaselineState } {
+    const { threshold, state } = this.judge(device, card.id);
+    if (threshold === undefined) return { card, state };
+    const k = key(device, card.id);
+    const made = this.judgedCards.get(k);
+    if (made && made.base === card && made.card.output.threshold === threshold) return { card: made.card, state };
+    const judged = withThreshold(card, threshold);
+    this.judgedCards.set(k, { base: card, card: judged });
+    return { card: judged, state };
   }
 
   /**

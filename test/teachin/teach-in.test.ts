@@ -137,6 +137,30 @@ describe('TeachIn on a real log', () => {
     expect(states[0].threshold).toBeLessThan(5.0001);
   });
 
+  it('should give the card a device is judged by: the card itself until its baseline is active, then one with its own threshold, made once per baseline', async () => {
+    const store = openStore({ path: dbPath() });
+    await store.commit({ results: [result(T0 - 1000)] });
+    const t = teachInOn(store);
+    expect(t.judgedCard(anomalyCard, 'press-1')).toEqual({ card: anomalyCard, state: 'none' });
+    t.start('press-1', 'vibration-anomaly', { windows: 10 });
+    await feed(store, t, 0, Array(9).fill(4));
+    expect(t.judgedCard(anomalyCard, 'press-1')).toEqual({ card: anomalyCard, state: 'learning' });
+    await feed(store, t, 9, [4]);
+    const active = t.judgedCard(anomalyCard, 'press-1');
+    expect(active.state).toBe('active');
+    expect(active.card.output.threshold).toBe(t.judge('press-1', 'vibration-anomaly').threshold);
+    expect({ ...active.card, output: { ...active.card.output, threshold: anomalyCard.output.threshold } }).toEqual(anomalyCard);
+    expect(t.judgedCard(anomalyCard, 'press-1').card).toBe(active.card);
+    // Taught again: the new threshold, on a new card.
+    t.start('press-1', 'vibration-anomaly', { windows: 10 });
+    await feed(store, t, 10, Array(10).fill(2));
+    const again = t.judgedCard(anomalyCard, 'press-1');
+    expect(again.card).not.toBe(active.card);
+    expect(again.card.output.threshold).toBe(t.judge('press-1', 'vibration-anomaly').threshold);
+    expect(again.card.output.threshold).toBeLessThan(active.card.output.threshold!);
+    await store.close();
+  });
+
   it('should end a period in data time, and fail it when it gave fewer windows than a baseline needs', async () => {
     const store = openStore();
     await store.commit({ results: [result(T0 - 1000)] });
