@@ -545,7 +545,7 @@ export class Gateway extends EventEmitter {
       if (!inTime) {
         this.report(new EdgeInferError('E_STORE_WRITE', `the log still cannot commit after ${STOP_COMMITS_WITHIN_MS / 1000} s: stopping without it; the messages not logged stay journaled for the next start`));
         await this.publisher?.stop();
-        await this.store?.close();
+        await this.store?.close({ waitForLock: false });
         await closed;
       }
       // A swap on probation ended with its pipeline; its last status goes out before the publisher stops.

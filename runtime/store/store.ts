@@ -461,10 +461,16 @@ export class ResultStore {
     if (!this.closed) this.writer.hurry();
   }
 
-  /** Flushes, checkpoints, closes. Idempotent: later calls return the same promise. */
-  close(): Promise<void> {
+  /**
+   * Flushes, checkpoints, closes. Idempotent: later calls return the same promise.
+   * `waitForLock: false` is for a stop that has already waited out its bound on a lock held
+   * elsewhere: the journal's flush, the last try and the checkpoint would each wait the busy
+   * timeout again (15 s in all, past systemd's stop timeout), so they give up at once instead.
+   */
+  close(options: { waitForLock?: boolean } = {}): Promise<void> {
     if (this.closed) return this.closed;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    if (options.waitForLock === false) this.db.pragma('busy_timeout = 0');
     this.flushJournal();
     this.writer.close();
     try {

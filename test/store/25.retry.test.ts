@@ -60,4 +60,21 @@ describe('ResultStore#commit() while the write lock is held elsewhere', () => {
     lock.release();
     expect(countRows(file, 'results')).toBe(0);
   }, 30_000);
+
+  it('should not wait on the lock again at close when told not to (a stop that has waited out its bound)', async () => {
+    const file = dbPath();
+    const store = openStore({ path: file, batchMs: 5, onError: () => undefined });
+    const lock = holdWriteLock(file);
+    const held = store.commit({ results: [result(1)] });
+    await sleep(BUSY_TIMEOUT_MS + 300);
+    // The last try and the checkpoint would each wait out the busy timeout.
+    const t0 = Date.now();
+    const closing = store.close({ waitForLock: false });
+    const tookMs = Date.now() - t0;
+    await expect(held).rejects.toMatchObject({ code: 'E_STORE_WRITE' });
+    await closing;
+    expect(tookMs).toBeLessThan(BUSY_TIMEOUT_MS / 2);
+    lock.release();
+    expect(countRows(file, 'results')).toBe(0);
+  }, 30_000);
 });
