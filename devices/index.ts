@@ -2,7 +2,7 @@
 // folders import only this file.
 export { MACHINE_LABELS, BEARING_LOCATIONS, FAULT_TYPES } from './faults';
 export type { MachineLabel, FaultType, BearingLocation, FaultSpec } from './faults';
-export { DeviceProfileSchema, parseProfile, parseProfileJson, loadProfile, builtinProfiles, profileById } from './profile';
+export { DeviceProfileSchema, parseProfile, parseProfileJson, loadProfile, builtinProfiles, profileById, TRAINING_PROFILE_IDS, trainingProfiles } from './profile';
 export type { DeviceProfile, DeviceProfileInput, DeviceStream, DeviceChannel, SignalKind, BearingGeometry } from './profile';
 export { bearingFrequencies } from './bearing';
 export type { BearingFrequencies } from './bearing';

@@ -195,5 +195,13 @@ export const parseProfileJson: (text: string, source?: string) => DeviceProfile 
 export const loadProfile: (file: string) => Promise<DeviceProfile> = profiles.load;
 /** The profiles shipped in devices/profiles/, sorted by id. Each call returns fresh copies. */
 export const builtinProfiles: () => DeviceProfile[] = profiles.builtins;
+/**
+ * The machine types the shipped example models were trained and evaluated on. Any other built-in
+ * profile (the mixer) is one they have never seen: it shows what teach-in and fine-tuning do for
+ * a machine unlike the training data.
+ */
+export const TRAINING_PROFILE_IDS: readonly string[] = ['compressor', 'fan', 'pump-motor'];
+/** The built-in profiles of TRAINING_PROFILE_IDS, sorted by id. */
+export const trainingProfiles = (): DeviceProfile[] => builtinProfiles().filter((p) => TRAINING_PROFILE_IDS.includes(p.id));
 /** A built-in profile by id. */
 export const profileById: (id: string) => DeviceProfile = profiles.byId;

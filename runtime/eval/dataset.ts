@@ -1,6 +1,6 @@
 // Labelled windows from the simulated plant, shaped for a model card: what the example models
 // are trained and tested on, and one of the quantizer's calibration sources.
-import { type BearingLocation, type DeviceProfile, MACHINE_LABELS, type MachineLabel, builtinProfiles, renderWindow } from '../../devices';
+import { type BearingLocation, type DeviceProfile, MACHINE_LABELS, type MachineLabel, renderWindow, trainingProfiles } from '../../devices';
 import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model/card';
 import { computeFeatures } from '../stream/features';
@@ -10,7 +10,7 @@ export interface SimulatedSetSpec {
   count: number;
   /** Seed of the whole set; window i is drawn from (seed, i), so sets with other seeds are fresh data. */
   seed: number;
-  /** Machines to draw from (default: every built-in profile). */
+  /** Machines to draw from (default: the machine types the shipped models were trained on). */
   profiles?: readonly DeviceProfile[];
   /** Classes to draw, in equal shares (default: all of MACHINE_LABELS). */
   labels?: readonly MachineLabel[];
@@ -53,7 +53,8 @@ function streamFor(profile: DeviceProfile, input: ModelCard['input']): string {
 
 /** Renders `count` labelled windows of the card's channels and window length from the simulator. */
 export function simulatedWindows(input: ModelCard['input'], spec: SimulatedSetSpec): SimulatedWindow[] {
-  const profiles = spec.profiles ?? builtinProfiles();
+  // By default the machine types the shipped models learned, so an unseen profile stays unseen.
+  const profiles = spec.profiles ?? trainingProfiles();
   const labels = spec.labels ?? MACHINE_LABELS;
   const [lo, hi] = spec.severity ?? [0.15, 1];
   if (!(spec.count >= 0) || !Number.isInteger(spec.count)) throw new EdgeInferError('E_ARGUMENT', `count must be a whole number ≥ 0, got ${spec.count}`);

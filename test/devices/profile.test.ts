@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { builtinProfiles, loadProfile, parseProfile, profileById } from '../../devices';
+import { builtinProfiles, loadProfile, parseProfile, profileById, trainingProfiles } from '../../devices';
 import { isEdgeInferError } from '../../runtime/errors';
 
 const FILE = 'profiles/broken.json';
@@ -29,9 +29,21 @@ describe('device profiles', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-infer-profiles-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('should keep the unseen mixer out of the machine types the shipped models learned', () => {
+    expect(trainingProfiles().map((p) => p.id)).toEqual(['compressor', 'fan', 'pump-motor']);
+    const mixer = profileById('mixer');
+    // Another speed, bearing, resonance and mains frequency than any machine type trained on.
+    for (const p of trainingProfiles()) {
+      expect(mixer.machine.shaftHz).not.toBe(p.machine.shaftHz);
+      expect(mixer.machine.bearing.balls).not.toBe(p.machine.bearing.balls);
+      expect(mixer.machine.vibration.resonanceHz).not.toBe(p.machine.vibration.resonanceHz);
+    }
+    expect(mixer.machine.mainsHz).toBe(60);
+  });
+
   it('should parse every built-in profile', () => {
     const all = builtinProfiles();
-    expect(all.map((p) => p.id)).toEqual(['compressor', 'fan', 'pump-motor']);
+    expect(all.map((p) => p.id)).toEqual(['compressor', 'fan', 'mixer', 'pump-motor']);
     for (const p of all) {
       expect(parseProfile(p, p.id)).toEqual(p);
       const vib = p.streams.find((s) => s.name === 'vibration')!;
@@ -50,7 +62,7 @@ describe('device profiles', () => {
     const compressor = profileById('compressor').machine;
     expect(compressor.polePairs).toBe(1);
     expect(Math.round(compressor.shaftHz)).toBe(49);
-    expect(new Set(builtinProfiles().map((p) => p.machine.bearing.designation)).size).toBe(3);
+    expect(new Set(builtinProfiles().map((p) => p.machine.bearing.designation)).size).toBe(4);
   });
 
   it('should return fresh copies, so that changing one does not change the built-in', () => {
@@ -118,7 +130,7 @@ describe('device profiles', () => {
   });
 
   it('should list the known profiles when asked for an unknown id', () => {
-    expect(() => profileById('turbine')).toThrow("unknown device profile 'turbine'; known profiles: compressor, fan, pump-motor");
+    expect(() => profileById('turbine')).toThrow("unknown device profile 'turbine'; known profiles: compressor, fan, mixer, pump-motor");
     try {
       profileById('turbine');
     } catch (err) {
