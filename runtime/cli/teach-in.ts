@@ -53,7 +53,8 @@ async function call(o: TeachInOptions, what: string, route: string, init: Reques
   } catch {
     throw new EdgeInferError('E_ARGUMENT', `${what}: ${o.url} answered HTTP ${res.status} with no JSON; is it an edge-infer gateway?`);
   }
-  if (!res.ok) throw new EdgeInferError('E_ARGUMENT', `${what}: ${(body as { error?: string }).error ?? `HTTP ${res.status}`}`);
+  // The gateway's own errors start with 'teach-in: ', which the action's name already says.
+  if (!res.ok) throw new EdgeInferError('E_ARGUMENT', `${what}: ${(body as { error?: string }).error?.replace(/^teach-in: /, '') ?? `HTTP ${res.status}`}`);
   return body;
 }
 

@@ -136,13 +136,13 @@ describe('teach-in on a gateway', () => {
     expect(JSON.parse(all.out)).toHaveLength(2);
     expect((await cli('teach-in', 'cancel', ...args)).out).toMatch(/^fan-2 \(speed-anomaly\): baseline active/);
     const bad = [
-      [['teach-in', 'start', ...args, '--windows', '0'], /^edge-infer: teach-in start: teach-in: windows must be a whole number ≥ 1, got 0$/],
-      [['teach-in', 'start', ...args, '--windows', '-5'], /^edge-infer: teach-in start: teach-in: windows must be a whole number ≥ 1, got -5$/],
+      [['teach-in', 'start', ...args, '--windows', '0'], /^edge-infer: teach-in start: windows must be a whole number ≥ 1, got 0$/],
+      [['teach-in', 'start', ...args, '--windows', '-5'], /^edge-infer: teach-in start: windows must be a whole number ≥ 1, got -5$/],
       [['teach-in', 'start', ...args, '--windows', 'many'], /^edge-infer: --windows: expected a whole number, got 'many'$/],
       [['teach-in', 'start', ...args], /^edge-infer: teach-in start: expected --windows or --minutes$/],
       [['teach-in', 'cancel', ...args], /^edge-infer: teach-in cancel: teach-in of fan-2 \(speed-anomaly\): none is running to cancel$/],
-      [['teach-in', 'start', '--url', url, '--device', 'pump-7', '--model', 'speed-anomaly', '--windows', '100'], /^edge-infer: teach-in start: teach-in: device 'pump-7' has no results of model 'speed-anomaly' yet$/],
-      [['teach-in', 'status', '--url', url, '--device', 'fan-2', '--model', 'other'], /^edge-infer: teach-in status: teach-in: model 'other' is not served here$/],
+      [['teach-in', 'start', '--url', url, '--device', 'pump-7', '--model', 'speed-anomaly', '--windows', '100'], /^edge-infer: teach-in start: device 'pump-7' has no results of model 'speed-anomaly' yet$/],
+      [['teach-in', 'status', '--url', url, '--device', 'fan-2', '--model', 'other'], /^edge-infer: teach-in status: model 'other' is not served here$/],
       [['teach-in', 'stop', ...args], /^edge-infer: teach-in: expected start, status or cancel, got 'stop'$/],
       [['teach-in', 'status', '--url', 'ftp://gw'], /^edge-infer: --url: expected an http:\/\/ or https:\/\/ address, got 'ftp:\/\/gw'$/],
       [['teach-in', 'status', '--url', 'gateway:8080'], /^edge-infer: --url: expected the gateway's address, such as http:\/\/127\.0\.0\.1:8080, got 'gateway:8080'$/],
