@@ -478,7 +478,7 @@ export class Gateway extends EventEmitter {
     return `http://${shown}:${this.httpPort}/`;
   }
 
-  /** What /health answers: ok while the log is open and the broker connected. */
+  /** What /health answers: ok while the log is open and takes messages and results, and the broker is connected. */
   health(): {
     ok: boolean;
     broker: string;
@@ -492,12 +492,15 @@ export class Gateway extends EventEmitter {
     journal: number;
     /** Since when commits fail (ISO time), or null. */
     commitsFailingSince: string | null;
+    /** Since when messages cannot be journaled (ISO time), or null: no window completes then, so no commit fails to say so. */
+    journalFailingSince: string | null;
   } {
     const source = this.source;
     const broker = source?.state ?? 'disconnected';
     const failingSince = this.store?.stats.failingSinceMs ?? null;
+    const journalFailingSince = this.journalFailingSince;
     return {
-      ok: broker === 'connected' && this.store !== undefined && failingSince === null,
+      ok: broker === 'connected' && this.store !== undefined && failingSince === null && journalFailingSince === null,
       broker,
       brokerSince: source ? new Date(source.stateSinceMs).toISOString() : null,
       brokerError: broker !== 'connected' ? (source?.lastError?.message ?? null) : null,
@@ -506,6 +509,7 @@ export class Gateway extends EventEmitter {
       outbox: this.store?.outboxDepth() ?? 0,
       journal: this.store?.journalDepth() ?? 0,
       commitsFailingSince: failingSince === null ? null : new Date(failingSince).toISOString(),
+      journalFailingSince,
     };
   }
 

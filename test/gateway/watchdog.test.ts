@@ -124,6 +124,8 @@ describe('the watchdog of a running gateway', () => {
       // The message cannot be journaled: the gateway says so, and the log fails from then on.
       await waitFor(() => gateway.journalFailingSince !== null, 20_000, 'a failing journal');
       expect(gatewayReports.join('\n')).toMatch(/database is locked/);
+      // /health says so too, before any commit has failed: no window completed to commit.
+      expect(gateway.health()).toMatchObject({ ok: false, journalFailingSince: gateway.journalFailingSince });
       const failingAt = Date.now();
       await waitFor(() => reports.some((r) => r.includes('the log has not committed')), 10_000, 'the withheld ping reported');
       await sleep(3 * PERIOD_MS);
@@ -136,6 +138,7 @@ describe('the watchdog of a running gateway', () => {
     // The broker brings the message again (the gateway dropped the connection for that), and
     // it is journaled this time.
     await waitFor(() => gateway.journalFailingSince === null, 30_000, 'the journal to take messages again');
+    await waitFor(() => gateway.health().ok, 10_000, '/health ok again');
     const committedAt = Date.now();
     await socket.next('WATCHDOG=1', 5 * PERIOD_MS, committedAt);
     expect(reports.at(-1)).toMatch(/watchdog: pings resume \(they were withheld: the log has not committed/);
