@@ -319,12 +319,16 @@ export class Gateway extends EventEmitter {
       }
       if (this.hotSwap?.filter && c.modelUpdates) subscriptions.push({ filter: this.hotSwap.filter, qos: c.modelUpdates.qos });
       await source.start(subscriptions, (_topic, _payload, packet) => this.route(packet), () => this.backPressure());
-      // Every retry while the broker is away fails alike: one problem, not a line per attempt.
-      // (A broker away at start fails the start itself, with its own message.)
+      // Every retry while the broker is away fails alike: one problem, not a line per attempt. A
+      // broker away at start is one too: the gateway has started and keeps connecting.
       const away = brokerAway(this.brokerUrl);
       source.on('connection-error', (err: Error) => this.problems.occurred('broker', err, away, causeOf(err)));
-      this.metrics.brokerConnected.set(1);
-      this.sendRebirths();
+      if (source.state === 'connected') {
+        this.metrics.brokerConnected.set(1);
+        this.sendRebirths();
+      } else if (source.lastError) {
+        this.problems.occurred('broker', source.lastError, away, causeOf(source.lastError));
+      }
       this.publisher.start();
 
       // Built again when a pipeline's variant changes (a hot-swap): the dashboard shows what serves.

@@ -133,6 +133,18 @@ export function openTransport(o: BrokerOptions): Duplex {
   }
 }
 
+/** Failures of a broker that is not there (yet): down, restarting, its host or network not up. */
+const BROKER_AWAY_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN']);
+
+/**
+ * Whether a failed connection attempt is the broker being away, which retrying mends, rather than a
+ * broker that answered and refused (a CONNACK's reason code) or a certificate that does not verify.
+ */
+function brokerAway(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return (typeof code === 'string' && BROKER_AWAY_CODES.has(code)) || /connack timeout/i.test(err.message);
+}
+
 export class MqttSource extends EventEmitter {
   private client: MqttClient | undefined;
   /** The current connection's gate: acknowledgements are held on the connection their message came on. */
@@ -297,17 +309,26 @@ export class MqttSource extends EventEmitter {
       this.lastError = err;
       this.emit('connection-error', err);
     });
+    // Started once connected, or once the first attempt failed for want of the broker (refused,
+    // unreachable, no CONNACK in time): a gateway that boots before its broker (a power cut that
+    // took both, a broker restarted by its own unit) starts, keeps connecting in the background and
+    // says so, instead of failing until systemd gives up on it. A broker that answers and refuses
+    // (bad user or password, client id not allowed) or a certificate that does not verify fails
+    // the start: that is the config's to fix.
     await new Promise<void>((resolve, reject) => {
-      const ok = (): void => {
+      const done = (): void => {
+        client.removeListener('connect', done);
         client.removeListener('error', fail);
         resolve();
       };
       const fail = (err: Error): void => {
-        client.removeListener('connect', ok);
+        if (brokerAway(err)) return done();
+        client.removeListener('connect', done);
+        client.removeListener('error', fail);
         reject(new EdgeInferError('E_ARGUMENT', `broker ${o.url}: ${err.message}`, { cause: err }));
       };
-      client.once('connect', ok);
-      client.once('error', fail);
+      client.on('connect', done);
+      client.on('error', fail);
     });
   }
 

@@ -3,6 +3,9 @@
 // are the grants remembered from the last SUBSCRIBE; a log from before grants were kept makes
 // the gateway subscribe again rather than list nothing; the broker's state says since when, and
 // while it is away, why.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
@@ -108,6 +111,34 @@ describe('/health across restarts', () => {
     await publish(pub, 'machine/m-1/speed', JSON.stringify({ speed: 1 }), 1);
     await waitFor(() => second.log.counts().results === 2, 10_000, 'a message on each filter');
   }, 60_000);
+
+  it('should start while its broker is away, say why, and connect, subscribe and log once the broker is up', async () => {
+    // A power cut took the gateway and its broker: the gateway's unit may start first.
+    broker = await startMosquitto();
+    await broker.stop();
+    const reported: string[] = [];
+    gateway = new Gateway(config(broker.url, 5), (err) => reported.push(err.message));
+    await gateway.start();
+    const g = gateway;
+    expect(g.health()).toMatchObject({ ok: false, broker: expect.stringMatching(/connecting|disconnected/), brokerError: expect.stringMatching(/ECONNREFUSED/) });
+    expect(reported).toEqual([expect.stringMatching(/^broker mqtt:\/\/127\.0\.0\.1:\d+ unreachable \(connect ECONNREFUSED .*\); retrying$/)]);
+
+    await broker.restart();
+    await waitFor(() => g.health().broker === 'connected' && g.health().subscriptions.length === 1, 10_000, 'connected and subscribed');
+    expect(g.health().ok).toBe(true);
+    pub = await client(broker.url);
+    await publish(pub, 'machine/m-1/speed', JSON.stringify({ speed: 1 }), 1);
+    await waitFor(() => g.log.counts().results === 1, 10_000, 'the first message logged');
+  }, 30_000);
+
+  it('should still fail to start when the broker answers and refuses it', async () => {
+    const passwords = path.join(mkdtempSync(path.join(tmpdir(), 'edge-infer-passwd-')), 'passwd');
+    execFileSync('mosquitto_passwd', ['-c', '-b', passwords, 'plant', 'secret']);
+    broker = await startMosquitto({ config: [`password_file ${passwords}`] });
+    const c = config(broker.url.replace('mqtt://', 'mqtt://plant:wrong@'), 5);
+    gateway = new Gateway(c, () => undefined);
+    await expect(gateway.start()).rejects.toThrow(/^broker mqtt:\/\/plant:wrong@127\.0\.0\.1:\d+: .*(Not authorized|Bad User Name or Password)/);
+  }, 30_000);
 
   it('should say since when the broker is connected, and while it is away since when and why', async () => {
     broker = await startMosquitto();
