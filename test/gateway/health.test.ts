@@ -117,7 +117,7 @@ describe('/health across restarts', () => {
     broker = await startMosquitto();
     await broker.stop();
     const reported: string[] = [];
-    gateway = new Gateway(config(broker.url, 5), (err) => reported.push(err.message));
+    gateway = new Gateway(config(broker.url, 5), (err) => reported.push((err as Error).message));
     await gateway.start();
     const g = gateway;
     expect(g.health()).toMatchObject({ ok: false, broker: expect.stringMatching(/connecting|disconnected/), brokerError: expect.stringMatching(/ECONNREFUSED/) });
