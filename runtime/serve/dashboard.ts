@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EdgeInferError } from '../errors';
 import { type AlertWrites, DashboardApi, alertId } from './api';
 import { type AuthMode, type AuthOptions, DashboardAuth, LOCAL_USER, SESSION_COOKIE, isLoopback, sessionToken } from './auth';
-import type { SessionView } from './dashboard-contract';
+import type { SessionView, TeachInView } from './dashboard-contract';
 import { LiveFeed, type LiveFeedOptions } from './live';
 import type { LogReader } from './log-reader';
 import type { ModelStatic } from './model-views';
@@ -15,10 +15,10 @@ import { PageFiles, defaultPageDir } from './static';
 
 /** Teach-in per device (runtime/teachin), for the gateway; absent: api/teach-in answers 404. */
 export interface TeachInAccess {
-  start(device: string, model: string, target: unknown, by: string | null): unknown;
-  cancel(device: string, model: string): unknown;
-  status(device: string, model: string): unknown;
-  list(): unknown[];
+  start(device: string, model: string, target: unknown, by: string | null): TeachInView;
+  cancel(device: string, model: string): TeachInView;
+  status(device: string, model: string): TeachInView;
+  list(): TeachInView[];
 }
 
 export interface DashboardOptions {
