@@ -2,7 +2,7 @@
 // against a real gateway in a child process: an embedded broker, a simulated plant of two healthy
 // machines, the anomaly detector and the classifier, a log on disk and a dashboard user. In order,
 // as an operator would: see no baseline, teach pump-1 from the form and watch it count and become
-// active with its own threshold, cancel one on fan-1, see the classifier refused in the gateway's
+// active with its own threshold, cancel one on fan-1 and one of 30 minutes over pump-1's baseline, see the classifier refused in the gateway's
 // words and a target below the minimum refused, and a start after the session ended starting
 // nothing. teachIn.minWindows is lowered to 20 and the plant runs at twice real time, so a
 // 30-window teach-in takes about 3 s.
@@ -150,7 +150,7 @@ describe('teach-in on the dashboard page in Chromium', () => {
     await line('fan-1').and(page.locator('[data-state="none"]')).waitFor();
   });
 
-  it('cancels fan-1\'s teach-in of the default 2,000 windows: back to none, the model\'s threshold still in force', async () => {
+  it('cancels fan-1\'s teach-in of the default 2,000 windows (back to none) and one of 30 minutes over pump-1\'s baseline (which stays)', async () => {
     const fan = line('fan-1');
     await start(fan, null);
     await waitFor(async () => /^Teach-in: learning fan-1's normal — \d+ of 2,000 windows/.test(await text(fan.locator('.teach-in-state'))), 5000, 'fan-1 learning');
@@ -158,6 +158,18 @@ describe('teach-in on the dashboard page in Chromium', () => {
     await fan.and(page.locator('[data-state="none"]')).waitFor();
     expect(await text(fan.locator('.teach-in-state'))).toBe('No baseline: the model\'s threshold 11.19 applies');
     expect(baselines('fan-1')).toMatchObject([{ state: 'cancelled', targetWindows: 2000, threshold: null }]);
+
+    // A new teach-in of 30 minutes over pump-1's active baseline, cancelled: its own threshold stays.
+    const pump = line('pump-1');
+    const before = await text(pump.locator('.teach-in-state'));
+    await pump.locator('.teach-in-open').click();
+    await pump.locator('.teach-in-unit').selectOption('minutes');
+    await pump.locator('.teach-in-start').click();
+    await waitFor(async () => /^Teach-in: learning pump-1's normal — \d+ windows so far of 30 min; its own threshold [\d.]+ applies meanwhile$/.test(await text(pump.locator('.teach-in-state'))), 5000, 'pump-1 learning for 30 min');
+    await pump.locator('.teach-in-cancel').click();
+    await pump.and(page.locator('[data-state="active"]')).waitFor();
+    expect(await text(pump.locator('.teach-in-state'))).toBe(before);
+    expect(baselines('pump-1').map((b) => b.state)).toEqual(['cancelled', 'active']);
   });
 
   it('shows the classifier\'s refusal and a too-small target as the gateway words them, and starts neither', async () => {
@@ -193,6 +205,27 @@ describe('teach-in on the dashboard page in Chromium', () => {
     await waitFor(async () => /^Log in to start or cancel a teach-in/.test(await text(fan.locator('.teach-in-error'))), 5000, 'the page\'s own reason');
     expect(baselines('fan-1')).toMatchObject([{ state: 'cancelled' }]);
     await expect(fan.getAttribute('data-state')).resolves.toBe('none');
+  });
+
+  it('words every state of a teach-in in the plant\'s words (the page\'s own module, in the page)', async () => {
+    const said = await page.evaluate<string[]>(`import('./teach-in.js').then((m) => {
+      const learning = { windows: 340, targetWindows: null, targetMinutes: 30, startedMs: 0, firstWindowMs: 0 };
+      const baseline = { threshold: 9.87, windows: 2000, quantile: 0.999, margin: 1, median: 5, maxScore: 9, activeSinceMs: null };
+      return [
+        m.describe({ device: 'press-2', model: 'm', state: 'learning', threshold: 11.19, cardThreshold: 11.19, learning }),
+        m.describe({ device: 'press-2', model: 'm', state: 'learning', threshold: 9.87, cardThreshold: 11.19, learning: { ...learning, windows: 12, targetWindows: 2000, targetMinutes: null }, baseline }),
+        m.describe({ device: 'press-2', model: 'm', state: 'active', threshold: 9.87, cardThreshold: null, baseline }),
+        m.describe({ device: 'press-2', model: 'm', state: 'none', threshold: null, cardThreshold: null }),
+        m.count(100000),
+      ];
+    })`);
+    expect(said).toEqual([
+      'Teach-in: learning press-2\'s normal — 340 windows so far of 30 min; the model\'s threshold 11.19 applies meanwhile',
+      'Teach-in: learning press-2\'s normal — 12 of 2,000 windows; its own threshold 9.87 applies meanwhile',
+      'Baseline active: press-2\'s own threshold 9.87, from 2,000 healthy windows',
+      'No baseline: the model\'s own rule applies',
+      '100,000',
+    ]);
   });
 
   it('threw no error in the page (the refusals are answers, not errors)', () => {

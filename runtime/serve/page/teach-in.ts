@@ -78,9 +78,11 @@ class TeachInLine {
     );
     this.element = el('div', { class: 'teach-in', 'data-device': device, 'data-model': model, 'data-state': 'unknown' }, el('div', { class: 'teach-in-line' }, this.text, this.teach, this.cancel), this.form, this.error);
     this.unit.addEventListener('change', () => {
-      this.amount.value = String(this.unit.value === 'minutes' ? DEFAULT_MINUTES : DEFAULT_WINDOWS);
-      // Minutes may be a fraction; windows are whole.
-      this.amount.step = this.unit.value === 'minutes' ? 'any' : '1';
+      const minutes = this.unit.value === 'minutes';
+      this.amount.value = String(minutes ? DEFAULT_MINUTES : DEFAULT_WINDOWS);
+      // Minutes may be a fraction (the gateway takes any number > 0 and says so otherwise); windows are whole.
+      this.amount.step = minutes ? 'any' : '1';
+      this.amount.min = minutes ? '' : '1';
     });
     this.teach.addEventListener('click', () => {
       this.form.hidden = !this.form.hidden;
