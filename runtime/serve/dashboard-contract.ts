@@ -23,6 +23,7 @@
 //                                       → TeachInView | 400 (bad target; a classifier) | 401 | 404 | 409 (already learning)
 //   POST api/teach-in/cancel {device, model}
 //                                       → TeachInView | 401 | 404 (none learning)
+//   GET  api/teach-in/last?device&model → TeachInLastView (the newest teach-in of the pair that ended, from the log) | 400
 //
 // POSTs send `content-type: application/json` (a body of {} when there is nothing to say): any
 // other type is refused with 415, which keeps forms on other sites out.
@@ -204,4 +205,26 @@ export interface TeachInView {
 
 export interface TeachInListView {
   teachIns: TeachInView[];
+}
+
+/** A teach-in that has ended, as the log keeps it: how it ended and, for one that failed, why. */
+export interface TeachInEndedView {
+  state: 'active' | 'superseded' | 'cancelled' | 'failed';
+  /** Why it failed (the gateway's words), else null. */
+  reason: string | null;
+  /** Windows learned. */
+  windows: number;
+  targetWindows: number | null;
+  targetMinutes: number | null;
+  /** Who started it (a dashboard user, 'cli', a Node-RED node) and when; when it ended (wall time). */
+  startedBy: string | null;
+  startedMs: number;
+  endedMs: number | null;
+  /** The threshold it derived (active, superseded), else null. */
+  threshold: number | null;
+}
+
+export interface TeachInLastView {
+  /** null: the device's model has no teach-in that ended. */
+  last: TeachInEndedView | null;
 }

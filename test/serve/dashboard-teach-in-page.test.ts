@@ -1,9 +1,10 @@
 // Teach-in from the dashboard's page, in a real browser (Debian's Chromium through playwright-core)
 // against a real gateway in a child process: an embedded broker, a simulated plant of two healthy
 // machines, the anomaly detector and the classifier, a log on disk and a dashboard user. In order,
-// as an operator would: see no baseline, teach pump-1 from the form and watch it count and become
-// active with its own threshold, cancel one on fan-1 and one of 30 minutes over pump-1's baseline, see the classifier refused in the gateway's
-// words and a target below the minimum refused, and a start after the session ended starting
+// as an operator would: see no baseline; teach pump-1 from the form and watch it count and become
+// active with its own threshold; cancel one on fan-1, and one of 30 minutes over pump-1's baseline;
+// see a period too short fail with the gateway's reason, the classifier refused in the gateway's
+// words and a target below the minimum refused; and a start after the session ended start
 // nothing. teachIn.minWindows is lowered to 20 and the plant runs at twice real time, so a
 // 30-window teach-in takes about 3 s.
 import { writeFileSync } from 'node:fs';
@@ -58,10 +59,11 @@ function baselines(device: string): Array<{ model: string; state: string; starte
   }
 }
 
-/** Opens a line's form, sets how many windows (the default stays when null) and starts. */
-async function start(l: Locator, windows: number | null): Promise<void> {
+/** Opens a line's form, sets how many windows or minutes (the default stays when null) and starts. */
+async function start(l: Locator, amount: number | null, unit: 'windows' | 'minutes' = 'windows'): Promise<void> {
   await l.locator('.teach-in-open').click();
-  if (windows !== null) await l.locator('.teach-in-amount').fill(String(windows));
+  await l.locator('.teach-in-unit').selectOption(unit);
+  if (amount !== null) await l.locator('.teach-in-amount').fill(String(amount));
   await l.locator('.teach-in-start').click();
 }
 
@@ -172,6 +174,19 @@ describe('teach-in on the dashboard page in Chromium', () => {
     expect(baselines('pump-1').map((b) => b.state)).toEqual(['cancelled', 'active']);
   });
 
+  it('says why a period too short for a baseline failed, in the gateway\'s words', async () => {
+    // 0.05 min is 3 s of fan-1's data: about 15 windows, fewer than the 20 a baseline needs here.
+    const fan = line('fan-1');
+    await start(fan, 0.05, 'minutes');
+    const note = fan.locator('.teach-in-note');
+    await note.waitFor({ timeout: 10_000 });
+    const [row] = baselines('fan-1');
+    expect(row).toMatchObject({ state: 'failed', targetWindows: null, threshold: null });
+    expect(row.windows).toBeLessThan(20);
+    expect(await text(note)).toBe(`The last teach-in of fan-1 failed: ${row.windows} windows learned in 0.05 min, fewer than the 20 a baseline needs`);
+    await expect(fan.getAttribute('data-state')).resolves.toBe('none');
+  });
+
   it('shows the classifier\'s refusal and a too-small target as the gateway words them, and starts neither', async () => {
     const classifier = line('pump-1', 'fault-classifier');
     await start(classifier, 100);
@@ -190,7 +205,7 @@ describe('teach-in on the dashboard page in Chromium', () => {
     await start(fan, 5);
     await waitFor(async () => (await text(fan.locator('.teach-in-error'))) === 'teach-in: windows must be at least 20 (fewer say nothing of a high quantile), got 5', 5000, 'the minimum named');
     expect(baselines('pump-1').filter((b) => b.model === 'fault-classifier')).toEqual([]);
-    expect(baselines('fan-1')).toHaveLength(1);
+    expect(baselines('fan-1').map((b) => b.state)).toEqual(['failed', 'cancelled']);
   });
 
   it('starts nothing once the session has ended, and says why', async () => {
@@ -203,7 +218,7 @@ describe('teach-in on the dashboard page in Chromium', () => {
     await page.locator('#session button', { hasText: 'Log in' }).waitFor();
     await fan.locator('.teach-in-start').click();
     await waitFor(async () => /^Log in to start or cancel a teach-in/.test(await text(fan.locator('.teach-in-error'))), 5000, 'the page\'s own reason');
-    expect(baselines('fan-1')).toMatchObject([{ state: 'cancelled' }]);
+    expect(baselines('fan-1').map((b) => b.state)).toEqual(['failed', 'cancelled']);
     await expect(fan.getAttribute('data-state')).resolves.toBe('none');
   });
 
@@ -217,6 +232,9 @@ describe('teach-in on the dashboard page in Chromium', () => {
         m.describe({ device: 'press-2', model: 'm', state: 'active', threshold: 9.87, cardThreshold: null, baseline }),
         m.describe({ device: 'press-2', model: 'm', state: 'none', threshold: null, cardThreshold: null }),
         m.count(100000),
+        m.ended('press-2', { state: 'cancelled', reason: null, windows: 1234, targetWindows: 2000, targetMinutes: null, startedBy: 'cli', startedMs: 0, endedMs: 1, threshold: null }),
+        m.ended('press-2', { state: 'failed', reason: null, windows: 3, targetWindows: null, targetMinutes: 1, startedBy: null, startedMs: 0, endedMs: 1, threshold: null }),
+        String(m.ended('press-2', { state: 'active', reason: null, windows: 2000, targetWindows: 2000, targetMinutes: null, startedBy: null, startedMs: 0, endedMs: 1, threshold: 9 })),
       ];
     })`);
     expect(said).toEqual([
@@ -225,6 +243,9 @@ describe('teach-in on the dashboard page in Chromium', () => {
       'Baseline active: press-2\'s own threshold 9.87, from 2,000 healthy windows',
       'No baseline: the model\'s own rule applies',
       '100,000',
+      'The last teach-in of press-2 was cancelled after 1,234 windows (started by cli)',
+      'The last teach-in of press-2 failed: the gateway gave no reason',
+      'null',
     ]);
   });
 

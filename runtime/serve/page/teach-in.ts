@@ -3,8 +3,10 @@
 // learns. The server decides everything (which models it teaches, who may start, the target's
 // bounds): the page asks and shows its answer as it comes. States come from a poll of
 // api/teach-in, fast while a device learns (its count moves) and slow otherwise (a teach-in
-// started elsewhere, from the command line or Node-RED, shows within seconds).
-import type { TeachInListView, TeachInView } from '../dashboard-contract.js';
+// started elsewhere, from the command line or Node-RED, shows within seconds). A teach-in seen
+// learning that ends without a baseline (a period with too few windows, a cancel from elsewhere)
+// says how it ended, from the log (api/teach-in/last).
+import type { TeachInEndedView, TeachInLastView, TeachInListView, TeachInView } from '../dashboard-contract.js';
 import { ApiFailure, getJson, message, postJson } from './api.js';
 import { el, setText } from './dom.js';
 import * as format from './format.js';
@@ -42,6 +44,13 @@ export function describe(s: TeachInView, when: (ms: number) => string = format.t
   return s.cardThreshold !== null ? `No baseline: the model's threshold ${format.score(s.cardThreshold)} applies` : 'No baseline: the model\'s own rule applies';
 }
 
+/** How a teach-in ended without a baseline, or null for one that made one. */
+export function ended(device: string, last: TeachInEndedView): string | null {
+  if (last.state === 'failed') return `The last teach-in of ${device} failed: ${last.reason ?? 'the gateway gave no reason'}`;
+  if (last.state === 'cancelled') return `The last teach-in of ${device} was cancelled after ${count(last.windows)} windows${last.startedBy ? ` (started by ${last.startedBy})` : ''}`;
+  return null;
+}
+
 /** Why this session cannot start or cancel, or null when it may try (the server has the last word). */
 export function cannotAct(): string | null {
   const s = session();
@@ -59,6 +68,7 @@ class TeachInLine {
   private readonly amount = el('input', { type: 'number', class: 'teach-in-amount', min: 1, step: 1, value: DEFAULT_WINDOWS, required: true, 'aria-label': 'How many' });
   private readonly form: HTMLFormElement;
   private readonly error = el('p', { class: 'teach-in-error notice notice-error', role: 'alert', hidden: true });
+  private readonly note = el('p', { class: 'teach-in-note notice', role: 'status', hidden: true });
   status: TeachInView;
 
   constructor(
@@ -76,7 +86,7 @@ class TeachInLine {
       this.unit,
       el('button', { type: 'submit', class: 'primary teach-in-start' }, 'Start'),
     );
-    this.element = el('div', { class: 'teach-in', 'data-device': device, 'data-model': model, 'data-state': 'unknown' }, el('div', { class: 'teach-in-line' }, this.text, this.teach, this.cancel), this.form, this.error);
+    this.element = el('div', { class: 'teach-in', 'data-device': device, 'data-model': model, 'data-state': 'unknown' }, el('div', { class: 'teach-in-line' }, this.text, this.teach, this.cancel), this.form, this.error, this.note);
     this.unit.addEventListener('change', () => {
       const minutes = this.unit.value === 'minutes';
       this.amount.value = String(minutes ? DEFAULT_MINUTES : DEFAULT_WINDOWS);
@@ -110,6 +120,14 @@ class TeachInLine {
     this.teach.setAttribute('aria-expanded', String(!this.form.hidden));
   }
 
+  /** Says how the teach-in seen learning ended (nothing for one that made a baseline). */
+  ended(last: TeachInEndedView | null): void {
+    const text = last && this.status.state === 'none' ? ended(this.device, last) : null;
+    if (text === null) return;
+    this.note.textContent = text;
+    this.note.hidden = false;
+  }
+
   private fail(text: string): void {
     this.error.textContent = text;
     this.error.hidden = false;
@@ -117,6 +135,7 @@ class TeachInLine {
 
   private async act(action: 'start' | 'cancel', target: Record<string, number>): Promise<void> {
     this.error.hidden = true;
+    this.note.hidden = true;
     const why = cannotAct();
     if (why) return this.fail(why);
     const buttons = this.element.querySelectorAll('button');
@@ -124,7 +143,7 @@ class TeachInLine {
     try {
       const s = await postJson<TeachInView>(`api/teach-in/${action}`, { device: this.device, model: this.model, ...target });
       this.form.hidden = true;
-      this.owner.update(s);
+      this.owner.update(s, true);
     } catch (err) {
       // A session that ended meanwhile (another tab logged out, a restart): the header learns it too.
       if (err instanceof ApiFailure && err.status === 401) {
@@ -176,12 +195,15 @@ export class TeachIns {
     return line.element;
   }
 
-  /** A status the server answered (a poll, a start, a cancel). */
-  update(s: TeachInView): void {
+  /** A status the server answered: a poll, or (`own`) this page's start or cancel. */
+  update(s: TeachInView, own = false): void {
     const k = key(s.device, s.model);
+    const line = this.lines.get(k);
+    // Seen learning, now without a baseline, and not by this page's own Cancel.
+    if (!own && line && line.status.state === 'learning' && s.state === 'none') this.explain(line);
     if (s.state === 'none') this.known.delete(k);
     else this.known.set(k, s);
-    this.lines.get(k)?.show(s);
+    line?.show(s);
     this.changed(s);
     if (s.state === 'learning') this.schedule(LEARNING_POLL_MS);
   }
@@ -189,6 +211,16 @@ export class TeachIns {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+  }
+
+  private explain(line: TeachInLine): void {
+    const q = new URLSearchParams({ device: line.device, model: line.model });
+    getJson<TeachInLastView>(`api/teach-in/last?${q}`, undefined, true)
+      .then((v) => {
+        if (!this.closed) line.ended(v.last);
+      })
+      // Only a note: the line already says there is no baseline.
+      .catch(() => undefined);
   }
 
   private schedule(ms: number): void {
