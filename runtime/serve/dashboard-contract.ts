@@ -17,6 +17,13 @@
 //   GET  api/models                     → ModelsView
 //   GET  api/health                     → HealthView
 //   GET  api/live[?device]              → server-sent events: `results` (LivePoint[]), `alerts` (LiveAlert[])
+//   GET  api/teach-in[?device&model]    → TeachInListView (every device learning or with a baseline) | TeachInView (one)
+//                                         | 404 ApiError (teach-in not available here: inside Node-RED; model not served; device not seen)
+//   POST api/teach-in/start {device, model, windows | minutes}
+//                                       → TeachInView | 400 (bad target; a classifier) | 401 | 404 | 409 (already learning)
+//   POST api/teach-in/cancel {device, model}
+//                                       → TeachInView | 401 | 404 (none learning)
+//   GET  api/teach-in/last?device&model → TeachInLastView (the newest teach-in of the pair that ended, from the log) | 400
 //
 // POSTs send `content-type: application/json` (a body of {} when there is nothing to say): any
 // other type is refused with 415, which keeps forms on other sites out.
@@ -177,3 +184,47 @@ export interface LivePoint {
 
 /** One alert change as the live feed (event `alerts`) sends it (no id: the page reads api/alerts for that). */
 export type LiveAlert = Pick<AlertRecord, 'device' | 'model' | 'variant' | 'kind' | 'label' | 'score' | 'threshold' | 'message' | 'timeMs'>;
+
+/** A device's baseline for a model: none (the card's threshold applies), learning, or active (its own threshold). */
+export type BaselineState = 'learning' | 'active' | 'none';
+
+/** Where a device's teach-in stands (runtime/teachin's TeachInStatus, as JSON). */
+export interface TeachInView {
+  device: string;
+  model: string;
+  state: BaselineState;
+  /** The threshold the device's windows are judged by now: the baseline's when active, else the card's. */
+  threshold: number | null;
+  /** The card's threshold (or the pipeline's override), which applies without a baseline. */
+  cardThreshold: number | null;
+  /** While learning: windows learned so far and the target (windows, or minutes of data time from the first window). */
+  learning?: { windows: number; targetWindows: number | null; targetMinutes: number | null; startedMs: number; firstWindowMs: number | null };
+  /** The baseline in force (also while a new teach-in learns); activeSinceMs is wall time. */
+  baseline?: { threshold: number; windows: number; quantile: number; margin: number; median: number | null; maxScore: number | null; activeSinceMs: number | null };
+}
+
+export interface TeachInListView {
+  teachIns: TeachInView[];
+}
+
+/** A teach-in that has ended, as the log keeps it: how it ended and, for one that failed, why. */
+export interface TeachInEndedView {
+  state: 'active' | 'superseded' | 'cancelled' | 'failed';
+  /** Why it failed (the gateway's words), else null. */
+  reason: string | null;
+  /** Windows learned. */
+  windows: number;
+  targetWindows: number | null;
+  targetMinutes: number | null;
+  /** Who started it (a dashboard user, 'cli', a Node-RED node) and when; when it ended (wall time). */
+  startedBy: string | null;
+  startedMs: number;
+  endedMs: number | null;
+  /** The threshold it derived (active, superseded), else null. */
+  threshold: number | null;
+}
+
+export interface TeachInLastView {
+  /** null: the device's model has no teach-in that ended. */
+  last: TeachInEndedView | null;
+}

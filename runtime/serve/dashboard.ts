@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EdgeInferError } from '../errors';
 import { type AlertWrites, DashboardApi, alertId } from './api';
 import { type AuthMode, type AuthOptions, DashboardAuth, LOCAL_USER, SESSION_COOKIE, isLoopback, sessionToken } from './auth';
-import type { SessionView } from './dashboard-contract';
+import type { SessionView, TeachInLastView, TeachInView } from './dashboard-contract';
 import { LiveFeed, type LiveFeedOptions } from './live';
 import type { LogReader } from './log-reader';
 import type { ModelStatic } from './model-views';
@@ -15,10 +15,10 @@ import { PageFiles, defaultPageDir } from './static';
 
 /** Teach-in per device (runtime/teachin), for the gateway; absent: api/teach-in answers 404. */
 export interface TeachInAccess {
-  start(device: string, model: string, target: unknown, by: string | null): unknown;
-  cancel(device: string, model: string): unknown;
-  status(device: string, model: string): unknown;
-  list(): unknown[];
+  start(device: string, model: string, target: unknown, by: string | null): TeachInView;
+  cancel(device: string, model: string): TeachInView;
+  status(device: string, model: string): TeachInView;
+  list(): TeachInView[];
 }
 
 export interface DashboardOptions {
@@ -156,9 +156,10 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   }
 
   /**
-   * api/teach-in (GET: all, or ?device=&model= one), api/teach-in/start and api/teach-in/cancel
-   * (POST { device, model, windows | minutes }). Starting and cancelling change how a device is
-   * judged, so they need a logged-in user, as acknowledging an alert does.
+   * api/teach-in (GET: all, or ?device=&model= one), api/teach-in/last (GET ?device=&model=: the
+   * newest that ended, from the log), api/teach-in/start and api/teach-in/cancel (POST { device,
+   * model, windows | minutes }). Starting and cancelling change how a device is judged, so they
+   * need a logged-in user, as acknowledging an alert does.
    */
   async function teachIn(req: IncomingMessage, res: ServerResponse, name: string, query: URLSearchParams, user: string | null): Promise<void> {
     const t = o.teachIn;
@@ -173,7 +174,14 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       return sendJson(res, 200, t.status(device, model), headers);
     }
     const action = name.slice('teach-in/'.length);
-    if (action !== 'start' && action !== 'cancel') throw new ApiFailure(404, `api/${name}: no such route (teach-in/start, teach-in/cancel)`, 'E_NOT_FOUND');
+    if (action === 'last') {
+      if (method !== 'GET' && method !== 'HEAD') throw new ApiFailure(405, `api/${name}: expected GET, got ${method}`, 'E_ARGUMENT');
+      const device = query.get('device');
+      const model = query.get('model');
+      if (!device || !model) throw new ApiFailure(400, `api/${name}: expected device and model`, 'E_ARGUMENT');
+      return sendJson(res, 200, { last: await o.reader.query('lastTeachIn', device, model) } satisfies TeachInLastView, headers);
+    }
+    if (action !== 'start' && action !== 'cancel') throw new ApiFailure(404, `api/${name}: no such route (teach-in/start, teach-in/cancel, teach-in/last)`, 'E_NOT_FOUND');
     if (method !== 'POST') throw new ApiFailure(405, `api/${name}: expected POST, got ${method}`, 'E_ARGUMENT');
     const body = await readJson(req);
     if (user === null) throw new ApiFailure(401, `api/${name}: starting and cancelling a teach-in needs a logged-in user`);

@@ -1,6 +1,7 @@
 // The log's read queries on a connection of their own (read-only, in the log reader's worker):
 // the same checks and the same answers as ResultStore's read methods, without its writer.
 import type Database from 'better-sqlite3';
+import { EdgeInferError } from '../errors';
 import { StoreError } from '../store';
 import type { StoreCounts } from '../store';
 // Not in runtime/store's index: the read side needs the store's own statements and argument
@@ -9,6 +10,7 @@ import { Queries } from '../store/queries';
 import { LogReads } from '../store/reads';
 import { SCHEMA_VERSION, schemaVersion } from '../store/schema';
 import { TABLE_OF } from '../store/tallies';
+import type { TeachInEndedView } from './dashboard-contract';
 
 /** The connection, when its file is at this code's schema version. */
 function migrated(db: Database.Database): Database.Database {
@@ -20,6 +22,8 @@ function migrated(db: Database.Database): Database.Database {
 }
 
 export class LogQueries extends LogReads {
+  private lastEnded: Database.Statement | undefined;
+
   /** `db` is open on the log (read-only is enough); a file the gateway has not migrated is refused. */
   constructor(private readonly db: Database.Database) {
     super(new Queries(migrated(db)));
@@ -39,8 +43,22 @@ export class LogQueries extends LogReads {
       return out;
     })();
   }
+
+  /**
+   * The newest teach-in of a device's model that has ended (active, superseded, cancelled,
+   * failed), or null: the dashboard says with it why a teach-in it saw learning ended without a
+   * baseline (a period that gave too few windows, a cancel from elsewhere). The teach-in's own
+   * state (runtime/teachin) keeps only what learns and what is active.
+   */
+  lastTeachIn(device: string, model: string): TeachInEndedView | null {
+    if (typeof device !== 'string' || device === '') throw new EdgeInferError('E_ARGUMENT', `lastTeachIn: device: expected a name, got ${JSON.stringify(device) ?? String(device)}`);
+    if (typeof model !== 'string' || model === '') throw new EdgeInferError('E_ARGUMENT', `lastTeachIn: model: expected a name, got ${JSON.stringify(model) ?? String(model)}`);
+    this.lastEnded ??= this.db.prepare(`SELECT state, reason, windows, target_windows AS targetWindows, target_minutes AS targetMinutes, started_by AS startedBy,
+      started_ms AS startedMs, ended_ms AS endedMs, threshold FROM baselines WHERE device = ? AND model = ? AND state <> 'learning' ORDER BY id DESC LIMIT 1`);
+    return (this.lastEnded.get(device, model) as TeachInEndedView | undefined) ?? null;
+  }
 }
 
 /** The queries a log reader answers, by name. */
-export const LOG_QUERIES = ['latestPerDevice', 'series', 'chart', 'aggregates', 'alerts', 'modelStats', 'agreement', 'deadLetters', 'windows', 'counts'] as const;
+export const LOG_QUERIES = ['latestPerDevice', 'series', 'chart', 'aggregates', 'alerts', 'modelStats', 'agreement', 'deadLetters', 'windows', 'counts', 'lastTeachIn'] as const;
 export type LogQueryName = (typeof LOG_QUERIES)[number];

@@ -4,7 +4,6 @@
 // run in order on one gateway, as an operator would: log in, watch the machines, see the fan turn
 // to fault, acknowledge its alert, open its day, restart the gateway and find the day still there,
 // then the same page on a phone, in dark and light. The README's screenshots are taken here.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
@@ -13,7 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../../runtime/gateway/config';
 import { packageRoot } from '../../runtime/paths';
-import { launchBrowser, openPage, overflowsSideways } from '../helpers/browser';
+import { buildPageIfStale, launchBrowser, openPage, overflowsSideways } from '../helpers/browser';
 import { freePort } from '../helpers/brokers';
 import { ChildGateway, tempDir, waitFor } from '../helpers/gateway';
 
@@ -75,9 +74,8 @@ async function backgroundLevel(page: Page): Promise<number> {
 }
 
 beforeAll(async () => {
-  // The gateway serves the built page (dist/runtime/serve/page): build this version of it.
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.page.json'], { cwd: ROOT, stdio: 'inherit' });
-  execFileSync(process.execPath, ['scripts/copy-page.js'], { cwd: ROOT, stdio: 'inherit' });
+  // The gateway serves the built page (dist/runtime/serve/page): this version of it.
+  buildPageIfStale();
   const dir = tempDir('edge-infer-dashboard-');
   const plantFile = path.join(dir, 'plant.json');
   writeFileSync(plantFile, JSON.stringify(PLANT));

@@ -62,7 +62,14 @@ describe('api/teach-in', () => {
     expect((await request(port, 'GET', '/api/teach-in/start', { headers: { cookie } })).status).toBe(405);
     expect((await request(port, 'POST', '/api/teach-in/stop', { body: start, headers: { cookie } })).status).toBe(404);
     expect(await request(port, 'POST', '/api/teach-in/start', { body: start, headers: { cookie } })).toMatchObject({ status: 409 });
+    expect((await request(port, 'GET', '/api/teach-in/last?device=press-1&model=vibration-anomaly', { headers: { cookie } })).json()).toEqual({ last: null });
     expect((await request(port, 'POST', '/api/teach-in/cancel', { body: start, headers: { cookie } })).json()).toMatchObject({ state: 'none' });
+    // How the last one ended, from the log: the page says it when a teach-in it saw learning ends without a baseline.
+    const last = await request(port, 'GET', '/api/teach-in/last?device=press-1&model=vibration-anomaly', { headers: { cookie } });
+    expect(last.json()).toMatchObject({ last: { state: 'cancelled', startedBy: 'alice', targetWindows: 500, windows: 0, reason: null, threshold: null } });
+    expect(await request(port, 'GET', '/api/teach-in/last?device=press-1', { headers: { cookie } })).toMatchObject({ status: 400, text: JSON.stringify({ error: 'api/teach-in/last: expected device and model', code: 'E_ARGUMENT' }) });
+    expect((await request(port, 'POST', '/api/teach-in/last?device=press-1&model=vibration-anomaly', { body: {}, headers: { cookie } })).status).toBe(405);
+    expect((await request(port, 'GET', '/api/teach-in/last?device=press-1&model=vibration-anomaly')).status).toBe(401);
     expect(await request(port, 'POST', '/api/teach-in/start', { body: { ...start, windows: 'lots' }, headers: { cookie } })).toMatchObject({ status: 400, text: JSON.stringify({ error: 'teach-in: windows must be a whole number ≥ 1, got "lots"', code: 'E_ARGUMENT' }) });
     expect((await request(port, 'POST', '/api/teach-in/start', { body: '[1]', headers: { cookie } })).status).toBe(400);
     // The command line logs in with --user, the password on stdin; a wrong one: one line and exit 1.

@@ -106,7 +106,8 @@ describe('LogReader: answers', () => {
       expect(read, `${name}(${JSON.stringify(args)})`).toEqual(own);
       asked.add(name);
     }
-    expect([...asked].sort()).toEqual([...LOG_QUERIES].sort());
+    // lastTeachIn is the reader's own (the store keeps no such read): below.
+    expect([...asked, 'lastTeachIn'].sort()).toEqual([...LOG_QUERIES].sort());
     // The new queries answer something to compare, not empty lists.
     expect(await reader.query('alerts', { active: true })).toHaveLength(1);
     expect(await reader.query('agreement', { sinceMs: T0 })).toEqual([{ model: 'vibration-anomaly', variant: 'int8', reference: 'fp32', windows: 50, agree: 49 }]);
@@ -151,13 +152,38 @@ describe('LogReader: answers', () => {
     expect(await reader.query('counts')).toEqual(store.counts()); // and it keeps answering
   });
 
+  it('should answer the newest teach-in of a device\'s model that ended, as the store wrote it, and name a bad argument', async () => {
+    const store = await smallLog();
+    const reader = await openReader({ path: store.path });
+    const baselines = store.baselines();
+    expect(await reader.query('lastTeachIn', 'press-1', 'vibration-anomaly')).toBeNull();
+    const rule = { device: 'press-1', model: 'vibration-anomaly', startedBy: 'otto', targetWindows: null, targetMinutes: 0.5, quantile: 0.999, margin: 1, cardThreshold: 0.8 };
+    const failed = baselines.start({ ...rule, startedMs: T0 });
+    baselines.ended(failed.id, 'failed', 12, T0 + 40_000, '12 windows learned in 0.5 min, fewer than the 100 a baseline needs');
+    // One still learning is not one that ended; another device's is not this one's.
+    baselines.start({ ...rule, startedMs: T0 + 50_000 });
+    const other = baselines.start({ ...rule, device: 'press-2', startedMs: T0 + 60_000 });
+    baselines.ended(other.id, 'cancelled', 3, T0 + 61_000, null);
+    expect(await reader.query('lastTeachIn', 'press-1', 'vibration-anomaly')).toEqual({
+      state: 'failed', reason: '12 windows learned in 0.5 min, fewer than the 100 a baseline needs', windows: 12, targetWindows: null, targetMinutes: 0.5, startedBy: 'otto', startedMs: T0, endedMs: T0 + 40_000, threshold: null,
+    });
+    expect(await reader.query('lastTeachIn', 'press-2', 'vibration-anomaly')).toMatchObject({ state: 'cancelled', windows: 3 });
+    for (const [device, model, message] of [
+      ['', 'vibration-anomaly', 'lastTeachIn: device: expected a name, got ""'],
+      ['press-1', 42, 'lastTeachIn: model: expected a name, got 42'],
+    ] as const) {
+      const err = await rejection(reader.query('lastTeachIn', device, model as string));
+      expect({ code: err.code, message: err.message }).toEqual({ code: 'E_ARGUMENT', message });
+    }
+  });
+
   it('should refuse an unknown query by name, listing the ones it answers', async () => {
     const store = await smallLog();
     const reader = await openReader({ path: store.path });
     for (const name of ['dropTable', 'outboxPeek', 'commit', 'constructor']) {
       const err = await rejection(reader.query(name as 'counts'));
       expect(err.code).toBe('E_ARGUMENT');
-      expect(err.message).toBe(`query: expected one of latestPerDevice, series, chart, aggregates, alerts, modelStats, agreement, deadLetters, windows, counts, got '${name}'`);
+      expect(err.message).toBe(`query: expected one of latestPerDevice, series, chart, aggregates, alerts, modelStats, agreement, deadLetters, windows, counts, lastTeachIn, got '${name}'`);
     }
   });
 

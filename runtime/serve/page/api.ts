@@ -31,9 +31,10 @@ export function onLoginNeeded(then: () => void): void {
   loginNeeded = then;
 }
 
-export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+/** A GET; a 401 opens the login form unless `quiet` (a background poll that shows the 401 itself instead). */
+export async function getJson<T>(path: string, signal?: AbortSignal, quiet = false): Promise<T> {
   const res = await fetch(path, { headers: { accept: 'application/json' }, credentials: 'same-origin', signal });
-  if (res.status === 401) loginNeeded?.();
+  if (res.status === 401 && !quiet) loginNeeded?.();
   return answer<T>(res, path);
 }
 

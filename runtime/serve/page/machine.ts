@@ -2,7 +2,7 @@
 // a spike shows, the mean, the threshold line), its class over time for classifiers, and the main
 // channel's RMS. The range picker offers 15 min … 30 days and a custom from/to; dragging across a
 // chart zooms in (the server answers with finer buckets) and Back returns. A range that ends now
-// follows live points; any other closes the live feed.
+// follows live points; any other closes the live feed. Each model's teach-in shows under its title.
 import type { ChartView, MachineView, OverviewView } from '../dashboard-contract.js';
 import { getJson, isAbort, message } from './api.js';
 import { SeriesChart } from './chart.js';
@@ -11,6 +11,7 @@ import * as format from './format.js';
 import { type LiveFeed, openLive } from './live.js';
 import { stateBadge } from './overview.js';
 import { PRESETS, type Range, pointsFor } from './ranges.js';
+import { TeachIns } from './teach-in.js';
 import type { View } from './types.js';
 
 /** A live RMS chart fed by a server whose live points carry no RMS reads the log this often. */
@@ -48,6 +49,7 @@ export class MachinePage implements View {
   /** The live points carry the RMS (the RMS chart needs no polling). */
   private rmsLive = false;
   private closed = false;
+  private readonly teachIns = new TeachIns();
 
   constructor(
     private readonly device: string,
@@ -119,6 +121,7 @@ export class MachinePage implements View {
     this.closed = true;
     this.requests?.abort();
     this.stopLive();
+    this.teachIns.close();
     for (const c of this.charts) c.chart.destroy();
     this.charts = [];
   }
@@ -154,7 +157,7 @@ export class MachinePage implements View {
     const onZoom = (fromMs: number, toMs: number): void => this.zoom(fromMs, toMs);
     this.body.replaceChildren();
     for (const mm of m.models) {
-      const section = el('section', { class: 'model-charts', 'data-model': mm.model }, el('h2', {}, mm.title, ' ', el('span', { class: 'variant' }, mm.variant)));
+      const section = el('section', { class: 'model-charts', 'data-model': mm.model }, el('h2', {}, mm.title, ' ', el('span', { class: 'variant' }, mm.variant)), this.teachIns.line(m.device, mm.model, mm.threshold));
       const score = new SeriesChart({ kind: 'score', device: m.device, model: mm.model, title: mm.threshold !== null ? `Score (threshold ${format.score(mm.threshold)})` : 'Score', syncKey, onZoom, measure: true });
       section.append(score.element);
       this.charts.push({ chart: score, model: mm.model, field: 'score' });

@@ -1,6 +1,6 @@
 // The plant at a glance: a card per machine with its state (colour and word), and per model its
-// latest score against the threshold, its class, its variant and how long ago. Faulty machines
-// come first. Scores move live from api/live; an alert change reads the overview again, since a
+// latest score against the threshold (the device's own once a teach-in made one), its class, its
+// variant, how long ago, and its teach-in. Faulty machines come first. Scores move live from api/live; an alert change reads the overview again, since a
 // machine's state is the server's to decide.
 import type { MachineModelView, MachineState, MachineView, OverviewView } from '../dashboard-contract.js';
 import { ackedText, actOn } from './alert-actions.js';
@@ -10,6 +10,7 @@ import * as format from './format.js';
 import { nextFrame } from './frame.js';
 import { openLive } from './live.js';
 import * as stats from './stats.js';
+import { TeachIns } from './teach-in.js';
 import type { LivePoint, View } from './types.js';
 
 const RANK: Record<MachineState, number> = { fault: 0, warning: 1, normal: 2 };
@@ -30,6 +31,7 @@ interface Row {
   fill: HTMLElement;
   bar: HTMLElement;
   score: HTMLElement;
+  threshold: HTMLElement | null;
   cls: HTMLElement | null;
   ago: HTMLElement;
   variant: HTMLElement;
@@ -56,6 +58,13 @@ export class OverviewPage implements View {
   private unknownAskedMs = 0;
   private closed = false;
   private readonly apply = (): void => this.applyPoints();
+  /** A baseline's threshold replaces the card's on the device's bar. */
+  private readonly teachIns = new TeachIns((s) => {
+    const row = this.rows.get(`${s.device}\u0000${s.model}`);
+    if (!row || s.threshold === row.model.threshold) return;
+    row.model.threshold = s.threshold;
+    this.paint(row);
+  });
 
   constructor() {
     this.element.append(el('h1', { id: 'overview-title' }, 'Plant overview'), this.summary, this.grid);
@@ -77,6 +86,7 @@ export class OverviewPage implements View {
   close(): void {
     this.closed = true;
     this.live.close();
+    this.teachIns.close();
     clearInterval(this.tick);
   }
 
@@ -134,16 +144,19 @@ export class OverviewPage implements View {
     const cls = m.task === 'classification' ? el('span', { class: 'class' }) : null;
     const ago = el('span', { class: 'ago' });
     const variant = el('span', { class: 'variant' }, m.variant);
+    const threshold = m.threshold !== null ? el('span', { class: 'threshold' }) : null;
     const element = el(
       'li',
       { class: 'model', 'data-model': m.model },
       el('div', { class: 'model-head' }, el('span', { class: 'model-title' }, m.title), variant),
-      el('div', { class: 'score-line' }, bar, score, m.threshold !== null ? el('span', { class: 'threshold' }, `/ ${format.score(m.threshold)}`) : null),
+      el('div', { class: 'score-line' }, bar, score, threshold),
       el('div', { class: 'model-foot' }, cls ? el('span', {}, el('span', { class: 'muted' }, 'class '), cls) : el('span', {}), ago),
     );
     if (m.activeAlert) element.append(this.alertLine(m));
-    const row: Row = { element, model: { ...m }, fill, bar, score, cls, ago, variant };
+    const row: Row = { element, model: { ...m }, fill, bar, score, threshold, cls, ago, variant };
     this.rows.set(`${device}\u0000${m.model}`, row);
+    // After the row is known: a baseline already active moves its threshold at once.
+    element.append(this.teachIns.line(device, m.model, m.threshold));
     this.paint(row);
     return element;
   }
@@ -198,6 +211,7 @@ export class OverviewPage implements View {
     row.bar.classList.toggle('over', m.anomaly);
     row.bar.setAttribute('aria-label', `score ${format.score(m.score)}${m.threshold !== null ? ` of threshold ${format.score(m.threshold)}` : ''}`);
     setText(row.score, format.score(m.score));
+    if (row.threshold) setText(row.threshold, `/ ${format.score(m.threshold)}`);
     if (row.cls) setText(row.cls, m.label ?? '–');
     setText(row.variant, m.variant);
     setText(row.ago, format.ago(m.timeMs, this.now()));
