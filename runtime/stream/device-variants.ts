@@ -30,6 +30,16 @@ interface Held {
   readonly rolledBack: (reason: string) => void;
 }
 
+/**
+ * The first window of a batch the model failed while running (E_RUN: a session reports a run that
+ * failed per window, not as a throw), named; null when none did. A window refused for its input
+ * (E_INPUT_*) is the window's fault, not the variant's.
+ */
+export function runFailure(outcomes: readonly WindowOutcome[]): string | null {
+  for (const [i, o] of outcomes.entries()) if (!o.ok && o.error.code === 'E_RUN') return `it failed window ${i} of a batch: ${o.error.message}`;
+  return null;
+}
+
 export class DeviceVariants {
   private readonly held = new Map<string, Held>();
   private closed = false;
@@ -102,7 +112,7 @@ export class DeviceVariants {
     const h = this.held.get(ran.device);
     // Cleared or replaced while it ran: its results stand (they are the variant's), nothing to judge.
     if (!h || h.serving !== ran) return false;
-    const problem = 'error' in result ? `it failed a batch: ${result.error instanceof Error ? result.error.message : String(result.error)}` : nonFiniteOutput(result.outcomes, this.outputTensor);
+    const problem = 'error' in result ? `it failed a batch: ${result.error instanceof Error ? result.error.message : String(result.error)}` : (runFailure(result.outcomes) ?? nonFiniteOutput(result.outcomes, this.outputTensor));
     if (problem === null) {
       if (h.probation > 0) h.probation--;
       return false;
