@@ -4,7 +4,7 @@
 // own variant again; clearing goes back to the shared one; bad folders are refused with one line
 // and change nothing. A device variant that throws at run time is rolled back without losing a
 // window (tiny speed models: the throw is an out-of-range Gather).
-import { copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import bcrypt from 'bcryptjs';
 import type { MqttClient } from 'mqtt';
@@ -254,6 +254,8 @@ describe('a device variant that throws at run time', () => {
           engine: { backend: 'wasm', threads: 1 },
           scheduler: { maxBatch: 8, maxWaitMs: 20, maxQueue: 64, policy: 'pause' },
           deviceModels: { max: 1, healthBatches: 2 },
+          // On a worker thread: the device's session is loaded there from its file, as the shared one.
+          workers: 1,
           pipelines: [{ name: 'speed', topic: 'plant/{device}/speed', decoder: { kind: 'json', channels: ['speed'] }, model: 'speed-anomaly' }],
         },
         'rollback config',
@@ -315,5 +317,24 @@ describe('a device variant that throws at run time', () => {
     const bad = await cli('device-model', 'set', '--url', url, '--device', 'fan-1', '--model', 'speed-anomaly', '--dir', path.join(own, 'missing'));
     expect(bad.code).toBe(1);
     expectOneLine(bad.err, /^edge-infer: device-model set: device-model set: folder .+missing: expected a models directory, it does not exist$/);
+  });
+
+  it('should serve the shared variant after a restart that finds a device\'s folder gone, logged rolled back with why', async () => {
+    const own = modelsDir([{ card: { ...speedCard('speed-anomaly', { task: 'anomaly' }), output: { tensor: 'y', score: 'first output value', unit: '-', threshold: 2 } }, onnx: tableModel() }]);
+    await gateway!.setDeviceModel('fan-1', 'speed-anomaly', own);
+    const config = gateway!.config;
+    const reports: string[] = [];
+    await gateway!.stop();
+    rmSync(own, { recursive: true });
+    gateway = new Gateway(config, (err) => reports.push(err instanceof Error ? err.message : String(err)));
+    await gateway.start();
+    const fan1 = gateway.deviceModels().find((r) => r.device === 'fan-1')!;
+    expect(fan1).toMatchObject({ state: 'rolled-back', threshold: null });
+    expect(fan1.reason).toMatch(/^fan-1 \(speed-anomaly\): its own model was not served again after the restart: restart: folder .+: expected a models directory, it does not exist$/);
+    expect(reports).toContain(fan1.reason);
+    const before = (await gateway.log.latestPerDevice({ model: 'speed-anomaly' })).length;
+    await publish(pub!, 'plant/fan-1/speed', JSON.stringify({ speed: 12 }));
+    await waitFor(() => gateway!.log.latestPerDevice({ model: 'speed-anomaly' }).find((r) => r.device === 'fan-1' && Math.abs(r.score - Math.log(10)) < 1e-5), 10_000, 'the shared result of fan-1');
+    expect(before).toBe(2);
   });
 });
