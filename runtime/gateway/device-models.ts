@@ -105,16 +105,16 @@ export class DeviceModelManager {
    * once it passes the checks; anything wrong throws one line (E_ARGUMENT: the request or the
    * folder; E_NOT_FOUND: no such model served; E_CONFLICT: too many devices) and nothing changes.
    */
-  set(device: unknown, model: unknown, folder: unknown): Promise<DeviceModelStatus> {
+  async set(device: unknown, model: unknown, folder: unknown): Promise<DeviceModelStatus> {
     const what = 'device-model set';
     const d = name('device', device, what);
     const m = name('model', model, what);
-    if (typeof folder !== 'string' || folder.trim() === '') return Promise.reject(new EdgeInferError('E_ARGUMENT', `${what}: folder: expected the device's model folder, got ${JSON.stringify(folder) ?? 'none'}`));
+    if (typeof folder !== 'string' || folder.trim() === '') throw new EdgeInferError('E_ARGUMENT', `${what}: folder: expected the device's model folder, got ${JSON.stringify(folder) ?? 'none'}`);
     return this.next(() => this.serve(d, m, folder, what));
   }
 
   /** Serves `device` from the shared variant again. E_NOT_FOUND when it had no model of its own. */
-  clear(device: unknown, model: unknown): Promise<DeviceModelStatus> {
+  async clear(device: unknown, model: unknown): Promise<DeviceModelStatus> {
     const what = 'device-model clear';
     const d = name('device', device, what);
     const m = name('model', model, what);

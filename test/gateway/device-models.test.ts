@@ -262,7 +262,12 @@ describe('a device variant that throws at run time', () => {
       ),
       (err) => reports.push(err instanceof Error ? err.message : String(err)),
     );
+    // Before the start there is nothing to set: said in one line, as a rejection.
+    await expect(gateway.setDeviceModel('fan-1', 'speed-anomaly', own)).rejects.toThrow('device-model set: the gateway is not running');
+    await expect(gateway.clearDeviceModel('fan-1', 'speed-anomaly')).rejects.toThrow('device-model clear: the gateway is not running');
+    expect(() => gateway!.deviceModels()).toThrow('device-model list: the gateway is not running');
     await gateway.start();
+    await expect(gateway.setDeviceModel(' ', 'speed-anomaly', own)).rejects.toThrow('device-model set: device: expected a name, got " "');
     const results: Array<{ device: string; score: number; threshold: number; modelSha256?: string }> = [];
     sub = await client(broker.url);
     sub.on('message', (_t, payload) => results.push(JSON.parse(String(payload))));
