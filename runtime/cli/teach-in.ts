@@ -25,7 +25,7 @@ function numberOption(name: string, text: string | undefined, whole: boolean): n
 }
 
 /** A route under the gateway's address; --url named when it is not an http(s) address. */
-function urlOf(base: string, route: string): URL {
+export function urlOf(base: string, route: string): URL {
   let u: URL;
   try {
     u = new URL(route, base.endsWith('/') ? base : `${base}/`);
@@ -37,7 +37,7 @@ function urlOf(base: string, route: string): URL {
 }
 
 /** One request to the gateway; its error answer becomes one line naming the action. */
-async function call(o: TeachInOptions, what: string, route: string, init: RequestInit = {}): Promise<unknown> {
+export async function call(o: TeachInOptions, what: string, route: string, init: RequestInit = {}): Promise<unknown> {
   let res: Response;
   const url = urlOf(o.url, route);
   try {
@@ -59,7 +59,7 @@ async function call(o: TeachInOptions, what: string, route: string, init: Reques
 }
 
 /** The session cookie of a login, when --user is given. */
-async function login(o: TeachInOptions, what: string): Promise<Record<string, string>> {
+export async function login(o: TeachInOptions, what: string): Promise<Record<string, string>> {
   if (o.user === undefined) return {};
   const url = urlOf(o.url, 'api/login');
   const password = await readPassword(process.stdin, process.stderr);

@@ -263,6 +263,18 @@ export const GatewayConfigSchema = z
       .strict()
       .refine((t) => t.maxWindows >= t.minWindows, { message: 'maxWindows must be at least minWindows', path: ['maxWindows'] })
       .default({ quantile: 0.999, margin: 1, minWindows: 100, maxWindows: 100_000 }),
+    /**
+     * Per-device model variants (a device's own model folder, set through the gateway's API): the
+     * most devices one model may serve so (one session each), and the healthy batches a device
+     * variant serves on probation.
+     */
+    deviceModels: z
+      .object({
+        max: z.number().int().min(1).max(1024).default(32),
+        healthBatches: z.number().int().min(1).max(1000).default(3),
+      })
+      .strict()
+      .default({ max: 32, healthBatches: 3 }),
     /** Model hot-swap (absent: the models served are the ones picked at start). */
     modelUpdates: ModelUpdatesSchema.optional(),
     pipelines: z.array(PipelineSchema).min(1, 'expected at least one pipeline'),

@@ -28,6 +28,7 @@ import { TeachIn } from '../teachin';
 import { OutboxPublisher } from '../stream/publisher';
 import { WorkerPool, defaultWorkers } from '../stream/pool';
 import { type GatewayConfig, logWriting } from './config';
+import { DeviceModelManager, type DeviceModelStatus } from './device-models';
 
 /** How long a stop waits for the pipelines' last commits before it gives them up. */
 const STOP_COMMITS_WITHIN_MS = 10_000;
@@ -96,6 +97,8 @@ export class Gateway extends EventEmitter {
   private dashboard: Dashboard | undefined;
   /** Per-device baselines (runtime/teachin); undefined before start. */
   teachIn: TeachIn | undefined;
+  /** Per-device model variants (device-models.ts); undefined before start. */
+  private deviceModelManager: DeviceModelManager | undefined;
   private broker: { url: string; close(): Promise<void> } | undefined;
   private readonly sessions: ModelSession[] = [];
   /** Feature transforms and inference off the main thread (config workers > 0). */
@@ -213,7 +216,7 @@ export class Gateway extends EventEmitter {
       for (const [i, p] of c.pipelines.entries()) {
         try {
           const pipeline = new Pipeline(
-            { ...p, recordEvery: p.recordEvery ?? writing.recordEvery, scheduler: { ...(p.scheduler ?? c.scheduler), maxDelivering: writing.maxDelivering }, inboundKeys: redeliveries, workers: this.workerPool, teachIn },
+            { ...p, recordEvery: p.recordEvery ?? writing.recordEvery, scheduler: { ...(p.scheduler ?? c.scheduler), maxDelivering: writing.maxDelivering }, inboundKeys: redeliveries, workers: this.workerPool, teachIn, maxDeviceVariants: c.deviceModels.max },
             variants[i],
             this.sessions[i],
             this.store,
@@ -228,6 +231,19 @@ export class Gateway extends EventEmitter {
           throw this.pipelineError(i, undefined, err);
         }
       }
+      // Devices given models of their own are served them again before the replay: the windows a
+      // previous run journaled run on the variant that would have served them.
+      const engine = c.engine;
+      this.deviceModelManager = new DeviceModelManager({
+        pipelines: this.pipelines,
+        store,
+        policyOf: (p) => c.pipelines[this.pipelines.indexOf(p)].variant,
+        load: (entry, p, device) => ModelSession.load(entry.file, { backend: engine.backend, threads: engine.threads, name: `${p.name} (${entry.id} ${entry.variant} of ${device})`, ...loadOptionsFor(entry.precision, engine.weights) }),
+        healthBatches: c.deviceModels.healthBatches,
+        report: (err) => this.report(err),
+      });
+      await this.deviceModelManager.restore();
+      const deviceModels = this.deviceModelManager;
       for (const p of this.pipelines) {
         const n = await p.replay();
         const skipped = p.replaySkipped ? ` (${p.replaySkipped} window(s) not logged again: the log had them)` : '';
@@ -348,6 +364,11 @@ export class Gateway extends EventEmitter {
         health: () => this.health(),
         auth: { users: c.http.users, listen: c.http.host },
         host: 'gateway',
+        deviceModels: {
+          set: (device, model, folder) => deviceModels.set(device, model, folder),
+          clear: (device, model) => deviceModels.clear(device, model),
+          list: () => deviceModels.list(),
+        },
         teachIn: {
           start: (device, model, target, by) => teachIn.start(device, model, target, by),
           cancel: (device, model) => teachIn.cancel(device, model),
@@ -473,6 +494,28 @@ export class Gateway extends EventEmitter {
     }
   }
 
+  /**
+   * Serves `device`'s windows of `model` from its own model folder (the registry's layout: the
+   * fine-tune's output), once the folder passes the checks; logged, and served again after a
+   * restart. Rejects with one line when anything is wrong, and nothing changes.
+   */
+  setDeviceModel(device: string, model: string, folder: string): Promise<DeviceModelStatus> {
+    if (!this.deviceModelManager) return Promise.reject(new EdgeInferError('E_ARGUMENT', 'device-model set: the gateway is not running'));
+    return this.deviceModelManager.set(device, model, folder);
+  }
+
+  /** Serves `device` from the shared variant of `model` again. */
+  clearDeviceModel(device: string, model: string): Promise<DeviceModelStatus> {
+    if (!this.deviceModelManager) return Promise.reject(new EdgeInferError('E_ARGUMENT', 'device-model clear: the gateway is not running'));
+    return this.deviceModelManager.clear(device, model);
+  }
+
+  /** Every device given a model of its own, with its state (active, rolled-back, cleared). */
+  deviceModels(): DeviceModelStatus[] {
+    if (!this.deviceModelManager) throw new EdgeInferError('E_ARGUMENT', 'device-model list: the gateway is not running');
+    return this.deviceModelManager.list();
+  }
+
   /** Where a browser on this machine opens the dashboard (http://host:port/); '' before start. */
   get dashboardUrl(): string {
     if (!this.http) return '';
@@ -540,6 +583,7 @@ export class Gateway extends EventEmitter {
     this.stopping ??= (async () => {
       await this.source?.stop();
       await this.hotSwap?.close();
+      this.deviceModelManager?.close();
       // Pipelines run and log what is queued; while the log cannot commit (a full disk, a lock held
       // elsewhere) that would wait without end, so after a bound the log closes, the units still
       // held back are given up (their messages stay journaled for the next start), and the rest
@@ -571,7 +615,7 @@ export class Gateway extends EventEmitter {
       await this.broker?.close();
       for (const s of this.sessions) await s.dispose();
       // Variants swapped in since the start (dispose is idempotent: the first ones are among them).
-      for (const p of this.pipelines) for (const s of p.slot.sessions()) await s.dispose();
+      for (const p of this.pipelines) for (const s of [...p.slot.sessions(), ...p.devices.sessions()]) await s.dispose();
       await this.workerPool?.close();
       await this.registry?.close();
       await this.store?.close();

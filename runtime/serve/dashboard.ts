@@ -21,6 +21,13 @@ export interface TeachInAccess {
   list(): TeachInView[];
 }
 
+/** Per-device model variants (runtime/gateway device-models), for the gateway; absent: api/device-models answers 404. */
+export interface DeviceModelAccess {
+  set(device: unknown, model: unknown, folder: unknown): Promise<unknown>;
+  clear(device: unknown, model: unknown): Promise<unknown>;
+  list(): unknown[];
+}
+
 export interface DashboardOptions {
   /** The log, read on its own thread. The caller opened it and closes it. */
   reader: LogReader;
@@ -47,6 +54,8 @@ export interface DashboardOptions {
   now?: () => number;
   /** Teach-in: its status to whoever may look, start and cancel to a logged-in user (as acknowledging an alert). */
   teachIn?: TeachInAccess;
+  /** A device's own model folder: the list to whoever may look, set and clear to a logged-in user. */
+  deviceModels?: DeviceModelAccess;
 }
 
 export interface Dashboard {
@@ -131,6 +140,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       return sendJson(res, 200, alert[2] === 'ack' ? await api.acknowledge(id, user) : await api.clear(id, user), headers);
     }
     if (name === 'teach-in' || name.startsWith('teach-in/')) return teachIn(req, res, name, query, user);
+    if (name === 'device-models' || name.startsWith('device-models/')) return deviceModels(req, res, name, user);
     switch (name) {
       case 'overview':
         allow('GET');
@@ -190,6 +200,28 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     if (typeof device !== 'string' || device === '') throw new ApiFailure(400, `device: expected a name, got ${JSON.stringify(device) ?? 'none'}`, 'E_ARGUMENT');
     if (typeof model !== 'string' || model === '') throw new ApiFailure(400, `model: expected a name, got ${JSON.stringify(model) ?? 'none'}`, 'E_ARGUMENT');
     const status = action === 'start' ? t.start(device, model, { windows: body.windows, minutes: body.minutes }, user) : t.cancel(device, model);
+    return sendJson(res, 200, status, headers);
+  }
+
+  /**
+   * api/device-models (GET: every device given a model of its own), api/device-models/set
+   * (POST { device, model, folder }) and api/device-models/clear (POST { device, model }). Setting
+   * and clearing change what judges a device, so they need a logged-in user, as a teach-in does.
+   */
+  async function deviceModels(req: IncomingMessage, res: ServerResponse, name: string, user: string | null): Promise<void> {
+    const d = o.deviceModels;
+    if (!d) throw new ApiFailure(404, `api/${name}: device models are not available here`, 'E_NOT_FOUND');
+    const method = req.method ?? 'GET';
+    if (name === 'device-models') {
+      if (method !== 'GET' && method !== 'HEAD') throw new ApiFailure(405, `api/${name}: expected GET, got ${method}`, 'E_ARGUMENT');
+      return sendJson(res, 200, { deviceModels: d.list() }, headers);
+    }
+    const action = name.slice('device-models/'.length);
+    if (action !== 'set' && action !== 'clear') throw new ApiFailure(404, `api/${name}: no such route (device-models/set, device-models/clear)`, 'E_NOT_FOUND');
+    if (method !== 'POST') throw new ApiFailure(405, `api/${name}: expected POST, got ${method}`, 'E_ARGUMENT');
+    const body = await readJson(req);
+    if (user === null) throw new ApiFailure(401, `api/${name}: setting and clearing a device's model needs a logged-in user`);
+    const status = action === 'set' ? await d.set(body.device, body.model, body.folder) : await d.clear(body.device, body.model);
     return sendJson(res, 200, status, headers);
   }
 

@@ -11,6 +11,8 @@ export type { SubscriptionGrants, SubscriptionGrant } from './grants';
 export type { Deliveries, Delivery } from './deliveries';
 export { BASELINE_STATES } from './baselines';
 export type { Baselines, BaselineRow, BaselineRowState } from './baselines';
+export { DEVICE_MODEL_STATES } from './device-models';
+export type { DeviceModels, DeviceModelRecord, DeviceModelRow, DeviceModelState } from './device-models';
 export { UPDATE_STATES } from './model-updates';
 export type { ModelUpdates, ModelUpdateRecord, ModelUpdateRow, UpdateState } from './model-updates';
 export { DEFAULTS as STORE_DEFAULTS, MIN_MAX_BYTES } from './options';

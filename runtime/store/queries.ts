@@ -21,6 +21,7 @@ interface ResultSql {
   message_keys: string;
   processed_ms: number | null;
   rms: number | null;
+  model_sha256?: string | null;
 }
 
 export interface AlertSql {
@@ -69,6 +70,8 @@ const resultRow = (r: ResultSql): ResultRow => ({
   messageKeys: JSON.parse(r.message_keys) as string[],
   processedMs: r.processed_ms ?? r.time_ms,
   rms: r.rms,
+  // Only a device's own variant says which (most rows are the shared variant's).
+  ...(r.model_sha256 ? { modelSha256: r.model_sha256 } : {}),
 });
 
 export const alertRow = (a: AlertSql): AlertRow => ({

@@ -324,6 +324,27 @@ CREATE TABLE baselines (
 CREATE INDEX baselines_device_model ON baselines (device, model, id);
 `;
 
+/**
+ * Per-device model variants: a device given a model folder of its own for one model id (the
+ * newest row of a pair is its state), and which device variant made each result (its ONNX
+ * sha256; null: the pipeline's shared variant). Numbered 14: 13 is taken by the fine-tune log.
+ */
+const V14 = `
+CREATE TABLE device_models (
+  id INTEGER PRIMARY KEY,
+  device TEXT NOT NULL,
+  model TEXT NOT NULL,
+  folder TEXT,
+  variant TEXT,
+  sha256 TEXT,
+  state TEXT NOT NULL CHECK (state IN ('active', 'rolled-back', 'cleared')),
+  since_ms INTEGER NOT NULL,
+  reason TEXT
+);
+CREATE INDEX device_models_pair ON device_models (device, model, id);
+ALTER TABLE results ADD COLUMN model_sha256 TEXT;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -337,6 +358,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 10, name: 'alert acknowledgements and clears; RMS of the main channel in results and rollups', up: (db) => db.exec(V10) },
   { version: 11, name: 'model hot-swap updates and their states', up: (db) => db.exec(V11) },
   { version: 12, name: 'teach-in baselines per device and model', up: (db) => db.exec(V12) },
+  { version: 14, name: 'per-device model variants; the device variant of each result', up: (db) => db.exec(V14) },
 ];
 
 /** The schema version this code writes. */
@@ -351,15 +373,17 @@ export function schemaVersion(db: Database.Database): number {
  * than the code is refused before anything is written to it.
  */
 export function migrate(db: Database.Database, file: string, migrations: readonly Migration[] = MIGRATIONS): { from: number; to: number } {
+  // Versions rise; a gap is one another branch has numbered (it lands before its successor).
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`migration ${i} has version ${m.version}: migrations are numbered 1, 2, 3, ... in order`);
+    const before = i === 0 ? 0 : migrations[i - 1].version;
+    if (!Number.isInteger(m.version) || m.version <= before) throw new Error(`migration ${i} has version ${m.version}: migrations are numbered upwards from 1, in order`);
   });
-  const latest = migrations.length;
+  const latest = migrations.length ? migrations[migrations.length - 1].version : 0;
   const from = schemaVersion(db);
   if (from > latest) {
     throw new StoreError('E_STORE_SCHEMA', `${file}: the database has schema version ${from}, newer than the ${latest} this edge-infer knows; upgrade edge-infer or use another file`);
   }
-  for (const m of migrations.slice(from)) {
+  for (const m of migrations.filter((x) => x.version > from)) {
     const apply = db.transaction(() => {
       m.up(db);
       db.pragma(`user_version = ${m.version}`);

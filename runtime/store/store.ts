@@ -9,6 +9,7 @@ import { type ResolvedOptions, resolveOptions } from './options';
 import { AlertMarks, checkMark } from './alert-marks';
 import { Deliveries, type DeliveryOp, DeliveryStatements } from './deliveries';
 import { Baselines } from './baselines';
+import { DeviceModels } from './device-models';
 import { ModelUpdates } from './model-updates';
 import { SubscriptionGrants } from './grants';
 import { IncomingMessages } from './incoming';
@@ -291,6 +292,12 @@ export class ResultStore {
   modelUpdates(): ModelUpdates {
     this.checkOpen('modelUpdates');
     return new ModelUpdates(this.db);
+  }
+
+  /** The log of per-device model variants: each device's own model folder per model (device_models, migration 14). */
+  deviceModels(): DeviceModels {
+    this.checkOpen('deviceModels');
+    return new DeviceModels(this.db);
   }
 
   /** The log of teach-ins: each device's baselines per model (baselines, migration 12). */

@@ -72,6 +72,8 @@ export interface ResultRecord {
   messageKeys: string[];
   /** RMS of the window's main channel (its first), in the channel's unit; for the dashboard's drill-down. */
   rms?: number | null;
+  /** The device's own variant that made it (its ONNX sha256); unset: the pipeline's shared variant. */
+  modelSha256?: string | null;
 }
 
 export interface AlertRecord {

@@ -170,8 +170,8 @@ export class BatchWriter {
   ) {
     this.problems = new Problems((err) => this.options.onError?.(err));
     this.insertResult = db.prepare(
-      `INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys, processed_ms, rms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO results (time_ms, device, model, variant, score, label, anomaly, outputs, latency_ms, window_start_ms, window_end_ms, message_keys, processed_ms, rms, model_sha256)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertStream = db.prepare('INSERT INTO result_streams (device, model) VALUES (?, ?) ON CONFLICT DO NOTHING');
     this.insertAlert = db.prepare('INSERT INTO alerts (time_ms, device, model, variant, kind, label, score, threshold, message, processed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
@@ -429,7 +429,7 @@ export class BatchWriter {
           if (rms !== null && (typeof rms !== 'number' || !Number.isFinite(rms))) throw new TypeError(`rms: expected a finite number or null, got ${String(rms)}`);
           this.insertResult.run(
             r.timeMs, r.device, r.model, r.variant, r.score, r.label ?? null, r.anomaly ? 1 : 0,
-            JSON.stringify(r.outputs), r.latencyMs, r.windowStartMs, r.windowEndMs, JSON.stringify(r.messageKeys), r.processedMs ?? now, rms,
+            JSON.stringify(r.outputs), r.latencyMs, r.windowStartMs, r.windowEndMs, JSON.stringify(r.messageKeys), r.processedMs ?? now, rms, r.modelSha256 ?? null,
           );
           const key = streamKey(r.device, r.model);
           d.rollups.add(key, r.device, r.model, r.timeMs, r.score, r.label ?? null, r.anomaly, rms);

@@ -68,23 +68,30 @@ export class Delivery {
     const unit: CommitUnit = { results: [], alerts: [], deadLetters: [], outbox: [], windows: [], cursors: [] };
     const { pipeline } = this.spec;
     const model = this.card.id;
-    for (const { window: w, outcome, variant: ran } of results) {
+    for (const { window: w, outcome, variant: ran, own } of results) {
       // The variant that ran this window's batch (a hot-swapped one), else the pipeline's.
       const variant = ran || this.spec.variant;
       let record: ResultRecord | undefined;
       let payload: string | undefined;
       let error: EdgeInferError | undefined;
-      // The device's own threshold once its teach-in is active; the card's (or the rule's) until then.
-      const judged = this.spec.teachIn?.judgedCard(this.card, w.device);
-      const card = judged?.card ?? this.card;
+      // A device's own variant is judged by its own card (its threshold was made for its scores);
+      // else the device's teach-in threshold once active; the card's (or the rule's) until then.
+      const judged = own ? undefined : this.spec.teachIn?.judgedCard(this.card, w.device);
+      const card = own?.card ?? judged?.card ?? this.card;
       if (outcome.ok) {
         this.metrics.inferences.inc({ pipeline, model, variant });
         try {
           const made = resultRecord(card, variant, w, outcome, nowMs);
           record = made.record;
-          payload = JSON.stringify(resultPayload(card, variant, record, made.probabilities, judged?.state));
-          // Learned after it was judged: the window that completes a teach-in is still judged by the threshold before it.
-          this.spec.teachIn?.learn(this.card, record);
+          const body = resultPayload(card, variant, record, made.probabilities, judged?.state);
+          if (own) {
+            record.modelSha256 = own.sha256;
+            body.modelSha256 = own.sha256;
+          }
+          payload = JSON.stringify(body);
+          // Learned after it was judged: the window that completes a teach-in is still judged by
+          // the threshold before it. A device variant's scores are not the shared model's: not learned.
+          if (!own) this.spec.teachIn?.learn(this.card, record);
         } catch (err) {
           error = isEdgeInferError(err) ? err : new EdgeInferError('E_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
         }

@@ -17,6 +17,7 @@ import { decodeMessage, topicDevice } from './decode';
 import { type Decoder, type DecoderConfig, createDecoder, parseSparkplugTopic } from './decoders';
 import { type AlertRule, Delivery } from './deliver';
 import { DeviceWindows, type ReadyWindow } from './device-windows';
+import { DEFAULT_MAX_DEVICE_VARIANTS, DeviceVariants } from './device-variants';
 import { type InboundMessage, Intake, type JournaledMessage } from './intake';
 import { MessageLedger } from './ledger';
 import { DevicePartition, type PartitionSpec } from './partition';
@@ -65,6 +66,8 @@ export interface PipelineSpec {
   devices?: { max: number; idleS: number; maxAheadS?: number };
   /** Per-device baselines (runtime/teachin), shared by the gateway's pipelines. */
   teachIn?: TeachIn;
+  /** Most devices with a model variant of their own (default 32): one session each. */
+  maxDeviceVariants?: number;
 }
 
 /** Least time between two rebirth requests to one Sparkplug edge node. */
@@ -85,6 +88,8 @@ export class Pipeline {
   readonly scheduler: Scheduler;
   /** The model variant served, swappable between batches (runtime/hotswap). */
   readonly slot: ModelSlot;
+  /** Devices served by model variants of their own (runtime/gateway device-models). */
+  readonly devices: DeviceVariants;
   /** The variant's card, with the operator's threshold when the alert rule sets one. */
   readonly card: ModelCard;
   readonly idleMs: number;
@@ -130,8 +135,9 @@ export class Pipeline {
     this.windows = new DeviceWindows(this.card, { window: spec.window, hop: spec.hop, maxGapS: spec.maxGapS, seqPerDevice: spec.decoder.kind !== 'sparkplug', maxDevices: devices.max, maxAheadS: devices.maxAheadS, deferFeatures: spec.workers !== undefined });
     // Hot-swap: the slot holds the variant serving now; the scheduler takes it batch by batch.
     this.slot = new ModelSlot({ session, variant: variant.variant, entry: variant }, this.card.output.tensor, onError);
+    this.devices = new DeviceVariants(this.card.output.tensor, spec.maxDeviceVariants ?? DEFAULT_MAX_DEVICE_VARIANTS, onError);
     const pool = spec.workers && { pool: spec.workers, input: this.windows.featureInput };
-    this.scheduler = new Scheduler(this.slot, this.card, (results) => this.deliver(results), { ...spec.scheduler, pool }, (err, windows) => this.failed(err, windows));
+    this.scheduler = new Scheduler(this.slot, this.card, (results) => this.deliver(results), { ...spec.scheduler, pool, devices: this.devices }, (err, windows) => this.failed(err, windows));
     this.births = this.decoder.kind === 'sparkplug' ? new SparkplugBirths() : undefined;
     this.partition = spec.partition && new DevicePartition(spec.partition);
     this.ledger = new MessageLedger(spec.name);
@@ -459,6 +465,7 @@ export class Pipeline {
     // Closing the scheduler wakes the messages waiting for room; they find the pipeline closing.
     await this.scheduler.close();
     this.slot.close();
+    this.devices.close();
     await this.intake.settled();
     await this.committer.retireNow();
   }

@@ -7,6 +7,7 @@ import type { ModelSession, WindowOutcome } from '../engine';
 import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model/card';
 import type { ReadyWindow } from './device-windows';
+import type { DeviceServing, DeviceVariants } from './device-variants';
 import { ModelSlot, type Serving } from './model-slot';
 import type { WorkerPool } from './pool';
 
@@ -28,6 +29,8 @@ export interface SchedulerOptions {
    * as many batches at once as it has threads. Unset: in this thread, one batch at a time.
    */
   pool?: { pool: WorkerPool; input: ModelCard['input'] };
+  /** Devices served by variants of their own: their windows run on their sessions (unset: none). */
+  devices?: DeviceVariants;
 }
 
 /** How one batch ran. */
@@ -35,6 +38,8 @@ interface Ran {
   outcomes: WindowOutcome[] | undefined;
   failure: unknown;
   serving: Serving;
+  /** Per window, the device variant that made its outcome (a batch that mixed sessions), else unset. */
+  own?: Array<DeviceServing | undefined>;
 }
 
 export interface WindowResult {
@@ -42,6 +47,8 @@ export interface WindowResult {
   outcome: WindowOutcome;
   /** The variant that made it (the slot's name for it; unset for a scheduler given a bare session). */
   variant?: string;
+  /** The device's own variant when it made it: its card judges the result. */
+  own?: DeviceServing;
 }
 
 /**
@@ -63,6 +70,7 @@ export class Scheduler {
   private waiters: Array<() => void> = [];
   private closed = false;
   private readonly pool: SchedulerOptions['pool'];
+  private readonly devices: DeviceVariants | undefined;
   /** Wakes runBatches when windows arrive while a pool has a thread to spare. */
   private wake: (() => void) | undefined;
 
@@ -92,6 +100,7 @@ export class Scheduler {
     this.policy = options.policy ?? 'pause';
     this.maxDelivering = options.maxDelivering ?? 2;
     this.pool = options.pool;
+    this.devices = options.devices;
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new EdgeInferError('E_ARGUMENT', `maxBatch must be a whole number ≥ 1, got ${this.maxBatch}`);
     if (!Number.isInteger(this.maxQueue) || this.maxQueue < this.maxBatch) throw new EdgeInferError('E_ARGUMENT', `maxQueue must be a whole number ≥ maxBatch (${this.maxBatch}), got ${this.maxQueue}`);
     if (!Number.isInteger(this.maxDelivering) || this.maxDelivering < 1) throw new EdgeInferError('E_ARGUMENT', `maxDelivering must be a whole number ≥ 1, got ${this.maxDelivering}`);
@@ -195,7 +204,7 @@ export class Scheduler {
       }
       runs.shift();
       const { batch } = next;
-      const { outcomes, failure, serving } = await next.ran;
+      const { outcomes, failure, serving, own } = await next.ran;
       if (!outcomes) {
         this.onError(failure, batch);
         // As after any batch: what is queued goes next, whatever its size, when nothing runs.
@@ -205,7 +214,7 @@ export class Scheduler {
       const variant = this.named ? serving.variant : undefined;
       let delivery: Promise<void>;
       try {
-        delivery = this.deliver(batch.map((window, i) => ({ window, outcome: outcomes[i], variant })));
+        delivery = this.deliver(batch.map((window, i) => (own?.[i] ? { window, outcome: outcomes[i], variant: own[i].variant, own: own[i] } : { window, outcome: outcomes[i], variant })));
       } catch (err) {
         delivery = Promise.reject(err);
       }
@@ -226,6 +235,53 @@ export class Scheduler {
 
   /** Runs one batch (never rejects): its outcomes, or why the whole run failed. */
   private async runBatch(batch: ReadyWindow[]): Promise<Ran> {
+    const devices = this.devices;
+    if (!devices || devices.size === 0) return this.runShared(batch);
+    // Split by session: each device variant's windows, and the rest on the shared slot.
+    const own = batch.map((w) => devices.get(w.device));
+    if (own.every((d) => d === undefined)) return this.runShared(batch);
+    const outcomes: WindowOutcome[] = new Array(batch.length);
+    const groups = new Map<DeviceServing | undefined, number[]>();
+    own.forEach((d, i) => {
+      const g = groups.get(d);
+      if (g) g.push(i);
+      else groups.set(d, [i]);
+    });
+    const shared: number[] = groups.get(undefined) ?? [];
+    for (const [d, idx] of groups) {
+      if (!d) continue;
+      const part = idx.map((i) => batch[i]);
+      let failed: boolean;
+      try {
+        const got = await this.runOn(d.session, part);
+        failed = devices.judge(d, { outcomes: got });
+        if (!failed) idx.forEach((i, k) => (outcomes[i] = got[k]));
+      } catch (err) {
+        // Rolled back (or replaced, cleared while it ran): its windows go to the shared variant.
+        devices.judge(d, { error: err });
+        failed = true;
+      }
+      // Rolled back: the device's windows run again on the shared variant, none is lost.
+      if (failed) {
+        for (const i of idx) own[i] = undefined;
+        shared.push(...idx);
+      }
+    }
+    let serving = this.slot.serving;
+    if (shared.length) {
+      // Kept in batch order: a device rolled back mid-batch has its windows run in order.
+      shared.sort((a, b) => a - b);
+      const ran = await this.runShared(shared.map((i) => batch[i]));
+      serving = ran.serving;
+      const error = ran.failure instanceof EdgeInferError ? ran.failure : new EdgeInferError('E_RUN', ran.failure instanceof Error ? ran.failure.message : String(ran.failure), { cause: ran.failure });
+      // A whole-run failure of the shared part fails its windows only, not the device variants'.
+      shared.forEach((i, k) => (outcomes[i] = ran.outcomes ? ran.outcomes[k] : { ok: false, error }));
+    }
+    return { outcomes, failure: undefined, serving, own };
+  }
+
+  /** Runs windows on the shared slot (never rejects). */
+  private async runShared(batch: ReadyWindow[]): Promise<Ran> {
     // The whole batch runs on one variant; a variant that fails its probation is rolled back
     // by the slot and the batch runs again, whole, on the one it replaced.
     let serving = this.slot.take();
