@@ -324,6 +324,21 @@ CREATE TABLE baselines (
 CREATE INDEX baselines_device_model ON baselines (device, model, id);
 `;
 
+/**
+ * The healthy windows an anomaly model's teach-in learned, kept for a fine-tune on the device's
+ * own data (runtime/finetune): the model-input features of each window, float32 little-endian,
+ * at most 5,000 per baseline (the first learned). time_ms is the window's data time.
+ */
+const V13 = `
+CREATE TABLE taught_windows (
+  id INTEGER PRIMARY KEY,
+  baseline_id INTEGER NOT NULL REFERENCES baselines (id) ON DELETE CASCADE,
+  time_ms INTEGER NOT NULL,
+  features BLOB NOT NULL
+);
+CREATE INDEX taught_windows_baseline ON taught_windows (baseline_id, id);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -337,6 +352,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 10, name: 'alert acknowledgements and clears; RMS of the main channel in results and rollups', up: (db) => db.exec(V10) },
   { version: 11, name: 'model hot-swap updates and their states', up: (db) => db.exec(V11) },
   { version: 12, name: 'teach-in baselines per device and model', up: (db) => db.exec(V12) },
+  { version: 13, name: 'the healthy windows each anomaly teach-in learned, for fine-tuning', up: (db) => db.exec(V13) },
 ];
 
 /** The schema version this code writes. */

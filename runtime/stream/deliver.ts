@@ -84,7 +84,7 @@ export class Delivery {
           record = made.record;
           payload = JSON.stringify(resultPayload(card, variant, record, made.probabilities, judged?.state));
           // Learned after it was judged: the window that completes a teach-in is still judged by the threshold before it.
-          this.spec.teachIn?.learn(this.card, record);
+          this.spec.teachIn?.learn(this.card, record, w.features);
         } catch (err) {
           error = isEdgeInferError(err) ? err : new EdgeInferError('E_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
         }
