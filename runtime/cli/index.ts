@@ -4,6 +4,7 @@ import { isEdgeInferError } from '../errors';
 import { packageVersion } from '../paths';
 import { registerBench } from './bench';
 import { registerDemo } from './demo';
+import { registerFineTune } from './fine-tune';
 import { registerHashPassword } from './hash-password';
 import { registerQuantize } from './quantize';
 import { registerRun } from './run';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerHashPassword(program);
   registerTeachIn(program);
+  registerFineTune(program);
   // Sub-commands inherit the one-line error handling.
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
   return program;
