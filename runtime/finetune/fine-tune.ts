@@ -12,7 +12,8 @@ import { encodeModel, readModelFile } from '../onnx';
 import { type QuantTarget, embedCard, precisionOf, quantizeModel } from '../quant';
 import { type DerivedThreshold, deriveThreshold } from '../teachin';
 import { type Autoencoder, readAutoencoder, withWeights } from './autoencoder';
-import { type VariantCheck, allowedFlags, judgeVariant, scoresOf } from './check';
+import { type HeldOutScores, type VariantCheck, allowedFlags, judgeVariant, scoresOf } from './check';
+import { anomalyProbes } from './probes';
 import { type FineTuneRequest, type FineTuneSettings, checkRequest, checkWindows, settingsOf } from './request';
 import { trainOnWorker } from './trainer';
 
@@ -48,6 +49,8 @@ export interface FineTuneReport {
   loss: { before: number; after: number; heldOutBefore: number; heldOutAfter: number };
   /** Held-out healthy scores of the base model and of the fine-tuned fp32. */
   heldOutScores: { base: ScoreSummary; fineTuned: ScoreSummary };
+  /** Anomaly probes of the held-out windows (probes.ts), and how many the fine-tuned fp32 flags. */
+  probes: { windows: number; flaggedByFp32: number };
   /** The threshold in the cards, by the teach-in rule from the fine-tuned fp32's held-out scores. */
   threshold: DerivedThreshold & { quantile: number; margin: number };
   /** fp32, int8 and fp8-e4m3, each written or not, and why. */
@@ -127,6 +130,7 @@ export async function fineTune(request: FineTuneRequest, options: FineTuneOption
     const card = request.base.card;
     const { train, heldOut } = split(request.windows.length, settings.heldOutShare);
     const heldOutWindows = heldOut.map((i) => request.windows[i]);
+    const probeWindows = anomalyProbes(heldOutWindows, ae.std, settings.seed);
     cancelled(signal, 'preparing');
 
     const t1 = performance.now();
@@ -144,8 +148,9 @@ export async function fineTune(request: FineTuneRequest, options: FineTuneOption
     const tuned = withWeights(model, ae.layers.map((l, i) => ({ ...l, w: trained.layers[i].w, b: trained.layers[i].b })));
     const fp32Bytes = encodeModel(tuned);
     const baseScores = await scoresOf(bytes, card, heldOutWindows, `${card.id} (base)`);
-    const fp32Scores = await scoresOf(fp32Bytes, card, heldOutWindows, `${card.id} (fine-tuned)`);
-    const derived = deriveThreshold(fp32Scores, settings.rule);
+    const both = async (b: Uint8Array, c: ModelCard, name: string): Promise<HeldOutScores> => ({ healthy: await scoresOf(b, c, heldOutWindows, name), probes: await scoresOf(b, c, probeWindows, name) });
+    const fp32Scores = await both(fp32Bytes, card, `${card.id} (fine-tuned)`);
+    const derived = deriveThreshold(fp32Scores.healthy, settings.rule);
     const threshold = Number(derived.threshold.toPrecision(6)) > derived.maxScore ? Number(derived.threshold.toPrecision(6)) : derived.threshold;
     const allowed = allowedFlags(heldOut.length, settings.rule.quantile);
     cancelled(signal, 'setting the threshold');
@@ -158,24 +163,28 @@ export async function fineTune(request: FineTuneRequest, options: FineTuneOption
     if (!fp32Check.written) throw new EdgeInferError('E_QUANT_CHECK', `fine-tune of ${request.model} for ${request.device}: the fp32 model fails its own check: ${fp32Check.reason}`);
     outputs.push({ variant: 'fp32', card: fp32Card, bytes: encodeModel(embedCard(tuned, fp32Card)) });
 
-    // The int8 variant calibrates on training windows spread over the whole period.
+    // The int8 variant calibrates on training windows spread over the whole period, and on as
+    // many anomaly probes of them: healthy windows alone would clip its ranges below any fault.
+    // Min-max ranges: a percentile would clip the few raised elements of the probes away again.
     const step = Math.max(1, Math.floor(train.length / settings.calibrationWindows));
-    const calibration = train.filter((_, k) => k % step === 0).slice(0, settings.calibrationWindows).map((i) => windowFeeds(card.input, request.windows[i]));
+    const calibrationWindows = train.filter((_, k) => k % step === 0).slice(0, settings.calibrationWindows).map((i) => request.windows[i]);
+    const calibration = [...calibrationWindows, ...anomalyProbes(calibrationWindows, ae.std, settings.seed + 1)].map((w) => windowFeeds(card.input, w));
+    const calibrationSource = `${request.device}'s taught windows and as many anomaly probes of them`;
     for (const to of FINE_TUNE_TARGETS) {
       onProgress?.({ phase: 'quantize', variant: to });
       let check: VariantCheck;
       try {
-        const q = await quantizeModel({ model: tuned, to, calibration: to === 'int8' ? { windows: calibration, source: `${request.device}'s taught windows`, method: 'percentile' } : undefined, signal });
+        const q = await quantizeModel({ model: tuned, to, calibration: to === 'int8' ? { windows: calibration, source: calibrationSource, method: 'minmax' } : undefined, signal });
         const qBytes = encodeModel(q.model);
         onProgress?.({ phase: 'check', variant: to });
-        const scores = await scoresOf(qBytes, { ...fp32Card, precision: precisionOf(to) }, heldOutWindows, `${card.id} ${to} (fine-tuned)`);
+        const scores = await both(qBytes, { ...fp32Card, precision: precisionOf(to) }, `${card.id} ${to} (fine-tuned)`);
         check = judgeVariant(to, scores, fp32Scores, threshold, allowed, settings.minCosine, qBytes.length);
         if (check.written) {
           const vCard = parseCard({
             ...fp32Card, variant: to, precision: precisionOf(to),
             quantization: {
               method: q.method,
-              ...(to === 'int8' ? { calibration: { source: `${request.device}'s taught windows`, windows: calibration.length, method: 'percentile' } } : {}),
+              ...(to === 'int8' ? { calibration: { source: calibrationSource, windows: calibration.length, method: 'minmax' } } : {}),
               agreement: { cosine: Number(check.cosine!.toFixed(6)), maxAbsError: Number(check.maxAbsError!.toPrecision(4)), windows: heldOut.length },
             },
           }, `${card.id} ${to} card`);
@@ -185,7 +194,7 @@ export async function fineTune(request: FineTuneRequest, options: FineTuneOption
         }
       } catch (err) {
         if (err instanceof EdgeInferError && err.code === 'E_CANCELLED') throw err;
-        check = { variant: to, written: false, reason: `it could not be made or run: ${err instanceof Error ? err.message : String(err)}`, cosine: null, maxAbsError: null, flagged: null, allowed, sizeBytes: 0 };
+        check = { variant: to, written: false, reason: `it could not be made or run: ${err instanceof Error ? err.message : String(err)}`, cosine: null, maxAbsError: null, flagged: null, allowed, probesFlagged: null, sizeBytes: 0 };
       }
       variants.push(check);
       cancelled(signal, `checking ${to}`);
@@ -209,7 +218,8 @@ export async function fineTune(request: FineTuneRequest, options: FineTuneOption
       device: request.device, model: request.model, outDir,
       windows: { used: train.length, heldOut: heldOut.length }, epochs: settings.epochs,
       loss: { before: trained.lossBefore, after: trained.lossAfter, heldOutBefore: trained.heldOutLossBefore, heldOutAfter: trained.heldOutLossAfter },
-      heldOutScores: { base: summary(baseScores), fineTuned: summary(fp32Scores) },
+      heldOutScores: { base: summary(baseScores), fineTuned: summary(fp32Scores.healthy) },
+      probes: { windows: probeWindows.length, flaggedByFp32: fp32Check.probesFlagged! },
       threshold: { ...derived, threshold, quantile: settings.rule.quantile, margin: settings.rule.margin },
       variants, timeMs: performance.now() - t0, trainMs, peakExtraBytes, backend: trained.backend,
     };

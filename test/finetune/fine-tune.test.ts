@@ -10,6 +10,8 @@ import { profileById } from '../../devices';
 import { ModelSession } from '../../runtime/engine';
 import { predictWindows } from '../../runtime/eval';
 import { type FineTuneProgress, type FineTuneReport, type FineTuneRequest, fineTune, readAutoencoder } from '../../runtime/finetune';
+import { allowedFlags, judgeVariant } from '../../runtime/finetune/check';
+import { anomalyProbes } from '../../runtime/finetune/probes';
 import { type ModelCard, ModelRegistry, parseCard } from '../../runtime/model';
 import { decodeModel } from '../../runtime/onnx';
 import { bundledModelsDir } from '../../runtime/paths';
@@ -58,6 +60,13 @@ describe('fineTune', () => {
     // The threshold sits above every held-out healthy score of the fine-tuned fp32.
     expect(report.threshold.threshold).toBeGreaterThan(report.heldOutScores.fineTuned.max);
     expect(report.threshold).toMatchObject({ quantile: 0.999, margin: 1, windows: 50 });
+    // The anomaly probes of the held-out windows score above it, and every variant written flags them as fp32 does.
+    expect(report.probes.windows).toBe(50);
+    expect(report.probes.flaggedByFp32).toBeGreaterThan(25);
+    for (const v of report.variants.filter((x) => x.written)) {
+      expect(v.flagged).toBe(0);
+      expect(v.probesFlagged).toBeGreaterThanOrEqual(Math.ceil(report.probes.flaggedByFp32 * 0.98));
+    }
     expect(progress.filter((p) => p.phase === 'train').map((p) => p.epoch)).toEqual([0, 1, 2, 3, 4]);
     expect(new Set(progress.map((p) => p.phase))).toEqual(new Set(['prepare', 'train', 'threshold', 'quantize', 'check', 'write']));
     expect(report.backend).toBe('wasm');
@@ -143,5 +152,33 @@ describe('fineTune', () => {
     expect(ae.mean).toHaveLength(192);
     const int8 = path.join(dir, 'vibration-anomaly.int8.onnx');
     expect(() => readAutoencoder(decodeModel(readFileSync(int8)), 'int8')).toThrow(/^int8: not an autoencoder the fine-tune can train/);
+  });
+});
+
+describe('the variant checks', () => {
+  const fp32 = { healthy: Float64Array.from({ length: 400 }, (_, i) => 1 + (i % 10) / 10), probes: Float64Array.from({ length: 400 }, (_, i) => 5 + i) };
+  it('should pass a variant that scores as fp32 does and refuse one whose scores saturate, naming each miss', () => {
+    const close = { healthy: fp32.healthy.map((s) => s * 1.01), probes: fp32.probes.map((s) => s * 0.99) };
+    expect(judgeVariant('int8', close, fp32, 2.5, 0, 0.99, 10)).toMatchObject({ written: true, flagged: 0, probesFlagged: 400, reason: undefined });
+    // Clipped at healthy levels: no probe reaches the threshold (what healthy-only calibration did).
+    const clipped = { healthy: fp32.healthy, probes: fp32.probes.map((s) => Math.min(s, 2.2)) };
+    expect(judgeVariant('int8', clipped, fp32, 2.5, 0, 0.99, 10).reason).toMatch(/^its held-out scores agree with fp32's at cosine 0\.\d+, below 0\.99; it flags 0 of the 400 anomaly probes, fp32 flags 400 \(at least 98 % of them needed\)$/);
+    const noisy = { healthy: fp32.healthy.map((s, i) => (i === 3 ? 3 : s)), probes: fp32.probes };
+    expect(judgeVariant('fp8-e4m3', noisy, fp32, 2.5, 0, 0.9, 10).reason).toBe('it flags 1 of 400 held-out healthy windows at the threshold 2.500, the rule allows 0');
+    expect(allowedFlags(400, 0.999)).toBe(0);
+    expect(allowedFlags(2000, 0.999)).toBe(2);
+  });
+
+  it('should make one seeded probe per window, 1 to 3 elements raised by 3 to 12 times their spread', () => {
+    const std = new Float32Array(192).fill(0.5);
+    const probes = anomalyProbes(windows.slice(0, 50), std, 3);
+    expect(anomalyProbes(windows.slice(0, 50), std, 3)).toEqual(probes);
+    probes.forEach((p, i) => {
+      const raised = [...p].map((v, k) => (v - windows[i][k]) / 0.5).filter((d) => d > 1e-3);
+      expect(raised.length).toBeGreaterThanOrEqual(1);
+      expect(raised.length).toBeLessThanOrEqual(3);
+      for (const d of raised) expect(d).toBeGreaterThanOrEqual(3 - 1e-3);
+      for (const d of raised) expect(d).toBeLessThanOrEqual(2 * 12 + 1e-3); // two draws can hit one element
+    });
   });
 });

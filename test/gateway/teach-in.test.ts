@@ -103,6 +103,8 @@ describe('teach-in on a gateway', () => {
     expect(status.threshold).toBeGreaterThan(5.2);
     const fan = ((await (await fetch(`${api}teach-in`)).json()) as { teachIns: Array<{ device: string; threshold: number }> }).teachIns.find((t) => t.device === 'fan-2')!;
     expect(fan.threshold).toBeLessThan(3);
+    // Both teach-ins' windows are in the log for a fine-tune, written when each became active.
+    expect(gateway.teachIn!.recorder.stats).toMatchObject({ windows: 200, transactions: 2, dropped: 0 });
 
     // After: pump-1 healthy raises nothing; fan-2's fault (score 4, under the card's 5) is alerted.
     const pumpRaised = raised('pump-1');
