@@ -25,12 +25,13 @@ export interface VariantCheck {
   file?: string;
 }
 
-/** Scores of held-out windows from a real session of the model's bytes. */
-export async function scoresOf(bytes: Uint8Array, card: ModelCard, windows: readonly Float32Array[], name: string): Promise<Float64Array> {
+/** Scores of sets of windows from one real session of the model's bytes (a session per set would grow onnxruntime's WASM memory each time). */
+export async function scoresOf(bytes: Uint8Array, card: ModelCard, sets: ReadonlyArray<readonly Float32Array[]>, name: string): Promise<Float64Array[]> {
   const session = await ModelSession.load(bytes, { backend: 'wasm', threads: 1, name, ...loadOptionsFor(card.precision, 'fast') });
   try {
-    const out = await predictWindows(session, card, windows);
-    return Float64Array.from(out, (o) => o[0]);
+    const out: Float64Array[] = [];
+    for (const windows of sets) out.push(Float64Array.from(await predictWindows(session, card, windows), (o) => o[0]));
+    return out;
   } finally {
     await session.dispose();
   }

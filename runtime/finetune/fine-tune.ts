@@ -147,8 +147,11 @@ export async function fineTune(request: FineTuneRequest, options: FineTuneOption
     onProgress?.({ phase: 'threshold' });
     const tuned = withWeights(model, ae.layers.map((l, i) => ({ ...l, w: trained.layers[i].w, b: trained.layers[i].b })));
     const fp32Bytes = encodeModel(tuned);
-    const baseScores = await scoresOf(bytes, card, heldOutWindows, `${card.id} (base)`);
-    const both = async (b: Uint8Array, c: ModelCard, name: string): Promise<HeldOutScores> => ({ healthy: await scoresOf(b, c, heldOutWindows, name), probes: await scoresOf(b, c, probeWindows, name) });
+    const [baseScores] = await scoresOf(bytes, card, [heldOutWindows], `${card.id} (base)`);
+    const both = async (b: Uint8Array, c: ModelCard, name: string): Promise<HeldOutScores> => {
+      const [healthy, probes] = await scoresOf(b, c, [heldOutWindows, probeWindows], name);
+      return { healthy, probes };
+    };
     const fp32Scores = await both(fp32Bytes, card, `${card.id} (fine-tuned)`);
     const derived = deriveThreshold(fp32Scores.healthy, settings.rule);
     const threshold = Number(derived.threshold.toPrecision(6)) > derived.maxScore ? Number(derived.threshold.toPrecision(6)) : derived.threshold;

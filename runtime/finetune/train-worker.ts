@@ -2,9 +2,11 @@
 // SQLite work going: TensorFlow.js (WASM backend, one thread) trains the autoencoder's layers
 // from the shipped weights on the device's windows, in mini-batches (one batch's tensors at a
 // time, never the whole set as one tensor), with Adam and a cosine-decayed learning rate.
+// The gradients are written out here (a chain of Dense layers with ReLUs and a squared error
+// needs four lines of backpropagation) rather than taken from tfjs-core's gradient registry:
+// that registry ships only as extensionless ES modules, which Node cannot load outside a bundler.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { TrainReply, TrainRequest } from './protocol';
 
@@ -32,7 +34,7 @@ async function train(req: TrainRequest, post: (r: TrainReply) => void): Promise<
   const { width, batchSize } = req;
   // The layers see standardized features, as in the graph.
   for (const x of [req.train, req.heldOut]) for (let i = 0; i < x.length; i++) x[i] = (x[i] - req.mean[i % width]) / req.std[i % width];
-  const vars = req.layers.map((l) => ({ w: tf.variable(tf.tensor2d(l.w, [l.inDim, l.outDim])), b: tf.variable(tf.tensor1d(l.b)), relu: l.relu }));
+  const vars = req.layers.map((l, i) => ({ w: tf.variable(tf.tensor2d(l.w, [l.inDim, l.outDim]), true, `finetune.${i}.w`), b: tf.variable(tf.tensor1d(l.b), true, `finetune.${i}.b`), relu: l.relu }));
   const forward = (x: tf.Tensor2D): tf.Tensor2D =>
     vars.reduce((h, v) => {
       const y = tf.add(tf.matMul(h, v.w), v.b) as tf.Tensor2D;
@@ -63,7 +65,7 @@ async function train(req: TrainRequest, post: (r: TrainReply) => void): Promise<
   const count = req.train.length / width;
   const order = Int32Array.from({ length: count }, (_, i) => i);
   const optimizer = tf.train.adam(req.learningRate);
-  const variables = vars.flatMap((v) => [v.w, v.b]);
+  const variables: tf.Variable[] = vars.flatMap((v) => [v.w, v.b]);
   let loss = lossBefore;
   for (let epoch = 0; epoch < req.epochs; epoch++) {
     (optimizer as unknown as { learningRate: number }).learningRate = req.learningRate * 0.5 * (1 + Math.cos((Math.PI * epoch) / req.epochs));
@@ -75,10 +77,34 @@ async function train(req: TrainRequest, post: (r: TrainReply) => void): Promise<
     let batches = 0;
     for (let s = 0; s < count; s += batchSize) {
       const x = batchOf(req.train, order.subarray(s, Math.min(count, s + batchSize)));
-      const l = optimizer.minimize(() => tf.mean(tf.square(tf.sub(forward(x), x))) as tf.Scalar, true, variables);
-      total += l!.dataSync()[0];
+      const { grads, loss: l } = tf.tidy(() => {
+        // Forward, keeping each layer's input and output.
+        const inputs: tf.Tensor2D[] = [];
+        const outputs: tf.Tensor2D[] = [];
+        let h = x;
+        for (const v of vars) {
+          inputs.push(h);
+          const z = tf.add(tf.matMul(h, v.w), v.b) as tf.Tensor2D;
+          h = v.relu ? tf.relu(z) : z;
+          outputs.push(h);
+        }
+        const diff = tf.sub(h, x);
+        // loss = mean(diff²): its gradient 2·diff / n; then back through each layer.
+        let dh = tf.mul(diff, 2 / diff.size) as tf.Tensor2D;
+        const g: Record<string, tf.Tensor> = {};
+        for (let k = vars.length - 1; k >= 0; k--) {
+          const v = vars[k];
+          const dz = v.relu ? (tf.mul(dh, tf.cast(tf.greater(outputs[k], 0), 'float32')) as tf.Tensor2D) : dh;
+          g[v.w.name] = tf.matMul(inputs[k], dz, true, false);
+          g[v.b.name] = tf.sum(dz, 0);
+          if (k > 0) dh = tf.matMul(dz, v.w, false, true);
+        }
+        return { grads: g, loss: tf.mean(tf.square(diff)) };
+      });
+      optimizer.applyGradients(grads as Parameters<typeof optimizer.applyGradients>[0]);
+      total += l.dataSync()[0];
       batches++;
-      tf.dispose([x, l!]);
+      tf.dispose([x, l, ...Object.values(grads)]);
     }
     loss = total / batches;
     if (!Number.isFinite(loss)) throw new Error(`the training loss became ${loss} in epoch ${epoch + 1}`);
