@@ -1,10 +1,15 @@
 // `edge-infer fine-tune`: each way it cannot start says so in one line, before any training.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { profileById } from '../../devices';
 import { TaughtWindows } from '../../runtime/finetune';
+import { parseCard } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
+import { ResultStore } from '../../runtime/store';
+import { TeachIn } from '../../runtime/teachin';
+import { machineWindows } from '../helpers/machine-windows';
 import { cli, expectOneLine } from '../helpers/cli';
 import { dbPath, openStore, tempDir } from '../store/helpers';
 
@@ -24,6 +29,29 @@ async function logWith(windows: number): Promise<string> {
 const run = (log: string, ...more: string[]): ReturnType<typeof cli> => cli('fine-tune', '--log', log, '--device', 'press-1', '--model', 'vibration-anomaly', '--out', path.join(tempDir(), 'out'), ...more);
 
 describe('edge-infer fine-tune', () => {
+  it('should fine-tune on the windows a teach-in recorded in the log and write the model folder', async () => {
+    const card = parseCard(JSON.parse(readFileSync(path.join(bundledModelsDir(), 'vibration-anomaly', 'vibration-anomaly.fp32.model.json'), 'utf8')), 'card');
+    const log = dbPath();
+    // A teach-in of the mixer as the gateway runs it: each learned window's features recorded.
+    const store = ResultStore.open({ path: log });
+    const t = new TeachIn(store.baselines(), { card: () => card, knows: () => true });
+    t.start('mixer-1', card.id, { windows: 250 });
+    const w = machineWindows(profileById('mixer'), card, { seed: 3, count: 250 });
+    const T0 = Date.UTC(2026, 11, 7, 5, 0, 0);
+    w.features.forEach((f, i) => t.learn(card, { device: 'mixer-1', model: card.id, score: 9, outputs: [9], timeMs: T0 + w.endMs[i] }, f));
+    await store.close();
+    const out = path.join(tempDir(), 'mixer-1');
+    const r = await cli('fine-tune', '--log', log, '--device', 'mixer-1', '--model', 'vibration-anomaly', '--out', out, '--epochs', '2', '--min-windows', '100');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: vibration-anomaly fine-tuned for mixer-1 on 200 windows \\(50 held out\\), 2 epochs\n`));
+    expect(r.out).toMatch(/\nfp32 {8}written, /);
+    const written = readdirSync(out).sort();
+    expect(written).toContain('vibration-anomaly.fp32.onnx');
+    const fp32 = JSON.parse(readFileSync(path.join(out, 'vibration-anomaly.fp32.model.json'), 'utf8')) as { provenance: { device: string; firstWindow: string } };
+    expect(fp32.provenance).toMatchObject({ device: 'mixer-1', firstWindow: new Date(T0 + w.endMs[0]).toISOString() });
+  });
+
   it('should refuse a log without an active baseline of the device, or with too few windows, in one line', async () => {
     const log = await logWith(30);
     let r = await cli('fine-tune', '--log', log, '--device', 'press-2', '--model', 'vibration-anomaly', '--out', path.join(tempDir(), 'out'));
