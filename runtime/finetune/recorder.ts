@@ -44,6 +44,7 @@ export class TaughtWindows {
   private readonly insert: Database.Statement;
   private readonly countOf: Database.Statement;
   private readonly remove: Database.Statement;
+  private readonly removeOthers: Database.Statement;
   private readonly writeAll: Database.Transaction<(rows: Pending[]) => void>;
 
   constructor(private readonly db: Database.Database, options: RecorderOptions = {}) {
@@ -52,6 +53,7 @@ export class TaughtWindows {
     this.insert = db.prepare('INSERT INTO taught_windows (baseline_id, time_ms, features) VALUES (?, ?, ?)');
     this.countOf = db.prepare('SELECT count(*) AS n FROM taught_windows WHERE baseline_id = ?');
     this.remove = db.prepare('DELETE FROM taught_windows WHERE baseline_id = ?');
+    this.removeOthers = db.prepare("DELETE FROM taught_windows WHERE baseline_id IN (SELECT id FROM baselines WHERE device = ? AND model = ? AND id <> ? AND state <> 'learning')");
     this.writeAll = db.transaction((rows: Pending[]) => {
       for (const r of rows) this.insert.run(r.baselineId, r.timeMs, r.features);
     });
@@ -97,5 +99,10 @@ export class TaughtWindows {
     this.pending = this.pending.filter((p) => p.baselineId !== baselineId);
     this.remove.run(baselineId);
     this.kept.set(baselineId, 0);
+  }
+
+  /** Deletes the windows of a device's earlier baselines of the model, once a newer one is active: a fine-tune learns from the newest. Returns how many. */
+  superseded(device: string, model: string, activeId: number): number {
+    return this.removeOthers.run(device, model, activeId).changes;
   }
 }

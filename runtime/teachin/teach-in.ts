@@ -227,6 +227,7 @@ export class TeachIn {
     this.recorder.flush();
     const row: BaselineRow = { ...l.row, state: 'active', windows: d.windows, threshold, median: d.median, maxScore: d.maxScore, endedMs, reason: null };
     this.log.activated(row);
+    this.recorder.superseded(device, model, row.id);
     this.active.set(k, row);
     const status = this.statusOf(device, model, card.output.threshold);
     this.hooks.ended?.(status, row);

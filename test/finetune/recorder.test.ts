@@ -36,12 +36,18 @@ describe('the taught windows recorder', () => {
     expect(t.status('press-1', 'vibration-anomaly').state).toBe('active');
     // 30 windows, one transaction: written when the teach-in ended, before it became active.
     expect(t.recorder.stats).toEqual({ windows: 30, bytes: 30 * 192 * 4, transactions: 1, dropped: 0 });
+    expect(peek(file, (db) => taughtWindowsOf(db, 'press-1', 'vibration-anomaly'))?.features).toHaveLength(30);
+    // Taught again: the newer baseline's windows replace the superseded one's.
+    t.start('press-1', 'vibration-anomaly', { windows: 12 });
+    await feed(store, t, anomalyCard, 100, 12);
+    expect(peek(file, (db) => taughtWindowsOf(db, 'press-1', 'vibration-anomaly'))?.features[0]).toEqual(featuresOf(100));
+    expect(countRows(file, 'taught_windows')).toBe(12);
     await store.close();
     const set = peek(file, (db) => taughtWindowsOf(db, 'press-1', 'vibration-anomaly'));
-    expect(set?.features).toHaveLength(30);
-    expect(set?.features[7]).toEqual(featuresOf(7));
-    expect(set?.firstWindowMs).toBe(T0);
-    expect(set?.lastWindowMs).toBe(T0 + 29_000);
+    expect(set?.features).toHaveLength(12);
+    expect(set?.features[7]).toEqual(featuresOf(107));
+    expect(set?.firstWindowMs).toBe(T0 + 100_000);
+    expect(set?.lastWindowMs).toBe(T0 + 111_000);
     expect(peek(file, (db) => taughtWindowsOf(db, 'press-2', 'vibration-anomaly'))).toBeNull();
   });
 
