@@ -5,15 +5,18 @@
 // misalignment fault at moderate severity (0.35, from t = 0) of the same machine are scored by
 // the shipped fp32 model and by the fine-tuned fp32, int8 and fp8-e4m3: ROC AUC, healthy windows
 // flagged at each model's threshold, faults detected. Time and extra peak memory of the
-// fine-tune. Every model on the same windows, in one run.
-//   npx tsx test/bench/fine-tune.bench.ts            (TEACH=2000 EVAL=400 FAULT=200)
-import { mkdtempSync, promises as fs, readFileSync } from 'node:fs';
+// fine-tune. Every model on the same windows, in one run. Then what recording a teach-in's
+// windows writes to disk (write_bytes of /proc/self/io) per byte of features kept, grouped as the
+// recorder does against one transaction per window, side by side.
+//   npx tsx test/bench/fine-tune.bench.ts            (TEACH=2000 EVAL=400 FAULT=200; PART=recorder for the last table alone)
+import { mkdtempSync, promises as fs, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type DeviceProfile, type FaultSpec, plantById, profileById } from '../../devices';
 import { ModelSession } from '../../runtime/engine';
 import { predictWindows, rocAuc } from '../../runtime/eval';
-import { FINE_TUNE_DEFAULTS, fineTune } from '../../runtime/finetune';
+import { FINE_TUNE_DEFAULTS, TAUGHT_WINDOWS_GROUP, TaughtWindows, fineTune } from '../../runtime/finetune';
+import { ResultStore } from '../../runtime/store';
 import { type ModelCard, ModelRegistry, parseCard } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
 import { loadOptionsFor } from '../../runtime/quant';
@@ -50,7 +53,46 @@ function judge(healthy: number[], faulty: number[], threshold: number): Judged {
   return { auc, flagged: healthy.filter((s) => s >= threshold).length, detected: faulty.filter((s) => s >= threshold).length / faulty.length };
 }
 
+const writeBytes = (): number => Number(/^write_bytes: (\d+)/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+
+/** Bytes written to disk per feature byte kept, for TEACH windows recorded in groups of `group`, in a real log file (sync as given). */
+async function recorderWrites(windows: Float32Array[], group: number, sync: 'full' | 'normal'): Promise<{ ratio: number; transactions: number; ms: number }> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'edge-infer-recorder-bench-'));
+  const store = ResultStore.open({ path: path.join(tmp, 'log.db'), sync });
+  const baselines = store.baselines();
+  const row = baselines.start({ device: 'mixer-1', model: card.id, startedMs: 0, startedBy: null, targetWindows: windows.length, targetMinutes: null, quantile: 0.999, margin: 1, cardThreshold: 11.19 });
+  const recorder = new TaughtWindows(baselines.db, { group });
+  const before = writeBytes();
+  const t0 = performance.now();
+  windows.forEach((w, i) => recorder.add(row.id, i * 200, w));
+  recorder.flush();
+  const ms = performance.now() - t0;
+  await store.close();
+  const written = writeBytes() - before;
+  rmSync(tmp, { recursive: true, force: true });
+  return { ratio: written / recorder.stats.bytes, transactions: recorder.stats.transactions, ms };
+}
+
+async function recorderTable(): Promise<void> {
+  const windows = machineWindows(profileById('mixer'), card, { seed: 901, count: TEACH }).features;
+  const rows: Array<Array<string | number>> = [];
+  for (const sync of ['normal', 'full'] as const) {
+    const one = await recorderWrites(windows, 1, sync);
+    const grouped = await recorderWrites(windows, TAUGHT_WINDOWS_GROUP, sync);
+    rows.push([sync, fmt(one.ratio, 2), one.transactions, fmt(one.ms, 0), fmt(grouped.ratio, 2), grouped.transactions, fmt(grouped.ms, 0), fmt(one.ratio / grouped.ratio, 1)]);
+  }
+  console.log(`Recording ${TEACH} taught windows (${card.input.channels.length} × 64 float32 features, ${(windows[0].byteLength * TEACH / 2 ** 20).toFixed(2)} MiB) into a fresh log: bytes written to disk (write_bytes) per feature byte kept`);
+  console.log('');
+  console.log(table(['sync', 'one per window: written / kept', 'transactions', 'ms', `groups of ${TAUGHT_WINDOWS_GROUP}: written / kept`, 'transactions', 'ms', 'bytes written, one per window / grouped'], rows));
+  console.log('');
+}
+
 async function main(): Promise<void> {
+  if (process.env.PART === 'recorder') {
+    await recorderTable();
+    console.log(machine());
+    return;
+  }
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'edge-infer-finetune-bench-'));
   const plant = plantById('demo');
   const machines: Array<{ device: string; profile: DeviceProfile; seed: number }> = [
@@ -84,6 +126,7 @@ async function main(): Promise<void> {
     console.error(`${m.device}: done (${(report.timeMs / 1000).toFixed(1)} s)`);
   }
   await fs.rm(tmp, { recursive: true, force: true });
+  await recorderTable();
   console.log(`Fine-tune of vibration-anomaly on ${TEACH} healthy windows per machine (${Math.round(TEACH * 0.8)} trained, ${Math.round(TEACH * 0.2)} held out; ${FINE_TUNE_DEFAULTS.epochs} epochs, batch ${FINE_TUNE_DEFAULTS.batchSize}); judged on the next ${EVAL} healthy windows and ${FAULT} windows of each of a bearing (outer), imbalance and misalignment fault at severity ${SEVERITY}`);
   console.log('');
   console.log(table(['machine', 'ROC AUC shipped fp32', 'fine-tuned fp32', 'fine-tuned int8', 'fine-tuned fp8-e4m3', 'fp8 − fp32', 'fine-tuned fp32 − shipped'], aucRows));
