@@ -154,7 +154,9 @@ export async function fineTune(request: FineTuneRequest, options: FineTuneOption
     };
     const fp32Scores = await both(fp32Bytes, card, `${card.id} (fine-tuned)`);
     const derived = deriveThreshold(fp32Scores.healthy, settings.rule);
-    const threshold = Number(derived.threshold.toPrecision(6)) > derived.maxScore ? Number(derived.threshold.toPrecision(6)) : derived.threshold;
+    // Six significant digits in the cards, unless rounding would bring it to the highest held-out score.
+    const rounded = Number(derived.threshold.toPrecision(6));
+    const threshold = rounded > derived.maxScore ? rounded : derived.threshold;
     const allowed = allowedFlags(heldOut.length, settings.rule.quantile);
     cancelled(signal, 'setting the threshold');
 
