@@ -201,7 +201,7 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
           const judgedCard = judged?.card ?? card!;
           const { record, probabilities } = resultRecord(judgedCard, variant!.variant, w, outcome, Date.now());
           const result = { ...owner.msg, payload: resultPayload(judgedCard, variant!.variant, record, probabilities, judged?.state) };
-          teachIn?.learn(card!, record);
+          teachIn?.learn(card!, record, w.features);
           stats.windows++;
           stats.totalMs += record.latencyMs;
           stats.last = record.label ?? record.score.toPrecision(3);

@@ -21,3 +21,6 @@ export {
 } from './onnx';
 export type { ModelProto, GraphProto, NodeProto, TensorProto, ElementType } from './onnx';
 export { bundledModelsDir } from './paths';
+// Fine-tuning a device's anomaly model on its recorded healthy windows (the per-device serving's contract).
+export { fineTune, FINE_TUNE_DEFAULTS, FINE_TUNE_TARGETS, taughtWindowsOf, openLogReadOnly } from './finetune';
+export type { FineTuneRequest, FineTuneSettings, FineTuneOptions, FineTuneProgress, FineTuneReport, VariantCheck, TaughtSet } from './finetune';

@@ -9,8 +9,8 @@ describe('the package entry', () => {
     expect(pkg.types).toBe('dist/runtime/index.d.ts');
   });
 
-  it('should export the engine, registry, quantizer, FP8 codec, pipeline and gateway', () => {
-    for (const name of ['ModelSession', 'float32', 'ModelRegistry', 'quantizeModel', 'float32ToFp8', 'fp8ToFloat32', 'Pipeline', 'Gateway', 'ResultStore', 'parseGatewayConfig', 'EdgeInferError']) {
+  it('should export the engine, registry, quantizer, FP8 codec, pipeline, gateway and fine-tune', () => {
+    for (const name of ['ModelSession', 'float32', 'ModelRegistry', 'quantizeModel', 'float32ToFp8', 'fp8ToFloat32', 'Pipeline', 'Gateway', 'ResultStore', 'parseGatewayConfig', 'EdgeInferError', 'fineTune', 'taughtWindowsOf']) {
       expect(api, name).toHaveProperty(name);
     }
   });

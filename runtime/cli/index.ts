@@ -5,6 +5,7 @@ import { packageVersion } from '../paths';
 import { registerBench } from './bench';
 import { registerDemo } from './demo';
 import { registerDeviceModel } from './device-model';
+import { registerFineTune } from './fine-tune';
 import { registerHashPassword } from './hash-password';
 import { registerQuantize } from './quantize';
 import { registerRun } from './run';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerHashPassword(program);
   registerTeachIn(program);
   registerDeviceModel(program);
+  registerFineTune(program);
   // Sub-commands inherit the one-line error handling.
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
   return program;

@@ -618,6 +618,12 @@ export class Gateway extends EventEmitter {
       for (const p of this.pipelines) for (const s of [...p.slot.sessions(), ...p.devices.sessions()]) await s.dispose();
       await this.workerPool?.close();
       await this.registry?.close();
+      // A learning teach-in's windows not yet grouped: written now rather than lost with the stop.
+      try {
+        if (inTime) this.teachIn?.recorder.flush();
+      } catch (err) {
+        this.report(err instanceof EdgeInferError ? err : new EdgeInferError('E_STORE_WRITE', `teach-in windows not written at stop: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+      }
       await this.store?.close();
     })();
     return this.stopping;

@@ -122,6 +122,24 @@ export const QuantizationSchema = z
   })
   .strict();
 
+/** Where a model fine-tuned on a device's own windows came from (runtime/finetune). */
+export const ProvenanceSchema = z
+  .object({
+    /** The device whose healthy windows it learned. */
+    device: z.string().min(1),
+    /** Windows it was trained on, and held out to set and check its threshold. */
+    windows: z.number().int().min(1),
+    heldOutWindows: z.number().int().min(1),
+    /** Data time of the first and last window, ISO 8601. */
+    firstWindow: z.string().min(1),
+    lastWindow: z.string().min(1),
+    /** The model it was fine-tuned from: id, variant and the sha256 of its .onnx file. */
+    baseModel: z.object({ id: z.string().min(1), variant: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits') }).strict(),
+    /** When it was fine-tuned, ISO 8601. */
+    date: z.string().min(1),
+  })
+  .strict();
+
 export const CardSchema = z
   .object({
     /** Card format version. */
@@ -143,6 +161,8 @@ export const CardSchema = z
     metrics: z.record(z.string(), z.number()).default({}),
     /** How the model was trained, in a sentence or two, and with what command. */
     training: z.string().optional(),
+    /** A fine-tuned model's origin: device, windows, dates, base model. */
+    provenance: ProvenanceSchema.optional(),
     license: z.string().optional(),
   })
   .strict()

@@ -50,7 +50,8 @@ export class Baselines {
   private readonly selectStream: Database.Statement;
   private readonly activate: Database.Transaction<(row: BaselineRow) => void>;
 
-  constructor(private readonly db: Database.Database) {
+  /** The log's connection: the teach-in's window recorder (runtime/finetune) writes its own table beside this one. */
+  constructor(readonly db: Database.Database) {
     this.insert = db.prepare(`INSERT INTO baselines (device, model, state, started_ms, started_by, target_windows, target_minutes, quantile, margin, card_threshold)
       VALUES (?, ?, 'learning', ?, ?, ?, ?, ?, ?, ?)`);
     // The rows that matter now: each pair's learning row and its newest active row.

@@ -325,9 +325,24 @@ CREATE INDEX baselines_device_model ON baselines (device, model, id);
 `;
 
 /**
+ * The healthy windows an anomaly model's teach-in learned, kept for a fine-tune on the device's
+ * own data (runtime/finetune): the model-input features of each window, float32 little-endian,
+ * at most 5,000 per baseline (the first learned). time_ms is the window's data time.
+ */
+const V13 = `
+CREATE TABLE taught_windows (
+  id INTEGER PRIMARY KEY,
+  baseline_id INTEGER NOT NULL REFERENCES baselines (id) ON DELETE CASCADE,
+  time_ms INTEGER NOT NULL,
+  features BLOB NOT NULL
+);
+CREATE INDEX taught_windows_baseline ON taught_windows (baseline_id, id);
+`;
+
+/**
  * Per-device model variants: a device given a model folder of its own for one model id (the
  * newest row of a pair is its state), and which device variant made each result (its ONNX
- * sha256; null: the pipeline's shared variant). Numbered 14: 13 is taken by the fine-tune log.
+ * sha256; null: the pipeline's shared variant).
  */
 const V14 = `
 CREATE TABLE device_models (
@@ -358,6 +373,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 10, name: 'alert acknowledgements and clears; RMS of the main channel in results and rollups', up: (db) => db.exec(V10) },
   { version: 11, name: 'model hot-swap updates and their states', up: (db) => db.exec(V11) },
   { version: 12, name: 'teach-in baselines per device and model', up: (db) => db.exec(V12) },
+  { version: 13, name: 'the healthy windows each anomaly teach-in learned, for fine-tuning', up: (db) => db.exec(V13) },
   { version: 14, name: 'per-device model variants; the device variant of each result', up: (db) => db.exec(V14) },
 ];
 

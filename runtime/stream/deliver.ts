@@ -91,7 +91,7 @@ export class Delivery {
           payload = JSON.stringify(body);
           // Learned after it was judged: the window that completes a teach-in is still judged by
           // the threshold before it. A device variant's scores are not the shared model's: not learned.
-          if (!own) this.spec.teachIn?.learn(this.card, record);
+          if (!own) this.spec.teachIn?.learn(this.card, record, w.features);
         } catch (err) {
           error = isEdgeInferError(err) ? err : new EdgeInferError('E_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
         }

@@ -7,6 +7,8 @@ import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model';
 import type { BaselineRow, Baselines, ResultRecord } from '../store';
 import { withThreshold } from '../stream/results';
+// The recorder's own file, not runtime/finetune's index: the fine-tune engine imports teach-in's rule.
+import { TaughtWindows } from '../finetune/recorder';
 import { type ThresholdRule, checkRule, deriveThreshold, taughtScore } from './derive';
 
 /** What a device's results say of its teach-in. */
@@ -80,6 +82,8 @@ export class TeachIn {
   /** Each device's card with its own threshold, made once per baseline rather than once per window. */
   private readonly judgedCards = new Map<string, { base: ModelCard; card: ModelCard }>();
   private readonly now: () => number;
+  /** An anomaly model's learned windows, kept for a fine-tune on the device's own data (taught_windows). */
+  readonly recorder: TaughtWindows;
 
   constructor(
     private readonly log: Baselines,
@@ -92,6 +96,7 @@ export class TeachIn {
     if (!Number.isInteger(s.maxWindows) || s.maxWindows < s.minWindows) throw new EdgeInferError('E_ARGUMENT', `teachIn: maxWindows must be a whole number ≥ minWindows (${s.minWindows}), got ${String(s.maxWindows)}`);
     this.settings = s;
     this.now = hooks.now ?? Date.now;
+    this.recorder = new TaughtWindows(log.db);
     this.load();
   }
 
@@ -136,6 +141,7 @@ export class TeachIn {
     const l = this.learning.get(k);
     if (!l) throw new EdgeInferError('E_NOT_FOUND', `teach-in of ${device} (${model}): none is running to cancel`);
     this.learning.delete(k);
+    this.recorder.discard(l.row.id);
     this.log.ended(l.row.id, 'cancelled', l.scores.length, this.now(), null);
     return this.status(device, model);
   }
@@ -183,8 +189,9 @@ export class TeachIn {
   /**
    * One result of a device, judged: learned when its teach-in is learning. Returns the status when
    * this window ended the teach-in (active, or failed with too few windows), else undefined.
+   * `features`, the window's model input, is recorded for an anomaly model's fine-tune.
    */
-  learn(card: ModelCard, r: Pick<ResultRecord, 'device' | 'model' | 'score' | 'outputs' | 'timeMs'>): TeachInStatus | undefined {
+  learn(card: ModelCard, r: Pick<ResultRecord, 'device' | 'model' | 'score' | 'outputs' | 'timeMs'>, features?: Float32Array): TeachInStatus | undefined {
     const k = key(r.device, r.model);
     const l = this.learning.get(k);
     if (!l) return undefined;
@@ -194,7 +201,10 @@ export class TeachIn {
     }
     const reached = l.row.targetMinutes !== null && r.timeMs - l.row.firstWindowMs >= l.row.targetMinutes * 60_000;
     // The window that reaches a period's end is not part of it.
-    if (!reached) l.scores.push(taughtScore(card, r.score, Array.isArray(r.outputs) ? r.outputs : (r.outputs[card.output.tensor] ?? [])));
+    if (!reached) {
+      l.scores.push(taughtScore(card, r.score, Array.isArray(r.outputs) ? r.outputs : (r.outputs[card.output.tensor] ?? [])));
+      if (card.task === 'anomaly' && features) this.recorder.add(l.row.id, r.timeMs, features);
+    }
     const done = reached || l.scores.length >= (l.row.targetWindows ?? this.settings.maxWindows);
     return done ? this.finish(r.device, r.model, l, card) : undefined;
   }
@@ -205,6 +215,7 @@ export class TeachIn {
     const endedMs = this.now();
     if (l.scores.length < this.settings.minWindows) {
       const reason = `${l.scores.length} windows learned in ${l.row.targetMinutes} min, fewer than the ${this.settings.minWindows} a baseline needs`;
+      this.recorder.discard(l.row.id);
       this.log.ended(l.row.id, 'failed', l.scores.length, endedMs, reason);
       const status = this.statusOf(device, model, card.output.threshold);
       this.hooks.ended?.(status, { ...l.row, state: 'failed', reason, endedMs, windows: l.scores.length });
@@ -212,8 +223,11 @@ export class TeachIn {
     }
     const d = deriveThreshold(l.scores, { quantile: l.row.quantile, margin: l.row.margin });
     const threshold = d.threshold;
+    // Its windows are in the log before the baseline is active: a fine-tune of it finds them all.
+    this.recorder.flush();
     const row: BaselineRow = { ...l.row, state: 'active', windows: d.windows, threshold, median: d.median, maxScore: d.maxScore, endedMs, reason: null };
     this.log.activated(row);
+    this.recorder.superseded(device, model, row.id);
     this.active.set(k, row);
     const status = this.statusOf(device, model, card.output.threshold);
     this.hooks.ended?.(status, row);

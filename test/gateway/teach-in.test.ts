@@ -3,6 +3,7 @@
 // on its own normal is alerted when its fault is still under the card's threshold. A real broker
 // (aedes), a real ONNX model whose score is log(speed − 2), a real log file.
 import { type AddressInfo, createServer } from 'node:net';
+import Database from 'better-sqlite3';
 import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -103,6 +104,8 @@ describe('teach-in on a gateway', () => {
     expect(status.threshold).toBeGreaterThan(5.2);
     const fan = ((await (await fetch(`${api}teach-in`)).json()) as { teachIns: Array<{ device: string; threshold: number }> }).teachIns.find((t) => t.device === 'fan-2')!;
     expect(fan.threshold).toBeLessThan(3);
+    // Both teach-ins' windows are in the log for a fine-tune, written when each became active.
+    expect(gateway.teachIn!.recorder.stats).toMatchObject({ windows: 200, transactions: 2, dropped: 0 });
 
     // After: pump-1 healthy raises nothing; fan-2's fault (score 4, under the card's 5) is alerted.
     const pumpRaised = raised('pump-1');
@@ -157,10 +160,25 @@ describe('teach-in on a gateway', () => {
   });
 
   it('should apply the baselines at once after a restart', async () => {
+    // A teach-in learning at the stop: its windows recorded so far are written by the stop, not lost.
+    const api = `http://127.0.0.1:${gateway!.httpPort}/api/`;
+    await fetch(`${api}teach-in/start`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device: 'fan-2', model: 'speed-anomaly', windows: 100 }) });
+    for (const s of [2, 2.1, 2.05]) await publish(pub!, 'plant/fan-2/speed', JSON.stringify({ speed: speedFor(s) }));
+    const learned = async (): Promise<number> => ((await (await fetch(`${api}teach-in?device=fan-2&model=speed-anomaly`)).json()) as { learning?: { windows: number } }).learning?.windows ?? 0;
+    for (let i = 0; i < 200 && (await learned()) < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await learned()).toBe(3);
     const before = ((await (await fetch(`http://127.0.0.1:${gateway!.httpPort}/api/teach-in`)).json()) as { teachIns: Array<{ device: string; threshold: number }> }).teachIns;
+    const recordedBefore = gateway!.teachIn!.recorder.stats.windows;
     await gateway!.stop();
     gateway = new Gateway(config, () => undefined);
     await gateway.start();
+    const db = new Database(config.storage.path, { readonly: true });
+    try {
+      expect(db.prepare("SELECT count(*) FROM taught_windows WHERE baseline_id = (SELECT id FROM baselines WHERE device = 'fan-2' AND state = 'learning')").pluck().get()).toBe(3);
+    } finally {
+      db.close();
+    }
+    expect(recordedBefore).toBe(200);
     expect(((await (await fetch(`http://127.0.0.1:${gateway.httpPort}/api/teach-in`)).json()) as { teachIns: unknown[] }).teachIns).toEqual(before);
     const got: Array<{ baseline: string; threshold: number; anomaly: boolean }> = [];
     sub!.removeAllListeners('message');

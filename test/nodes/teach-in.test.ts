@@ -75,6 +75,8 @@ describe('teach-in through a model node', () => {
     const conn = new Database(db, { readonly: true });
     try {
       expect(conn.prepare("SELECT device, model, state, windows, started_by AS startedBy FROM baselines WHERE state = 'active'").all()).toEqual([{ device: 'pump-t', model: 'vibration-anomaly', state: 'active', windows: 4, startedBy: 'node-red:model' }]);
+      // The four windows learned, recorded for a fine-tune: each its 3 × 64 model-input features.
+      expect(conn.prepare('SELECT length(features) AS bytes FROM taught_windows').all()).toEqual(Array(4).fill({ bytes: 192 * 4 }));
     } finally {
       conn.close();
     }

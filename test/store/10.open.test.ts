@@ -7,7 +7,7 @@ import { ResultStore, SCHEMA_VERSION, type StoreOptions, isStoreError } from '..
 import { MIGRATIONS, type Migration, migrate } from '../../runtime/store/schema';
 import { connectionOf, countRows, dbPath, fileSize, openStore, pipelineUnit, tempDir } from './helpers';
 
-const TABLES = ['alert_states', 'alerts', 'baselines', 'cursors', 'dead_letters', 'device_models', 'inbound', 'journal', 'model_updates', 'mqtt_deliveries', 'mqtt_incoming', 'mqtt_sessions', 'mqtt_subscriptions', 'outbox', 'result_hours', 'result_minutes', 'result_streams', 'results', 'windows'];
+const TABLES = ['alert_states', 'alerts', 'baselines', 'cursors', 'dead_letters', 'device_models', 'inbound', 'journal', 'model_updates', 'mqtt_deliveries', 'mqtt_incoming', 'mqtt_sessions', 'mqtt_subscriptions', 'outbox', 'result_hours', 'result_minutes', 'result_streams', 'results', 'taught_windows', 'windows'];
 
 describe('ResultStore.open()', () => {
   it('should create the database file and its missing folders', () => {

@@ -1,0 +1,93 @@
+// `edge-infer fine-tune`: each way it cannot start says so in one line, before any training.
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { profileById } from '../../devices';
+import { TaughtWindows } from '../../runtime/finetune';
+import { parseCard } from '../../runtime/model';
+import { bundledModelsDir } from '../../runtime/paths';
+import { ResultStore } from '../../runtime/store';
+import { TeachIn } from '../../runtime/teachin';
+import { machineWindows } from '../helpers/machine-windows';
+import { cli, expectOneLine } from '../helpers/cli';
+import { dbPath, openStore, tempDir } from '../store/helpers';
+
+/** A log with an active baseline of press-1 whose teach-in recorded `windows` windows. */
+async function logWith(windows: number): Promise<string> {
+  const file = dbPath();
+  await openStore({ path: file }).close();
+  const db = new Database(file);
+  const id = Number(db.prepare("INSERT INTO baselines (device, model, state, started_ms, quantile, margin, threshold) VALUES ('press-1', 'vibration-anomaly', 'active', 0, 0.999, 1, 5)").run().lastInsertRowid);
+  const r = new TaughtWindows(db);
+  for (let i = 0; i < windows; i++) r.add(id, i * 200, new Float32Array(192).fill(1));
+  r.flush();
+  db.close();
+  return file;
+}
+
+const run = (log: string, ...more: string[]): ReturnType<typeof cli> => cli('fine-tune', '--log', log, '--device', 'press-1', '--model', 'vibration-anomaly', '--out', path.join(tempDir(), 'out'), ...more);
+
+describe('edge-infer fine-tune', () => {
+  it('should fine-tune on the windows a teach-in recorded in the log and write the model folder', async () => {
+    const card = parseCard(JSON.parse(readFileSync(path.join(bundledModelsDir(), 'vibration-anomaly', 'vibration-anomaly.fp32.model.json'), 'utf8')), 'card');
+    const log = dbPath();
+    // A teach-in of the mixer as the gateway runs it: each learned window's features recorded.
+    const store = ResultStore.open({ path: log });
+    const t = new TeachIn(store.baselines(), { card: () => card, knows: () => true });
+    t.start('mixer-1', card.id, { windows: 250 });
+    const w = machineWindows(profileById('mixer'), card, { seed: 3, count: 250 });
+    const T0 = Date.UTC(2026, 11, 7, 5, 0, 0);
+    w.features.forEach((f, i) => t.learn(card, { device: 'mixer-1', model: card.id, score: 9, outputs: [9], timeMs: T0 + w.endMs[i] }, f));
+    await store.close();
+    const out = path.join(tempDir(), 'mixer-1');
+    const r = await cli('fine-tune', '--log', log, '--device', 'mixer-1', '--model', 'vibration-anomaly', '--out', out, '--epochs', '2', '--min-windows', '100');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: vibration-anomaly fine-tuned for mixer-1 on 200 windows \\(50 held out\\), 2 epochs\n`));
+    expect(r.out).toMatch(/\nfp32 {8}written, /);
+    const written = readdirSync(out).sort();
+    expect(written).toContain('vibration-anomaly.fp32.onnx');
+    const fp32 = JSON.parse(readFileSync(path.join(out, 'vibration-anomaly.fp32.model.json'), 'utf8')) as { provenance: { device: string; firstWindow: string } };
+    expect(fp32.provenance).toMatchObject({ device: 'mixer-1', firstWindow: new Date(T0 + w.endMs[0]).toISOString() });
+  });
+
+  it('should refuse a log without an active baseline of the device, or with too few windows, in one line', async () => {
+    const log = await logWith(30);
+    let r = await cli('fine-tune', '--log', log, '--device', 'press-2', '--model', 'vibration-anomaly', '--out', path.join(tempDir(), 'out'));
+    expect(r.code).not.toBe(0);
+    expectOneLine(r.err, /no active teach-in baseline of press-2 for vibration-anomaly \(teach it in first: edge-infer teach-in start\)$/);
+    r = await run(log);
+    expect(r.code).not.toBe(0);
+    expectOneLine(r.err, /baseline 1 of press-1 recorded 30 windows, fewer than the 200 a fine-tune needs \(teach it in for more windows\)$/);
+    r = await run(log, '--min-windows', '5');
+    expectOneLine(r.err, /--min-windows.*expected a whole number from 10 to 5000/);
+  });
+
+  it('should refuse an unknown model and a model that is not an anomaly model', async () => {
+    const log = await logWith(0);
+    let r = await cli('fine-tune', '--log', log, '--device', 'press-1', '--model', 'pump-anomaly', '--out', path.join(tempDir(), 'out'));
+    expectOneLine(r.err, new RegExp(`no model 'pump-anomaly' in ${bundledModelsDir().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(known: .*vibration-anomaly`));
+    r = await cli('fine-tune', '--log', log, '--device', 'press-1', '--model', 'fault-classifier', '--out', path.join(tempDir(), 'out'));
+    expectOneLine(r.err, /--model fault-classifier: a classification model; only anomaly models are fine-tuned$/);
+  });
+
+  it('should refuse a log that is missing, not a log, or too old to hold recorded windows', async () => {
+    const missing = path.join(tempDir(), 'none.db');
+    let r = await run(missing);
+    expectOneLine(r.err, /--log .*none\.db: no such file$/);
+    const text = path.join(tempDir(), 'notes.db');
+    writeFileSync(text, 'not a database at all, just some text that is long enough to have a header');
+    r = await run(text);
+    expectOneLine(r.err, /--log .*notes\.db: not an edge-infer log \(file is not a database\)$/);
+    const old = path.join(tempDir(), 'old.db');
+    const db = new Database(old);
+    db.pragma('user_version = 12');
+    db.close();
+    r = await run(old);
+    expectOneLine(r.err, /--log .*old\.db: schema version 12 has no recorded teach-in windows \(13 or newer needed/);
+    r = await cli('fine-tune', '--device', 'press-1');
+    expect(r.code).not.toBe(0);
+    expectOneLine(r.err, /required option '--log <file>' not specified/);
+  });
+});
