@@ -66,7 +66,25 @@ export function pruneForTarget(top: string, arch: string): void {
   if (!existsSync(path.join(ortBin, 'linux', arch))) throw new BundleError('E_BUNDLE_INPUT', `${ortBin}/linux/${arch}: onnxruntime-node carries no binary for linux-${arch}`);
   for (const os of readdirSync(ortBin)) if (os !== 'linux') rmSync(path.join(ortBin, os), { recursive: true, force: true });
   for (const a of readdirSync(path.join(ortBin, 'linux'))) if (a !== arch) rmSync(path.join(ortBin, 'linux', a), { recursive: true, force: true });
+  pruneTensorflow(path.join(top, 'node_modules', '@tensorflow'));
   rmSync(path.join(top, 'node_modules', 'typescript'), { recursive: true, force: true });
   rmSync(path.join(top, 'node_modules', '.bin', 'tsc'), { force: true });
   rmSync(path.join(top, 'node_modules', '.bin', 'tsserver'), { force: true });
 }
+
+/**
+ * TensorFlow.js (the fine-tune's training) as Node loads it: each package's main bundle and the
+ * WASM backend's .wasm files, which it reads from beside that bundle. The browser bundles, the
+ * per-file ES modules and the source maps are about 50 MB of an SD card's space it never reads.
+ */
+function pruneTensorflow(scope: string): void {
+  if (!existsSync(scope)) return;
+  for (const name of readdirSync(scope)) {
+    const dir = path.join(scope, name);
+    const main: unknown = (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { main?: unknown }).main;
+    if (typeof main !== 'string' || path.dirname(main) !== 'dist') throw new BundleError('E_BUNDLE_INPUT', `${dir}/package.json: expected its main in dist/, got ${JSON.stringify(main)}`);
+    const dist = path.join(dir, 'dist');
+    for (const f of readdirSync(dist)) if (f !== path.basename(main) && !f.endsWith('.wasm')) rmSync(path.join(dist, f), { recursive: true, force: true });
+  }
+}
+

@@ -70,8 +70,13 @@ describe('the arm64 bundle, built for real', () => {
   it('should leave out the dev dependencies, the sources and the other platforms', () => {
     // A package is there when its package.json is (npm may leave an empty scope folder behind).
     const packages = listing.filter((f) => /\/node_modules\/(@[^/]+\/)?[^/]+\/package\.json$/.test(f));
-    for (const dev of ['vitest/', 'typescript/', 'tsx/', '@tensorflow/', 'playwright-core/', 'node-red-node-test-helper/']) expect(packages.some((f) => f.startsWith(`${top}/node_modules/${dev}`)), dev).toBe(false);
-    for (const prod of ['mqtt/', 'aedes/', 'onnxruntime-web/', '@node-red/runtime/']) expect(packages.some((f) => f.startsWith(`${top}/node_modules/${prod}`)), prod).toBe(true);
+    for (const dev of ['vitest/', 'typescript/', 'tsx/', '@tensorflow/tfjs-layers/', 'playwright-core/', 'node-red-node-test-helper/']) expect(packages.some((f) => f.startsWith(`${top}/node_modules/${dev}`)), dev).toBe(false);
+    for (const prod of ['mqtt/', 'aedes/', 'onnxruntime-web/', '@node-red/runtime/', '@tensorflow/tfjs-core/', '@tensorflow/tfjs-backend-wasm/']) expect(packages.some((f) => f.startsWith(`${top}/node_modules/${prod}`)), prod).toBe(true);
+    // TensorFlow.js as Node loads it: its main bundles and the WASM binaries, no browser bundle or source map.
+    const tfjs = listing.filter((f) => f.startsWith(`${top}/node_modules/@tensorflow/`) && f.includes('/dist/') && !f.endsWith('/'));
+    expect(tfjs).toContain(`${top}/node_modules/@tensorflow/tfjs-core/dist/tf-core.node.js`);
+    expect(tfjs).toContain(`${top}/node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm`);
+    expect(tfjs.filter((f) => !/\/tf-[a-z-]+\.node\.js$|\.wasm$/.test(f))).toEqual([]);
     expect(listing.some((f) => f.startsWith(`${top}/runtime/`) || f.startsWith(`${top}/test/`))).toBe(false);
     const ort = listing.filter((f) => f.includes('onnxruntime-node/bin/napi-v6/') && f.endsWith('.node'));
     expect(ort).toEqual([`${top}/node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/onnxruntime_binding.node`]);

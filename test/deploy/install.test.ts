@@ -167,6 +167,14 @@ describe('install.sh into a throwaway root', () => {
     expect(out.trim()).toBe('sd /var/lib/edge-infer/models /var/lib/edge-infer/edge-infer.db vibration-anomaly');
   });
 
+  it('should carry the TensorFlow.js a fine-tune trains with, its WASM backend loading from the pruned bundle', () => {
+    const dir = path.join(root, 'opt/edge-infer/current');
+    const probe = `const tf = require('@tensorflow/tfjs-core'); require('@tensorflow/tfjs-backend-wasm');
+      tf.setBackend('wasm').then((ok) => console.log(ok, tf.getBackend(), Array.from(tf.matMul(tf.ones([2, 3]), tf.ones([3, 1])).dataSync()).join()));`;
+    const out = execFileSync(process.execPath, ['-e', probe], { cwd: dir, encoding: 'utf8' });
+    expect(out.trim()).toBe('true wasm 3,3');
+  });
+
   it('should have a self-check that fails on a better-sqlite3 that does not load', () => {
     const dir = path.join(root, 'opt/edge-infer/current');
     const addon = path.join(dir, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node');
