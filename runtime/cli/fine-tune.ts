@@ -1,5 +1,6 @@
-// `edge-infer fine-tune --log <gateway.db> --device D --model M --out <folder>`: a device's anomaly
-// model fine-tuned offline on the healthy windows its newest active teach-in recorded in the log.
+// `edge-infer fine-tune --log <gateway.db> --device D --model M --out <folder> [--apply]`: a device's
+// anomaly model fine-tuned on the healthy windows its newest active teach-in recorded in the log,
+// and with --apply served to that device on the running gateway (edge-infer device-model set).
 import * as path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
@@ -7,8 +8,11 @@ import { EdgeInferError } from '../errors';
 import { FINE_TUNE_DEFAULTS, type FineTuneProgress, fineTune, openLogReadOnly, taughtWindowsOf } from '../finetune';
 import { ModelRegistry } from '../model';
 import { bundledModelsDir } from '../paths';
+import type { DeviceModelStatus } from '../gateway/device-models';
+import { deviceModelLine } from './device-model';
 import { wholeNumber } from './options';
 import { bytes, print } from './output';
+import { call, login } from './teach-in';
 
 interface FineTuneCliOptions {
   log: string;
@@ -18,6 +22,9 @@ interface FineTuneCliOptions {
   models: string;
   epochs: number;
   minWindows: number;
+  apply?: boolean;
+  url: string;
+  user?: string;
 }
 
 /** A progress bar over the epochs on a terminal; nothing in logs. Ctrl-C cancels through `abort`. */
@@ -53,7 +60,11 @@ export function registerFineTune(program: Command): void {
     .addOption(new Option('--models <dir>', 'where the base model is').default(bundledModelsDir(), 'the bundled models'))
     .addOption(new Option('--epochs <n>', 'passes over the windows').argParser(wholeNumber(1, 1000)).default(FINE_TUNE_DEFAULTS.epochs))
     .addOption(new Option('--min-windows <n>', 'fewest recorded windows to fine-tune on').argParser(wholeNumber(10, 5000)).default(FINE_TUNE_DEFAULTS.minWindows))
+    .option('--apply', 'then serve the folder to the device on the running gateway (as edge-infer device-model set)')
+    .option('--url <url>', "--apply: the gateway's HTTP address", 'http://127.0.0.1:8080')
+    .option('--user <user>', '--apply: log in as this user (password from stdin), where the gateway asks for a login')
     .action(async (o: FineTuneCliOptions) => {
+      if (!o.apply && o.user !== undefined) throw new EdgeInferError('E_ARGUMENT', 'fine-tune: --user is for --apply');
       const registry = await ModelRegistry.open(o.models, { watch: false });
       let base;
       try {
@@ -73,6 +84,8 @@ export function registerFineTune(program: Command): void {
       }
       if (!set) throw new EdgeInferError('E_NOT_FOUND', `${o.log}: no active teach-in baseline of ${o.device} for ${o.model} (teach it in first: edge-infer teach-in start)`);
       if (set.features.length < o.minWindows) throw new EdgeInferError('E_ARGUMENT', `${o.log}: baseline ${set.baselineId} of ${o.device} recorded ${set.features.length} windows, fewer than the ${o.minWindows} a fine-tune needs (teach it in for more windows)`);
+      // The password is asked before the training, not after it.
+      const session = o.apply ? await login(o, 'fine-tune --apply') : {};
       const abort = new AbortController();
       const bar = progressBar(abort);
       let report;
@@ -92,5 +105,15 @@ export function registerFineTune(program: Command): void {
         print(`${v.variant.padEnd(11)} ${v.written ? `written, ${bytes(v.sizeBytes)}, cosine ${v.cosine?.toFixed(4)}, ${v.flagged} of ${report.windows.heldOut} held-out windows flagged` : `not written: ${v.reason}`}`);
       }
       print(`time        ${(report.timeMs / 1000).toFixed(1)} s (training ${(report.trainMs / 1000).toFixed(1)} s), ${bytes(report.peakExtraBytes)} peak extra memory`);
+      if (!o.apply) return;
+      const body = JSON.stringify({ device: o.device, model: o.model, folder: path.resolve(o.out) });
+      let status: DeviceModelStatus;
+      try {
+        status = (await call(o, 'fine-tune --apply', 'api/device-models/set', { method: 'POST', headers: { 'content-type': 'application/json', ...session }, body })) as DeviceModelStatus;
+      } catch (err) {
+        // The folder is written either way: a gateway that did not take it can be given it again.
+        throw new EdgeInferError('E_ARGUMENT', `${(err as Error).message}; the folder is written: edge-infer device-model set --device ${o.device} --model ${o.model} --dir ${path.resolve(o.out)} serves it`);
+      }
+      print(`serving     ${deviceModelLine(status)}`);
     });
 }

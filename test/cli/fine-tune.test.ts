@@ -2,13 +2,17 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { profileById } from '../../devices';
+import { parseGatewayConfig } from '../../runtime/gateway/config';
+import { Gateway } from '../../runtime/gateway/gateway';
 import { TaughtWindows } from '../../runtime/finetune';
 import { parseCard } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
 import { ResultStore } from '../../runtime/store';
 import { TeachIn } from '../../runtime/teachin';
+import { type TestBroker, freePort, startAedes } from '../helpers/brokers';
+import { VIBRATION_DECODER } from '../helpers/gateway';
 import { machineWindows } from '../helpers/machine-windows';
 import { cli, expectOneLine } from '../helpers/cli';
 import { dbPath, openStore, tempDir } from '../store/helpers';
@@ -50,6 +54,51 @@ describe('edge-infer fine-tune', () => {
     expect(written).toContain('vibration-anomaly.fp32.onnx');
     const fp32 = JSON.parse(readFileSync(path.join(out, 'vibration-anomaly.fp32.model.json'), 'utf8')) as { provenance: { device: string; firstWindow: string } };
     expect(fp32.provenance).toMatchObject({ device: 'mixer-1', firstWindow: new Date(T0 + w.endMs[0]).toISOString() });
+  });
+
+  describe('--apply', () => {
+    let broker: TestBroker | undefined;
+    let gateway: Gateway | undefined;
+    afterAll(async () => {
+      await gateway?.stop();
+      await broker?.stop();
+    });
+
+    it('should serve the fine-tuned folder to the device on the running gateway, whose log the teach-in wrote', async () => {
+      const card = parseCard(JSON.parse(readFileSync(path.join(bundledModelsDir(), 'vibration-anomaly', 'vibration-anomaly.fp32.model.json'), 'utf8')), 'card');
+      const log = dbPath();
+      const store = ResultStore.open({ path: log });
+      const t = new TeachIn(store.baselines(), { card: () => card, knows: () => true });
+      t.start('mixer-1', card.id, { windows: 200 });
+      const w = machineWindows(profileById('mixer'), card, { seed: 5, count: 200 });
+      w.features.forEach((f, i) => t.learn(card, { device: 'mixer-1', model: card.id, score: 9, outputs: [9], timeMs: 1_765_000_000_000 + w.endMs[i] }, f));
+      await store.close();
+      broker = await startAedes();
+      const config = parseGatewayConfig({
+        broker: { url: broker.url, protocol: 4, clientId: 'gw-fine-tune-apply' },
+        storage: { path: log },
+        http: { port: 0, host: '127.0.0.1' },
+        engine: { backend: 'wasm', threads: 1 },
+        pipelines: [{ name: 'anomaly', topic: 'plant/{device}/vibration', decoder: VIBRATION_DECODER, model: 'vibration-anomaly', variant: 'int8' }],
+      }, 'fine-tune --apply config');
+      gateway = new Gateway(config, () => undefined);
+      await gateway.start();
+      const out = path.join(tempDir(), 'mixer-1');
+      const url = `http://127.0.0.1:${gateway.httpPort}`;
+      const r = await cli('fine-tune', '--log', log, '--device', 'mixer-1', '--model', 'vibration-anomaly', '--out', out, '--epochs', '2', '--min-windows', '100', '--apply', '--url', url);
+      expect(r.err).toBe('');
+      expect(r.out).toMatch(/\nserving {5}mixer-1 \(vibration-anomaly\): its own int8 from .*mixer-1 \(sha256 [0-9a-f]{12}\), threshold [\d.]+, since /);
+      expect(gateway.deviceModels()).toEqual([expect.objectContaining({ device: 'mixer-1', model: 'vibration-anomaly', state: 'active', folder: out, variant: 'int8' })]);
+
+      // A gateway that does not answer: the folder is still written, and the line says how to serve it.
+      const closed = await freePort();
+      const again = await cli('fine-tune', '--log', log, '--device', 'mixer-1', '--model', 'vibration-anomaly', '--out', `${out}-2`, '--epochs', '1', '--min-windows', '100', '--apply', '--url', `http://127.0.0.1:${closed}`);
+      expect(again.code).not.toBe(0);
+      expectOneLine(again.err, new RegExp(`fine-tune --apply: the gateway at http://127\\.0\\.0\\.1:${closed} did not answer \\(ECONNREFUSED\\); the folder is written: edge-infer device-model set --device mixer-1 --model vibration-anomaly --dir .*mixer-1-2 serves it$`));
+      expect(readdirSync(`${out}-2`)).toContain('vibration-anomaly.int8.onnx');
+      const user = await cli('fine-tune', '--log', log, '--device', 'mixer-1', '--model', 'vibration-anomaly', '--out', `${out}-3`, '--user', 'alice');
+      expectOneLine(user.err, /fine-tune: --user is for --apply$/);
+    }, 60_000);
   });
 
   it('should refuse a log without an active baseline of the device, or with too few windows, in one line', async () => {
