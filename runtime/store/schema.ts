@@ -324,6 +324,25 @@ CREATE TABLE baselines (
 CREATE INDEX baselines_device_model ON baselines (device, model, id);
 `;
 
+/**
+ * How each baseline's threshold was derived (teach-in's K-run rule): 'windows', the quantile of the
+ * single windows' scores (every baseline before this migration); 'runs', the quantile of the
+ * lowest score of each run of `consecutive` windows (K, the alert's windows in a row), so a lone
+ * spike taught does not raise it; max_run_score, the highest of those lows (the threshold's floor).
+ */
+const V15 = `
+ALTER TABLE baselines ADD COLUMN rule TEXT NOT NULL DEFAULT 'windows' CHECK (rule IN ('windows', 'runs'));
+ALTER TABLE baselines ADD COLUMN consecutive INTEGER NOT NULL DEFAULT 1 CHECK (consecutive >= 1);
+ALTER TABLE baselines ADD COLUMN max_run_score REAL;
+`;
+
+/**
+ * Versions taken by migrations of work not merged here yet (13, 14): a migration after them keeps
+ * its number, so the files of every branch agree on what each version holds. Remove a version
+ * from this list when its migration lands.
+ */
+export const RESERVED_VERSIONS: readonly number[] = [13, 14];
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -337,10 +356,22 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 10, name: 'alert acknowledgements and clears; RMS of the main channel in results and rollups', up: (db) => db.exec(V10) },
   { version: 11, name: 'model hot-swap updates and their states', up: (db) => db.exec(V11) },
   { version: 12, name: 'teach-in baselines per device and model', up: (db) => db.exec(V12) },
+  { version: 15, name: 'the rule and K each teach-in baseline was derived with', up: (db) => db.exec(V15) },
 ];
 
 /** The schema version this code writes. */
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** Checks that migrations are numbered 1, 2, 3, ... in order, skipping only reserved versions; returns the last. */
+export function checkNumbering(migrations: readonly Migration[], reserved: readonly number[] = RESERVED_VERSIONS): number {
+  let expected = 1;
+  for (const [i, m] of migrations.entries()) {
+    while (m.version !== expected && reserved.includes(expected)) expected++;
+    if (m.version !== expected) throw new Error(`migration ${i} has version ${m.version}: migrations are numbered 1, 2, 3, ... in order (reserved: ${reserved.join(', ') || 'none'})`);
+    expected++;
+  }
+  return migrations.length ? migrations[migrations.length - 1].version : 0;
+}
 
 export function schemaVersion(db: Database.Database): number {
   return db.pragma('user_version', { simple: true }) as number;
@@ -351,15 +382,16 @@ export function schemaVersion(db: Database.Database): number {
  * than the code is refused before anything is written to it.
  */
 export function migrate(db: Database.Database, file: string, migrations: readonly Migration[] = MIGRATIONS): { from: number; to: number } {
-  migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`migration ${i} has version ${m.version}: migrations are numbered 1, 2, 3, ... in order`);
-  });
-  const latest = migrations.length;
+  const latest = checkNumbering(migrations);
   const from = schemaVersion(db);
   if (from > latest) {
     throw new StoreError('E_STORE_SCHEMA', `${file}: the database has schema version ${from}, newer than the ${latest} this edge-infer knows; upgrade edge-infer or use another file`);
   }
-  for (const m of migrations.slice(from)) {
+  // A file at a reserved version was written by an edge-infer with a migration this one lacks.
+  if (from > 0 && !migrations.some((m) => m.version === from)) {
+    throw new StoreError('E_STORE_SCHEMA', `${file}: the database has schema version ${from}, written by an edge-infer with a migration this one does not know; upgrade edge-infer or use another file`);
+  }
+  for (const m of migrations.filter((x) => x.version > from)) {
     const apply = db.transaction(() => {
       m.up(db);
       db.pragma(`user_version = ${m.version}`);

@@ -1,18 +1,21 @@
 // Teach-in per machine: an operator declares a device healthy for a number of windows or a period
 // of data time; its model's scores of those windows give it a threshold of its own (derive.ts),
 // which replaces the card's for that device once active. One class for the gateway and the
-// Node-RED model nodes, so both learn and judge the same way; the log (baselines, migration 12)
-// keeps every teach-in, so a restart resumes learning, or applies the baseline, where it was.
+// Node-RED model nodes, so both learn and judge the same way; the log (baselines, migrations 12
+// and 15) keeps every teach-in, so a restart resumes learning, or applies the baseline, where it
+// was. Each host passes the K of the alert rule that judges the model's windows (K anomalous
+// windows in a row raise an alert): the baseline is derived from the scores that rule acts on.
 import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model';
 import type { BaselineRow, Baselines, ResultRecord } from '../store';
 import { withThreshold } from '../stream/results';
-import { type ThresholdRule, checkRule, deriveThreshold, taughtScore } from './derive';
+import { type ThresholdRule, type ThresholdRuleName, checkConsecutive, checkRule, deriveThreshold, taughtScore } from './derive';
 
 /** What a device's results say of its teach-in. */
 export type BaselineState = 'learning' | 'active' | 'none';
 
-export interface TeachInSettings extends ThresholdRule {
+/** The rule's numbers; its K comes from the host's alert rule (TeachInHooks.consecutive), per model. */
+export interface TeachInSettings extends Omit<ThresholdRule, 'consecutive'> {
   /** Fewest windows a baseline is derived from: a teach-in asking for fewer is refused, a period that gave fewer fails (default 100). */
   minWindows: number;
   /** Most windows one teach-in keeps (a period ends early there): bounds its memory (default 100,000, 800 kB). */
@@ -33,9 +36,12 @@ export interface TeachInStatus {
   /** The card's threshold (or the pipeline's override), which applies without a baseline. */
   cardThreshold: number | null;
   /** While learning: windows learned so far and the target. */
-  learning?: { windows: number; targetWindows: number | null; targetMinutes: number | null; startedMs: number; firstWindowMs: number | null };
-  /** The baseline in force (also while a new teach-in learns). */
-  baseline?: { threshold: number; windows: number; quantile: number; margin: number; median: number | null; maxScore: number | null; activeSinceMs: number | null };
+  learning?: { windows: number; targetWindows: number | null; targetMinutes: number | null; startedMs: number; firstWindowMs: number | null; rule: ThresholdRuleName; consecutive: number };
+  /** The baseline in force (also while a new teach-in learns); rule and consecutive say how it was derived (K windows in a row). */
+  baseline?: {
+    threshold: number; windows: number; quantile: number; margin: number; rule: ThresholdRuleName; consecutive: number;
+    median: number | null; maxScore: number | null; maxRunScore: number | null; activeSinceMs: number | null;
+  };
 }
 
 export interface TeachInHooks {
@@ -43,6 +49,12 @@ export interface TeachInHooks {
   card(model: string): ModelCard | undefined;
   /** Whether the device is one this host has seen for the model. */
   knows(device: string, model: string): boolean;
+  /**
+   * K of the alert rule that judges the model's windows here (alerts after K anomalous windows in
+   * a row): a teach-in started now derives its threshold from each K-run's lowest score. Absent
+   * (or 1): from the single windows' scores.
+   */
+  consecutive?(model: string): number;
   /** Told when a teach-in ends (active, failed): the gateway reports it, a node shows it. */
   ended?(status: TeachInStatus, row: BaselineRow): void;
   now?(): number;
@@ -118,12 +130,15 @@ export class TeachIn {
     // alerts again. Refused rather than blinding it.
     if (card.task === 'classification') throw new EdgeInferError('E_ARGUMENT', `teach-in: model '${model}' is a classifier; a threshold of its own from healthy windows reaches 1 and would hide its faults (teach an anomaly model)`);
     const t = checkTarget(target, this.settings);
+    const consecutive = checkConsecutive(this.hooks.consecutive?.(model) ?? 1, `teach-in of ${device} (${model})`);
+    if (t.windows !== undefined && t.windows < consecutive) throw new EdgeInferError('E_ARGUMENT', `teach-in of ${device} (${model}): windows (${t.windows}) must be at least the alert's ${consecutive} in a row`);
     const k = key(device, model);
     const running = this.learning.get(k);
     if (running) throw new EdgeInferError('E_CONFLICT', `teach-in of ${device} (${model}): already learning (${running.scores.length} windows so far); cancel it first`);
     const row = this.log.start({
       device, model, startedMs: this.now(), startedBy: by, targetWindows: t.windows ?? null, targetMinutes: t.minutes ?? null,
       quantile: this.settings.quantile, margin: this.settings.margin, cardThreshold: card.output.threshold ?? null,
+      rule: consecutive === 1 ? 'windows' : 'runs', consecutive,
     });
     this.learning.set(k, { row, scores: [] });
     return this.status(device, model);
@@ -203,16 +218,19 @@ export class TeachIn {
     const k = key(device, model);
     this.learning.delete(k);
     const endedMs = this.now();
-    if (l.scores.length < this.settings.minWindows) {
-      const reason = `${l.scores.length} windows learned in ${l.row.targetMinutes} min, fewer than the ${this.settings.minWindows} a baseline needs`;
+    // A period can end with fewer windows than a baseline needs (or than one run of K).
+    const needed = Math.max(this.settings.minWindows, l.row.consecutive);
+    if (l.scores.length < needed) {
+      const reason = `${l.scores.length} windows learned in ${l.row.targetMinutes} min, fewer than the ${needed} a baseline needs`;
       this.log.ended(l.row.id, 'failed', l.scores.length, endedMs, reason);
       const status = this.statusOf(device, model, card.output.threshold);
       this.hooks.ended?.(status, { ...l.row, state: 'failed', reason, endedMs, windows: l.scores.length });
       return status;
     }
-    const d = deriveThreshold(l.scores, { quantile: l.row.quantile, margin: l.row.margin });
+    // The rule and K recorded when it started: a restart or a changed alert setting does not change a teach-in under way.
+    const d = deriveThreshold(l.scores, { quantile: l.row.quantile, margin: l.row.margin, consecutive: l.row.consecutive });
     const threshold = d.threshold;
-    const row: BaselineRow = { ...l.row, state: 'active', windows: d.windows, threshold, median: d.median, maxScore: d.maxScore, endedMs, reason: null };
+    const row: BaselineRow = { ...l.row, state: 'active', windows: d.windows, threshold, median: d.median, maxScore: d.maxScore, maxRunScore: d.maxRunScore, rule: d.rule, endedMs, reason: null };
     this.log.activated(row);
     this.active.set(k, row);
     const status = this.statusOf(device, model, card.output.threshold);
@@ -236,9 +254,14 @@ export class TeachIn {
     const { threshold, state } = this.judge(device, model);
     const s: TeachInStatus = { device, model, state, threshold: threshold ?? cardThreshold ?? null, cardThreshold: cardThreshold ?? null };
     const l = this.learning.get(k);
-    if (l) s.learning = { windows: l.scores.length, targetWindows: l.row.targetWindows, targetMinutes: l.row.targetMinutes, startedMs: l.row.startedMs, firstWindowMs: l.row.firstWindowMs };
+    if (l) s.learning = { windows: l.scores.length, targetWindows: l.row.targetWindows, targetMinutes: l.row.targetMinutes, startedMs: l.row.startedMs, firstWindowMs: l.row.firstWindowMs, rule: l.row.rule, consecutive: l.row.consecutive };
     const a = this.active.get(k);
-    if (a && a.threshold !== null) s.baseline = { threshold: a.threshold, windows: a.windows, quantile: a.quantile, margin: a.margin, median: a.median, maxScore: a.maxScore, activeSinceMs: a.endedMs };
+    if (a && a.threshold !== null) {
+      s.baseline = {
+        threshold: a.threshold, windows: a.windows, quantile: a.quantile, margin: a.margin, rule: a.rule, consecutive: a.consecutive,
+        median: a.median, maxScore: a.maxScore, maxRunScore: a.maxRunScore, activeSinceMs: a.endedMs,
+      };
+    }
     return s;
   }
 }

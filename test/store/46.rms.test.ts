@@ -33,7 +33,7 @@ describe('migration 10', () => {
       db.close();
     }
     const store = openStore({ path: file });
-    expect(SCHEMA_VERSION).toBe(MIGRATIONS.length);
+    expect(SCHEMA_VERSION).toBe(MIGRATIONS[MIGRATIONS.length - 1].version);
     expect(connectionOf(store).pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(store.latestPerDevice()).toMatchObject([{ timeMs: T0, score: 0.7, anomaly: true, messageKeys: ['k1'], processedMs: T0 + 3, rms: null }]);
     expect(store.alerts()).toMatchObject([{ kind: 'anomaly', score: 0.7, ackedBy: null, ackedMs: null, clearedBy: null, clearedMs: null }]);
