@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { ModelCard } from '../../runtime/model';
 import { type ResultStore, SCHEMA_VERSION } from '../../runtime/store';
 import { MIGRATIONS, type Migration, checkNumbering, migrate } from '../../runtime/store/schema';
+import { statusLine } from '../../runtime/cli/teach-in';
 import { TEACH_IN_DEFAULTS, TeachIn, deriveThreshold, quantileOf, runMinima } from '../../runtime/teachin';
 import { thrown } from '../helpers/errors';
 import { dbPath, openStore, result } from '../store/helpers';
@@ -136,6 +137,7 @@ describe('TeachIn with the host\'s K, on a real log', () => {
     const d = deriveThreshold(scores, { ...TEACH_IN_DEFAULTS, consecutive: 3 });
     expect(ends[199]).toMatchObject({ state: 'active', threshold: d.threshold, baseline: { rule: 'runs', consecutive: 3, maxScore: 23, maxRunScore: d.maxRunScore } });
     expect(d.threshold).toBeLessThan(11.19); // under the card's, and far under the spike
+    expect(statusLine(ends[199]!)).toBe(`press-1 (vibration-anomaly): baseline active, threshold ${d.threshold} from 200 healthy windows, the lowest of each 3 in a row (the card's 11.19)`);
     const row = new Database(file, { readonly: true });
     try {
       expect(row.prepare("SELECT rule, consecutive, max_score AS maxScore, max_run_score AS maxRunScore, threshold FROM baselines WHERE state = 'active'").get()).toEqual({ rule: 'runs', consecutive: 3, maxScore: 23, maxRunScore: d.maxRunScore, threshold: d.threshold });
