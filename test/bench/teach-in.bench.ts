@@ -31,6 +31,8 @@ const HOURS = Number(process.env.HOURS ?? 24);
 const WORKERS = Number(process.env.WORKERS ?? 2);
 const AUC_WINDOWS = Number(process.env.AUC_WINDOWS ?? 1000);
 const MODELS = (process.env.MODELS ?? 'vibration-anomaly').split(',');
+/** More margins for the K-run rule, side by side with the default's (MARGINS=2,3: thresholds Q + 2 (Q − median) and Q + 3 (Q − median)). */
+const MARGINS = (process.env.MARGINS ?? '2,3').split(',').filter(Boolean).map(Number);
 /** Minutes after which each machine stops its healthy hours at the next whole hour and reports what it judged (default: no limit). */
 const BUDGET_MIN = Number(process.env.BUDGET_MIN ?? Infinity);
 const ALERTS = { consecutive: 3, cooldownS: 300 };
@@ -76,6 +78,12 @@ interface MachineResult {
   windows: number;
   healthy: { card: Verdicts; today: Verdicts; runs: Verdicts };
   fault?: { description: string; card: string; today: string; runs: string };
+  /** The K-run rule with more margins: its threshold, false alerts in the judged hours, windows from the fault's onset to its alert. */
+  sweep: Array<{ margin: number; threshold: number; alerts: number; fault: string | null }>;
+  /** The highest 3-run low of the judged healthy hours: any threshold above it raises no alert in them. */
+  judgedMaxRunScore: number;
+  /** Windows from the fault's onset to its alert at the lowest threshold silent in the judged hours (just above judgedMaxRunScore). */
+  faultAtSilent: string | null;
   auc: number | null;
   seconds: number;
 }
@@ -146,19 +154,35 @@ async function runMachine(modelId: string, m: MachineSpec, stopAtMs: number, pro
   const today = deriveThreshold(teach, TEACH_IN_DEFAULTS);
   const runs = deriveThreshold(teach, { ...TEACH_IN_DEFAULTS, consecutive: ALERTS.consecutive });
   const cardThreshold = card.output.threshold!;
-  const thresholds = { card: cardThreshold, today: capped(today.threshold), runs: capped(runs.threshold) };
+  const thresholds: Record<string, number> = { card: cardThreshold, today: capped(today.threshold), runs: capped(runs.threshold) };
+  for (const margin of MARGINS) thresholds[`runs×${margin}`] = capped(deriveThreshold(teach, { ...TEACH_IN_DEFAULTS, margin, consecutive: ALERTS.consecutive }).threshold);
+  const judgesOf = (): Record<string, ReturnType<typeof judge>> => Object.fromEntries(Object.entries(thresholds).map(([k, t]) => [k, judge(t)]));
+  /** The first window i (from 0) that ends K windows in a row at or over t: an alert's first window at threshold t. */
+  const firstRun = (scores: number[], t: number): number | null => {
+    let inRow = 0;
+    for (let i = 0; i < scores.length; i++) {
+      inRow = scores[i] >= t ? inRow + 1 : 0;
+      if (inRow >= ALERTS.consecutive) return i;
+    }
+    return null;
+  };
 
   // The short runs first (the fault, the faulty windows of the AUC), the long healthy one last: a
   // run stopped at its deadline still has them.
   let fault: MachineResult['fault'];
+  let after: Record<string, ReturnType<typeof judge>> | undefined;
+  const faultScores: number[] = [];
+  const text = (first: number | null | undefined): string => (first === null || first === undefined ? 'never (5 min)' : String(first));
   if (m.fault) {
     const onset = Math.ceil(m.fault.onsetS / hopS);
-    const after = { card: judge(thresholds.card), today: judge(thresholds.today), runs: judge(thresholds.runs) };
+    const judged = judgesOf();
+    after = judged;
     await stream(new MachineSimulator(profile, { seed: m.seed, faults: [m.fault] }), onset + Math.round(300 / hopS), (o, i) => {
-      if (i >= onset) for (const j of Object.values(after)) j.observe(o, i - onset);
+      if (i < onset) return;
+      for (const j of Object.values(judged)) j.observe(o, i - onset);
+      faultScores.push(interpret(card, o).score);
     });
-    const text = (j: { result: { first: number | null } }): string => (j.result.first === null ? 'never (5 min)' : String(j.result.first));
-    fault = { description: m.description, card: text(after.card), today: text(after.today), runs: text(after.runs) };
+    fault = { description: m.description, card: text(after.card.result.first), today: text(after.today.result.first), runs: text(after.runs.result.first) };
   }
 
   // ROC AUC of the anomaly score: held-out healthy windows (the first AUC_WINDOWS after the taught
@@ -182,14 +206,19 @@ async function runMachine(modelId: string, m: MachineSpec, stopAtMs: number, pro
   }
 
   // The same simulator goes on: the judged hours follow the taught windows, as on a gateway.
-  const judges = { card: judge(thresholds.card), today: judge(thresholds.today), runs: judge(thresholds.runs) };
+  const judges = judgesOf();
   const heldOut: number[] = [];
   let judged = 0;
+  let judgedMaxRunScore = -Infinity;
+  const lastScores: number[] = [];
   const strip = (j: { result: Verdicts }): Verdicts => ({ alerts: j.result.alerts, flagged: j.result.flagged });
   const snapshot = (): MachineResult => ({
     device: m.device, median: today.median, maxScore: today.maxScore, maxRunScore: runs.maxRunScore, card: thresholds.card, today: thresholds.today, runs: thresholds.runs,
     hours: (judged * hopS) / 3600, windows: judged,
     healthy: { card: strip(judges.card), today: strip(judges.today), runs: strip(judges.runs) }, fault,
+    sweep: MARGINS.map((margin) => ({ margin, threshold: thresholds[`runs×${margin}`], alerts: judges[`runs×${margin}`].result.alerts, fault: after ? text(after[`runs×${margin}`].result.first) : null })),
+    judgedMaxRunScore,
+    faultAtSilent: m.fault ? text(firstRun(faultScores, judgedMaxRunScore * (1 + 1e-9) + 1e-12)) : null,
     auc: faulty.length && heldOut.length ? rocAuc([...heldOut, ...faulty], [...heldOut.map(() => false), ...faulty.map(() => true)]) : null,
     seconds: (performance.now() - started) / 1000,
   });
@@ -197,8 +226,12 @@ async function runMachine(modelId: string, m: MachineSpec, stopAtMs: number, pro
   // In slices of an hour: each ends with a progress report, and the deadline is looked at between them.
   for (let from = 0; from < evalWindows && Date.now() < stopAtMs; from += hourWindows) {
     await stream(sim, Math.min(hourWindows, evalWindows - from), (o, i) => {
-      if (heldOut.length < AUC_WINDOWS) heldOut.push(interpret(card, o).score);
+      const score = interpret(card, o).score;
+      if (heldOut.length < AUC_WINDOWS) heldOut.push(score);
       for (const j of Object.values(judges)) j.observe(o, from + i);
+      lastScores.push(score);
+      if (lastScores.length > ALERTS.consecutive) lastScores.shift();
+      if (lastScores.length === ALERTS.consecutive) judgedMaxRunScore = Math.max(judgedMaxRunScore, Math.min(...lastScores));
       judged++;
     });
     progress(snapshot());
@@ -251,6 +284,13 @@ async function main(): Promise<void> {
       results.map((r) => [r.device, fmt(r.hours, r.hours < 10 ? 2 : 0), fmt(r.median), fmt(r.maxScore), fmt(r.maxRunScore), fmt(r.card), fmt(r.today), fmt(r.runs), r.healthy.card.alerts, r.healthy.today.alerts, r.healthy.runs.alerts, per(r.healthy.runs.alerts, r), int(r.healthy.card.flagged), int(r.healthy.today.flagged), int(r.healthy.runs.flagged), r.auc === null ? '–' : r.auc.toFixed(4)]),
     ));
     console.log('');
+    if (MARGINS.length) {
+      console.log(table(
+        ['machine', 'healthy hours', ...MARGINS.flatMap((mg) => [`K-run, margin ${mg}`, 'false alerts', 'windows to alert']), 'highest 3-run low, judged hours', 'windows to alert just above it'],
+        results.map((r) => [r.device, fmt(r.hours, r.hours < 10 ? 2 : 0), ...r.sweep.flatMap((w) => [fmt(w.threshold), w.alerts, w.fault ?? '–']), fmt(r.judgedMaxRunScore), r.faultAtSilent ?? '–']),
+      ));
+      console.log('');
+    }
     const faults = results.filter((r) => r.fault);
     if (faults.length) {
       console.log(table(['machine', 'fault', 'windows from onset to alert, card', 'today', 'K-run'], faults.map((r) => [r.device, r.fault!.description, r.fault!.card, r.fault!.today, r.fault!.runs])));
