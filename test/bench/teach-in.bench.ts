@@ -6,7 +6,8 @@
 // healthy windows against the same machine with each fault at moderate severity).
 // Each machine is its demo seed (the mixer, seed 401, with a bearing fault growing over 120 s):
 // taught on its first TEACH healthy windows, judged on the next HOURS of its healthy run, and on a
-// run of it with its fault from t = 0. Alerts as the gateway's default rule (3 windows in a row,
+// run of it with its fault from t = 0. The K-run rule with margin 1, and with MARGINS (2, the
+// default a teach-in takes for K > 1 since this bench, and 3) beside it. Alerts as the gateway's default rule (3 windows in a row,
 // 300 s cooldown), everything in data time. The machines run in WORKERS worker threads (one
 // machine each at a time): the simulator's rendering is most of the time (about 1.2 of 1.5 ms a
 // window on this machine: features 0.24, inference 0.09 in batches of 256), and each machine's

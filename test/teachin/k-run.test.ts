@@ -9,7 +9,7 @@ import type { ModelCard } from '../../runtime/model';
 import { type ResultStore, SCHEMA_VERSION } from '../../runtime/store';
 import { MIGRATIONS, type Migration, checkNumbering, migrate } from '../../runtime/store/schema';
 import { statusLine } from '../../runtime/cli/teach-in';
-import { TEACH_IN_DEFAULTS, TeachIn, deriveThreshold, quantileOf, runMinima } from '../../runtime/teachin';
+import { RUN_MARGIN_DEFAULT, TEACH_IN_DEFAULTS, TeachIn, deriveThreshold, quantileOf, runMinima } from '../../runtime/teachin';
 import { thrown } from '../helpers/errors';
 import { dbPath, openStore, result } from '../store/helpers';
 
@@ -119,8 +119,10 @@ describe('deriveThreshold with K (the alert\'s windows in a row)', () => {
 describe('TeachIn with the host\'s K, on a real log', () => {
   const T0 = 1_700_000_000_000;
   const card = { id: 'vibration-anomaly', task: 'anomaly', output: { tensor: 'score', threshold: 11.19 } } as unknown as ModelCard;
-  const teachInOn = (store: ResultStore, consecutive?: () => number): TeachIn =>
-    new TeachIn(store.baselines(), { card: (m) => (m === card.id ? card : undefined), knows: () => true, consecutive, now: () => T0 }, { minWindows: 10 });
+  const teachInOn = (store: ResultStore, consecutive?: () => number, margin?: number): TeachIn =>
+    new TeachIn(store.baselines(), { card: (m) => (m === card.id ? card : undefined), knows: () => true, consecutive, now: () => T0 }, margin === undefined ? { minWindows: 10 } : { minWindows: 10, margin });
+  /** The K-run rule as a teach-in applies it when no margin is set. */
+  const runRule = { ...TEACH_IN_DEFAULTS, margin: RUN_MARGIN_DEFAULT, consecutive: 3 };
   const records = (from: number, scores: number[]): ReturnType<typeof result>[] => scores.map((score, i) => result(T0 + (from + i) * 1000, { score, outputs: [score] }));
 
   it('should learn with the host\'s K, record its rule and K in the log, and give a spiky machine a threshold under its spike', async () => {
@@ -134,8 +136,8 @@ describe('TeachIn with the host\'s K, on a real log', () => {
     const rs = records(0, scores);
     await store.commit({ results: rs });
     const ends = rs.map((r) => t.learn(card, r));
-    const d = deriveThreshold(scores, { ...TEACH_IN_DEFAULTS, consecutive: 3 });
-    expect(ends[199]).toMatchObject({ state: 'active', threshold: d.threshold, baseline: { rule: 'runs', consecutive: 3, maxScore: 23, maxRunScore: d.maxRunScore } });
+    const d = deriveThreshold(scores, runRule);
+    expect(ends[199]).toMatchObject({ state: 'active', threshold: d.threshold, baseline: { rule: 'runs', consecutive: 3, margin: 2, maxScore: 23, maxRunScore: d.maxRunScore } });
     expect(d.threshold).toBeLessThan(11.19); // under the card's, and far under the spike
     expect(statusLine(ends[199]!)).toBe(`press-1 (vibration-anomaly): baseline active, threshold ${d.threshold} from 200 healthy windows, the lowest of each 3 in a row (the card's 11.19)`);
     const row = new Database(file, { readonly: true });
@@ -148,8 +150,13 @@ describe('TeachIn with the host\'s K, on a real log', () => {
     const one = teachInOn(store);
     one.start('press-1', 'vibration-anomaly', { windows: 200 });
     const last = records(1000, scores).map((r) => one.learn(card, r)).at(-1);
-    expect(last).toMatchObject({ state: 'active', baseline: { rule: 'windows', consecutive: 1 } });
+    expect(last).toMatchObject({ state: 'active', baseline: { rule: 'windows', consecutive: 1, margin: 1 } });
     expect(last!.threshold).toBeGreaterThan(23);
+    // A margin the host set applies to either rule.
+    const set = teachInOn(store, () => 3, 0.5);
+    set.start('press-1', 'vibration-anomaly', { windows: 200 });
+    const own = records(2000, scores).map((r) => set.learn(card, r)).at(-1);
+    expect(own).toMatchObject({ state: 'active', threshold: deriveThreshold(scores, { ...runRule, margin: 0.5 }).threshold, baseline: { rule: 'runs', margin: 0.5 } });
   });
 
   it('should read the learned scores back in data-time order after a restart, whatever order the log got them in', async () => {
@@ -172,8 +179,8 @@ describe('TeachIn with the host\'s K, on a real log', () => {
     const next = records(99, [3.5])[0];
     await store.commit({ results: [next] });
     const end = t.learn(card, next);
-    const inOrder = deriveThreshold([...scores, 3.5], { ...TEACH_IN_DEFAULTS, consecutive: 3 });
-    const asCommitted = deriveThreshold([...scrambled.map((r) => r.score), 3.5], { ...TEACH_IN_DEFAULTS, consecutive: 3 });
+    const inOrder = deriveThreshold([...scores, 3.5], runRule);
+    const asCommitted = deriveThreshold([...scrambled.map((r) => r.score), 3.5], runRule);
     expect(inOrder.threshold).toBeGreaterThan(14);
     expect(asCommitted.threshold).toBeLessThan(14);
     expect(end).toMatchObject({ state: 'active', threshold: inOrder.threshold, baseline: { consecutive: 3, maxRunScore: 14 } });
