@@ -172,6 +172,8 @@ export function registerModelNode(RED: RED, catalog: ModelCatalog, modelId: stri
       teachIn = new TeachIn(log, {
         card: (m) => (m === served.id ? served : undefined),
         knows: (d, m) => log.hasResults(d, m),
+        // The node's own alert rule: its baselines learn the scores that rule acts on.
+        consecutive: () => alerts?.consecutive ?? alertPolicyOf(config).consecutive,
         ended: (s, row) => {
           teachInEnded = row.state === 'active' ? teachInText(s) : `teach-in ${s.device} failed`;
           if (row.state !== 'active') node.warn(`teach-in of ${s.device}: failed: ${row.reason}`);

@@ -80,7 +80,12 @@ export function statusLine(s: TeachInStatus): string {
     const target = l.targetWindows !== null ? `${l.windows}/${l.targetWindows} windows` : `${l.windows} windows of ${l.targetMinutes} min`;
     return `${s.device} (${s.model}): learning, ${target}; threshold ${s.threshold} in force (${s.baseline ? 'the earlier baseline' : card})`;
   }
-  if (s.state === 'active') return `${s.device} (${s.model}): baseline active, threshold ${s.threshold} from ${s.baseline!.windows} healthy windows (${card})`;
+  if (s.state === 'active') {
+    const b = s.baseline!;
+    // Said only when the baseline learned from runs of K windows (the alert's K in a row), not single windows.
+    const runs = b.consecutive > 1 ? `, the lowest of each ${b.consecutive} in a row` : '';
+    return `${s.device} (${s.model}): baseline active, threshold ${s.threshold} from ${b.windows} healthy windows${runs} (${card})`;
+  }
   return `${s.device} (${s.model}): no baseline, threshold ${s.threshold} (${card})`;
 }
 

@@ -256,13 +256,14 @@ export const GatewayConfigSchema = z
     teachIn: z
       .object({
         quantile: z.number().gt(0).max(1).default(0.999),
-        margin: z.number().min(0).finite().default(1),
+        // Absent: each teach-in takes its rule's default (1 for single windows, 2 for runs of K: teachin/teach-in.ts).
+        margin: z.number().min(0).finite().optional(),
         minWindows: z.number().int().min(1).default(100),
         maxWindows: z.number().int().min(1).max(10_000_000).default(100_000),
       })
       .strict()
       .refine((t) => t.maxWindows >= t.minWindows, { message: 'maxWindows must be at least minWindows', path: ['maxWindows'] })
-      .default({ quantile: 0.999, margin: 1, minWindows: 100, maxWindows: 100_000 }),
+      .default({ quantile: 0.999, minWindows: 100, maxWindows: 100_000 }),
     /**
      * Per-device model variants (a device's own model folder, set through the gateway's API): the
      * most devices one model may serve so (one session each), and the healthy batches a device

@@ -206,10 +206,13 @@ export class Gateway extends EventEmitter {
       }
       // Teach-in: the cards the devices are judged by without a baseline (with a pipeline's override).
       const cards = new Map(c.pipelines.map((p, i) => [variants[i].id, withThreshold(variants[i].card, p.alerts?.threshold)]));
+      // The K of each model's alert rule: its teach-ins learn the scores that rule acts on.
+      const consecutive = new Map(c.pipelines.map((p, i) => [variants[i].id, p.alerts.consecutive]));
       const baselines = store.baselines();
       this.teachIn = new TeachIn(baselines, {
         card: (model) => cards.get(model),
         knows: (device, model) => baselines.hasResults(device, model),
+        consecutive: (model) => consecutive.get(model) ?? 1,
         ended: (s, row) => this.report(new EdgeInferError('E_ARGUMENT', row.state === 'active' ? `teach-in of ${s.device} (${s.model}): active, threshold ${s.threshold} from ${row.windows} healthy windows (the card's: ${s.cardThreshold})` : `teach-in of ${s.device} (${s.model}): failed: ${row.reason}`)),
       }, c.teachIn);
       const teachIn = this.teachIn;

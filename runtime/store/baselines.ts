@@ -1,4 +1,4 @@
-// The log of teach-ins (table baselines, migration 12): one row per teach-in of a device's model,
+// The log of teach-ins (table baselines, migrations 12 and 15): one row per teach-in of a device's model,
 // from learning to active (or cancelled, failed), an active one superseded by the next. Written in
 // its own transaction when the step happens: a teach-in changes state rarely, and must survive a
 // restart the moment the operator is told it started or became active.
@@ -26,18 +26,25 @@ export interface BaselineRow {
   windows: number;
   quantile: number;
   margin: number;
+  /** How the threshold is derived: 'windows', the quantile of single windows' scores (K = 1); 'runs', of the lowest score of each run of K windows. */
+  rule: 'windows' | 'runs';
+  /** K: the alert's windows in a row the baseline was derived for (1 for every baseline before migration 15). */
+  consecutive: number;
   /** The threshold in force when it started (the card's, or the pipeline's override). */
   cardThreshold: number | null;
   /** The derived threshold (active, superseded). */
   threshold: number | null;
   median: number | null;
   maxScore: number | null;
+  /** The highest of the K-runs' lowest scores taught (the threshold's floor; K = 1: maxScore); null before migration 15. */
+  maxRunScore: number | null;
   endedMs: number | null;
   reason: string | null;
 }
 
 const COLUMNS = `id, device, model, state, started_ms AS startedMs, started_by AS startedBy, target_windows AS targetWindows, target_minutes AS targetMinutes,
-  first_window_ms AS firstWindowMs, windows, quantile, margin, card_threshold AS cardThreshold, threshold, median, max_score AS maxScore, ended_ms AS endedMs, reason`;
+  first_window_ms AS firstWindowMs, windows, quantile, margin, rule, consecutive, card_threshold AS cardThreshold, threshold, median, max_score AS maxScore,
+  max_run_score AS maxRunScore, ended_ms AS endedMs, reason`;
 
 export class Baselines {
   private readonly insert: Database.Statement;
@@ -52,26 +59,29 @@ export class Baselines {
 
   /** The log's connection: the teach-in's window recorder (runtime/finetune) writes its own table beside this one. */
   constructor(readonly db: Database.Database) {
-    this.insert = db.prepare(`INSERT INTO baselines (device, model, state, started_ms, started_by, target_windows, target_minutes, quantile, margin, card_threshold)
-      VALUES (?, ?, 'learning', ?, ?, ?, ?, ?, ?, ?)`);
+    this.insert = db.prepare(`INSERT INTO baselines (device, model, state, started_ms, started_by, target_windows, target_minutes, quantile, margin, rule, consecutive, card_threshold)
+      VALUES (?, ?, 'learning', ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     // The rows that matter now: each pair's learning row and its newest active row.
     this.selectCurrent = db.prepare(`SELECT ${COLUMNS} FROM baselines WHERE state IN ('learning', 'active') ORDER BY id`);
     this.selectOne = db.prepare(`SELECT ${COLUMNS} FROM baselines WHERE id = ?`);
     this.setFirst = db.prepare('UPDATE baselines SET first_window_ms = ? WHERE id = ? AND first_window_ms IS NULL');
-    this.end = db.prepare(`UPDATE baselines SET state = ?, windows = ?, threshold = ?, median = ?, max_score = ?, ended_ms = ?, reason = ? WHERE id = ? AND state = 'learning'`);
+    this.end = db.prepare(`UPDATE baselines SET state = ?, windows = ?, threshold = ?, median = ?, max_score = ?, max_run_score = ?, ended_ms = ?, reason = ? WHERE id = ? AND state = 'learning'`);
     this.supersede = db.prepare(`UPDATE baselines SET state = 'superseded' WHERE device = ? AND model = ? AND state = 'active' AND id <> ?`);
-    // Through the (device, model, time_ms) index: the device's own results since the first window learned.
+    // Through the (device, model, time_ms) index: the device's own results since the first window
+    // learned, in data-time order (the K-run rule needs the windows in order, whatever order a
+    // backlog was committed in).
     this.selectScores = db.prepare('SELECT score, outputs FROM results WHERE device = ? AND model = ? AND time_ms >= ? ORDER BY time_ms, id LIMIT ?');
     this.selectStream = db.prepare('SELECT 1 FROM result_streams WHERE device = ? AND model = ?');
     this.activate = db.transaction((row: BaselineRow) => {
-      this.end.run('active', row.windows, row.threshold, row.median, row.maxScore, row.endedMs, row.reason, row.id);
+      this.end.run('active', row.windows, row.threshold, row.median, row.maxScore, row.maxRunScore, row.endedMs, row.reason, row.id);
       this.supersede.run(row.device, row.model, row.id);
     });
   }
 
   /** Logs a teach-in that starts learning; committed when this returns. */
-  start(r: Pick<BaselineRow, 'device' | 'model' | 'startedMs' | 'startedBy' | 'targetWindows' | 'targetMinutes' | 'quantile' | 'margin' | 'cardThreshold'>): BaselineRow {
-    const id = Number(this.insert.run(r.device, r.model, r.startedMs, r.startedBy, r.targetWindows, r.targetMinutes, r.quantile, r.margin, r.cardThreshold).lastInsertRowid);
+  start(r: Pick<BaselineRow, 'device' | 'model' | 'startedMs' | 'startedBy' | 'targetWindows' | 'targetMinutes' | 'quantile' | 'margin' | 'cardThreshold'> & Partial<Pick<BaselineRow, 'rule' | 'consecutive'>>): BaselineRow {
+    const k = r.consecutive ?? 1;
+    const id = Number(this.insert.run(r.device, r.model, r.startedMs, r.startedBy, r.targetWindows, r.targetMinutes, r.quantile, r.margin, r.rule ?? (k === 1 ? 'windows' : 'runs'), k, r.cardThreshold).lastInsertRowid);
     return this.get(id)!;
   }
 
@@ -96,7 +106,7 @@ export class Baselines {
 
   /** The learning row ends without a baseline: cancelled by the operator, or failed (too few windows). */
   ended(id: number, state: 'cancelled' | 'failed', windows: number, endedMs: number, reason: string | null): void {
-    this.end.run(state, windows, null, null, null, endedMs, reason, id);
+    this.end.run(state, windows, null, null, null, null, endedMs, reason, id);
   }
 
   /** Whether the log has any result of the device's model (a device the gateway has seen). */

@@ -360,6 +360,18 @@ CREATE INDEX device_models_pair ON device_models (device, model, id);
 ALTER TABLE results ADD COLUMN model_sha256 TEXT;
 `;
 
+/**
+ * How each baseline's threshold was derived (teach-in's K-run rule): 'windows', the quantile of the
+ * single windows' scores (every baseline before this migration); 'runs', the quantile of the
+ * lowest score of each run of `consecutive` windows (K, the alert's windows in a row), so a lone
+ * spike taught does not raise it; max_run_score, the highest of those lows (the threshold's floor).
+ */
+const V15 = `
+ALTER TABLE baselines ADD COLUMN rule TEXT NOT NULL DEFAULT 'windows' CHECK (rule IN ('windows', 'runs'));
+ALTER TABLE baselines ADD COLUMN consecutive INTEGER NOT NULL DEFAULT 1 CHECK (consecutive >= 1);
+ALTER TABLE baselines ADD COLUMN max_run_score REAL;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'results, alerts, dead letters, outbox, inbound keys, windows', up: (db) => db.exec(V1) },
   { version: 2, name: 'inbound journal and device cursors', up: (db) => db.exec(V2) },
@@ -375,6 +387,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 12, name: 'teach-in baselines per device and model', up: (db) => db.exec(V12) },
   { version: 13, name: 'the healthy windows each anomaly teach-in learned, for fine-tuning', up: (db) => db.exec(V13) },
   { version: 14, name: 'per-device model variants; the device variant of each result', up: (db) => db.exec(V14) },
+  { version: 15, name: 'the rule and K each teach-in baseline was derived with', up: (db) => db.exec(V15) },
 ];
 
 /** The schema version this code writes. */
@@ -389,17 +402,15 @@ export function schemaVersion(db: Database.Database): number {
  * than the code is refused before anything is written to it.
  */
 export function migrate(db: Database.Database, file: string, migrations: readonly Migration[] = MIGRATIONS): { from: number; to: number } {
-  // Versions rise; a gap is one another branch has numbered (it lands before its successor).
   migrations.forEach((m, i) => {
-    const before = i === 0 ? 0 : migrations[i - 1].version;
-    if (!Number.isInteger(m.version) || m.version <= before) throw new Error(`migration ${i} has version ${m.version}: migrations are numbered upwards from 1, in order`);
+    if (m.version !== i + 1) throw new Error(`migration ${i} has version ${m.version}: migrations are numbered 1, 2, 3, ... in order`);
   });
-  const latest = migrations.length ? migrations[migrations.length - 1].version : 0;
+  const latest = migrations.length;
   const from = schemaVersion(db);
   if (from > latest) {
     throw new StoreError('E_STORE_SCHEMA', `${file}: the database has schema version ${from}, newer than the ${latest} this edge-infer knows; upgrade edge-infer or use another file`);
   }
-  for (const m of migrations.filter((x) => x.version > from)) {
+  for (const m of migrations.slice(from)) {
     const apply = db.transaction(() => {
       m.up(db);
       db.pragma(`user_version = ${m.version}`);

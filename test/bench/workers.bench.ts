@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   }
   const best = rates.map((r) => Math.max(...r));
   const cpu = [undefined, ...pools].map((p) => Math.min(...cpuPerWindow.get(p)!.slice(-ROUNDS)));
-  console.log(`Features (3 × 2048-point spectra) and inference of ${int(WINDOWS)} windows of vibration-anomaly fp32, batches of 64, best of ${ROUNDS} alternated rounds\n`);
+  console.log(`8 devices' messages of ${BLOCK} samples windowed in turn, then features (3 × 2048-point spectra) and inference of ${int(WINDOWS)} windows of vibration-anomaly fp32, batches of 64, best of ${ROUNDS} alternated rounds\n`);
   console.log(table(['where', 'windows/s', 'vs main thread', 'every round', 'CPU µs per window (all threads)'], [
     ['main thread (workers 0)', int(best[0]), '1.00', rates[0].map(int).join(', '), int(cpu[0])],
     ['worker pool, 1 thread', int(best[1]), fmt(best[1] / best[0]), rates[1].map(int).join(', '), int(cpu[1])],

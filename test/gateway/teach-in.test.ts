@@ -189,4 +189,31 @@ describe('teach-in on a gateway', () => {
     const own = before.find((t) => t.device === 'pump-1')!.threshold;
     expect(got).toMatchObject(Array(3).fill({ baseline: 'active', threshold: own, anomaly: false }));
   });
+
+  it('should learn with its pipeline\'s K: a lone spike taught under 3-in-a-row alerts does not raise the threshold', async () => {
+    await gateway!.stop();
+    const three = { ...config, pipelines: config.pipelines.map((p) => ({ ...p, alerts: { ...p.alerts, consecutive: 3 } })) };
+    gateway = new Gateway(three, () => undefined);
+    await gateway.start();
+    const api = `http://127.0.0.1:${gateway.httpPort}/api/`;
+    const status = async (): Promise<{ state: string; threshold: number; learning?: { consecutive: number }; baseline: { rule: string; consecutive: number; maxScore: number; maxRunScore: number | null } }> =>
+      (await (await fetch(`${api}teach-in?device=fan-2&model=speed-anomaly`)).json()) as never;
+    // The baseline learned under K = 1 keeps its rule.
+    expect(await status()).toMatchObject({ state: 'active', baseline: { rule: 'windows', consecutive: 1 } });
+    const started = await fetch(`${api}teach-in/start`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device: 'fan-2', model: 'speed-anomaly', windows: 50 }) });
+    expect(started.status).toBe(200);
+    expect(await status()).toMatchObject({ state: 'learning', learning: { consecutive: 3 } });
+    const got: unknown[] = [];
+    sub!.removeAllListeners('message');
+    sub!.on('message', (_topic, payload) => got.push(JSON.parse(String(payload))));
+    // fan-2 healthy near 2, with one knock at 4 (a single window).
+    const scores = Array.from({ length: 50 }, (_, i) => (i === 25 ? 4 : quiet(300 + i)));
+    for (const s of scores) await publish(pub!, 'plant/fan-2/speed', JSON.stringify({ speed: speedFor(s) }));
+    await waitFor(() => got.length === 50, 20_000, 'fifty results');
+    const s = await status();
+    expect(s).toMatchObject({ state: 'active', baseline: { rule: 'runs', consecutive: 3 } });
+    expect(s.baseline.maxScore).toBeCloseTo(4, 4);
+    expect(s.baseline.maxRunScore).toBeLessThan(2.3);
+    expect(s.threshold).toBeLessThan(3); // the single-window rule would have put it above 4
+  });
 });

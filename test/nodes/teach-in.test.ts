@@ -30,6 +30,7 @@ describe('teach-in through a model node', () => {
       { id: 'f1', type: 'tab' },
       { id: 'rt', type: 'edge-infer-runtime', backend: 'wasm', threads: 1, dbPath: db, recordEvery: 0 },
       { id: 'model', z: 'f1', type: TYPE, runtime: 'rt', variant: 'fp32', teachInMinWindows: 3, wires: [['out']] },
+      { id: 'model5', z: 'f1', type: TYPE, runtime: 'rt', variant: 'fp32', teachInMinWindows: 3, alertConsecutive: 5 },
       { id: 'out', z: 'f1', type: 'helper' },
       { id: 'catcher', z: 'f1', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
       { id: 'caught', z: 'f1', type: 'helper' },
@@ -69,12 +70,19 @@ describe('teach-in through a model node', () => {
     model.receive({ topic: 'pump-t', payload: pumpWindow(3) });
     model.receive({ topic: 'pump-t', payload: pumpWindow(4) });
     await until(() => out.length === 7, 15_000, 'four results more');
+    // A node that alerts on 5 in a row cannot learn from 4 windows: refused, naming its K.
+    (helper.getNode('model5') as TestNode).receive({ topic: 'pump-t', teachIn: { action: 'start', windows: 4 } });
+    await until(() => caught.length === 6, 10_000, 'the refusal of fewer windows than the node\'s K');
+    expect(errors()[5]).toBe("teach-in of pump-t (vibration-anomaly): windows (4) must be at least the alert's 5 in a row");
     const after = out.slice(5).map((m) => m.payload);
     expect(after.every((p) => p.baseline === 'active' && typeof p.threshold === 'number' && p.threshold !== 11.19)).toBe(true);
     await helper.unload();
     const conn = new Database(db, { readonly: true });
     try {
-      expect(conn.prepare("SELECT device, model, state, windows, started_by AS startedBy FROM baselines WHERE state = 'active'").all()).toEqual([{ device: 'pump-t', model: 'vibration-anomaly', state: 'active', windows: 4, startedBy: 'node-red:model' }]);
+      // The node's own alert rule (3 in a row by default) set the baseline's K.
+      expect(conn.prepare("SELECT device, model, state, windows, started_by AS startedBy, rule, consecutive FROM baselines WHERE state = 'active'").all()).toEqual([
+        { device: 'pump-t', model: 'vibration-anomaly', state: 'active', windows: 4, startedBy: 'node-red:model', rule: 'runs', consecutive: 3 },
+      ]);
       // The four windows learned, recorded for a fine-tune: each its 3 × 64 model-input features.
       expect(conn.prepare('SELECT length(features) AS bytes FROM taught_windows').all()).toEqual(Array(4).fill({ bytes: 192 * 4 }));
     } finally {
