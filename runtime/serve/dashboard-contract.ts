@@ -205,6 +205,8 @@ export interface TeachInView {
 
 export interface TeachInListView {
   teachIns: TeachInView[];
+  /** false where this host has no teach-in (the dashboard inside Node-RED); absent where it has. */
+  available?: false;
 }
 
 /** A teach-in that has ended, as the log keeps it: how it ended and, for one that failed, why. */

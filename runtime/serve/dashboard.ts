@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EdgeInferError } from '../errors';
 import { type AlertWrites, DashboardApi, alertId } from './api';
 import { type AuthMode, type AuthOptions, DashboardAuth, LOCAL_USER, SESSION_COOKIE, isLoopback, sessionToken } from './auth';
-import type { SessionView, TeachInLastView, TeachInView } from './dashboard-contract';
+import type { SessionView, TeachInLastView, TeachInListView, TeachInView } from './dashboard-contract';
 import { LiveFeed, type LiveFeedOptions } from './live';
 import type { LogReader } from './log-reader';
 import type { ModelStatic } from './model-views';
@@ -173,8 +173,13 @@ export function createDashboard(options: DashboardOptions): Dashboard {
    */
   async function teachIn(req: IncomingMessage, res: ServerResponse, name: string, query: URLSearchParams, user: string | null): Promise<void> {
     const t = o.teachIn;
-    if (!t) throw new ApiFailure(404, `api/${name}: teach-in is not available here`, 'E_NOT_FOUND');
     const method = req.method ?? 'GET';
+    // The page asks for the list on every host: where there is no teach-in (Node-RED's nodes teach
+    // through msg.teachIn) it is told so, not given a 404 a browser logs as a failed load.
+    if (!t && name === 'teach-in' && (method === 'GET' || method === 'HEAD') && !query.has('device') && !query.has('model')) {
+      return sendJson(res, 200, { teachIns: [], available: false } satisfies TeachInListView, headers);
+    }
+    if (!t) throw new ApiFailure(404, `api/${name}: teach-in is not available here`, 'E_NOT_FOUND');
     if (name === 'teach-in') {
       if (method !== 'GET' && method !== 'HEAD') throw new ApiFailure(405, `api/${name}: expected GET, got ${method}`, 'E_ARGUMENT');
       const device = query.get('device');

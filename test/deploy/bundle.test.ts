@@ -73,7 +73,7 @@ describe('the arm64 bundle, built for real', () => {
     for (const dev of ['vitest/', 'typescript/', 'tsx/', '@tensorflow/tfjs-layers/', 'playwright-core/', 'node-red-node-test-helper/']) expect(packages.some((f) => f.startsWith(`${top}/node_modules/${dev}`)), dev).toBe(false);
     for (const prod of ['mqtt/', 'aedes/', 'onnxruntime-web/', '@node-red/runtime/', '@tensorflow/tfjs-core/', '@tensorflow/tfjs-backend-wasm/']) expect(packages.some((f) => f.startsWith(`${top}/node_modules/${prod}`)), prod).toBe(true);
     // TensorFlow.js as Node loads it: its main bundles and the WASM binaries, no browser bundle or source map.
-    const tfjs = listing.filter((f) => f.startsWith(`${top}/node_modules/@tensorflow/`) && f.includes('/dist/') && !f.endsWith('/'));
+    const tfjs = listing.filter((f) => new RegExp(`^${top}/node_modules/@tensorflow/[^/]+/dist/.`).test(f));
     expect(tfjs).toContain(`${top}/node_modules/@tensorflow/tfjs-core/dist/tf-core.node.js`);
     expect(tfjs).toContain(`${top}/node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm`);
     expect(tfjs.filter((f) => !/\/tf-[a-z-]+\.node\.js$|\.wasm$/.test(f))).toEqual([]);

@@ -82,12 +82,15 @@ describe('api/teach-in', () => {
     expect(store.baselines().current()).toMatchObject([{ state: 'learning', startedBy: 'alice', targetWindows: 200 }]);
   });
 
-  it('should let a visitor Node-RED does not name look but not start, and answer 404 where there is no teach-in', async () => {
+  it('should let a visitor Node-RED does not name look but not start, and say where there is no teach-in', async () => {
     served = await serveDashboard(store, { teachIn, host: 'node-red', auth: () => null });
     expect((await request(served.port, 'GET', '/api/teach-in')).json()).toEqual({ teachIns: [] });
     expect(await request(served.port, 'POST', '/api/teach-in/start', { body: start })).toMatchObject({ status: 401, text: JSON.stringify({ error: 'api/teach-in/start: starting and cancelling a teach-in needs a logged-in user' }) });
     await served.close();
     served = await serveDashboard(store, {});
-    expect(await request(served.port, 'GET', '/api/teach-in')).toMatchObject({ status: 404, text: JSON.stringify({ error: 'api/teach-in: teach-in is not available here', code: 'E_NOT_FOUND' }) });
+    // The list says there is none (the page hides its teach-in lines); the rest is 404.
+    expect(await request(served.port, 'GET', '/api/teach-in')).toMatchObject({ status: 200, text: JSON.stringify({ teachIns: [], available: false }) });
+    expect(await request(served.port, 'GET', '/api/teach-in?device=pump-1&model=m')).toMatchObject({ status: 404, text: JSON.stringify({ error: 'api/teach-in: teach-in is not available here', code: 'E_NOT_FOUND' }) });
+    expect((await request(served.port, 'POST', '/api/teach-in/start', { body: start })).status).toBe(404);
   });
 });

@@ -124,7 +124,7 @@ describe('plants', () => {
   });
 
   it('should refuse unknown profiles, repeated devices, unknown streams and ambiguous topics', () => {
-    expect(parseError({ ...base, machines: [{ device: 'm-1', profile: 'pump', seed: 1 }] })).toMatch(/machines\[0\]\.profile: unknown device profile 'pump'; known profiles: compressor, fan, pump-motor/);
+    expect(parseError({ ...base, machines: [{ device: 'm-1', profile: 'pump', seed: 1 }] })).toMatch(/machines\[0\]\.profile: unknown device profile 'pump'; known profiles: compressor, fan, mixer, pump-motor/);
     expect(parseError({ ...base, machines: [base.machines[0], { device: 'm-1', profile: 'fan', seed: 2 }] })).toMatch(/machines\[1\]\.device: device 'm-1' is already used by machines\[0\]/);
     expect(parseError({ ...base, publish: { encoding: 'json', streams: ['vibration', 'vib'] } })).toMatch(/publish\.streams\[1\]: stream 'vib' is not a stream of profile 'fan'/);
     expect(parseError({ ...base, publish: { encoding: 'json', topic: 'plant/{device}' } })).toMatch(/publish\.topic: the topic must hold \{stream\}/);

@@ -234,6 +234,11 @@ export class TeachIns {
     getJson<TeachInListView>('api/teach-in', undefined, true)
       .then((v) => {
         if (this.closed) return;
+        // This host has no teach-in (the dashboard inside Node-RED: its nodes teach through msg.teachIn).
+        if (v.available === false) {
+          this.available = false;
+          return;
+        }
         if (!this.available) for (const line of this.lines.values()) line.element.hidden = false;
         this.available = true;
         const now = new Map(v.teachIns.map((s) => [key(s.device, s.model), s]));
@@ -248,11 +253,6 @@ export class TeachIns {
       })
       .catch((err: unknown) => {
         if (this.closed) return;
-        if (err instanceof ApiFailure && err.status === 404) {
-          // This host has no teach-in (the dashboard inside Node-RED: its nodes teach through msg.teachIn).
-          this.available = false;
-          return;
-        }
         this.schedule(IDLE_POLL_MS);
       });
   }
