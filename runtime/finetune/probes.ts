@@ -4,24 +4,14 @@
 // threshold (measured: 0 % of moderate faults detected, BENCHMARKS.md fine-tune). The probes
 // widen the calibration to anomalous levels and check that each variant still scores them as
 // the fp32 model does.
+import { seeded } from './seeded';
 
 /** Raised by 3 to 12 times the graph's own spread per element: from a fault's first signs to a clear one. */
 const RAISE = [3, 12] as const;
 
-function rng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** One probe per window: 1 to 3 elements each raised by RAISE × std of that element (seeded). */
 export function anomalyProbes(windows: readonly Float32Array[], std: Float32Array, seed: number): Float32Array[] {
-  const next = rng(seed);
+  const next = seeded(seed);
   return windows.map((w) => {
     const p = Float32Array.from(w);
     const count = 1 + Math.floor(next() * 3);

@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { TrainReply, TrainRequest } from './protocol';
+import { seeded } from './seeded';
 
 const tfReady = (async () => {
   // One core: the other serves the gateway's inference.
@@ -16,18 +17,6 @@ const tfReady = (async () => {
   await tf.setBackend('wasm');
   await tf.ready();
 })();
-
-/** mulberry32: a seeded shuffle, so a fine-tune is reproducible. */
-function rng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function train(req: TrainRequest, post: (r: TrainReply) => void): Promise<void> {
   await tfReady;
@@ -61,7 +50,7 @@ async function train(req: TrainRequest, post: (r: TrainReply) => void): Promise<
   const lossBefore = lossOf(req.train);
   const heldOutLossBefore = lossOf(req.heldOut);
   post({ type: 'progress', phase: 'train', epoch: 0, epochs: req.epochs, loss: lossBefore });
-  const random = rng(req.seed);
+  const random = seeded(req.seed);
   const count = req.train.length / width;
   const order = Int32Array.from({ length: count }, (_, i) => i);
   const optimizer = tf.train.adam(req.learningRate);
