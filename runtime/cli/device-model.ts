@@ -25,6 +25,15 @@ export function deviceModelLine(s: DeviceModelStatus): string {
   return `${at}: ${s.state}, the shared variant serves it, since ${s.since}${s.reason ? `: ${s.reason}` : ''}`;
 }
 
+/**
+ * Serves `dir` to the device on the gateway (api/device-models/set), the folder made absolute
+ * against this directory; `session` is a login's cookie header. The status it answers.
+ */
+export async function setDeviceModel(o: { url: string }, what: string, target: { device: string; model: string; dir: string }, session: Record<string, string>): Promise<DeviceModelStatus> {
+  const body = JSON.stringify({ device: target.device, model: target.model, folder: path.resolve(target.dir) });
+  return (await call(o, what, 'api/device-models/set', { method: 'POST', headers: { 'content-type': 'application/json', ...session }, body })) as DeviceModelStatus;
+}
+
 export function registerDeviceModel(program: Command): void {
   program
     .command('device-model')
@@ -47,10 +56,11 @@ export function registerDeviceModel(program: Command): void {
       let statuses: DeviceModelStatus[];
       if (action === 'list') {
         statuses = ((await call(o, what, 'api/device-models', { headers: await login(o, what) })) as { deviceModels: DeviceModelStatus[] }).deviceModels;
+      } else if (action === 'set') {
+        statuses = [await setDeviceModel(o, what, { device: o.device!, model: o.model!, dir: o.dir! }, await login(o, what))];
       } else {
         const headers = { 'content-type': 'application/json', ...(await login(o, what)) };
-        const body = action === 'set' ? { device: o.device, model: o.model, folder: path.resolve(o.dir!) } : { device: o.device, model: o.model };
-        statuses = [(await call(o, what, `api/device-models/${action}`, { method: 'POST', headers, body: JSON.stringify(body) })) as DeviceModelStatus];
+        statuses = [(await call(o, what, 'api/device-models/clear', { method: 'POST', headers, body: JSON.stringify({ device: o.device, model: o.model }) })) as DeviceModelStatus];
       }
       if (o.json) printJson(action === 'list' ? statuses : statuses[0]);
       else if (statuses.length === 0) print('no device has a model of its own');

@@ -9,10 +9,10 @@ import { FINE_TUNE_DEFAULTS, type FineTuneProgress, fineTune, openLogReadOnly, t
 import { ModelRegistry } from '../model';
 import { bundledModelsDir } from '../paths';
 import type { DeviceModelStatus } from '../gateway/device-models';
-import { deviceModelLine } from './device-model';
+import { deviceModelLine, setDeviceModel } from './device-model';
 import { wholeNumber } from './options';
 import { bytes, print } from './output';
-import { call, login } from './teach-in';
+import { login } from './teach-in';
 
 interface FineTuneCliOptions {
   log: string;
@@ -106,10 +106,9 @@ export function registerFineTune(program: Command): void {
       }
       print(`time        ${(report.timeMs / 1000).toFixed(1)} s (training ${(report.trainMs / 1000).toFixed(1)} s), ${bytes(report.peakExtraBytes)} peak extra memory`);
       if (!o.apply) return;
-      const body = JSON.stringify({ device: o.device, model: o.model, folder: path.resolve(o.out) });
       let status: DeviceModelStatus;
       try {
-        status = (await call(o, 'fine-tune --apply', 'api/device-models/set', { method: 'POST', headers: { 'content-type': 'application/json', ...session }, body })) as DeviceModelStatus;
+        status = await setDeviceModel(o, 'fine-tune --apply', { device: o.device, model: o.model, dir: o.out }, session);
       } catch (err) {
         // The folder is written either way: a gateway that did not take it can be given it again.
         throw new EdgeInferError('E_ARGUMENT', `${(err as Error).message}; the folder is written: edge-infer device-model set --device ${o.device} --model ${o.model} --dir ${path.resolve(o.out)} serves it`);

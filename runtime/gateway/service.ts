@@ -11,15 +11,9 @@ export const BROKER_AWAY_ENV = 'EDGE_INFER_WATCHDOG_BROKER_S';
 /** Seconds commits may fail before pings stop (default 60). */
 export const COMMITS_FAILING_ENV = 'EDGE_INFER_WATCHDOG_COMMITS_S';
 
-/** What the watchdog reads of a gateway (a Gateway). */
+/** What the watchdog reads of a gateway (a Gateway): /health's view, the journal's failures included. */
 export interface WatchedGateway {
   health(): HealthView;
-  readonly journalFailingSince?: string | null;
-}
-
-/** The gateway's health as the watchdog's rules read it: /health's, and the journal's failures. */
-export function healthOf(gateway: WatchedGateway): () => HealthView {
-  return () => ({ ...gateway.health(), journalFailingSince: gateway.journalFailingSince ?? null });
 }
 
 export interface GatewayService {
@@ -67,7 +61,7 @@ export function serviceFor(env: NodeJS.ProcessEnv, report: (err: Error) => void,
   return {
     async start(gateway, status) {
       if (notifier || stopped) throw new EdgeInferError('E_ARGUMENT', 'service: start() after start() or stopping()');
-      notifier = new ServiceNotifier({ env: manager, notify, health: healthOf(gateway), rules, report });
+      notifier = new ServiceNotifier({ env: manager, notify, health: () => gateway.health(), rules, report });
       await notifier.ready(status);
     },
     async stopping(status) {

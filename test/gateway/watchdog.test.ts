@@ -7,7 +7,6 @@ import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Gateway } from '../../runtime/gateway/gateway';
-import { healthOf } from '../../runtime/gateway/service';
 import { ServiceNotifier } from '../../runtime/gateway/service-notify';
 import { SystemdNotify } from '../../runtime/gateway/systemd-notify';
 import { type WatchdogRules, judge } from '../../runtime/gateway/watchdog-health';
@@ -53,7 +52,7 @@ describe('the watchdog of a running gateway', () => {
     notifier = new ServiceNotifier({
       env: { socket: socket.path, watchdogMs: WATCHDOG_MS },
       notify: new SystemdNotify({ socket: socket.path, pid: process.pid, report }),
-      health: healthOf(g),
+      health: () => g.health(),
       // The event loop's bound is the production one (5 s) unless a test says otherwise: a
       // machine busy with other suites can delay a check by more than the half period the
       // default would allow at this watchdog's pace.
