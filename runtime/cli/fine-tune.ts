@@ -4,13 +4,14 @@
 import * as path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
+import type { BackendChoice } from '../engine';
 import { EdgeInferError } from '../errors';
 import { FINE_TUNE_DEFAULTS, type FineTuneProgress, fineTune, openLogReadOnly, taughtWindowsOf } from '../finetune';
 import { ModelRegistry } from '../model';
 import { bundledModelsDir } from '../paths';
 import type { DeviceModelStatus } from '../gateway/device-models';
 import { deviceModelLine, setDeviceModel } from './device-model';
-import { wholeNumber } from './options';
+import { backendOption, wholeNumber } from './options';
 import { bytes, print } from './output';
 import { login } from './teach-in';
 
@@ -22,6 +23,7 @@ interface FineTuneCliOptions {
   models: string;
   epochs: number;
   minWindows: number;
+  backend: BackendChoice;
   apply?: boolean;
   url: string;
   user?: string;
@@ -60,6 +62,7 @@ export function registerFineTune(program: Command): void {
     .addOption(new Option('--models <dir>', 'where the base model is').default(bundledModelsDir(), 'the bundled models'))
     .addOption(new Option('--epochs <n>', 'passes over the windows').argParser(wholeNumber(1, 1000)).default(FINE_TUNE_DEFAULTS.epochs))
     .addOption(new Option('--min-windows <n>', 'fewest recorded windows to fine-tune on').argParser(wholeNumber(10, 5000)).default(FINE_TUNE_DEFAULTS.minWindows))
+    .addOption(backendOption())
     .option('--apply', 'then serve the folder to the device on the running gateway (as edge-infer device-model set)')
     .option('--url <url>', "--apply: the gateway's HTTP address", 'http://127.0.0.1:8080')
     .option('--user <user>', '--apply: log in as this user (password from stdin), where the gateway asks for a login')
@@ -92,7 +95,7 @@ export function registerFineTune(program: Command): void {
       try {
         report = await fineTune(
           { device: o.device, model: o.model, base: { file: base.file, card: base.card }, windows: set.features, firstWindowMs: set.firstWindowMs, lastWindowMs: set.lastWindowMs, outDir: o.out, settings: { epochs: o.epochs, minWindows: o.minWindows } },
-          { onProgress: bar.onProgress, signal: abort.signal },
+          { onProgress: bar.onProgress, signal: abort.signal, backend: o.backend },
         );
       } finally {
         bar.stop();
@@ -104,7 +107,7 @@ export function registerFineTune(program: Command): void {
       for (const v of report.variants) {
         print(`${v.variant.padEnd(11)} ${v.written ? `written, ${bytes(v.sizeBytes)}, cosine ${v.cosine?.toFixed(4)}, ${v.flagged} of ${report.windows.heldOut} held-out windows flagged` : `not written: ${v.reason}`}`);
       }
-      print(`time        ${(report.timeMs / 1000).toFixed(1)} s (training ${(report.trainMs / 1000).toFixed(1)} s), ${bytes(report.peakExtraBytes)} peak extra memory`);
+      print(`time        ${(report.timeMs / 1000).toFixed(1)} s (training ${(report.trainMs / 1000).toFixed(1)} s), ${bytes(report.peakExtraBytes)} peak extra memory; variants checked on ${report.checkedOn}`);
       if (!o.apply) return;
       let status: DeviceModelStatus;
       try {

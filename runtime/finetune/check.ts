@@ -1,7 +1,7 @@
 // A variant of the fine-tuned model is written only once it has shown, on the held-out healthy
 // windows, that it loads in a real session, that its scores agree with the fine-tuned fp32's,
 // and that it flags no more of those healthy windows than the threshold rule lets through.
-import { ModelSession } from '../engine';
+import { type BackendChoice, ModelSession } from '../engine';
 import { outputAgreement, predictWindows } from '../eval';
 import type { ModelCard } from '../model';
 import { loadOptionsFor } from '../quant';
@@ -25,9 +25,12 @@ export interface VariantCheck {
   file?: string;
 }
 
-/** Scores of sets of windows from one real session of the model's bytes (a session per set would grow onnxruntime's WASM memory each time). */
-export async function scoresOf(bytes: Uint8Array, card: ModelCard, sets: ReadonlyArray<readonly Float32Array[]>, name: string): Promise<Float64Array[]> {
-  const session = await ModelSession.load(bytes, { backend: 'wasm', threads: 1, name, ...loadOptionsFor(card.precision, 'fast') });
+/**
+ * Scores of sets of windows from one real session of the model's bytes, on the backend the
+ * gateway serves it on (a session per set would grow onnxruntime's WASM memory each time).
+ */
+export async function scoresOf(bytes: Uint8Array, card: ModelCard, sets: ReadonlyArray<readonly Float32Array[]>, name: string, backend: BackendChoice = 'auto'): Promise<Float64Array[]> {
+  const session = await ModelSession.load(bytes, { backend, threads: 1, name, ...loadOptionsFor(card.precision, 'fast') });
   try {
     const out: Float64Array[] = [];
     for (const windows of sets) out.push(Float64Array.from(await predictWindows(session, card, windows), (o) => o[0]));

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { EdgeInferError } from '../errors';
+import { type BackendChoice, type BackendName, resolveBackend } from '../engine';
 import { type ModelCard, parseCard, windowFeeds } from '../model';
 import { encodeModel, readModelFile } from '../onnx';
 import { type QuantTarget, embedCard, precisionOf, quantizeModel } from '../quant';
@@ -36,6 +37,12 @@ export interface FineTuneOptions {
   onProgress?: (p: FineTuneProgress) => void;
   /** Aborting ends the training thread and removes what was written: E_CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * Where the variants are checked: the backend the gateway serves them on (default auto, native
+   * where onnxruntime-node is installed). A fresh process's first WASM session alone adds about
+   * 110 MiB of resident memory, the native one about 30 (BENCHMARKS.md).
+   */
+  backend?: BackendChoice;
 }
 
 export interface FineTuneReport {
@@ -62,6 +69,8 @@ export interface FineTuneReport {
   peakExtraBytes: number;
   /** TensorFlow.js backend that trained. */
   backend: string;
+  /** The onnxruntime the variants were checked on. */
+  checkedOn: BackendName;
 }
 
 export interface ScoreSummary {
@@ -118,6 +127,13 @@ export async function fineTune(request: FineTuneRequest, options: FineTuneOption
   const settings = settingsOf(request);
   checkRequest(request, settings);
   const { signal, onProgress } = options;
+  // Resolved before the training: a backend that cannot run here is refused in a second, not after it.
+  let checkedOn: BackendName;
+  try {
+    checkedOn = resolveBackend(options.backend ?? 'auto').name;
+  } catch (err) {
+    throw new EdgeInferError((err as EdgeInferError).code ?? 'E_ARGUMENT', `fine-tune: ${(err as Error).message}`);
+  }
   const memory = memoryWatch();
   const outDir = path.resolve(request.outDir);
   const tmp = path.join(path.dirname(outDir), `.${path.basename(outDir)}.finetune-${process.pid}-${Date.now()}.tmp`);
@@ -147,9 +163,9 @@ export async function fineTune(request: FineTuneRequest, options: FineTuneOption
     onProgress?.({ phase: 'threshold' });
     const tuned = withWeights(model, ae.layers.map((l, i) => ({ ...l, w: trained.layers[i].w, b: trained.layers[i].b })));
     const fp32Bytes = encodeModel(tuned);
-    const [baseScores] = await scoresOf(bytes, card, [heldOutWindows], `${card.id} (base)`);
+    const [baseScores] = await scoresOf(bytes, card, [heldOutWindows], `${card.id} (base)`, checkedOn);
     const both = async (b: Uint8Array, c: ModelCard, name: string): Promise<HeldOutScores> => {
-      const [healthy, probes] = await scoresOf(b, c, [heldOutWindows, probeWindows], name);
+      const [healthy, probes] = await scoresOf(b, c, [heldOutWindows, probeWindows], name, checkedOn);
       return { healthy, probes };
     };
     const fp32Scores = await both(fp32Bytes, card, `${card.id} (fine-tuned)`);
@@ -226,7 +242,7 @@ export async function fineTune(request: FineTuneRequest, options: FineTuneOption
       heldOutScores: { base: summary(baseScores), fineTuned: summary(fp32Scores.healthy) },
       probes: { windows: probeWindows.length, flaggedByFp32: fp32Check.probesFlagged! },
       threshold: { ...derived, threshold, quantile: settings.rule.quantile, margin: settings.rule.margin },
-      variants, timeMs: performance.now() - t0, trainMs, peakExtraBytes, backend: trained.backend,
+      variants, timeMs: performance.now() - t0, trainMs, peakExtraBytes, backend: trained.backend, checkedOn,
     };
   } catch (err) {
     memory.stop();

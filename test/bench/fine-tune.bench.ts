@@ -8,8 +8,12 @@
 // fine-tune. Every model on the same windows, in one run. Then what recording a teach-in's
 // windows writes to disk (write_bytes of /proc/self/io) per byte of features kept, grouped as the
 // recorder does against one transaction per window, side by side.
-//   npx tsx test/bench/fine-tune.bench.ts            (TEACH=2000 EVAL=400 FAULT=200; PART=recorder for the last table alone)
-import { mkdtempSync, promises as fs, readFileSync, rmSync } from 'node:fs';
+// Last, a fresh `edge-infer fine-tune` command (its own process, as an operator runs it) with the
+// variants checked on onnxruntime-node and on onnxruntime-web's WASM, alternated: the peak extra
+// memory it prints, its whole peak resident memory, and its time.
+//   npx tsx test/bench/fine-tune.bench.ts            (TEACH=2000 EVAL=400 FAULT=200; PART=recorder or PART=command for that table alone; needs `npm run build`)
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, promises as fs, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type DeviceProfile, type FaultSpec, plantById, profileById } from '../../devices';
@@ -17,6 +21,7 @@ import { ModelSession } from '../../runtime/engine';
 import { predictWindows, rocAuc } from '../../runtime/eval';
 import { FINE_TUNE_DEFAULTS, TAUGHT_WINDOWS_GROUP, TaughtWindows, fineTune } from '../../runtime/finetune';
 import { ResultStore } from '../../runtime/store';
+import { TeachIn } from '../../runtime/teachin';
 import { type ModelCard, ModelRegistry, parseCard } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
 import { loadOptionsFor } from '../../runtime/quant';
@@ -87,9 +92,49 @@ async function recorderTable(): Promise<void> {
   console.log('');
 }
 
+/** Fresh `edge-infer fine-tune` processes on a log whose teach-in of the mixer recorded TEACH windows, checking on each backend in turn. */
+async function commandTable(): Promise<void> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'edge-infer-finetune-command-'));
+  const log = path.join(tmp, 'gateway.db');
+  const store = ResultStore.open({ path: log });
+  const teachIn = new TeachIn(store.baselines(), { card: () => card, knows: () => true });
+  teachIn.start('mixer-1', card.id, { windows: TEACH });
+  const run = machineWindows(profileById('mixer'), card, { seed: 901, count: TEACH });
+  run.features.forEach((f, i) => teachIn.learn(card, { device: 'mixer-1', model: card.id, score: 0, outputs: [0], timeMs: Date.UTC(2026, 11, 7) + run.endMs[i] }, f));
+  await store.close();
+  // The child's own peak resident memory, from the kernel, as it exits.
+  const preload = path.join(tmp, 'peak.cjs');
+  writeFileSync(preload, "process.on('exit', () => process.stderr.write(`maxRSS ${process.resourceUsage().maxRSS}\\n`));\n");
+  const bin = path.join(__dirname, '..', '..', 'bin', 'edge-infer.js');
+  const rows: Array<Array<string | number>> = [];
+  const ROUNDS = 3;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const backend of ['native', 'wasm']) {
+      const out = path.join(tmp, `out-${backend}`);
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, ['--require', preload, bin, 'fine-tune', '--log', log, '--device', 'mixer-1', '--model', card.id, '--out', out, '--backend', backend], { encoding: 'utf8' });
+      const s = (performance.now() - t0) / 1000;
+      if (r.status !== 0) throw new Error(`edge-infer fine-tune --backend ${backend} failed: ${r.stderr}`);
+      const printed = /([\d.]+) (k?B|MB|GB) peak extra memory/.exec(r.stdout);
+      const unit = { B: 1, kB: 1e3, MB: 1e6, GB: 1e9 }[printed![2] as 'B'];
+      const extraMiB = (Number(printed![1]) * unit) / 2 ** 20;
+      // The training thread runs the preload too and reports first: the process's is the highest.
+      const peakMiB = Math.max(...[...r.stderr.matchAll(/maxRSS (\d+)/g)].map((m) => Number(m[1]))) / 1024;
+      const written = (r.stdout.match(/ written, /g) ?? []).length;
+      rows.push([round + 1, backend, fmt(extraMiB, 0), fmt(extraMiB / 200, 2), fmt(peakMiB, 0), fmt(s, 1), `${written} of 3`]);
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+  rmSync(tmp, { recursive: true, force: true });
+  console.log(`A fresh \`edge-infer fine-tune\` of the mixer's ${TEACH} taught windows, the variants checked on each backend (--backend), alternated`);
+  console.log('');
+  console.log(table(['round', 'checked on', 'peak extra MiB (printed)', 'extra / 200 MiB goal', "process's peak resident MiB", 'command s', 'variants written'], rows));
+  console.log('');
+}
+
 async function main(): Promise<void> {
-  if (process.env.PART === 'recorder') {
-    await recorderTable();
+  if (process.env.PART === 'recorder' || process.env.PART === 'command') {
+    await (process.env.PART === 'recorder' ? recorderTable() : commandTable());
     console.log(machine());
     return;
   }
@@ -127,6 +172,7 @@ async function main(): Promise<void> {
   }
   await fs.rm(tmp, { recursive: true, force: true });
   await recorderTable();
+  await commandTable();
   console.log(`Fine-tune of vibration-anomaly on ${TEACH} healthy windows per machine (${Math.round(TEACH * 0.8)} trained, ${Math.round(TEACH * 0.2)} held out; ${FINE_TUNE_DEFAULTS.epochs} epochs, batch ${FINE_TUNE_DEFAULTS.batchSize}); judged on the next ${EVAL} healthy windows and ${FAULT} windows of each of a bearing (outer), imbalance and misalignment fault at severity ${SEVERITY}`);
   console.log('');
   console.log(table(['machine', 'ROC AUC shipped fp32', 'fine-tuned fp32', 'fine-tuned int8', 'fine-tuned fp8-e4m3', 'fp8 − fp32', 'fine-tuned fp32 − shipped'], aucRows));

@@ -45,11 +45,12 @@ describe('edge-infer fine-tune', () => {
     w.features.forEach((f, i) => t.learn(card, { device: 'mixer-1', model: card.id, score: 9, outputs: [9], timeMs: T0 + w.endMs[i] }, f));
     await store.close();
     const out = path.join(tempDir(), 'mixer-1');
-    const r = await cli('fine-tune', '--log', log, '--device', 'mixer-1', '--model', 'vibration-anomaly', '--out', out, '--epochs', '2', '--min-windows', '100');
+    const r = await cli('fine-tune', '--log', log, '--device', 'mixer-1', '--model', 'vibration-anomaly', '--out', out, '--epochs', '2', '--min-windows', '100', '--backend', 'wasm');
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(new RegExp(`^${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: vibration-anomaly fine-tuned for mixer-1 on 200 windows \\(50 held out\\), 2 epochs\n`));
     expect(r.out).toMatch(/\nfp32 {8}written, /);
+    expect(r.out).toMatch(/ peak extra memory; variants checked on wasm\n/);
     const written = readdirSync(out).sort();
     expect(written).toContain('vibration-anomaly.fp32.onnx');
     const fp32 = JSON.parse(readFileSync(path.join(out, 'vibration-anomaly.fp32.model.json'), 'utf8')) as { provenance: { device: string; firstWindow: string } };

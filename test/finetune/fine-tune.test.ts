@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { profileById } from '../../devices';
-import { ModelSession } from '../../runtime/engine';
+import { type BackendChoice, ModelSession, resolveBackend } from '../../runtime/engine';
 import { predictWindows } from '../../runtime/eval';
 import { type FineTuneProgress, type FineTuneReport, type FineTuneRequest, fineTune, readAutoencoder } from '../../runtime/finetune';
 import { allowedFlags, judgeVariant } from '../../runtime/finetune/check';
@@ -70,6 +70,8 @@ describe('fineTune', () => {
     expect(progress.filter((p) => p.phase === 'train').map((p) => p.epoch)).toEqual([0, 1, 2, 3, 4]);
     expect(new Set(progress.map((p) => p.phase))).toEqual(new Set(['prepare', 'train', 'threshold', 'quantize', 'check', 'write']));
     expect(report.backend).toBe('wasm');
+    // The variants are checked where the gateway serves them: native where onnxruntime-node is installed.
+    expect(report.checkedOn).toBe(resolveBackend('auto').name);
     expect(report.peakExtraBytes).toBeGreaterThan(0);
 
     const registry = await ModelRegistry.open(path.join(tmp, 'out'), { watch: false });
@@ -142,6 +144,8 @@ describe('fineTune', () => {
     expect(await msg({ settings: { epochs: 0 } })).toBe('fine-tune: epochs must be a whole number ≥ 1, got 0');
     expect(await msg({ settings: { heldOutShare: 0.9 } })).toBe('fine-tune: heldOutShare must be a number in [0.05, 0.5], got 0.9');
     expect(await msg({ settings: { ...SETTINGS, maxWindows: 100 } })).toBe('fine-tune: 250 windows of mixer-1, more than the 100 a fine-tune takes');
+    const backend = async (b: string): Promise<unknown> => caught(() => fineTune(request({ outDir: path.join(tmp, 'refused') }), { backend: b as BackendChoice }));
+    expect(await backend('gpu')).toMatchObject({ code: 'E_ARGUMENT', message: "fine-tune: backend must be one of auto, wasm, native, got 'gpu'" });
     // Nothing was written by any of them.
     await expect(fs.access(path.join(tmp, 'refused'))).rejects.toThrow();
   });
