@@ -13,6 +13,7 @@ import type { QuantizeOutcome } from './weight-only';
 import { compactFloatConstants } from './fp16';
 import { addQuantized, quantizeAddConstants, quantizedWeight } from './qdq';
 import type { WeightUse } from './targets';
+import { shortenValueNames } from './names';
 
 /** A [N, K] matrix as [K, N]. */
 function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
@@ -95,6 +96,7 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
   const weights = new Map<string, { q: string; scale: string; zp: string }>();
   let count = 0;
   let convZeroPoint: string | undefined;
+  let mmZeroPoint: string | undefined;
   for (const use of uses) {
     const node = use.node;
     if (gemmsLeft.has(node)) continue;
@@ -118,8 +120,9 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
     if (!w) {
       // MatMulInteger takes the weight's zero points as an input: zeros, per column.
       const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', 1, undefined, reduceRange);
-      const added = addQuantized(editor, use.name, { ...q, zeroPoint: new Int8Array(use.dims[1]) });
-      w = { q: added.codes, scale: added.scale, zp: added.zeroPoint! };
+      const added = addQuantized(editor, use.name, q);
+      mmZeroPoint ??= editor.addInitializer(makeTensor('mm.wz', DataType.INT8, [], Int8Array.of(0)));
+      w = { q: added.codes, scale: added.scale, zp: mmZeroPoint };
       weights.set(use.name, w);
     }
     const base = editor.fresh('mm');
@@ -139,6 +142,7 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
   // norms and embeddings as fp16 where that is exact enough.
   quantizeAddConstants(editor, 'int8');
   compactFloatConstants(editor, { exclude: new Set([...weights.values()].map((w) => w.scale)) });
+  shortenValueNames(editor.model);
   return { model: editor.model, notices, weights: weights.size };
 }
 

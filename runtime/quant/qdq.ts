@@ -2,7 +2,7 @@
 // through a DequantizeLinear, and Quantize/Dequantize pairs on activations. Names are short
 // (`w.q`, `w.s`, `w.z`): a transformer gets hundreds of them, and they are part of the file.
 import { DataType, type NodeProto, type TensorValues, floatTensor, floatValues, makeTensor, tensorDims, tensorSize } from '../onnx';
-import type { GraphEditor } from './graph';
+import { type GraphEditor, intAttr } from './graph';
 import { type WeightFormat, quantizeWeight } from './weights';
 
 export interface QuantizedConstant {
@@ -97,6 +97,8 @@ export function insertQdq(editor: GraphEditor, tensor: string, range: { min: num
 /**
  * Float constants that Add reads beside an activation (biases after a MatMul, position
  * embeddings), at least `minElements` long: weights too, stored low-bit with one scale each.
+ * In int8, embedding tables that Gather looks rows up in as well, with one scale per row (a row
+ * is what one position or token adds; onnxruntime's own dynamic quantizer stores them in 8 bits).
  * Normalization constants (read by Sub, Div, LayerNormalization) keep their precision.
  */
 export function quantizeAddConstants(editor: GraphEditor, format: WeightFormat, minElements = 64): number {
@@ -105,12 +107,23 @@ export function quantizeAddConstants(editor: GraphEditor, format: WeightFormat, 
     // Cheap checks first: decoding every float initializer of a large model costs a copy of it.
     if (t.data_type !== DataType.FLOAT || tensorSize(t) < minElements) continue;
     const users = editor.consumers(name);
-    if (users.length === 0 || !users.every((u) => u.op_type === 'Add' && !u.domain)) continue;
-    const values = floatValues(t);
-    // One scale for the whole tensor: a bias or an embedding has no output channels to split.
-    const q = quantizeWeight(values, [values.length], format, 0, { axis: 0, size: values.length });
-    dequantizedConstant(editor, name, { dataType: q.dataType, dims: tensorDims(t), data: q.data, scale: q.scale, scaleDims: [] }, true);
-    n++;
+    if (users.length === 0) continue;
+    const dims = tensorDims(t);
+    if (users.every((u) => u.op_type === 'Add' && !u.domain)) {
+      const values = floatValues(t);
+      // One scale for the whole tensor: a bias or an embedding has no output channels to split.
+      const q = quantizeWeight(values, [values.length], format, 0, { axis: 0, size: values.length });
+      dequantizedConstant(editor, name, { dataType: q.dataType, dims, data: q.data, scale: q.scale, scaleDims: [] }, true);
+      n++;
+    } else if (format === 'int8' && dims.length === 2 && users.every((u) => isRowLookup(u, name))) {
+      dequantizedConstant(editor, name, quantizedWeight(floatValues(t), dims, format, 0), true);
+      n++;
+    }
   }
   return n;
+}
+
+/** A Gather that looks rows (axis 0) up in `table` and reads it nowhere else. */
+function isRowLookup(node: NodeProto, table: string): boolean {
+  return node.op_type === 'Gather' && !node.domain && intAttr(node, 'axis', 0) === 0 && node.input?.[0] === table && node.input.indexOf(table, 1) === -1;
 }

@@ -12,6 +12,7 @@ import { defaultReduceRange } from './reduce-range';
 import { findWeights } from './targets';
 import type { QuantizeOutcome } from './weight-only';
 import { activationParams, dequantizedConstant, insertQdq, quantizedWeight, uint8Constant } from './qdq';
+import { shortenValueNames } from './names';
 
 /**
  * Operators whose activations are quantized: the integer kernels (MatMul, Gemm, Conv, Add, Mul),
@@ -136,5 +137,6 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
   // What stays fp32 (norms, embeddings): fp16 storage where exact enough.
   compactFloatConstants(editor);
   editor.sortTopologically();
+  shortenValueNames(editor.model);
   return { model: editor.model, notices, weights: weightScales.size, ranges };
 }

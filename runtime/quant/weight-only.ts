@@ -9,6 +9,7 @@ import { upgradeOpset } from './opset';
 import { findWeights } from './targets';
 import { dequantizedConstant, quantizeAddConstants, quantizedWeight } from './qdq';
 import type { WeightFormat } from './weights';
+import { shortenValueNames } from './names';
 
 export interface WeightOnlyOptions {
   format: WeightFormat;
@@ -48,5 +49,6 @@ export function quantizeWeightsOnly(source: ModelProto, options: WeightOnlyOptio
     compactFloatConstants(editor);
   }
   if (done.size === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', `the model has no float weights the quantizer can take (MatMul, Gemm or Conv with a constant weight)${notices.length ? `: ${notices.join('; ')}` : ''}`);
+  shortenValueNames(editor.model);
   return { model: editor.model, notices, weights: done.size };
 }

@@ -9,7 +9,7 @@ import { EdgeInferError } from '../../runtime/errors';
 import { signatureOf } from '../../runtime/engine';
 import { DataType, GraphBuilder, type ModelProto, decodeModel, encodeModel, float } from '../../runtime/onnx';
 import {
-  checkShapes, compactFloatConstants, dequantize, float16ToFloat32, float32ArrayToFp8, fp8ArrayToFloat32, float32ToFloat16, fp16IfExact, parseShapeOption, quantizeDynamic, quantizeStatic, quantizeWeight, quantizeWeightsOnly, runQuantizeJob, syntheticHeldOut, windowDims,
+  checkShapes, compactFloatConstants, dequantize, float16ToFloat32, float32ArrayToFp8, fp8ArrayToFloat32, float32ToFloat16, fp16IfExact, parseShapeOption, quantizeDynamic, shortenValueNames, quantizeStatic, quantizeWeight, quantizeWeightsOnly, runQuantizeJob, syntheticHeldOut, windowDims,
 } from '../../runtime/quant';
 import { GraphEditor } from '../../runtime/quant/graph';
 import { ortFailure, ortReason } from '../../runtime/quant/ort-errors';
@@ -110,6 +110,67 @@ describe('fp16 storage of biases, norms and embeddings', () => {
   });
 });
 
+describe("what a quantized file carries besides its weights", () => {
+  it('should give the tensors between nodes short names and keep those of inputs, outputs, weights and nodes, computing the same', async () => {
+    const f = fixtureNamed('pytorch-transformer');
+    const fp32 = decodeModel(f.bytes());
+    const renamed = decodeModel(f.bytes());
+    const before = new Set(renamed.graph!.node!.flatMap((n) => n.output ?? []));
+    const n = shortenValueNames(renamed);
+    expect(n).toBeGreaterThan(50);
+    const nodes = renamed.graph!.node!;
+    expect(nodes.map((x) => x.name)).toEqual(fp32.graph!.node!.map((x) => x.name));
+    expect(renamed.graph!.input!.map((i) => i.name)).toEqual(['features']);
+    expect(renamed.graph!.output!.map((o) => o.name)).toEqual(['logits']);
+    const outputs = nodes.flatMap((x) => x.output ?? []);
+    expect(outputs.filter((o) => !before.has(o))).toHaveLength(n);
+    for (const o of outputs.filter((x) => !before.has(x))) expect(o).toMatch(/^t[0-9a-z]+$/);
+    // Every input is still produced by a node or is a graph input or initializer.
+    const known = new Set([...outputs, 'features', ...renamed.graph!.initializer!.map((t) => t.name!)]);
+    for (const x of nodes) for (const i of x.input ?? []) if (i) expect(known.has(i), i).toBe(true);
+    expect(encodeModel(renamed).length).toBeLessThan(f.bytes().length - 2000);
+    const feeds = stackWindows(heldOutWindows(f));
+    for (const backend of BACKENDS) expect(worstCosine(await runOn(f.bytes(), backend, feeds), await runOn(encodeModel(renamed), backend, feeds))).toBe(1);
+    // A weight's DequantizeLinear keeps the weight's name.
+    const q = quantizeWeightsOnly(fp32, { format: 'e4m3fn' }).model;
+    expect(q.graph!.node!.find((x) => x.op_type === 'DequantizeLinear' && x.output![0] === 'layers.0.linear1.weight')).toBeDefined();
+  });
+
+  it('should not take a short name another tensor has, rename value_info with its tensor, and leave a graph with subgraphs as it is', () => {
+    const g = new GraphBuilder('names');
+    const x = g.input('t0', 'float32', ['batch', 4]);
+    const long = g.op1('Relu', [x], {}, { name: 'relu' });
+    g.output(g.op1('Neg', [long], {}, { name: 'neg' }), 'float32', ['batch', 4], 'y');
+    const model = g.build();
+    model.graph!.value_info = [{ name: 'relu_out' }];
+    // relu_out and neg_out; t0 is the input's name, and y the output's stays.
+    expect(shortenValueNames(model)).toBe(2);
+    expect(model.graph!.node!.map((n) => `${n.input!.join(',')}→${n.output!.join(',')}`)).toEqual(['t0→t1', 't1→t2', 't2→y']);
+    expect(model.graph!.value_info![0].name).toBe('t1');
+    const withIf: ModelProto = {
+      ...model,
+      graph: { ...model.graph!, node: [...model.graph!.node!, { op_type: 'If', name: 'if', input: ['t1'], output: ['z'], attribute: [{ name: 'then_branch', type: 5, g: { name: 'then', node: [], output: [{ name: 't1' }] } }] }] },
+    };
+    const names = JSON.stringify(withIf.graph!.node);
+    expect(shortenValueNames(withIf)).toBe(0);
+    expect(JSON.stringify(withIf.graph!.node)).toBe(names);
+  });
+
+  it('should store an embedding table that Gather reads as int8 with one scale per row in int8 variants, and share one zero point across dynamic MatMuls', () => {
+    const dyn = quantizeDynamic(modelOf('pytorch-transformer')).model;
+    const table = initializer(dyn, 'pos_embedding.weight.q')!;
+    expect(table.data_type).toBe(DataType.INT8);
+    expect(table.dims!.map(Number)).toEqual([32, 64]);
+    expect(initializer(dyn, 'pos_embedding.weight.s')!.dims!.map(Number)).toEqual([32]);
+    const zeroPoints = new Set(dyn.graph!.node!.filter((n) => n.op_type === 'MatMulInteger').map((n) => n.input![3]));
+    expect(zeroPoints.size).toBe(1);
+    expect(initializer(dyn, [...zeroPoints][0])!.dims ?? []).toEqual([]);
+    // FP8 keeps the table exact in fp16: an 8-bit float's 3 mantissa bits are no place for it.
+    const fp8 = quantizeWeightsOnly(modelOf('pytorch-transformer'), { format: 'e4m3fn' }).model;
+    expect(initializer(fp8, 'pos_embedding.weight.h')!.data_type).toBe(DataType.FLOAT16);
+  });
+});
+
 describe('E5M2 scales', () => {
   it('should choose per channel the scale within an octave below max|w| / 57344 with the least squared error, never more than that of max|w| / 57344', () => {
     const next = gaussian(5);
@@ -186,10 +247,11 @@ describe('onnxruntime failures in our words', () => {
 
 describe('the four exported models', () => {
   for (const f of ANY_MODEL_FIXTURES) {
-    it(`should quantize ${f.name} with dynamic int8 and FP8 E4M3 to ≤ 35 % of fp32, agreeing with it (cosine ≥ 0.995) on wasm and native`, async () => {
+    // Weights are over 90 % of each of these files: the goal is 30 % of fp32 (35 % otherwise).
+    it(`should quantize ${f.name} with dynamic int8 and FP8 E4M3 to ≤ 30 % of fp32, agreeing with it (cosine ≥ 0.995) on wasm and native`, async () => {
       const model = decodeModel(f.bytes());
       for (const [id, q] of [['dynamic int8', quantizeDynamic(model).model], ['fp8 e4m3', quantizeWeightsOnly(model, { format: 'e4m3fn' }).model]] as const) {
-        expect(encodeModel(q).length / f.bytes().length, `${id}: share of fp32's size`).toBeLessThanOrEqual(0.35);
+        expect(encodeModel(q).length / f.bytes().length, `${id}: share of fp32's size`).toBeLessThanOrEqual(0.3);
         expect(await agreement(f.name, q), `${id}: cosine`).toBeGreaterThanOrEqual(0.995);
       }
     });
