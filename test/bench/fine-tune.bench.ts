@@ -102,9 +102,10 @@ async function commandTable(): Promise<void> {
   const run = machineWindows(profileById('mixer'), card, { seed: 901, count: TEACH });
   run.features.forEach((f, i) => teachIn.learn(card, { device: 'mixer-1', model: card.id, score: 0, outputs: [0], timeMs: Date.UTC(2026, 11, 7) + run.endMs[i] }, f));
   await store.close();
-  // The child's own peak resident memory, from the kernel, as it exits.
+  // The child's own peak resident memory as it exits: VmHWM of its address space (getrusage's
+  // maxRSS would carry this process's size over from the fork).
   const preload = path.join(tmp, 'peak.cjs');
-  writeFileSync(preload, "process.on('exit', () => process.stderr.write(`maxRSS ${process.resourceUsage().maxRSS}\\n`));\n");
+  writeFileSync(preload, "process.on('exit', () => process.stderr.write(`VmHWM ${/VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]}\\n`));\n");
   const bin = path.join(__dirname, '..', '..', 'bin', 'edge-infer.js');
   const rows: Array<Array<string | number>> = [];
   const ROUNDS = 3;
@@ -119,7 +120,7 @@ async function commandTable(): Promise<void> {
       const unit = { B: 1, kB: 1e3, MB: 1e6, GB: 1e9 }[printed![2] as 'B'];
       const extraMiB = (Number(printed![1]) * unit) / 2 ** 20;
       // The training thread runs the preload too and reports first: the process's is the highest.
-      const peakMiB = Math.max(...[...r.stderr.matchAll(/maxRSS (\d+)/g)].map((m) => Number(m[1]))) / 1024;
+      const peakMiB = Math.max(...[...r.stderr.matchAll(/VmHWM (\d+)/g)].map((m) => Number(m[1]))) / 1024;
       const written = (r.stdout.match(/ written, /g) ?? []).length;
       rows.push([round + 1, backend, fmt(extraMiB, 0), fmt(extraMiB / 200, 2), fmt(peakMiB, 0), fmt(s, 1), `${written} of 3`]);
       rmSync(out, { recursive: true, force: true });
