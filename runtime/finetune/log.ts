@@ -17,7 +17,8 @@ export interface TaughtSet {
 export function taughtWindowsOf(db: Database.Database, device: string, model: string): TaughtSet | null {
   const row = db.prepare("SELECT id FROM baselines WHERE device = ? AND model = ? AND state = 'active' ORDER BY id DESC LIMIT 1").get(device, model) as { id: number } | undefined;
   if (!row) return null;
-  const rows = db.prepare('SELECT time_ms AS timeMs, features FROM taught_windows WHERE baseline_id = ? ORDER BY id').all(row.id) as Array<{ timeMs: number; features: Buffer }>;
+  // In data-time order: past the bound a later window is written in the place of an earlier one.
+  const rows = db.prepare('SELECT time_ms AS timeMs, features FROM taught_windows WHERE baseline_id = ? ORDER BY time_ms, id').all(row.id) as Array<{ timeMs: number; features: Buffer }>;
   // A copy per window: a BLOB's bytes need not be aligned for a Float32Array view.
   const features = rows.map((r) => new Float32Array(new Uint8Array(r.features).buffer));
   return { baselineId: row.id, features, firstWindowMs: rows[0]?.timeMs ?? NaN, lastWindowMs: rows[rows.length - 1]?.timeMs ?? NaN };

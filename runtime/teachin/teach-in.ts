@@ -230,7 +230,7 @@ export class TeachIn {
     // The window that reaches a period's end is not part of it.
     if (!reached) {
       l.scores.push(taughtScore(card, r.score, Array.isArray(r.outputs) ? r.outputs : (r.outputs[card.output.tensor] ?? [])));
-      if (card.task === 'anomaly' && features) this.recorder.add(l.row.id, r.timeMs, features);
+      if (card.task === 'anomaly' && features) this.recorder.add(l.row.id, r.timeMs, features, l.scores.length);
     }
     const done = reached || l.scores.length >= (l.row.targetWindows ?? this.settings.maxWindows);
     return done ? this.finish(r.device, r.model, l, card) : undefined;

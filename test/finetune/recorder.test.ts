@@ -35,7 +35,7 @@ describe('the taught windows recorder', () => {
     await feed(store, t, anomalyCard, 0, 30);
     expect(t.status('press-1', 'vibration-anomaly').state).toBe('active');
     // 30 windows, one transaction: written when the teach-in ended, before it became active.
-    expect(t.recorder.stats).toEqual({ windows: 30, bytes: 30 * 192 * 4, transactions: 1, dropped: 0 });
+    expect(t.recorder.stats).toEqual({ windows: 30, bytes: 30 * 192 * 4, transactions: 1, dropped: 0, replaced: 0 });
     expect(peek(file, (db) => taughtWindowsOf(db, 'press-1', 'vibration-anomaly'))?.features).toHaveLength(30);
     // Taught again: the newer baseline's windows replace the superseded one's.
     t.start('press-1', 'vibration-anomaly', { windows: 12 });
@@ -51,23 +51,53 @@ describe('the taught windows recorder', () => {
     expect(peek(file, (db) => taughtWindowsOf(db, 'press-2', 'vibration-anomaly'))).toBeNull();
   });
 
-  it('should keep at most its bound per baseline, the first ones learned, in groups', () => {
+  it('should keep at most its bound per baseline, in groups, and refuse an empty window', () => {
     const file = dbPath();
     openStore({ path: file });
     const db = new Database(file);
     const baseline = Number(db.prepare("INSERT INTO baselines (device, model, state, started_ms, quantile, margin) VALUES ('d', 'm', 'learning', 0, 0.999, 1)").run().lastInsertRowid);
     const r = new TaughtWindows(db, { max: 25, group: 10 });
-    const kept = Array.from({ length: 40 }, (_, i) => r.add(baseline, i, featuresOf(i)));
-    expect(kept.filter(Boolean)).toHaveLength(25);
+    for (let i = 0; i < 40; i++) r.add(baseline, i, featuresOf(i));
     expect(r.count(baseline)).toBe(25);
-    expect(r.flush()).toBe(5);
-    expect(r.stats).toEqual({ windows: 25, bytes: 25 * 192 * 4, transactions: 3, dropped: 15 });
-    const first = db.prepare('SELECT features FROM taught_windows WHERE baseline_id = ? ORDER BY id LIMIT 1').get(baseline) as { features: Buffer };
-    expect(new Float32Array(new Uint8Array(first.features).buffer)).toEqual(featuresOf(0));
+    r.flush();
+    expect(countRows(file, 'taught_windows')).toBe(25);
+    expect(r.stats.windows).toBe(25);
+    expect(r.stats.replaced + r.stats.dropped).toBe(15);
+    expect(r.stats.replaced).toBeGreaterThan(0);
     // An empty window is not kept.
     expect(new TaughtWindows(db).add(baseline + 1, 0, new Float32Array(0))).toBe(false);
     db.close();
     expect(TAUGHT_WINDOWS_MAX).toBe(5000);
+  });
+
+  it('should keep a uniform sample of a long teach-in, not its first windows, writing fewer of them as it goes, the same sample for the same windows', () => {
+    const sample = (): { times: number[]; stats: TaughtWindows['stats'] } => {
+      const file = dbPath();
+      openStore({ path: file });
+      const db = new Database(file);
+      const baseline = Number(db.prepare("INSERT INTO baselines (device, model, state, started_ms, quantile, margin) VALUES ('d', 'm', 'active', 0, 0.999, 1)").run().lastInsertRowid);
+      const r = new TaughtWindows(db, { max: 100, group: 50 });
+      for (let i = 0; i < 2000; i++) r.add(baseline, T0 + i * 200, featuresOf(i), i + 1);
+      r.flush();
+      const set = taughtWindowsOf(db, 'd', 'm')!;
+      db.close();
+      // Each kept window's features still say which window it was, and it is in data-time order.
+      const times = set.features.map((f) => f[0]);
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      expect(set.firstWindowMs).toBe(T0 + times[0] * 200);
+      return { times, stats: { ...r.stats } };
+    };
+    const { times, stats } = sample();
+    expect(times).toHaveLength(100);
+    // Each quarter of the 2,000 windows holds about a quarter of the sample (25 expected).
+    for (let q = 0; q < 4; q++) expect(times.filter((t) => t >= q * 500 && t < (q + 1) * 500).length, `quarter ${q + 1}`).toBeGreaterThanOrEqual(12);
+    expect(times.filter((t) => t >= 1000).length).toBeGreaterThanOrEqual(35);
+    // About max × ln(n / max) = 300 replacements, grouped: no transaction per window.
+    expect(stats.replaced).toBeGreaterThan(200);
+    expect(stats.replaced).toBeLessThan(420);
+    expect(stats.windows).toBe(100);
+    expect(stats.transactions).toBeLessThanOrEqual(2 + Math.ceil(stats.replaced / 50) + 1);
+    expect(sample().times).toEqual(times);
   });
 
   it('should resume its count after a restart, so the bound holds across it', () => {
