@@ -103,11 +103,13 @@ export class TaughtWindows {
     } else {
       // Seeded by the baseline and the window's place: the same windows give the same sample, across restarts too.
       const slot = Math.floor(seeded(baselineId * 1_000_003 + nth)() * nth);
-      if (slot >= this.max) {
+      // A slot past the rows there are (another process deleted some) takes nothing: the bound holds.
+      const replaces = slot < this.max ? this.slotsOf(baselineId)[slot] : undefined;
+      if (replaces === undefined) {
         this.stats.dropped++;
         return false;
       }
-      this.pending.push({ baselineId, timeMs, features: bytes, replaces: this.slotsOf(baselineId)[slot] });
+      this.pending.push({ baselineId, timeMs, features: bytes, replaces });
       this.stats.replaced++;
     }
     if (this.pending.length >= this.group) this.flush();
