@@ -7,7 +7,7 @@
 import type { ModelSession, WindowOutcome } from '../engine';
 import { EdgeInferError } from '../errors';
 import type { ModelCard } from '../model';
-import { type Serving, nonFiniteOutput } from './model-slot';
+import { type Serving, variantProblem } from './model-slot';
 
 /** Most devices one model may serve from their own variants by default: one session each. */
 export const DEFAULT_MAX_DEVICE_VARIANTS = 32;
@@ -28,16 +28,6 @@ interface Held {
   /** Healthy batches still to serve before the variant counts as proven (reported only). */
   probation: number;
   readonly rolledBack: (reason: string) => void;
-}
-
-/**
- * The first window of a batch the model failed while running (E_RUN: a session reports a run that
- * failed per window, not as a throw), named; null when none did. A window refused for its input
- * (E_INPUT_*) is the window's fault, not the variant's.
- */
-export function runFailure(outcomes: readonly WindowOutcome[]): string | null {
-  for (const [i, o] of outcomes.entries()) if (!o.ok && o.error.code === 'E_RUN') return `it failed window ${i} of a batch: ${o.error.message}`;
-  return null;
 }
 
 export class DeviceVariants {
@@ -112,7 +102,7 @@ export class DeviceVariants {
     const h = this.held.get(ran.device);
     // Cleared or replaced while it ran: its results stand (they are the variant's), nothing to judge.
     if (!h || h.serving !== ran) return false;
-    const problem = 'error' in result ? `it failed a batch: ${result.error instanceof Error ? result.error.message : String(result.error)}` : (runFailure(result.outcomes) ?? nonFiniteOutput(result.outcomes, this.outputTensor));
+    const problem = variantProblem(result, this.outputTensor);
     if (problem === null) {
       if (h.probation > 0) h.probation--;
       return false;

@@ -1,7 +1,8 @@
 // The model a pipeline serves, swappable between batches. The scheduler asks the slot which
 // session runs each batch (take) and tells it how the batch went (judge), so a batch never runs
 // half on one variant and half on another. A new variant is on probation for its first batches:
-// if it throws or gives a non-finite output, the slot rolls back to the variant it replaced
+// if it throws, fails a window while running (E_RUN) or gives a non-finite output, the slot rolls
+// back to the variant it replaced
 // (still loaded) and the batch runs again there, so no window is lost to the bad variant. The
 // replaced variant is unloaded only once the new one has served its probation.
 import type { ModelSession, WindowOutcome } from '../engine';
@@ -45,6 +46,22 @@ export function nonFiniteOutput(outcomes: readonly WindowOutcome[], tensor: stri
   return null;
 }
 
+/**
+ * The first window of a batch the model failed while running (E_RUN: a session reports a run that
+ * failed per window, not as a throw), named; null when none did. A window refused for its input
+ * (E_INPUT_*) is the window's fault, not the variant's.
+ */
+export function runFailure(outcomes: readonly WindowOutcome[]): string | null {
+  for (const [i, o] of outcomes.entries()) if (!o.ok && o.error.code === 'E_RUN') return `it failed window ${i} of a batch: ${o.error.message}`;
+  return null;
+}
+
+/** What a batch says against the variant it ran on (a throw, a window it failed, a non-finite output); null when nothing. */
+export function variantProblem(result: { error: unknown } | { outcomes: readonly WindowOutcome[] }, outputTensor: string): string | null {
+  if ('error' in result) return `it failed a batch: ${result.error instanceof Error ? result.error.message : String(result.error)}`;
+  return runFailure(result.outcomes) ?? nonFiniteOutput(result.outcomes, outputTensor);
+}
+
 export class ModelSlot {
   private current: Serving;
   private probation: Probation | undefined;
@@ -82,7 +99,7 @@ export class ModelSlot {
 
   /**
    * Serves `next` from the next batch on. The variant serving now stays loaded until `next` has
-   * served `healthBatches` batches without throwing or giving non-finite outputs; then it is
+   * served `healthBatches` batches without throwing, failing a window or giving non-finite outputs; then it is
    * unloaded and the promise resolves 'active'. A failure within them swaps back and resolves
    * 'rolled-back' with the reason (the failed batch runs again on the previous variant).
    * `onFirstBatch` is called once `next` has served a batch.
@@ -104,7 +121,7 @@ export class ModelSlot {
   judge(ran: Serving, result: { error: unknown } | { outcomes: readonly WindowOutcome[] }): Serving | undefined {
     const p = this.probation;
     if (!p || p.next !== ran) return undefined;
-    const problem = 'error' in result ? `it failed a batch: ${result.error instanceof Error ? result.error.message : String(result.error)}` : nonFiniteOutput(result.outcomes, this.outputTensor);
+    const problem = variantProblem(result, this.outputTensor);
     if (problem !== null) {
       const batch = `on batch ${p.total - p.left + 1} of its ${p.total} on probation`;
       this.probation = undefined;

@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelSession, type WindowOutcome } from '../../runtime/engine';
+import { GraphBuilder, encodeModel } from '../../runtime/onnx';
 import { type ModelCard, parseCardJson } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
 import type { ReadyWindow } from '../../runtime/stream/device-windows';
@@ -112,6 +113,42 @@ describe('ModelSlot.judge, swap and close', () => {
     await expect(outcome).resolves.toEqual({ state: 'rolled-back', reason: "b rolled back to a on batch 2 of its 2 on probation after the swap: output 'probabilities' of window 1 of the batch is NaN" });
     // Batches of the variant serving outside a probation are not judged.
     expect(slot.judge(a, { outcomes: [ok([Infinity])] })).toBeUndefined();
+  });
+
+  it('should roll back a variant that fails a window while running (not a throw), and run its batch again on the previous one; a window refused for its input is not the variant\'s fault', async () => {
+    // y = table[x]: x / 10; a Gather out of the table's range fails the run, and the session then
+    // runs each window alone, so only that window fails (E_RUN).
+    const tableModel = (size: number): Promise<ModelSession> => {
+      const g = new GraphBuilder('table');
+      const x = g.input('x', 'float32', ['batch', 1]);
+      const table = g.weight('table', [size], Array.from({ length: size }, (_, i) => i / 10));
+      g.output(g.op1('Gather', [table, g.op1('Cast', [x], { to: 7 })], { axis: 0 }), 'float32', ['batch', 1], 'y');
+      return ModelSession.load(encodeModel(g.build()), { backend: 'wasm', threads: 1, name: `table of ${size}` });
+    };
+    const tableCard = { ...card, id: 'table', input: { ...card.input, tensor: 'x' }, output: { ...card.output, tensor: 'y' } } as ModelCard;
+    const at = (x: number, i: number): ReadyWindow => ({ device: 'd', features: Float32Array.of(x), dims: [1], startMs: i * 1000, endMs: i * 1000 + 1000, messageKeys: [`k${i}`] });
+    const wide = await tableModel(40);
+    const narrow = await tableModel(20);
+    const slot = new ModelSlot({ session: wide, variant: 'wide' }, 'y');
+    const batches: WindowResult[][] = [];
+    const s = new Scheduler(slot, tableCard, async (r) => void batches.push(r), { maxBatch: 4, maxWaitMs: 0, maxQueue: 64 }, () => undefined);
+    const outcome = slot.swap({ session: narrow, variant: 'narrow' }, 3);
+    s.submit([at(5, 0), at(25, 1), at(7, 2)]);
+    await s.drain();
+    await expect(outcome).resolves.toEqual({ state: 'rolled-back', reason: expect.stringMatching(/^narrow rolled back to wide on batch 1 of its 3 on probation after the swap: it failed window 1 of a batch: .+/) });
+    // The whole batch ran again on the previous variant: no window lost.
+    expect(batches).toHaveLength(1);
+    expect(batches[0].map((r) => r.outcome.ok && r.outcome.outputs.y.data[0])).toEqual([0.5, 2.5, 0.7].map(Math.fround));
+    expect(slot.serving.variant).toBe('wide');
+    await expect.poll(() => narrow.disposed).toBe(true);
+    // A window of the wrong shape fails on any variant: a swap on probation keeps serving.
+    const again = await tableModel(40);
+    const kept = slot.swap({ session: again, variant: 'again' }, 1);
+    s.submit([{ ...at(1, 3), features: Float32Array.of(1, 2), dims: [2] }, at(3, 4)]);
+    await s.drain();
+    await expect(kept).resolves.toEqual({ state: 'active' });
+    expect(batches[1].map((r) => r.outcome.ok)).toEqual([false, true]);
+    await again.dispose();
   });
 
   it('should refuse a second swap during a probation, a probation of no batches, and a swap after close', async () => {
