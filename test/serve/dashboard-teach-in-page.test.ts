@@ -148,6 +148,9 @@ describe('teach-in on the dashboard page in Chromium', () => {
     const drill = page.locator('.model-charts[data-model="vibration-anomaly"] .teach-in[data-state="active"]');
     await drill.waitFor();
     expect(await text(drill.locator('.teach-in-state'))).toMatch(/^Baseline active: pump-1's own threshold/);
+    // Its score chart draws the threshold pump-1 is judged by, not the card's.
+    const caption = page.locator('.model-charts[data-model="vibration-anomaly"] figure[data-kind="score"] figcaption');
+    await waitFor(async () => (await text(caption)) === `Score (threshold ${own})`, 5000, "pump-1's own threshold on its score chart");
     await page.goto(`http://127.0.0.1:${gateway.port}/#/`);
     await line('fan-1').and(page.locator('[data-state="none"]')).waitFor();
   });

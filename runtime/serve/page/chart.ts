@@ -48,6 +48,9 @@ export class SeriesChart {
   private readonly counts: number[] = [];
   private readonly tops: number[] = [];
   private threshold: number | null = null;
+  /** The threshold the device is judged by (its teach-in's), which replaces the card's the server sends; undefined: the server's. */
+  private judgedThreshold: number | null | undefined;
+  private readonly caption: HTMLElement;
   private labels: string[] = [];
   private fromMs = 0;
   private toMs = 0;
@@ -61,7 +64,8 @@ export class SeriesChart {
   constructor(private readonly o: ChartOptions) {
     this.box = el('div', { class: 'plot', role: 'img', 'aria-label': `${o.title}, ${o.device}` });
     this.status = el('p', { class: 'chart-status', 'aria-live': 'polite' }, 'Loading…');
-    this.element = el('figure', { class: `chart chart-${o.kind}`, 'data-kind': o.kind, 'data-device': o.device, 'data-model': o.model }, el('figcaption', {}, o.title), this.box, this.status);
+    this.caption = el('figcaption', {}, o.title);
+    this.element = el('figure', { class: `chart chart-${o.kind}`, 'data-kind': o.kind, 'data-device': o.device, 'data-model': o.model }, this.caption, this.box, this.status);
     this.resize = new ResizeObserver(() => nextFrame(() => this.fit()));
     this.resize.observe(this.box);
   }
@@ -71,9 +75,25 @@ export class SeriesChart {
     return Math.max(100, Math.floor(this.box.clientWidth || this.element.clientWidth || 300));
   }
 
+  /** What the chart shows: score, class or RMS. */
+  get kind(): ChartKind {
+    return this.o.kind;
+  }
+
+  /**
+   * The threshold the device's windows are judged by now (a teach-in's baseline, or the card's
+   * again), for the line and the caption: the server's chart answers carry the card's.
+   */
+  judgedBy(threshold: number | null, caption: string): void {
+    this.judgedThreshold = threshold;
+    this.threshold = threshold;
+    this.caption.textContent = caption;
+    nextFrame(this.redraw);
+  }
+
   /** Draws what the server answered for a range, replacing what the chart held. */
   show(view: ChartView, range: Range, requested: number): void {
-    this.threshold = view.threshold;
+    this.threshold = this.judgedThreshold !== undefined ? this.judgedThreshold : view.threshold;
     this.labels = view.labels ?? [];
     this.fromMs = range.fromMs;
     this.toMs = range.toMs;

@@ -49,7 +49,11 @@ export class MachinePage implements View {
   /** The live points carry the RMS (the RMS chart needs no polling). */
   private rmsLive = false;
   private closed = false;
-  private readonly teachIns = new TeachIns();
+  // A teach-in's threshold (or the card's again) moves the score chart's line and caption.
+  private readonly teachIns = new TeachIns((s) => {
+    if (s.device !== this.device) return;
+    for (const c of this.charts) if (c.model === s.model && c.chart.kind === 'score') c.chart.judgedBy(s.threshold, scoreTitle(s.threshold));
+  });
 
   constructor(
     private readonly device: string,
@@ -157,10 +161,11 @@ export class MachinePage implements View {
     const onZoom = (fromMs: number, toMs: number): void => this.zoom(fromMs, toMs);
     this.body.replaceChildren();
     for (const mm of m.models) {
-      const section = el('section', { class: 'model-charts', 'data-model': mm.model }, el('h2', {}, mm.title, ' ', el('span', { class: 'variant' }, mm.variant)), this.teachIns.line(m.device, mm.model, mm.threshold));
-      const score = new SeriesChart({ kind: 'score', device: m.device, model: mm.model, title: mm.threshold !== null ? `Score (threshold ${format.score(mm.threshold)})` : 'Score', syncKey, onZoom, measure: true });
-      section.append(score.element);
+      const score = new SeriesChart({ kind: 'score', device: m.device, model: mm.model, title: scoreTitle(mm.threshold), syncKey, onZoom, measure: true });
       this.charts.push({ chart: score, model: mm.model, field: 'score' });
+      // The teach-in line after the chart exists: a baseline it already knows moves the chart's threshold at once.
+      const section = el('section', { class: 'model-charts', 'data-model': mm.model }, el('h2', {}, mm.title, ' ', el('span', { class: 'variant' }, mm.variant)), this.teachIns.line(m.device, mm.model, mm.threshold));
+      section.append(score.element);
       if (mm.task === 'classification') {
         const cls = new SeriesChart({ kind: 'class', device: m.device, model: mm.model, title: 'Class over time', syncKey, onZoom, measure: false });
         section.append(cls.element);
@@ -289,4 +294,9 @@ export class MachinePage implements View {
       })
       .catch(() => undefined);
   }
+}
+
+/** The score chart's caption: the threshold the device is judged by, when there is one. */
+function scoreTitle(threshold: number | null): string {
+  return threshold !== null ? `Score (threshold ${format.score(threshold)})` : 'Score';
 }
