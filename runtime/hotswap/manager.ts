@@ -81,6 +81,7 @@ export class HotSwap extends EventEmitter {
    * and swapped now, from their staged files. Their signature was verified before they were staged.
    */
   private async resume(): Promise<void> {
+    await this.restoreInService();
     const seen = new Set<string>();
     for (const row of this.log.undecided()) {
       if (row.sha256 === null || seen.has(`${row.model}/${row.sha256}`)) continue;
@@ -96,6 +97,29 @@ export class HotSwap extends EventEmitter {
         this.enqueue({ model: row.model, onnx, cardText, sha256: row.sha256, source: row.source }, staged, pipelines);
       } catch (err) {
         this.refuse(base, isNotFound(err) ? new EdgeInferError('E_UPDATE', `${row.source}: staged before the last stop, but its files in ${path.dirname(staged.file)} are gone`) : err);
+      }
+    }
+  }
+
+  /**
+   * The updates that served the pipelines when the gateway stopped (or lost power): checked again
+   * and swapped in from their staged files, so a restart does not quietly go back to the variant
+   * the config picks. Until each has passed its checks again the configured variant serves; its
+   * probation is one batch (it served its own before).
+   */
+  private async restoreInService(): Promise<void> {
+    for (const row of this.log.inService()) {
+      const p = this.o.pipelines.find((x) => x.name === row.pipeline && x.card.id === row.model);
+      // The pipeline is gone or serves another model now: the config decided, nothing to restore.
+      if (!p || row.sha256 === null || this.serving.get(p) === row.sha256) continue;
+      const staged = stagedPaths(this.o.stagingDir, row.model, row.sha256);
+      const base = { model: row.model, pipeline: p.name, variant: row.variant, sha256: row.sha256, source: row.source };
+      try {
+        const [onnx, cardText] = await Promise.all([fs.readFile(staged.file), fs.readFile(staged.cardFile, 'utf8')]);
+        if (sha256Hex(onnx) !== row.sha256) throw new EdgeInferError('E_UPDATE', `${staged.file}: the staged model no longer hashes to ${row.sha256}`);
+        this.enqueue({ model: row.model, onnx, cardText, sha256: row.sha256, source: row.source, restored: true }, staged, [p]);
+      } catch (err) {
+        this.refuse(base, isNotFound(err) ? new EdgeInferError('E_UPDATE', `${row.source}: in service on ${p.name} before the last stop, but its staged files in ${path.dirname(staged.file)} are gone; ${p.variant.variant} serves`) : err);
       }
     }
   }
@@ -227,7 +251,9 @@ export class HotSwap extends EventEmitter {
       // One swap at a time per pipeline: an earlier one still on probation ends first (it can only
       // be an earlier update of this model: they are queued).
       const before = p.variant.variant;
-      const outcome = await p.slot.swap({ session, variant: entry.variant, sha256: c.sha256, entry }, this.o.config.healthBatches, () =>
+      // One batch for an update put back after a restart: it served its probation before, and an
+      // update staged behind it waits for its probation to end.
+      const outcome = await p.slot.swap({ session, variant: entry.variant, sha256: c.sha256, entry }, c.restored ? 1 : this.o.config.healthBatches, () =>
         this.step({ ...at, state: 'active', reason: `serving in place of ${before} since its first batch` }),
       ).catch((err: unknown) => {
         // Not swapped at all (the pipeline closed meanwhile): the session was never the slot's.

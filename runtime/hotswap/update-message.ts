@@ -19,6 +19,8 @@ export interface UpdateCandidate {
   signature?: string;
   /** `mqtt:<topic>` or `file:<path>`. */
   source: string;
+  /** It served before the last stop and is being put back: one healthy batch is its probation. */
+  restored?: boolean;
 }
 
 /**

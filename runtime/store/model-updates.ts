@@ -31,6 +31,7 @@ export class ModelUpdates {
   private readonly insert: Database.Statement;
   private readonly select: Database.Statement;
   private readonly selectUndecided: Database.Statement;
+  private readonly selectDecisions: Database.Statement;
 
   constructor(db: Database.Database) {
     this.insert = db.prepare('INSERT INTO model_updates (time_ms, model, pipeline, variant, sha256, source, state, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
@@ -38,6 +39,10 @@ export class ModelUpdates {
       `SELECT id, time_ms AS timeMs, model, pipeline, variant, sha256, source, state, reason FROM model_updates s
        WHERE state = 'staged' AND NOT EXISTS (SELECT 1 FROM model_updates d WHERE d.model = s.model AND d.sha256 = s.sha256 AND d.id > s.id AND d.state IN ('active', 'refused', 'rolled-back'))
        ORDER BY id`,
+    );
+    this.selectDecisions = db.prepare(
+      `SELECT id, time_ms AS timeMs, model, pipeline, variant, sha256, source, state, reason FROM model_updates
+       WHERE pipeline IS NOT NULL AND sha256 IS NOT NULL AND state IN ('active', 'refused', 'rolled-back') ORDER BY id`,
     );
     this.select = db.prepare('SELECT id, time_ms AS timeMs, model, pipeline, variant, sha256, source, state, reason FROM model_updates WHERE (? IS NULL OR model = ?) ORDER BY id DESC LIMIT ?');
   }
@@ -48,6 +53,34 @@ export class ModelUpdates {
    */
   undecided(): ModelUpdateRow[] {
     return this.selectUndecided.all() as ModelUpdateRow[];
+  }
+
+  /**
+   * Per model and pipeline, the update that served it when the gateway stopped, as the log tells
+   * it step by step: an update serves from its 'active' step; one rolled back hands the pipeline
+   * back to what it replaced; one refused while it served (put back after a restart, its files
+   * gone) leaves the configured variant serving; an update put back after a restart replaced the
+   * configured variant. None where the configured variant serves.
+   */
+  inService(): ModelUpdateRow[] {
+    const state = new Map<string, { current: ModelUpdateRow | null; before: Array<ModelUpdateRow | null> }>();
+    for (const row of this.selectDecisions.all() as ModelUpdateRow[]) {
+      const at = `${row.model}\u0000${row.pipeline}`;
+      let s = state.get(at);
+      if (!s) state.set(at, (s = { current: null, before: [] }));
+      const serving = s.current?.sha256 === row.sha256;
+      if (row.state === 'active') {
+        if (serving) s.before = [];
+        else s.before.push(s.current);
+        s.current = row;
+      } else if (serving && row.state === 'rolled-back') {
+        s.current = s.before.pop() ?? null;
+      } else if (serving && row.state === 'refused') {
+        s.current = null;
+        s.before = [];
+      }
+    }
+    return [...state.values()].flatMap((s) => (s.current ? [s.current] : []));
   }
 
   /** Logs one step; committed when this returns. */

@@ -1,7 +1,9 @@
 // An update acknowledged (staged) but not yet checked when the gateway stops is not lost: the next
 // start checks and swaps it in from its staged files. The second update is held behind the first,
-// whose probation lasts until the stop.
-import { copyFileSync, mkdirSync } from 'node:fs';
+// whose probation lasts until the stop. An update in service when the gateway stops serves again
+// after the start, checked again; with its staged files gone the configured variant serves, and
+// the log says why.
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -61,6 +63,53 @@ describe('an update staged when the gateway stops', () => {
     expect(log().filter((u) => u.sha256 === sha).map((u) => u.state).reverse()).toEqual(['staged', 'checked', 'active']);
     expect(gateway.pipelines[0].variant.variant).toBe('int8-dynamic');
     await waitFor(() => gateway!.log.latestPerDevice({ model: MODEL }).every((r) => r.variant === 'int8-dynamic'), 20_000, 'results of int8-dynamic');
+    expect(gateway.log.counts().deadLetters).toBe(0);
+  }, 120_000);
+
+  it('should serve an update in service again after a restart, and say so when its staged files are gone', async () => {
+    await streamer?.stop();
+    pub?.end(true);
+    await gateway?.stop();
+    const modelsDir = tempDir('edge-infer-hotswap-kept-');
+    const staging = tempDir('edge-infer-hotswap-staging-');
+    mkdirSync(path.join(modelsDir, MODEL));
+    for (const f of [`${MODEL}.fp32.onnx`, `${MODEL}.fp32.model.json`]) copyFileSync(path.join(bundledModelsDir(), MODEL, f), path.join(modelsDir, MODEL, f));
+    const config = testConfig(broker.url, { models: modelsDir, modelUpdates: { watch: false, staging, agreement: { windows: 20, minWindows: 10 }, healthBatches: 2 } }, { recordEvery: 1 });
+    config.pipelines = config.pipelines.filter((p) => p.name === 'classifier');
+    config.storage.retention = {};
+    gateway = new Gateway(config, () => undefined);
+    await gateway.start();
+    pub = await client(broker.url);
+    streamer = new Streamer(pub, ['pump-1', 'pump-2'], 20);
+    streamer.start();
+    await waitFor(() => gateway!.log.windows(MODEL, { limit: 20 }).length >= 20, 30_000, 'recorded windows');
+    const log = () => gateway!.log.modelUpdates().list({ model: MODEL });
+    const update = updatePayload(exampleVariant(MODEL, 'int8'));
+    const sha = headerOf(update).sha256 as string;
+    await publish(pub, TOPIC, update);
+    await waitFor(() => gateway!.pipelines[0].variant.variant === 'int8' && !gateway!.pipelines[0].slot.swapping, 20_000, 'int8 in service, its probation served');
+    await gateway.stop();
+
+    // A power cut later: the update is put back, checked again, with one batch of probation.
+    gateway = new Gateway(config, () => undefined);
+    await gateway.start();
+    await waitFor(() => log().filter((u) => u.sha256 === sha && u.state === 'active').length === 2, 30_000, 'int8 in service again');
+    expect(log().filter((u) => u.sha256 === sha).map((u) => u.state).reverse()).toEqual(['staged', 'checked', 'active', 'checked', 'active']);
+    await waitFor(() => gateway!.pipelines[0].variant.variant === 'int8', 20_000, 'int8 serving');
+    await gateway.stop();
+
+    // Its staged files removed by hand: the configured variant serves, and the log says why.
+    rmSync(path.join(staging, MODEL), { recursive: true, force: true });
+    gateway = new Gateway(config, () => undefined);
+    await gateway.start();
+    const refused = log().find((u) => u.sha256 === sha && u.state === 'refused');
+    expect(refused?.reason).toMatch(/^mqtt:edge-infer\/models\/fault-classifier\/update: in service on classifier before the last stop, but its staged files in .+ are gone; fp32 serves$/);
+    expect(gateway.pipelines[0].variant.variant).toBe('fp32');
+    // Refused, it is not tried again at the next start.
+    await gateway.stop();
+    gateway = new Gateway(config, () => undefined);
+    await gateway.start();
+    expect(log().filter((u) => u.sha256 === sha && u.state === 'refused')).toHaveLength(1);
     expect(gateway.log.counts().deadLetters).toBe(0);
   }, 120_000);
 });

@@ -33,6 +33,37 @@ describe('modelUpdates()', () => {
     await store.close();
   });
 
+  it('should tell per pipeline the update in service at the stop, step by step', async () => {
+    const store = openStore();
+    const log = store.modelUpdates();
+    const at = (sha: string, state: 'staged' | 'checked' | 'active' | 'refused' | 'rolled-back', pipeline: string | null = 'pumps', model = 'm') => log.add({ timeMs: 1, model, pipeline, variant: sha, sha256: sha, source: 'mqtt:t', state, reason: null });
+    expect(log.inService()).toEqual([]);
+    // pumps: a, then b rolled back on its probation: a serves again.
+    at('a', 'staged', null);
+    at('a', 'active');
+    at('b', 'staged', null);
+    at('b', 'active');
+    at('b', 'rolled-back');
+    at('x', 'refused'); // a new update refused: what serves is unchanged
+    // fans: c, then d; d put back after a restart and refused (its files gone): the configured variant serves, not c.
+    at('c', 'active', 'fans');
+    at('d', 'active', 'fans');
+    at('d', 'refused', 'fans');
+    // mixers: e, put back after a restart (active again), then g rolled back on its probation: e serves again.
+    at('e', 'active', 'mixers');
+    at('e', 'active', 'mixers');
+    at('g', 'active', 'mixers');
+    at('g', 'rolled-back', 'mixers');
+    // presses: k put back after a restart and rolled back there: what it replaced then was the configured variant.
+    at('j', 'active', 'presses');
+    at('k', 'active', 'presses');
+    at('k', 'active', 'presses');
+    at('k', 'rolled-back', 'presses');
+    at('f', 'active', 'pumps', 'other'); // another model's pipeline of the same name
+    expect(log.inService().map((r) => [r.model, r.pipeline, r.sha256])).toEqual([['m', 'pumps', 'a'], ['m', 'mixers', 'e'], ['other', 'pumps', 'f']]);
+    await store.close();
+  });
+
   it('should refuse a state that is not one of an update\'s', async () => {
     const store = openStore();
     expect(() => store.modelUpdates().add({ timeMs: 1, model: 'm', pipeline: null, variant: null, sha256: null, source: 'file:x', state: 'done' as never, reason: null })).toThrow(/CHECK constraint failed/);
