@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { GatewayConfig } from '../../runtime/gateway/config';
 import { Gateway } from '../../runtime/gateway/gateway';
 import { bundledModelsDir } from '../../runtime/paths';
 import { type MosquittoBroker, startMosquitto } from '../helpers/brokers';
@@ -30,13 +31,13 @@ describe('an update staged when the gateway stops', () => {
     await broker?.stop();
   });
 
-  it('should be checked and swapped in at the next start', async () => {
-    broker = await startMosquitto();
+  /** A gateway serving fault-classifier fp32 from a models folder of its own, fed by two pumps until the log has recorded 20 windows (the agreement check's). */
+  async function started(modelUpdates: Record<string, unknown>): Promise<GatewayConfig> {
+    broker ??= await startMosquitto();
     const modelsDir = tempDir('edge-infer-hotswap-resume-');
     mkdirSync(path.join(modelsDir, MODEL));
     for (const f of [`${MODEL}.fp32.onnx`, `${MODEL}.fp32.model.json`]) copyFileSync(path.join(bundledModelsDir(), MODEL, f), path.join(modelsDir, MODEL, f));
-    // A probation longer than the test: the first swap holds every later update of the model back.
-    const config = testConfig(broker.url, { models: modelsDir, modelUpdates: { watch: false, agreement: { windows: 20, minWindows: 10 }, healthBatches: 1000 } }, { recordEvery: 1 });
+    const config = testConfig(broker.url, { models: modelsDir, modelUpdates: { watch: false, agreement: { windows: 20, minWindows: 10 }, ...modelUpdates } }, { recordEvery: 1 });
     config.pipelines = config.pipelines.filter((p) => p.name === 'classifier');
     config.storage.retention = {};
     gateway = new Gateway(config, () => undefined);
@@ -45,6 +46,12 @@ describe('an update staged when the gateway stops', () => {
     streamer = new Streamer(pub, ['pump-1', 'pump-2'], 20);
     streamer.start();
     await waitFor(() => gateway!.log.windows(MODEL, { limit: 20 }).length >= 20, 30_000, 'recorded windows');
+    return config;
+  }
+
+  it('should be checked and swapped in at the next start', async () => {
+    // A probation longer than the test: the first swap holds every later update of the model back.
+    const config = await started({ healthBatches: 1000 });
 
     const log = () => gateway!.log.modelUpdates().list({ model: MODEL });
     const first = updatePayload(exampleVariant(MODEL, 'int8'));
@@ -55,7 +62,7 @@ describe('an update staged when the gateway stops', () => {
     await publish(pub, TOPIC, second);
     await waitFor(() => log().some((u) => u.sha256 === sha && u.state === 'staged'), 20_000, 'int8-dynamic staged');
     expect(log().filter((u) => u.sha256 === sha).map((u) => u.state)).toEqual(['staged']);
-    await gateway.stop();
+    await gateway!.stop();
 
     gateway = new Gateway(config, () => undefined);
     await gateway.start();
@@ -70,27 +77,17 @@ describe('an update staged when the gateway stops', () => {
     await streamer?.stop();
     pub?.end(true);
     await gateway?.stop();
-    const modelsDir = tempDir('edge-infer-hotswap-kept-');
     const staging = tempDir('edge-infer-hotswap-staging-');
-    mkdirSync(path.join(modelsDir, MODEL));
-    for (const f of [`${MODEL}.fp32.onnx`, `${MODEL}.fp32.model.json`]) copyFileSync(path.join(bundledModelsDir(), MODEL, f), path.join(modelsDir, MODEL, f));
-    const config = testConfig(broker.url, { models: modelsDir, modelUpdates: { watch: false, staging, agreement: { windows: 20, minWindows: 10 }, healthBatches: 2 } }, { recordEvery: 1 });
-    config.pipelines = config.pipelines.filter((p) => p.name === 'classifier');
-    config.storage.retention = {};
-    gateway = new Gateway(config, () => undefined);
-    await gateway.start();
-    pub = await client(broker.url);
-    streamer = new Streamer(pub, ['pump-1', 'pump-2'], 20);
-    streamer.start();
-    await waitFor(() => gateway!.log.windows(MODEL, { limit: 20 }).length >= 20, 30_000, 'recorded windows');
+    const config = await started({ staging, healthBatches: 2 });
     const log = () => gateway!.log.modelUpdates().list({ model: MODEL });
     const update = updatePayload(exampleVariant(MODEL, 'int8'));
     const sha = headerOf(update).sha256 as string;
     await publish(pub, TOPIC, update);
     await waitFor(() => gateway!.pipelines[0].variant.variant === 'int8' && !gateway!.pipelines[0].slot.swapping, 20_000, 'int8 in service, its probation served');
-    await gateway.stop();
+    await gateway!.stop();
 
-    // A power cut later: the update is put back, checked again, with one batch of probation.
+    // The next start (after a stop or a power cut alike: each step was committed as it happened): the
+    // update is put back, checked again, with one batch of probation.
     gateway = new Gateway(config, () => undefined);
     await gateway.start();
     await waitFor(() => log().filter((u) => u.sha256 === sha && u.state === 'active').length === 2, 30_000, 'int8 in service again');
