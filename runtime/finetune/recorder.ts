@@ -7,7 +7,7 @@
 // Past the bound the kept windows stay a uniform sample of every window learned (reservoir
 // sampling, Vitter's algorithm R): the n-th window replaces a kept one with probability max / n.
 // A teach-in over a day then keeps windows from all of its shifts and loads, not its first
-// 20 minutes; and each later window is less likely to be written, so a long teach-in writes
+// 17 minutes; and each later window is less likely to be written, so a long teach-in writes
 // about max × (1 + ln(n / max)) windows in all (27,000 of the 432,000 of a day at hop 1,024).
 import type Database from 'better-sqlite3';
 import { seeded } from './seeded';

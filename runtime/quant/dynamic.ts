@@ -118,7 +118,8 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
     const qa = quantizedInput(editor, node, quantizedInputs);
     let w = weights.get(use.name);
     if (!w) {
-      // MatMulInteger takes the weight's zero points as an input: zeros, per column.
+      // Symmetric int8: the weight's zero point is 0, one scalar every MatMulInteger shares (per
+      // column it cost a byte per output column and a name per weight; onnxruntime fuses either way).
       const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', 1, undefined, reduceRange);
       const added = addQuantized(editor, use.name, q);
       mmZeroPoint ??= editor.addInitializer(makeTensor('mm.wz', DataType.INT8, [], Int8Array.of(0)));
