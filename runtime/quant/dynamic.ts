@@ -95,15 +95,15 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
   const quantizedInputs = new Map<string, [string, string, string]>();
   const weights = new Map<string, { q: string; scale: string; zp: string }>();
   let count = 0;
-  let convZeroPoint: string | undefined;
-  let mmZeroPoint: string | undefined;
+  // Symmetric int8 weights: one scalar zero point that every ConvInteger and MatMulInteger shares.
+  let zero: string | undefined;
+  const weightZero = (): string => (zero ??= editor.addInitializer(makeTensor('w.z', DataType.INT8, [], Int8Array.of(0))));
   for (const use of uses) {
     const node = use.node;
     if (gemmsLeft.has(node)) continue;
     if (node.op_type === 'Conv') {
       const qa = quantizedInput(editor, node, quantizedInputs);
-      convZeroPoint ??= editor.addInitializer(makeTensor('conv.wz', DataType.INT8, [], Int8Array.of(0)));
-      convInteger(editor, node, use, qa, convZeroPoint, weights, reduceRange);
+      convInteger(editor, node, use, qa, weightZero(), weights, reduceRange);
       count++;
       continue;
     }
@@ -118,12 +118,10 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
     const qa = quantizedInput(editor, node, quantizedInputs);
     let w = weights.get(use.name);
     if (!w) {
-      // Symmetric int8: the weight's zero point is 0, one scalar every MatMulInteger shares (per
-      // column it cost a byte per output column and a name per weight; onnxruntime fuses either way).
+      // (Per column, as it was, cost a byte per output column and a name per weight; onnxruntime fuses either way.)
       const q = quantizedWeight(floatValues(use.tensor), use.dims, 'int8', 1, undefined, reduceRange);
       const added = addQuantized(editor, use.name, q);
-      mmZeroPoint ??= editor.addInitializer(makeTensor('mm.wz', DataType.INT8, [], Int8Array.of(0)));
-      w = { q: added.codes, scale: added.scale, zp: mmZeroPoint };
+      w = { q: added.codes, scale: added.scale, zp: weightZero() };
       weights.set(use.name, w);
     }
     const base = editor.fresh('mm');
