@@ -89,8 +89,7 @@ export class HotSwap extends EventEmitter {
       const base = { model: row.model, pipeline: null, variant: null, sha256: row.sha256, source: row.source };
       const staged = stagedPaths(this.o.stagingDir, row.model, row.sha256);
       try {
-        const [onnx, cardText] = await Promise.all([fs.readFile(staged.file), fs.readFile(staged.cardFile, 'utf8')]);
-        if (sha256Hex(onnx) !== row.sha256) throw new EdgeInferError('E_UPDATE', `${staged.file}: the staged model no longer hashes to ${row.sha256}`);
+        const { onnx, cardText } = await readStaged(staged, row.sha256);
         const pipelines = this.o.pipelines.filter((p) => p.card.id === row.model);
         if (pipelines.length === 0) throw new EdgeInferError('E_UPDATE', `${row.source}: no pipeline serves model '${row.model}' any more`);
         if (pipelines.every((p) => this.serving.get(p) === row.sha256)) continue;
@@ -115,8 +114,7 @@ export class HotSwap extends EventEmitter {
       const staged = stagedPaths(this.o.stagingDir, row.model, row.sha256);
       const base = { model: row.model, pipeline: p.name, variant: row.variant, sha256: row.sha256, source: row.source };
       try {
-        const [onnx, cardText] = await Promise.all([fs.readFile(staged.file), fs.readFile(staged.cardFile, 'utf8')]);
-        if (sha256Hex(onnx) !== row.sha256) throw new EdgeInferError('E_UPDATE', `${staged.file}: the staged model no longer hashes to ${row.sha256}`);
+        const { onnx, cardText } = await readStaged(staged, row.sha256);
         this.enqueue({ model: row.model, onnx, cardText, sha256: row.sha256, source: row.source, restored: true }, staged, [p]);
       } catch (err) {
         this.refuse(base, isNotFound(err) ? new EdgeInferError('E_UPDATE', `${row.source}: in service on ${p.name} before the last stop, but its staged files in ${path.dirname(staged.file)} are gone; ${p.variant.variant} serves`) : err);
@@ -312,4 +310,11 @@ export class HotSwap extends EventEmitter {
   async settled(): Promise<void> {
     await Promise.all(this.queues.values());
   }
+}
+
+/** A staged update's files, its model checked to still hash to what the log recorded. */
+async function readStaged(staged: Staged, sha256: string): Promise<{ onnx: Buffer; cardText: string }> {
+  const [onnx, cardText] = await Promise.all([fs.readFile(staged.file), fs.readFile(staged.cardFile, 'utf8')]);
+  if (sha256Hex(onnx) !== sha256) throw new EdgeInferError('E_UPDATE', `${staged.file}: the staged model no longer hashes to ${sha256}`);
+  return { onnx, cardText };
 }

@@ -78,10 +78,10 @@ export class Baselines {
     });
   }
 
-  /** Logs a teach-in that starts learning; committed when this returns. */
-  start(r: Pick<BaselineRow, 'device' | 'model' | 'startedMs' | 'startedBy' | 'targetWindows' | 'targetMinutes' | 'quantile' | 'margin' | 'cardThreshold'> & Partial<Pick<BaselineRow, 'rule' | 'consecutive'>>): BaselineRow {
+  /** Logs a teach-in that starts learning (its rule follows from K: single windows for 1, runs for more); committed when this returns. */
+  start(r: Pick<BaselineRow, 'device' | 'model' | 'startedMs' | 'startedBy' | 'targetWindows' | 'targetMinutes' | 'quantile' | 'margin' | 'cardThreshold'> & Partial<Pick<BaselineRow, 'consecutive'>>): BaselineRow {
     const k = r.consecutive ?? 1;
-    const id = Number(this.insert.run(r.device, r.model, r.startedMs, r.startedBy, r.targetWindows, r.targetMinutes, r.quantile, r.margin, r.rule ?? (k === 1 ? 'windows' : 'runs'), k, r.cardThreshold).lastInsertRowid);
+    const id = Number(this.insert.run(r.device, r.model, r.startedMs, r.startedBy, r.targetWindows, r.targetMinutes, r.quantile, r.margin, k === 1 ? 'windows' : 'runs', k, r.cardThreshold).lastInsertRowid);
     return this.get(id)!;
   }
 

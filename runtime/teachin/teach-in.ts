@@ -155,7 +155,7 @@ export class TeachIn {
     const row = this.log.start({
       device, model, startedMs: this.now(), startedBy: by, targetWindows: t.windows ?? null, targetMinutes: t.minutes ?? null,
       quantile: this.settings.quantile, margin: this.marginGiven || consecutive === 1 ? this.settings.margin : RUN_MARGIN_DEFAULT, cardThreshold: card.output.threshold ?? null,
-      rule: consecutive === 1 ? 'windows' : 'runs', consecutive,
+      consecutive,
     });
     this.learning.set(k, { row, scores: [] });
     return this.status(device, model);
@@ -255,7 +255,7 @@ export class TeachIn {
     const threshold = d.threshold;
     // Its windows are in the log before the baseline is active: a fine-tune of it finds them all.
     this.recorder.flush();
-    const row: BaselineRow = { ...l.row, state: 'active', windows: d.windows, threshold, median: d.median, maxScore: d.maxScore, maxRunScore: d.maxRunScore, rule: d.rule, endedMs, reason: null };
+    const row: BaselineRow = { ...l.row, state: 'active', windows: d.windows, threshold, median: d.median, maxScore: d.maxScore, maxRunScore: d.maxRunScore, endedMs, reason: null };
     this.log.activated(row);
     this.recorder.superseded(device, model, row.id);
     this.active.set(k, row);

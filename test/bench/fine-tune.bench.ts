@@ -21,11 +21,10 @@ import { ModelSession } from '../../runtime/engine';
 import { predictWindows, rocAuc } from '../../runtime/eval';
 import { FINE_TUNE_DEFAULTS, TAUGHT_WINDOWS_GROUP, TaughtWindows, fineTune } from '../../runtime/finetune';
 import { ResultStore } from '../../runtime/store';
-import { TeachIn } from '../../runtime/teachin';
 import { type ModelCard, ModelRegistry, parseCard } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
 import { loadOptionsFor } from '../../runtime/quant';
-import { machineWindows } from '../helpers/machine-windows';
+import { logWithTeachIn, machineWindows } from '../helpers/machine-windows';
 import { fmt, machine, table } from './table';
 
 const TEACH = Number(process.env.TEACH ?? 2000);
@@ -96,12 +95,7 @@ async function recorderTable(): Promise<void> {
 async function commandTable(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'edge-infer-finetune-command-'));
   const log = path.join(tmp, 'gateway.db');
-  const store = ResultStore.open({ path: log });
-  const teachIn = new TeachIn(store.baselines(), { card: () => card, knows: () => true });
-  teachIn.start('mixer-1', card.id, { windows: TEACH });
-  const run = machineWindows(profileById('mixer'), card, { seed: 901, count: TEACH });
-  run.features.forEach((f, i) => teachIn.learn(card, { device: 'mixer-1', model: card.id, score: 0, outputs: [0], timeMs: Date.UTC(2026, 11, 7) + run.endMs[i] }, f));
-  await store.close();
+  await logWithTeachIn(log, 'mixer-1', profileById('mixer'), card, { seed: 901, count: TEACH, t0Ms: Date.UTC(2026, 11, 7) });
   // The child's own peak resident memory as it exits: VmHWM of its address space (getrusage's
   // maxRSS would carry this process's size over from the fork).
   const preload = path.join(tmp, 'peak.cjs');

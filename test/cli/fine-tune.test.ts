@@ -9,11 +9,9 @@ import { Gateway } from '../../runtime/gateway/gateway';
 import { TaughtWindows } from '../../runtime/finetune';
 import { parseCard } from '../../runtime/model';
 import { bundledModelsDir } from '../../runtime/paths';
-import { ResultStore } from '../../runtime/store';
-import { TeachIn } from '../../runtime/teachin';
 import { type TestBroker, freePort, startAedes } from '../helpers/brokers';
 import { VIBRATION_DECODER } from '../helpers/gateway';
-import { machineWindows } from '../helpers/machine-windows';
+import { logWithTeachIn } from '../helpers/machine-windows';
 import { cli, expectOneLine } from '../helpers/cli';
 import { dbPath, openStore, tempDir } from '../store/helpers';
 
@@ -30,20 +28,16 @@ async function logWith(windows: number): Promise<string> {
   return file;
 }
 
+const card = parseCard(JSON.parse(readFileSync(path.join(bundledModelsDir(), 'vibration-anomaly', 'vibration-anomaly.fp32.model.json'), 'utf8')), 'card');
+
 const run = (log: string, ...more: string[]): ReturnType<typeof cli> => cli('fine-tune', '--log', log, '--device', 'press-1', '--model', 'vibration-anomaly', '--out', path.join(tempDir(), 'out'), ...more);
 
 describe('edge-infer fine-tune', () => {
   it('should fine-tune on the windows a teach-in recorded in the log and write the model folder', async () => {
-    const card = parseCard(JSON.parse(readFileSync(path.join(bundledModelsDir(), 'vibration-anomaly', 'vibration-anomaly.fp32.model.json'), 'utf8')), 'card');
     const log = dbPath();
     // A teach-in of the mixer as the gateway runs it: each learned window's features recorded.
-    const store = ResultStore.open({ path: log });
-    const t = new TeachIn(store.baselines(), { card: () => card, knows: () => true });
-    t.start('mixer-1', card.id, { windows: 250 });
-    const w = machineWindows(profileById('mixer'), card, { seed: 3, count: 250 });
     const T0 = Date.UTC(2026, 11, 7, 5, 0, 0);
-    w.features.forEach((f, i) => t.learn(card, { device: 'mixer-1', model: card.id, score: 9, outputs: [9], timeMs: T0 + w.endMs[i] }, f));
-    await store.close();
+    const w = await logWithTeachIn(log, 'mixer-1', profileById('mixer'), card, { seed: 3, count: 250, t0Ms: T0 });
     const out = path.join(tempDir(), 'mixer-1');
     const r = await cli('fine-tune', '--log', log, '--device', 'mixer-1', '--model', 'vibration-anomaly', '--out', out, '--epochs', '2', '--min-windows', '100', '--backend', 'wasm');
     expect(r.err).toBe('');
@@ -66,14 +60,8 @@ describe('edge-infer fine-tune', () => {
     });
 
     it('should serve the fine-tuned folder to the device on the running gateway, whose log the teach-in wrote', async () => {
-      const card = parseCard(JSON.parse(readFileSync(path.join(bundledModelsDir(), 'vibration-anomaly', 'vibration-anomaly.fp32.model.json'), 'utf8')), 'card');
       const log = dbPath();
-      const store = ResultStore.open({ path: log });
-      const t = new TeachIn(store.baselines(), { card: () => card, knows: () => true });
-      t.start('mixer-1', card.id, { windows: 200 });
-      const w = machineWindows(profileById('mixer'), card, { seed: 5, count: 200 });
-      w.features.forEach((f, i) => t.learn(card, { device: 'mixer-1', model: card.id, score: 9, outputs: [9], timeMs: 1_765_000_000_000 + w.endMs[i] }, f));
-      await store.close();
+      await logWithTeachIn(log, 'mixer-1', profileById('mixer'), card, { seed: 5, count: 200, t0Ms: 1_765_000_000_000 });
       broker = await startAedes();
       const config = parseGatewayConfig({
         broker: { url: broker.url, protocol: 4, clientId: 'gw-fine-tune-apply' },

@@ -2,7 +2,9 @@
 // features): what a teach-in on the gateway would learn from that machine.
 import { type DeviceProfile, type FaultSpec, MachineSimulator } from '../../devices';
 import type { ModelCard } from '../../runtime/model';
+import { ResultStore } from '../../runtime/store';
 import { computeFeatures } from '../../runtime/stream/features';
+import { TeachIn } from '../../runtime/teachin';
 
 export interface MachineWindows {
   features: Float32Array[];
@@ -34,4 +36,19 @@ export function machineWindows(profile: DeviceProfile, card: ModelCard, opts: { 
     endMs.push(Math.round(((window + i * h) / sampleRate) * 1000));
   }
   return { features, endMs };
+}
+
+/**
+ * A log file in which `device`'s teach-in of the card's model learned `count` windows of the
+ * machine as the gateway runs it (each window's features recorded), its data time from `t0Ms`:
+ * what `edge-infer fine-tune --log` reads. The windows are returned too.
+ */
+export async function logWithTeachIn(file: string, device: string, profile: DeviceProfile, card: ModelCard, opts: { seed: number; count: number; t0Ms: number }): Promise<MachineWindows> {
+  const store = ResultStore.open({ path: file });
+  const t = new TeachIn(store.baselines(), { card: () => card, knows: () => true });
+  t.start(device, card.id, { windows: opts.count });
+  const w = machineWindows(profile, card, { seed: opts.seed, count: opts.count });
+  w.features.forEach((f, i) => t.learn(card, { device, model: card.id, score: 9, outputs: [9], timeMs: opts.t0Ms + w.endMs[i] }, f));
+  await store.close();
+  return w;
 }
