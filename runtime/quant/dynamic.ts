@@ -138,9 +138,10 @@ export function quantizeDynamic(source: ModelProto, options: DynamicOptions = {}
   for (const name of weights.keys()) editor.dropInitializerIfUnused(name);
   if (count === 0) throw new EdgeInferError('E_MODEL_UNSUPPORTED', `the model has no MatMul, Gemm or Conv with a constant float weight to quantize dynamically${notices.length ? `: ${notices.join('; ')}` : ''}`);
   // Biases and position embeddings: int8 storage behind a DequantizeLinear; the smaller biases,
-  // norms and embeddings as fp16 where that is exact enough.
+  // norms and embeddings as fp16 where that is exact enough, and the weights' scales, which
+  // quantizeWeight chose among the values fp16 holds.
   quantizeAddConstants(editor, 'int8');
-  compactFloatConstants(editor, { exclude: new Set([...weights.values()].map((w) => w.scale)) });
+  compactFloatConstants(editor);
   shortenValueNames(editor.model);
   return { model: editor.model, notices, weights: weights.size };
 }

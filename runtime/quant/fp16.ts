@@ -54,6 +54,18 @@ export function float16Export(source: ModelProto): ModelProto {
   return editor.model;
 }
 
+/**
+ * The least value at or above `x` (> 0) that fp16 holds exactly; `x` itself beyond fp16's range.
+ * Weight scales are rounded up to it, so a file can store them in 2 bytes without changing
+ * them, and the largest weight still lands within the largest code.
+ */
+export function fp16AtLeast(x: number): number {
+  if (!(x > 0) || x > 65504) return x;
+  const h = float32ToFloat16(x);
+  const back = float16ToFloat32(h);
+  return back >= x ? back : float16ToFloat32(h + 1);
+}
+
 /** IEEE 754 binary16 bits → float32 value. */
 export function float16ToFloat32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
@@ -76,7 +88,7 @@ const FP16_FLOOR = 2 ** -14;
  * The fp16 bits of `values` when every value survives the trip within FP16_MAX_RELATIVE_ERROR,
  * or why not: a value beyond fp16's ±65504, or one that fp16 rounds too far.
  */
-export function fp16IfExact(values: Float32Array): { half: Uint16Array } | { reason: string } {
+export function fp16IfExact(values: Float32Array, maxRelativeError = FP16_MAX_RELATIVE_ERROR): { half: Uint16Array } | { reason: string } {
   const half = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const x = values[i];
@@ -85,15 +97,16 @@ export function fp16IfExact(values: Float32Array): { half: Uint16Array } | { rea
     if (Number.isNaN(x)) continue;
     const back = float16ToFloat32(h);
     if (!Number.isFinite(back) && Number.isFinite(x)) return { reason: `value ${x} at ${i} overflows fp16 (largest 65504)` };
-    if (Math.abs(back - x) > FP16_MAX_RELATIVE_ERROR * Math.max(Math.abs(x), FP16_FLOOR)) return { reason: `value ${x} at ${i} would be stored as ${back}` };
+    if (Math.abs(back - x) > maxRelativeError * Math.max(Math.abs(x), FP16_FLOOR)) return { reason: `value ${x} at ${i} would be stored as ${back}` };
   }
   return { half };
 }
 
 /**
  * Inputs that hold biases, norms and embeddings, by operator: the slots whose float constants
- * may be stored as fp16. Weights (MatMul, Gemm and Conv slot 1) are the quantizer's own business;
- * quantization scales are read by (De)QuantizeLinear, which is not listed.
+ * may be stored as fp16. Weights (MatMul, Gemm and Conv slot 1) are the quantizer's own business.
+ * DequantizeLinear's scales too, but only those fp16 holds exactly (EXACT_SLOTS): a constant's
+ * codes were rounded against its scale as it is.
  */
 const COMPACT_SLOTS: Record<string, number[] | 'any'> = {
   Add: 'any',
@@ -108,7 +121,16 @@ const COMPACT_SLOTS: Record<string, number[] | 'any'> = {
   GroupNormalization: [1, 2],
   Gather: [0],
   PRelu: [1],
+  DequantizeLinear: [1],
 };
+
+/** Slots whose constants are stored as fp16 only when fp16 holds every value exactly. */
+const EXACT_SLOTS: Record<string, number[]> = { DequantizeLinear: [1] };
+
+function readsWhereExact(node: NodeProto, name: string): boolean {
+  const slots = EXACT_SLOTS[node.op_type ?? ''];
+  return !!slots && !node.domain && (node.input ?? []).some((input, i) => input === name && slots.includes(i));
+}
 
 function readsOnlyCompactable(node: NodeProto, name: string): boolean {
   if (node.domain && node.domain !== 'ai.onnx') return false;
@@ -117,23 +139,19 @@ function readsOnlyCompactable(node: NodeProto, name: string): boolean {
   return (node.input ?? []).every((input, i) => input !== name || slots === 'any' || slots.includes(i));
 }
 
-export interface CompactOptions {
-  /** Initializers to leave as they are (quantization scales read by Mul, for instance). */
-  exclude?: ReadonlySet<string>;
-}
-
 /**
- * Stores the float32 biases, norm parameters and embeddings of a graph as fp16 behind a Cast
- * back to float, where every value survives the trip (fp16IfExact) and the tensor is big enough
+ * Stores the float32 biases, norm parameters, embeddings and quantization scales of a graph as
+ * fp16 behind a Cast back to float (which onnxruntime folds into a float constant at load),
+ * where every value survives the trip (fp16IfExact) and the tensor is big enough
  * for the 2 bytes per value saved to outweigh the Cast node's bytes. The rest stays fp32. The
  * graph's arithmetic stays fp32; only the file shrinks. Returns the number of tensors stored as fp16.
  */
-export function compactFloatConstants(editor: GraphEditor, options: CompactOptions = {}): number {
+export function compactFloatConstants(editor: GraphEditor): number {
   const inputs = new Set((editor.graph.input ?? []).map((i) => i.name));
   let n = 0;
   for (const [name, t] of [...editor.initializers]) {
     // Initializers listed as graph inputs can be overridden at run time: their name must stay a float input.
-    if (t.data_type !== DataType.FLOAT || options.exclude?.has(name) || inputs.has(name) || editor.isGraphOutput(name)) continue;
+    if (t.data_type !== DataType.FLOAT || inputs.has(name) || editor.isGraphOutput(name)) continue;
     const dims = tensorDims(t);
     const size = dims.reduce((a, b) => a * b, 1);
     // The Cast node (short name, the tensor's name as output) and the `.h` name cost about two
@@ -141,11 +159,12 @@ export function compactFloatConstants(editor: GraphEditor, options: CompactOptio
     if (2 * size <= 2 * name.length + 16) continue;
     const users = editor.consumers(name);
     if (users.length === 0 || !users.every((u) => readsOnlyCompactable(u, name))) continue;
-    const exact = fp16IfExact(floatValues(t));
+    const exact = fp16IfExact(floatValues(t), users.some((u) => readsWhereExact(u, name)) ? 0 : FP16_MAX_RELATIVE_ERROR);
     if (!('half' in exact)) continue;
     editor.removeInitializer(name);
     const stored = editor.addInitializer(makeTensor(`${name}.h`, DataType.FLOAT16, dims, exact.half));
-    editor.insertBefore(undefined, { op_type: 'Cast', name: editor.fresh('C'), input: [stored], output: [name], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
+    // Unnamed, as the quantizer's other storage nodes (see qdq.ts).
+    editor.insertBefore(undefined, { op_type: 'Cast', name: '', input: [stored], output: [name], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
     n++;
   }
   return n;

@@ -23,7 +23,7 @@ export type { WeightLoading } from './load';
 export { quantizeWeight, dequantize } from './weights';
 export type { WeightFormat, QuantizedWeight } from './weights';
 export { upgradeOpset } from './opset';
-export { float16Export, float32ToFloat16, float16ToFloat32, fp16IfExact, compactFloatConstants, FP16_MAX_RELATIVE_ERROR } from './fp16';
+export { float16Export, float32ToFloat16, float16ToFloat32, fp16AtLeast, fp16IfExact, compactFloatConstants, FP16_MAX_RELATIVE_ERROR } from './fp16';
 export { shortenValueNames } from './names';
 export { runQuantizeJob, acceptanceFailure, DEFAULT_ACCEPTANCE } from './job';
 export type { QuantizeJob, QuantizeJobResult, QuantAcceptance } from './job';

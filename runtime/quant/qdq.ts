@@ -1,7 +1,12 @@
 // The building blocks every method uses: quantized constants stored next to their scales and read
-// through a DequantizeLinear, and Quantize/Dequantize pairs on activations. Names are short
-// (`w.q`, `w.s`, `w.z`): a transformer gets hundreds of them, and they are part of the file.
-import { DataType, type NodeProto, type TensorValues, floatTensor, floatValues, makeTensor, tensorDims, tensorSize } from '../onnx';
+// through a DequantizeLinear, and Quantize/Dequantize pairs on activations. Names are short: a
+// transformer gets hundreds of them, and every use repeats one in the file. A constant's codes
+// keep its name (`layers.0.linear1.weight.q` says which layer); its scale and zero point, read
+// only by its DequantizeLinear, are `s_12` and `z_13`. The Quantize/Dequantize and Cast nodes
+// added here go unnamed (ONNX makes a node's name optional): a name of ours said nothing their
+// operator and tensors do not, and a transformer's hundred of them weighed a kilobyte.
+// onnxruntime's messages still give the operator.
+import { DataType, type NodeProto, type TensorProto, type TensorValues, floatTensor, floatValues, makeTensor, tensorDims, tensorSize, tensorValues } from '../onnx';
 import { type GraphEditor, intAttr } from './graph';
 import { type WeightFormat, quantizeWeight } from './weights';
 
@@ -18,12 +23,35 @@ export interface QuantizedConstant {
   blockSize?: number;
 }
 
+/** Constants up to this many bytes are stored once however many nodes read them (sharedInitializer). */
+const SHARED_MAX_BYTES = 256;
+const sharedByEditor = new WeakMap<GraphEditor, Map<string, string>>();
+
+/**
+ * Adds a small constant, or gives the name of an identical one added here before: the zero
+ * points of the weights of one width, and the scales and zero points of activations with one
+ * range (a tensor and its Reshape), are then one initializer each.
+ */
+export function sharedInitializer(editor: GraphEditor, t: TensorProto): string {
+  const raw = t.raw_data;
+  if (!raw || raw.length > SHARED_MAX_BYTES) return editor.addInitializer(t);
+  let shared = sharedByEditor.get(editor);
+  if (!shared) sharedByEditor.set(editor, (shared = new Map()));
+  const key = `${t.data_type}:${(t.dims ?? []).join('x')}:${Buffer.from(raw).toString('base64')}`;
+  const known = shared.get(key);
+  // A shared constant may since have been removed with its last reader.
+  if (known && editor.initializers.has(known)) return known;
+  const name = editor.addInitializer(t);
+  shared.set(key, name);
+  return name;
+}
+
 /** Adds the codes, scales (and zero points) of a quantized constant and returns their names. */
 export function addQuantized(editor: GraphEditor, base: string, q: QuantizedConstant): { codes: string; scale: string; zeroPoint?: string } {
   // addInitializer makes each name unique.
   const codes = editor.addInitializer(makeTensor(`${base}.q`, q.dataType, q.dims, q.data));
-  const scale = editor.addInitializer(floatTensor(`${base}.s`, q.scaleDims, q.scale));
-  const zeroPoint = q.zeroPoint ? editor.addInitializer(makeTensor(`${base}.z`, q.zeroPointType ?? q.dataType, q.scaleDims, q.zeroPoint)) : undefined;
+  const scale = sharedInitializer(editor, floatTensor('s', q.scaleDims, q.scale));
+  const zeroPoint = q.zeroPoint ? sharedInitializer(editor, makeTensor('z', q.zeroPointType ?? q.dataType, q.scaleDims, q.zeroPoint)) : undefined;
   return { codes, scale, zeroPoint };
 }
 
@@ -38,14 +66,13 @@ export function dequantizedConstant(editor: GraphEditor, name: string, q: Quanti
   if (replace) {
     editor.removeInitializer(name);
   } else {
-    output = editor.fresh(`${name}.dq`);
+    output = editor.fresh('dq');
   }
   const attribute = [
     ...(q.axis !== undefined ? [{ name: 'axis', type: 2, i: q.axis }] : []),
     ...(q.blockSize ? [{ name: 'block_size', type: 2, i: q.blockSize }] : []),
   ];
-  // The node's name is the only one nothing reads: short, the output keeps the constant's own.
-  editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: editor.fresh('DQ'), input: zeroPoint ? [codes, scale, zeroPoint] : [codes, scale], output: [output], attribute });
+  editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: '', input: zeroPoint ? [codes, scale, zeroPoint] : [codes, scale], output: [output], attribute });
   return output;
 }
 
@@ -83,12 +110,12 @@ export function insertQdq(editor: GraphEditor, tensor: string, range: { min: num
   // appears a dozen times around one activation's Q/DQ pair, which made a static int8
   // transformer's graph four times the size of its fp32 graph.
   const base = editor.fresh('qa');
-  const s = editor.addInitializer(floatTensor(`${base}.s`, [], [scale]));
-  const zp = editor.addInitializer(makeTensor(`${base}.z`, DataType.UINT8, [], Uint8Array.of(zeroPoint)));
+  const s = sharedInitializer(editor, floatTensor('s', [], [scale]));
+  const zp = sharedInitializer(editor, makeTensor('z', DataType.UINT8, [], Uint8Array.of(zeroPoint)));
   const quantized = editor.fresh(`${base}.q`);
   const dequantized = editor.fresh(`${base}.d`);
-  const q: NodeProto = { op_type: 'QuantizeLinear', name: editor.fresh(`${base}.Q`), input: [tensor, s, zp], output: [quantized] };
-  const dq: NodeProto = { op_type: 'DequantizeLinear', name: editor.fresh(`${base}.DQ`), input: [quantized, s, zp], output: [dequantized] };
+  const q: NodeProto = { op_type: 'QuantizeLinear', name: '', input: [tensor, s, zp], output: [quantized] };
+  const dq: NodeProto = { op_type: 'DequantizeLinear', name: '', input: [quantized, s, zp], output: [dequantized] };
   editor.rewire(tensor, dequantized);
   editor.insertAfterProducerOf(tensor, dq);
   editor.insertAfterProducerOf(tensor, q);
@@ -115,10 +142,28 @@ export function quantizeAddConstants(editor: GraphEditor, format: WeightFormat, 
       const q = quantizeWeight(values, [values.length], format, 0, { axis: 0, size: values.length });
       dequantizedConstant(editor, name, { dataType: q.dataType, dims, data: q.data, scale: q.scale, scaleDims: [] }, true);
       n++;
-    } else if (format === 'int8' && dims.length === 2 && users.every((u) => isRowLookup(u, name))) {
-      dequantizedConstant(editor, name, quantizedWeight(floatValues(t), dims, format, 0), true);
-      n++;
     }
+  }
+  return format === 'int8' ? n + quantizeLookupTables(editor, minElements) : n;
+}
+
+/** A 2-D float constant that only Gathers read, row by row: an embedding table. */
+function isLookupTable(editor: GraphEditor, name: string): boolean {
+  const t = editor.initializers.get(name);
+  const users = editor.consumers(name);
+  return !!t && t.data_type === DataType.FLOAT && tensorDims(t).length === 2 && users.length > 0 && users.every((u) => isRowLookup(u, name));
+}
+
+/**
+ * Embedding tables (2-D constants only Gather reads, by row) as int8 with one scale per row,
+ * as quantizeAddConstants stores them in int8 variants. Returns how many.
+ */
+export function quantizeLookupTables(editor: GraphEditor, minElements = 64): number {
+  let n = 0;
+  for (const [name, t] of [...editor.initializers]) {
+    if (tensorSize(t) < minElements || !isLookupTable(editor, name)) continue;
+    dequantizedConstant(editor, name, quantizedWeight(floatValues(t), tensorDims(t), 'int8', 0), true);
+    n++;
   }
   return n;
 }
@@ -126,4 +171,26 @@ export function quantizeAddConstants(editor: GraphEditor, format: WeightFormat, 
 /** A Gather that looks rows (axis 0) up in `table` and reads it nowhere else. */
 function isRowLookup(node: NodeProto, table: string): boolean {
   return node.op_type === 'Gather' && !node.domain && intAttr(node, 'axis', 0) === 0 && node.input?.[0] === table && node.input.indexOf(table, 1) === -1;
+}
+
+/**
+ * int32 codes a DequantizeLinear reads (the biases of the integer kernels) stored as int16
+ * behind a Cast back to int32, which onnxruntime folds into a constant at load, where every code
+ * fits in int16 and the 2 bytes a code saves outweigh the Cast. A bias's codes are its values over
+ * input scale × weight scale: hundreds to thousands. Returns how many it stored narrower.
+ */
+export function narrowInt32Codes(editor: GraphEditor): number {
+  let n = 0;
+  for (const [name, t] of [...editor.initializers]) {
+    if (t.data_type !== DataType.INT32 || 2 * tensorSize(t) <= 2 * name.length + 16) continue;
+    const users = editor.consumers(name);
+    if (users.length === 0 || !users.every((u) => u.op_type === 'DequantizeLinear' && !u.domain && u.input!.indexOf(name) === 0 && u.input!.indexOf(name, 1) === -1)) continue;
+    const codes = tensorValues(t) as Int32Array;
+    if (codes.some((c) => c < -32768 || c > 32767)) continue;
+    editor.removeInitializer(name);
+    const stored = editor.addInitializer(makeTensor(`${name}16`, DataType.INT16, tensorDims(t), Int16Array.from(codes)));
+    editor.insertBefore(undefined, { op_type: 'Cast', name: '', input: [stored], output: [name], attribute: [{ name: 'to', type: 2, i: DataType.INT32 }] });
+    n++;
+  }
+  return n;
 }

@@ -3,7 +3,7 @@
 // recognises each DQ → op → Q group and runs it as one integer kernel (QLinearMatMul, QGemm,
 // QLinearConv, QLinearAdd, ...); operators outside the groups stay fp32 between a DQ and a Q.
 import { EdgeInferError } from '../errors';
-import { DataType, type ModelProto, type NodeProto, floatTensor, floatValues, makeTensor, tensorDims } from '../onnx';
+import { DataType, type ModelProto, type NodeProto, floatValues, makeTensor, tensorDims } from '../onnx';
 import { type CalibrationOptions, type CalibrationWindows, type TensorRange, calibrateRanges } from './calibrate';
 import { compactFloatConstants } from './fp16';
 import { GraphEditor, cloneModel } from './graph';
@@ -11,18 +11,18 @@ import { upgradeOpset } from './opset';
 import { defaultReduceRange } from './reduce-range';
 import { findWeights } from './targets';
 import type { QuantizeOutcome } from './weight-only';
-import { activationParams, dequantizedConstant, insertQdq, quantizedWeight, uint8Constant } from './qdq';
+import { dequantizedConstant, insertQdq, narrowInt32Codes, quantizeLookupTables, quantizedWeight, uint8Constant } from './qdq';
 import { shortenValueNames } from './names';
 
 /**
- * Operators whose activations are quantized: the integer kernels (MatMul, Gemm, Conv, Add, Mul),
- * the activations and pools onnxruntime has QLinear forms of, and the layout operators whose
- * Q/DQ onnxruntime drops so integer data flows through them.
+ * Operators whose activations are quantized: the integer kernels (MatMul, Gemm, Conv, Add, Mul)
+ * and the activations and pools onnxruntime has QLinear forms of. Layout operators (Reshape,
+ * Transpose, Flatten, Squeeze, Unsqueeze) are not: onnxruntime moves the Q/DQ pairs of their
+ * neighbours through them at load (its QDQ propagation), so integer data flows through them all
+ * the same, and the file spares a pair, a scale and a zero point each (1.5 kB of a transformer).
  */
-export const QDQ_OPS = ['MatMul', 'Gemm', 'Conv', 'Add', 'Mul', 'Relu', 'Sigmoid', 'Softmax', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze'] as const;
+export const QDQ_OPS = ['MatMul', 'Gemm', 'Conv', 'Add', 'Mul', 'Relu', 'Sigmoid', 'Softmax', 'MaxPool', 'AveragePool', 'GlobalAveragePool'] as const;
 
-/** Inputs that are shapes or axes, never activations. */
-const SHAPE_INPUTS: Record<string, number[]> = { Reshape: [1], Squeeze: [1], Unsqueeze: [1] };
 
 export interface StaticOptions extends CalibrationOptions {
   windows: CalibrationWindows;
@@ -34,10 +34,9 @@ function isQuantizable(node: NodeProto): boolean {
   return !node.domain && (QDQ_OPS as readonly string[]).includes(node.op_type ?? '');
 }
 
-/** The float activation inputs of a node: not constants, not shape inputs, not empty. */
+/** The float activation inputs of a node: not constants, not empty. */
 function activationInputs(editor: GraphEditor, node: NodeProto, weightSlots: Set<number>): string[] {
-  const skip = new Set([...(SHAPE_INPUTS[node.op_type ?? ''] ?? []), ...weightSlots]);
-  return (node.input ?? []).filter((name, i) => name && !skip.has(i) && !editor.initializers.has(name) && editor.producer(name)?.op_type !== 'Constant');
+  return (node.input ?? []).filter((name, i) => name && !weightSlots.has(i) && !editor.initializers.has(name) && editor.producer(name)?.op_type !== 'Constant');
 }
 
 /**
@@ -93,30 +92,12 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
     dequantizedConstant(editor, use.name, { ...q, zeroPoint: new Int8Array(q.scale.length) }, true);
   }
 
-  // 4. Biases of Gemm and Conv: int32 with scale = input scale × weight scale, zero point 0, as
-  //    the integer kernels add them to their int32 accumulators.
-  for (const use of uses) {
-    const node = use.node;
-    const bias = node.input?.[2];
-    if ((node.op_type !== 'Gemm' && node.op_type !== 'Conv') || !bias || !editor.initializers.has(bias)) continue;
-    const inputRange = ranges.get(node.input![0]);
-    const wScale = weightScales.get(use.name);
-    if (!inputRange || !wScale) continue;
-    const xScale = activationParams(inputRange).scale;
-    const values = floatValues(editor.initializers.get(bias)!);
-    if (values.length !== wScale.length) continue;
-    const scale = Float32Array.from(wScale, (s) => s * xScale);
-    const q = Int32Array.from(values, (v, i) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / scale[i]))));
-    const dq = dequantizedConstant(editor, bias, { dataType: DataType.INT32, dims: [values.length], data: q, scale, scaleDims: [values.length], zeroPoint: new Int32Array(values.length), axis: 0 }, false);
-    node.input![2] = dq;
-    editor.dropInitializerIfUnused(bias);
-  }
-
-  // 5. Activations: T → QuantizeLinear → DequantizeLinear → every reader of T.
+  // 4. Activations: T → QuantizeLinear → DequantizeLinear → every reader of T.
   for (const tensor of activations) {
     const r = ranges.get(tensor);
     if (r) insertQdq(editor, tensor, r);
   }
+
   // Constant operands of Add and Mul (a bias after a MatMul): uint8 per tensor, like activations,
   // as QLinearAdd and QLinearMul take both operands in one type. A constant several nodes read
   // is stored once, behind one DequantizeLinear they share.
@@ -134,8 +115,38 @@ export async function quantizeStatic(source: ModelProto, options: StaticOptions)
     });
   }
   for (const name of dequantized.keys()) editor.dropInitializerIfUnused(name);
-  // What stays fp32 (norms, embeddings): fp16 storage where exact enough.
+
+  // 5. Biases of Gemm and Conv: int32 with scale = input scale × weight scale, zero point 0, as
+  //    the integer kernels add them to their int32 accumulators. The scale is not stored: a Mul
+  //    of the input's and the weight's scales, which onnxruntime folds into a constant at load.
+  for (const use of uses) {
+    const node = use.node;
+    const bias = node.input?.[2];
+    if ((node.op_type !== 'Gemm' && node.op_type !== 'Conv') || !bias || !editor.initializers.has(bias)) continue;
+    const inputDq = editor.producer(node.input![0]);
+    const weightDq = editor.producer(node.input![1]);
+    if (inputDq?.op_type !== 'DequantizeLinear' || weightDq?.op_type !== 'DequantizeLinear') continue;
+    const xScale = editor.initializers.get(inputDq.input![1]);
+    const wScale = weightScales.get(use.name);
+    const values = floatValues(editor.initializers.get(bias)!);
+    if (!xScale || !wScale || values.length !== wScale.length) continue;
+    // float32 products, as onnxruntime's Mul computes them.
+    const x = floatValues(xScale)[0];
+    const scale = Float32Array.from(wScale, (w) => Math.fround(w * x));
+    const q = Int32Array.from(values, (v, i) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / scale[i]))));
+    const codes = editor.addInitializer(makeTensor(`${bias}.q`, DataType.INT32, [values.length], q));
+    const biasScale = editor.fresh('bs');
+    const dq = editor.fresh('dq');
+    editor.insertBefore(undefined, { op_type: 'Mul', name: '', input: [weightDq.input![1], inputDq.input![1]], output: [biasScale] });
+    editor.insertBefore(undefined, { op_type: 'DequantizeLinear', name: '', input: [codes, biasScale], output: [dq], attribute: [{ name: 'axis', type: 2, i: 0 }] });
+    node.input![2] = dq;
+    editor.dropInitializerIfUnused(bias);
+  }
+  // Embedding tables: int8 per row, as in the other int8 variants. What stays fp32 (norms) and
+  // the weights' scales: fp16 storage where exact enough; the biases' codes in int16 where they fit.
+  quantizeLookupTables(editor);
   compactFloatConstants(editor);
+  narrowInt32Codes(editor);
   editor.sortTopologically();
   shortenValueNames(editor.model);
   return { model: editor.model, notices, weights: weightScales.size, ranges };

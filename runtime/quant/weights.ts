@@ -2,6 +2,7 @@
 // scale per output channel, or one per block of the reduction axis (ONNX opset 21 block_size).
 import { EdgeInferError } from '../errors';
 import { DataType } from '../onnx';
+import { fp16AtLeast } from './fp16';
 import { type Fp8Format, float32ArrayToFp8, fp8ArrayToFloat32, fp8Max } from './fp8';
 
 export type WeightFormat = 'int8' | 'e4m3fn' | 'e5m2';
@@ -75,6 +76,8 @@ export function scaleIndex(dims: readonly number[], axis: number, blockSize?: nu
  * Symmetric quantization of a weight: scale = largest |w| of the channel (or block) over the
  * format's largest code, so the extreme weight lands on the largest code (E5M2: the closest of
  * 16 scales at or below that, see searchScales). An all-zero channel gets scale 1 and codes 0.
+ * Every scale is one fp16 holds exactly (rounded up, by at most 2⁻¹¹ of itself): the file then
+ * stores the scales in half the bytes and the codes are those of the scale stored.
  * `reduceRange` (int8 only) keeps codes within ±64.
  */
 export function quantizeWeight(values: Float32Array, dims: readonly number[], format: WeightFormat, channelAxis: number, blocked?: { axis: number; size: number }, reduceRange = false): QuantizedWeight {
@@ -90,7 +93,7 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], fo
     if (a > amax[index[i]]) amax[index[i]] = a;
   }
   const max = formatMax(format, reduceRange);
-  const scale = Float32Array.from(amax, (a) => (a > 0 ? a / max : 1));
+  const scale = Float32Array.from(amax, (a) => (a > 0 ? fp16AtLeast(a / max) : 1));
   if (format === 'e5m2') searchScales(values, index, scale);
   const scaled = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) scaled[i] = values[i] / scale[index[i]];
@@ -120,17 +123,16 @@ function searchScales(values: Float32Array, index: Int32Array, scale: Float32Arr
   const scaled = new Float32Array(values.length);
   for (let k = 0; k < E5M2_SCALE_STEPS; k++) {
     const factor = 2 ** (-k / E5M2_SCALE_STEPS);
-    for (let i = 0; i < values.length; i++) scaled[i] = values[i] / (scale[index[i]] * factor);
+    // Candidates are fp16 values too (see quantizeWeight).
+    const candidate = Float32Array.from(scale, (s) => fp16AtLeast(s * factor));
+    for (let i = 0; i < values.length; i++) scaled[i] = values[i] / candidate[index[i]];
     const back = fp8ArrayToFloat32(float32ArrayToFp8(scaled, 'e5m2', true), 'e5m2');
     const error = new Float64Array(scale.length);
-    for (let i = 0; i < values.length; i++) {
-      const s = scale[index[i]] * factor;
-      error[index[i]] += (back[i] * s - values[i]) ** 2;
-    }
+    for (let i = 0; i < values.length; i++) error[index[i]] += (back[i] * candidate[index[i]] - values[i]) ** 2;
     for (let g = 0; g < scale.length; g++) {
       if (error[g] < best[g]) {
         best[g] = error[g];
-        chosen[g] = scale[g] * factor;
+        chosen[g] = candidate[g];
       }
     }
   }

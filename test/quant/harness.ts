@@ -2,7 +2,7 @@
 // backend, and the tolerances a quantized model must meet against its fp32 original.
 import { type BackendName, ModelSession, type TensorMap } from '../../runtime/engine';
 import { outputAgreement } from '../../runtime/eval';
-import { type ModelProto, type NodeProto, DataType, encodeModel } from '../../runtime/onnx';
+import { type ModelProto, type NodeProto, type TensorProto, DataType, encodeModel } from '../../runtime/onnx';
 import { type CalibrationMethod, type QuantizeOutcome, quantizeDynamic, quantizeStatic, quantizeWeightsOnly } from '../../runtime/quant';
 import { type ExporterFixture, fixtureWindows } from '../helpers/exporter-fixtures';
 
@@ -114,6 +114,22 @@ export function fp32WeightReaders(model: ModelProto): NodeProto[] {
     const w = constants.get(n.input?.[1] ?? '');
     return w !== undefined && w.data_type === DataType.FLOAT && (w.dims?.length ?? 0) >= 2;
   });
+}
+
+/**
+ * The constant behind a tensor: its initializer, or the initializer a Cast widens into it (the
+ * quantizer stores scales and norms as fp16, bias codes as int16); `storedAs` is the type in the
+ * file, `dataType` the one the graph reads.
+ */
+export function constantBehind(model: ModelProto, tensor: string): { tensor: TensorProto; storedAs: DataType; dataType: DataType } | undefined {
+  const graph = model.graph ?? {};
+  const init = (name: string): TensorProto | undefined => (graph.initializer ?? []).find((t) => t.name === name);
+  const own = init(tensor);
+  if (own) return { tensor: own, storedAs: own.data_type!, dataType: own.data_type! };
+  const cast = (graph.node ?? []).find((n) => n.op_type === 'Cast' && n.output?.[0] === tensor);
+  const stored = cast ? init(cast.input![0]) : undefined;
+  const to = Number(cast?.attribute?.find((a) => a.name === 'to')?.i ?? 0);
+  return stored ? { tensor: stored, storedAs: stored.data_type!, dataType: to } : undefined;
 }
 
 /** Op types of a model, in order of first appearance. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DataType, decodeModel } from '../../runtime/onnx';
 import { quantizeStatic } from '../../runtime/quant';
 import { fixtureNamed } from '../helpers/exporter-fixtures';
-import { STATIC_METHODS, calibrationWindows } from './harness';
+import { STATIC_METHODS, calibrationWindows, constantBehind } from './harness';
 import { describeMethodMatrix } from './matrix';
 
 describe('static int8 quantization of exporter graphs', () => {
@@ -32,13 +32,30 @@ describe('static int8 on exporter patterns', () => {
     expect(out.notices.filter((n) => /'\/attn\/MatMul(_1)?' stays fp32/.test(n))).toEqual([]);
   });
 
-  it('should store Gemm and Conv biases as int32 on the input scale × weight scale', async () => {
+  it('should store Gemm and Conv biases as int32 codes on the input scale × weight scale, the scale computed, not stored', async () => {
     const f = fixtureNamed('cnn1d-keras');
     const out = await quantizeStatic(decodeModel(f.bytes()), { windows: calibrationWindows(f), method: 'minmax' });
-    const init = (name: string) => out.model.graph!.initializer!.find((t) => t.name === name)!;
-    for (const bias of ['conv1d/bias', 'conv1d_1/bias', 'dense.bias']) {
-      expect(init(`${bias}.q`).data_type, bias).toBe(DataType.INT32);
-      expect(out.model.graph!.initializer!.some((t) => t.name === bias), `${bias} still fp32`).toBe(false);
+    const nodes = out.model.graph!.node!;
+    const producer = (t: string) => nodes.find((n) => n.output?.includes(t));
+    const readers = nodes.filter((n) => (n.op_type === 'Conv' || n.op_type === 'Gemm') && n.input![2]);
+    expect(readers).toHaveLength(3);
+    for (const node of readers) {
+      const dq = producer(node.input![2])!;
+      expect(dq.op_type, node.name!).toBe('DequantizeLinear');
+      // Codes: int32 as the kernels read them (int16 behind a Cast where that saves bytes: narrowInt32Codes).
+      const codes = constantBehind(out.model, dq.input![0])!;
+      expect(codes.dataType, node.name!).toBe(DataType.INT32);
+      expect([DataType.INT16, DataType.INT32]).toContain(codes.storedAs);
+      // Scale: a Mul of the input's scale (its DequantizeLinear's) and the weight's.
+      const mul = producer(dq.input![1])!;
+      expect(mul.op_type).toBe('Mul');
+      expect(new Set(mul.input)).toEqual(new Set([producer(node.input![0])!.input![1], producer(node.input![1])!.input![1]]));
+      // No zero point: int32 bias codes are symmetric.
+      expect(dq.input).toHaveLength(2);
     }
+    // The fp32 biases are gone.
+    const names = new Set(out.model.graph!.initializer!.map((t) => t.name));
+    for (const bias of ['conv1d/bias', 'conv1d_1/bias', 'dense.bias']) expect(names.has(bias), `${bias} still fp32`).toBe(false);
+    // That onnxruntime still runs them as QLinearConv and QGemm: kernels.test.ts.
   });
 });

@@ -6,7 +6,7 @@ import { type ModelProto, type NodeProto, decodeModel, encodeModel, opsetOf, ten
 import { quantizeDynamic, quantizeModel, quantizeWeightsOnly } from '../../runtime/quant';
 import { fixtureNamed } from '../helpers/exporter-fixtures';
 import { caught } from '../helpers/errors';
-import { BLOCK_SIZE, STATIC_METHODS, WEIGHT_ONLY_METHODS, calibrationWindows, fp32WeightReaders, heldOutWindows, runOn, stackWindows, worstCosine } from './harness';
+import { BLOCK_SIZE, STATIC_METHODS, WEIGHT_ONLY_METHODS, calibrationWindows, constantBehind, fp32WeightReaders, heldOutWindows, runOn, stackWindows, worstCosine } from './harness';
 import { describeMethodMatrix } from './matrix';
 
 const modelOf = (name: string): ModelProto => decodeModel(fixtureNamed(name).bytes());
@@ -17,10 +17,10 @@ function node(model: ModelProto, predicate: (n: NodeProto) => boolean): NodeProt
   return found;
 }
 
-/** The DequantizeLinear that restores weight `name`, with its scale's dims and its attributes. */
+/** The DequantizeLinear that restores weight `name` from its codes (`name.q`), with its scale's dims and its attributes. */
 function dequantizerOf(model: ModelProto, name: string): { axis: number; blockSize: number; scaleDims: number[] } {
-  const dq = node(model, (n) => n.op_type === 'DequantizeLinear' && n.output?.[0] === name);
-  const scale = model.graph!.initializer!.find((t) => t.name === dq.input![1])!;
+  const dq = node(model, (n) => n.op_type === 'DequantizeLinear' && n.input?.[0] === `${name}.q`);
+  const scale = constantBehind(model, dq.input![1])!.tensor;
   const attr = (a: string): number => toNumber(dq.attribute?.find((x) => x.name === a)?.i ?? 0);
   return { axis: attr('axis'), blockSize: attr('block_size'), scaleDims: tensorDims(scale) };
 }
