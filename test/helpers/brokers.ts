@@ -90,7 +90,7 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-function mosquittoConfig(port: number, dataDir: string, extra: readonly string[]): string {
+function mosquittoConfig(port: number, dataDir: string, extra: readonly string[], autosaveS: number): string {
   return [
     `listener ${port} 127.0.0.1`,
     ...extra,
@@ -98,7 +98,7 @@ function mosquittoConfig(port: number, dataDir: string, extra: readonly string[]
     'persistence true',
     // mosquitto wants the trailing slash: it appends the file name to the string.
     `persistence_location ${dataDir}${path.sep}`,
-    'autosave_interval 1',
+    `autosave_interval ${autosaveS}`,
     'max_inflight_messages 100',
     'max_queued_messages 1000000',
     'log_dest stderr',
@@ -113,7 +113,19 @@ function mosquittoConfig(port: number, dataDir: string, extra: readonly string[]
  * Starts /usr/sbin/mosquitto on a free port with persistence in `dataDir` (default a fresh temp
  * dir, removed when the test process exits); resolves once the port accepts connections.
  */
-export async function startMosquitto(options: { dataDir?: string; /** More mosquitto.conf lines (an acl_file...). */ config?: readonly string[] } = {}): Promise<MosquittoBroker> {
+export async function startMosquitto(
+  options: {
+    dataDir?: string;
+    /** More mosquitto.conf lines (an acl_file...). */
+    config?: readonly string[];
+    /**
+     * Seconds between saves of its in-memory state (default 1, so that a test that kills it
+     * finds what it had; Debian's mosquitto ships with 1800). Each save stops its deliveries
+     * while it writes.
+     */
+    autosaveS?: number;
+  } = {},
+): Promise<MosquittoBroker> {
   if (!existsSync(MOSQUITTO)) {
     throw new Error(
       process.env.CI
@@ -133,7 +145,7 @@ export async function startMosquitto(options: { dataDir?: string; /** More mosqu
   // listener given in the extra lines can come up after the plain one.
   const ports = [port, ...(options.config ?? []).flatMap((line) => /^listener\s+(\d+)/.exec(line)?.[1] ?? []).map(Number)];
   const conf = path.join(dir, 'mosquitto.conf');
-  writeFileSync(conf, mosquittoConfig(port, dir, options.config ?? []));
+  writeFileSync(conf, mosquittoConfig(port, dir, options.config ?? [], options.autosaveS ?? 1));
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
