@@ -126,13 +126,14 @@ export function insertQdq(editor: GraphEditor, tensor: string, range: { min: num
  * embeddings), at least `minElements` long: weights too, stored low-bit with one scale each.
  * In int8, embedding tables that Gather looks rows up in as well, with one scale per row (a row
  * is what one position or token adds; onnxruntime's own dynamic quantizer stores them in 8 bits).
- * Normalization constants (read by Sub, Div, LayerNormalization) keep their precision.
+ * Normalization constants (read by Sub, Div, LayerNormalization) keep their precision, and so do
+ * those named in `keepFloat`.
  */
-export function quantizeAddConstants(editor: GraphEditor, format: WeightFormat, minElements = 64): number {
+export function quantizeAddConstants(editor: GraphEditor, format: WeightFormat, minElements = 64, keepFloat: ReadonlySet<string> = new Set()): number {
   let n = 0;
   for (const [name, t] of [...editor.initializers]) {
     // Cheap checks first: decoding every float initializer of a large model costs a copy of it.
-    if (t.data_type !== DataType.FLOAT || tensorSize(t) < minElements) continue;
+    if (t.data_type !== DataType.FLOAT || tensorSize(t) < minElements || keepFloat.has(name)) continue;
     const users = editor.consumers(name);
     if (users.length === 0) continue;
     const dims = tensorDims(t);

@@ -7,10 +7,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sessionExtra } from '../../runtime/engine/backends/ort-session';
-import { type ModelProto, decodeModel, encodeModel, graphStats } from '../../runtime/onnx';
+import { DataType, GraphBuilder, type ModelProto, decodeModel, encodeModel, graphStats } from '../../runtime/onnx';
 import { loadOptionsFor, quantizeDynamic, quantizeWeightsOnly } from '../../runtime/quant';
 import { fixtureNamed } from '../helpers/exporter-fixtures';
-import { BLOCK_SIZE, type Method, STATIC_METHODS } from './harness';
+import { BLOCK_SIZE, type Method, STATIC_METHODS, constantBehind } from './harness';
 
 // onnxruntime-node itself, not the engine: only it can write the optimized model out.
 const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
@@ -93,6 +93,23 @@ describe('dynamic int8 on onnxruntime-node', () => {
       expect(count(ops, 'MatMulInteger'), 'unfused MatMulInteger').toBe(0);
     });
   }
+});
+
+describe('the bias of an integer MatMul', () => {
+  it('should stay float (fp16 in the file) so that onnxruntime takes it into DynamicQuantizeMatMul: no Add and no DequantizeLinear of it left', async () => {
+    const g = new GraphBuilder('biased');
+    const x = g.input('x', 'float32', ['batch', 64]);
+    const w = Float32Array.from({ length: 64 * 96 }, (_, i) => Math.sin(i * 0.37) * 0.1);
+    const b = Float32Array.from({ length: 96 }, (_, i) => Math.cos(i) * 0.5);
+    g.output(g.op1('Relu', [g.op1('Add', [g.op1('MatMul', [x, g.weight('w', [64, 96], w)]), g.weight('b', [96], b)])]), 'float32', ['batch', 96], 'y');
+    const quantized = quantizeDynamic(g.build()).model;
+    const add = quantized.graph!.node!.find((n) => n.op_type === 'Add')!;
+    const bias = add.input!.find((i) => constantBehind(quantized, i))!;
+    expect(constantBehind(quantized, bias)).toMatchObject({ storedAs: DataType.FLOAT16, dataType: DataType.FLOAT });
+    const ops = await optimizedOperators(quantized);
+    expect(count(ops, 'com.microsoft.DynamicQuantizeMatMul'), JSON.stringify(ops)).toBe(1);
+    expect(count(ops, 'Add') + count(ops, 'DequantizeLinear'), JSON.stringify(ops)).toBe(0);
+  });
 });
 
 describe('static int8 on onnxruntime-node', () => {
