@@ -55,16 +55,21 @@ export function float16Export(source: ModelProto): ModelProto {
 }
 
 /**
- * The least value at or above `x` (> 0) that fp16 holds exactly; `x` itself beyond fp16's range.
- * Weight scales are rounded up to it, so a file can store them in 2 bytes without changing
- * them, and the largest weight still lands within the largest code.
+ * The least value at or above `x` (> 0) that fp16 holds exactly, within 2⁻¹⁰ of `x`; `x` itself
+ * outside fp16's normal range (below 2⁻¹⁴ its steps grow to 6 % and more of the value: a weight
+ * in a model fed raw sensor units, 1e-7 per pascal, would lose its precision). Weight scales are
+ * rounded up to it, so a file can store them in 2 bytes without changing them, and the largest
+ * weight still lands within the largest code.
  */
 export function fp16AtLeast(x: number): number {
-  if (!(x > 0) || x > 65504) return x;
+  if (!(x >= FP16_SMALLEST_NORMAL) || x > 65504) return x;
   const h = float32ToFloat16(x);
   const back = float16ToFloat32(h);
   return back >= x ? back : float16ToFloat32(h + 1);
 }
+
+/** fp16's smallest normal value, 2⁻¹⁴: below it fp16 keeps fewer bits. */
+const FP16_SMALLEST_NORMAL = 2 ** -14;
 
 /** IEEE 754 binary16 bits → float32 value. */
 export function float16ToFloat32(h: number): number {
@@ -77,18 +82,23 @@ export function float16ToFloat32(h: number): number {
 }
 
 /**
- * Largest error fp16 storage may add to a value, relative to max(|value|, 2⁻¹⁴): twice fp16's
- * own rounding (2⁻¹¹) for normal values; below fp16's smallest normal (6.1e-5) an absolute
- * 6e-8, which a bias or a norm's shift does not notice.
+ * Largest error fp16 storage may add to a value, relative to the value or, for values under
+ * 1/1024 of the tensor's largest, to that: twice fp16's own rounding (2⁻¹¹) for normal values.
+ * A value a thousand times smaller than its neighbours may lose its own precision, as it does in
+ * any sum it joins; a tensor that is small as a whole (a factor of 1e-9 in a model fed raw sensor
+ * units, a scale) keeps it, and so stays fp32 below fp16's normal range.
  */
 export const FP16_MAX_RELATIVE_ERROR = 2 ** -10;
-const FP16_FLOOR = 2 ** -14;
 
 /**
- * The fp16 bits of `values` when every value survives the trip within FP16_MAX_RELATIVE_ERROR,
- * or why not: a value beyond fp16's ±65504, or one that fp16 rounds too far.
+ * The fp16 bits of `values` when every value survives the trip within `maxRelativeError` (see
+ * FP16_MAX_RELATIVE_ERROR; 0: exactly), or why not: a value beyond fp16's ±65504, or one that
+ * fp16 rounds too far.
  */
 export function fp16IfExact(values: Float32Array, maxRelativeError = FP16_MAX_RELATIVE_ERROR): { half: Uint16Array } | { reason: string } {
+  let largest = 0;
+  for (const x of values) if (Number.isFinite(x) && Math.abs(x) > largest) largest = Math.abs(x);
+  const floor = largest * 2 ** -10;
   const half = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const x = values[i];
@@ -97,7 +107,7 @@ export function fp16IfExact(values: Float32Array, maxRelativeError = FP16_MAX_RE
     if (Number.isNaN(x)) continue;
     const back = float16ToFloat32(h);
     if (!Number.isFinite(back) && Number.isFinite(x)) return { reason: `value ${x} at ${i} overflows fp16 (largest 65504)` };
-    if (Math.abs(back - x) > maxRelativeError * Math.max(Math.abs(x), FP16_FLOOR)) return { reason: `value ${x} at ${i} would be stored as ${back}` };
+    if (Math.abs(back - x) > maxRelativeError * Math.max(Math.abs(x), floor)) return { reason: `value ${x} at ${i} would be stored as ${back}` };
   }
   return { half };
 }

@@ -76,8 +76,9 @@ export function scaleIndex(dims: readonly number[], axis: number, blockSize?: nu
  * Symmetric quantization of a weight: scale = largest |w| of the channel (or block) over the
  * format's largest code, so the extreme weight lands on the largest code (E5M2: the closest of
  * 16 scales at or below that, see searchScales). An all-zero channel gets scale 1 and codes 0.
- * Every scale is one fp16 holds exactly (rounded up, by at most 2⁻¹¹ of itself): the file then
- * stores the scales in half the bytes and the codes are those of the scale stored.
+ * Every scale in fp16's normal range is one fp16 holds exactly (rounded up, by at most 2⁻¹⁰ of
+ * itself): the file then stores the scales in half the bytes and the codes are those of the
+ * scale stored.
  * `reduceRange` (int8 only) keeps codes within ±64.
  */
 export function quantizeWeight(values: Float32Array, dims: readonly number[], format: WeightFormat, channelAxis: number, blocked?: { axis: number; size: number }, reduceRange = false): QuantizedWeight {

@@ -108,6 +108,18 @@ describe('fp16 storage of biases, norms and embeddings', () => {
     expect(encodeModel(q).length / f.bytes().length).toBeLessThan(0.3);
   });
 
+  it('should keep fp32 a factor that is tiny as a whole (1e-7 per element: fp16 would round it by up to a fifth), and store one with a few tiny values among large ones', () => {
+    const g = new GraphBuilder('factors');
+    const x = g.input('x', 'float32', ['batch', 64]);
+    const tiny = Float32Array.from({ length: 64 }, (_, i) => (1 + i / 64) * 1e-7);
+    const mixed = Float32Array.from({ length: 64 }, (_, i) => (i === 3 ? 1e-7 : 0.5 + i / 64));
+    g.output(g.op1('Mul', [g.op1('Mul', [x, g.weight('tiny', [64], tiny)]), g.weight('mixed', [64], mixed)]), 'float32', ['batch', 64], 'y');
+    const editor = new GraphEditor(g.build());
+    expect(compactFloatConstants(editor)).toBe(1);
+    expect(constantBehind(editor.model, 'tiny')!.storedAs).toBe(DataType.FLOAT);
+    expect(constantBehind(editor.model, 'mixed')!.storedAs).toBe(DataType.FLOAT16);
+  });
+
   it('should keep fp32 a norm bias that overflows fp16, tensors too small to gain, and inputs that are weights or scales', () => {
     const g = new GraphBuilder('norms');
     const x = g.input('x', 'float32', ['batch', 32]);
@@ -122,17 +134,39 @@ describe('fp16 storage of biases, norms and embeddings', () => {
 });
 
 describe('scales and bias codes in fewer bytes', () => {
-  it('should round a scale up to the least value fp16 holds, by at most 2⁻¹¹ of it, and leave values beyond fp16 alone', () => {
-    for (const x of [1, 0.5, 65504, 2 ** -24]) expect(fp16AtLeast(x)).toBe(x);
-    for (const x of [0.1, 1 / 127, 3.3e-5, 1e-7, 65000.5]) {
+  it("should round a scale up to the least value fp16 holds, by at most 2⁻¹⁰ of it, and leave values outside fp16's normal range alone", () => {
+    for (const x of [1, 0.5, 65504, 2 ** -14]) expect(fp16AtLeast(x)).toBe(x);
+    for (const x of [0.1, 1 / 127, 6.2e-5, 65000.5]) {
       const up = fp16AtLeast(x);
       expect(up, String(x)).toBeGreaterThanOrEqual(x);
       expect(float16ToFloat32(float32ToFloat16(up)), String(x)).toBe(up);
-      // Normal values move by at most fp16's step; subnormals by at most its smallest step.
-      expect(up - x, String(x)).toBeLessThanOrEqual(Math.max(x * 2 ** -10, 2 ** -24));
+      expect(up - x, String(x)).toBeLessThanOrEqual(x * 2 ** -10);
     }
-    expect(fp16AtLeast(70000)).toBe(70000);
-    expect(fp16AtLeast(0)).toBe(0);
+    // Below fp16's smallest normal its steps are coarse: a scale there keeps its float32 value.
+    for (const x of [3.3e-5, 1e-7, 2 ** -24, 70000, 0]) expect(fp16AtLeast(x), String(x)).toBe(x);
+  });
+
+  it('should quantize a model in raw sensor units (weights of 1e-7 per pascal) as well as the same model in units near 1, its tiny scales kept in float32', async () => {
+    // The same model twice: weights × 1e-7 reading inputs of 1e5, and weights × 1 reading inputs of 1e-2.
+    const made = (unit: number) => {
+      const g = new GraphBuilder('units');
+      const x = g.input('x', 'float32', ['batch', 64]);
+      const w = Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i * 0.71) * unit);
+      g.output(g.op1('MatMul', [x, g.weight('w', [64, 64], w)]), 'float32', ['batch', 64], 'y');
+      return { model: g.build(), feeds: { x: { type: 'float32' as const, data: Float32Array.from({ length: 4 * 64 }, (_, i) => (1e5 + 2e4 * Math.cos(i)) * (1e-7 / unit)), dims: [4, 64] } } };
+    };
+    const raw = made(1e-7);
+    const near1 = made(1);
+    const methods = [(m: ModelProto) => quantizeWeightsOnly(m, { format: 'int8' }).model, (m: ModelProto) => quantizeWeightsOnly(m, { format: 'e4m3fn' }).model, (m: ModelProto) => quantizeDynamic(m).model];
+    for (const [i, quantize] of methods.entries()) {
+      for (const backend of BACKENDS) {
+        const cosine = async (c: typeof raw) => worstCosine(await runOn(encodeModel(c.model), backend, c.feeds), await runOn(encodeModel(quantize(c.model)), backend, c.feeds));
+        const [a, b] = [await cosine(raw), await cosine(near1)];
+        expect(b, `method ${i} on ${backend}, units near 1`).toBeGreaterThan(0.95);
+        // FP8 codes differ a little: scales near 1 are rounded to fp16 values, tiny ones are not.
+        expect(Math.abs(a - b), `method ${i} on ${backend}: raw units ${a}, near 1 ${b}`).toBeLessThan(0.01);
+      }
+    }
   });
 
   it("should store a DequantizeLinear's scales as fp16 behind a Cast only when fp16 holds every one exactly", () => {
@@ -266,7 +300,7 @@ describe('E5M2 scales', () => {
     for (let c = 0; c < 16; c++) {
       const row = w.subarray(c * 64, (c + 1) * 64);
       // As the quantizer stores it: rounded up to a value fp16 holds.
-      const plain = fp16AtLeast(row.reduce((a, x) => Math.max(a, Math.abs(x)), 0) / 57344);
+      const plain = Math.fround(fp16AtLeast(row.reduce((a, x) => Math.max(a, Math.abs(x)), 0) / 57344));
       expect(q.scale[c]).toBeLessThanOrEqual(plain);
       expect(q.scale[c]).toBeGreaterThan(plain / 2);
       if (q.scale[c] < plain) moved++;

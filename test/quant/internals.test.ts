@@ -50,7 +50,7 @@ describe('quantizeWeight and dequantize', () => {
     for (let row = 0; row < 4; row++) {
       for (let block = 0; block < 3; block++) {
         const slice = Array.from(w.subarray(row * 20 + block * 8, row * 20 + Math.min(20, block * 8 + 8)), Math.abs);
-        // max|w| / 448, rounded up to a value fp16 holds (by at most 2⁻¹¹ of it).
+        // max|w| / 448, rounded up to a value fp16 holds (by at most 2⁻¹⁰ of it).
         const exact = Math.max(...slice) / 448;
         expect(q.scale[row * 3 + block]).toBe(Math.fround(fp16AtLeast(exact)));
         expect(q.scale[row * 3 + block]).toBeGreaterThanOrEqual(exact);
@@ -73,7 +73,7 @@ describe('quantizeWeight and dequantize', () => {
       expect(Array.from(q.data.subarray(0, 3)), format).toEqual([0, 0, 0]);
       const back = dequantize(q.data, q.dataType, [2, 3], q.scale, q.scaleDims, format === 'int8' ? new Int8Array(2) : undefined, 0);
       expect(Array.from(back.subarray(0, 3)), format).toEqual([0, 0, 0]);
-      // Within its scale's fp16 rounding (2⁻¹¹) and the format's own.
+      // Within its scale's fp16 rounding (2⁻¹⁰) and the format's own.
       expect(back[4], format).toBeCloseTo(-1, 2);
     }
   });
