@@ -55,7 +55,9 @@ export class SlidingWindow {
       for (let c = 0; c < this.channels; c++) {
         const src = block[c];
         const dst = this.buffers[c];
-        for (let i = 0; i < take; i++) dst[this.held + i] = src[offset + i];
+        // Decoded blocks are Float32Arrays: one memory copy. Other arrays (tests, JSON) element by element.
+        if (src instanceof Float32Array) dst.set(src.subarray(offset, offset + take), this.held);
+        else for (let i = 0; i < take; i++) dst[this.held + i] = src[offset + i];
       }
       this.held += take;
       offset += take;

@@ -23,6 +23,15 @@ describe('SlidingWindow', () => {
     expect(got.length).toBe(Math.floor((100 - 8) / 3) + 1);
   });
 
+  it('should give the same windows from plain arrays (JSON samples) as from Float32Arrays, across buffer growth', () => {
+    const typed = new SlidingWindow(2, 300, 100);
+    const plain = new SlidingWindow(2, 300, 100);
+    const a = [40, 260, 7, 500].flatMap((n, k) => typed.push([ramp(k * 1000, n), ramp(-k * 1000, n)]));
+    const b = [40, 260, 7, 500].flatMap((n, k) => plain.push([Array.from(ramp(k * 1000, n)), Array.from(ramp(-k * 1000, n))]));
+    expect(a.length).toBeGreaterThan(5);
+    expect(b.map((w) => [w.start, Array.from(w.channels[0]), Array.from(w.channels[1])])).toEqual(a.map((w) => [w.start, Array.from(w.channels[0]), Array.from(w.channels[1])]));
+  });
+
   it('should make tumbling windows when hop equals the window', () => {
     const out = new SlidingWindow(1, 5, 5).push([ramp(0, 17)]);
     expect(out.map((o) => o.start)).toEqual([0, 5, 10]);
