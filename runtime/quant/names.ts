@@ -16,8 +16,8 @@ export const SMALL_CONSTANT = 64;
 /**
  * Renames every tensor that is neither a graph input, output nor initializer of SMALL_CONSTANT
  * values or more to a short name no other tensor or node uses, in place; returns how many it
- * renamed. A graph with If, Loop or Scan bodies is left as
- * it is: a body may read an outer tensor by its name.
+ * renamed. A graph with If, Loop or Scan bodies is left as it is: a body may read an outer
+ * tensor by its name.
  */
 export function shortenValueNames(model: ModelProto): number {
   const graph = model.graph;
@@ -27,7 +27,8 @@ export function shortenValueNames(model: ModelProto): number {
   const keep = new Set<string>();
   for (const v of [...(graph.input ?? []), ...(graph.output ?? [])]) if (v.name) keep.add(v.name);
   const small = (graph.initializer ?? []).filter((t) => t.name && !keep.has(t.name) && tensorSize(t) < SMALL_CONSTANT);
-  for (const t of graph.initializer ?? []) if (t.name && !small.includes(t)) keep.add(t.name);
+  const smallSet = new Set(small);
+  for (const t of graph.initializer ?? []) if (t.name && !smallSet.has(t)) keep.add(t.name);
   const taken = new Set<string>(keep);
   for (const n of nodes) {
     if (n.name) taken.add(n.name);

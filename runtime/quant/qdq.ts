@@ -106,9 +106,10 @@ export function uint8Constant(values: Float32Array, dims: readonly number[]): Qu
 /** T → QuantizeLinear → DequantizeLinear → every reader of T (uint8, calibrated range). */
 export function insertQdq(editor: GraphEditor, tensor: string, range: { min: number; max: number }): void {
   const { scale, zeroPoint } = activationParams(range);
-  // Short names (`qa_7.s`), not the tensor's: an exporter's names run to 40 characters, and each
-  // appears a dozen times around one activation's Q/DQ pair, which made a static int8
-  // transformer's graph four times the size of its fp32 graph.
+  // Short names (`qa_7.q`, `s_8`), not the tensor's: an exporter's names run to 40 characters,
+  // and each appears a dozen times around one activation's Q/DQ pair, which made a static int8
+  // transformer's graph four times the size of its fp32 graph. Equal scales and zero points are
+  // one initializer.
   const base = editor.fresh('qa');
   const s = sharedInitializer(editor, floatTensor('s', [], [scale]));
   const zp = sharedInitializer(editor, makeTensor('z', DataType.UINT8, [], Uint8Array.of(zeroPoint)));

@@ -23,7 +23,6 @@ import { shortenValueNames } from './names';
  */
 export const QDQ_OPS = ['MatMul', 'Gemm', 'Conv', 'Add', 'Mul', 'Relu', 'Sigmoid', 'Softmax', 'MaxPool', 'AveragePool', 'GlobalAveragePool'] as const;
 
-
 export interface StaticOptions extends CalibrationOptions {
   windows: CalibrationWindows;
   /** Weights within ±64 instead of ±127, for x86 kernels without VNNI (default: defaultReduceRange()). */
