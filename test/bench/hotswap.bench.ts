@@ -25,7 +25,9 @@ const PAIRS = 4;
 const DEVICES = ['m1', 'm2', 'm3', 'm4'];
 
 async function main(): Promise<void> {
-  const broker = await startMosquitto();
+  // Saving its state as Debian's mosquitto ships (every 1800 s): the test broker's save every
+  // second stops its deliveries for tens of milliseconds (BENCHMARKS.md, "Gateway").
+  const broker = await startMosquitto({ autosaveS: 1800 });
   const modelsDir = tempDir('edge-infer-bench-hotswap-');
   mkdirSync(path.join(modelsDir, MODEL));
   for (const f of [`${MODEL}.fp32.onnx`, `${MODEL}.fp32.model.json`]) copyFileSync(path.join(bundledModelsDir(), MODEL, f), path.join(modelsDir, MODEL, f));
