@@ -1,7 +1,7 @@
 // An fp16 export of a model: every float weight stored as IEEE half precision and cast back to
 // float32 where it is read. It is the size yardstick low-bit files are held against (FP8 must be
 // at most about half of it).
-import { DataType, type ModelProto, type NodeProto, floatValues, makeTensor, tensorDims } from '../onnx';
+import { DataType, type ModelProto, type NodeProto, type TensorProto, floatValues, makeTensor, tensorDims } from '../onnx';
 import { GraphEditor, cloneModel } from './graph';
 
 const f32 = new Float32Array(1);
@@ -163,19 +163,32 @@ export function compactFloatConstants(editor: GraphEditor): number {
     // Initializers listed as graph inputs can be overridden at run time: their name must stay a float input.
     if (t.data_type !== DataType.FLOAT || inputs.has(name) || editor.isGraphOutput(name)) continue;
     const dims = tensorDims(t);
-    const size = dims.reduce((a, b) => a * b, 1);
-    // The Cast node (short name, the tensor's name as output) and the `.h` name cost about two
-    // names and a few bytes of framing.
-    if (2 * size <= 2 * name.length + 16) continue;
+    if (!narrowerPays(name, dims.reduce((a, b) => a * b, 1))) continue;
     const users = editor.consumers(name);
     if (users.length === 0 || !users.every((u) => readsOnlyCompactable(u, name))) continue;
     const exact = fp16IfExact(floatValues(t), users.some((u) => readsWhereExact(u, name)) ? 0 : FP16_MAX_RELATIVE_ERROR);
     if (!('half' in exact)) continue;
-    editor.removeInitializer(name);
-    const stored = editor.addInitializer(makeTensor(`${name}.h`, DataType.FLOAT16, dims, exact.half));
-    // Unnamed, as the quantizer's other storage nodes (see qdq.ts).
-    editor.insertBefore(undefined, { op_type: 'Cast', name: '', input: [stored], output: [name], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
+    storeNarrower(editor, name, makeTensor(`${name}.h`, DataType.FLOAT16, dims, exact.half), DataType.FLOAT);
     n++;
   }
   return n;
+}
+
+/**
+ * Whether storing `size` values 2 bytes narrower gains: the Cast node and the stored tensor's
+ * name cost about two names and a few bytes of framing.
+ */
+export function narrowerPays(name: string, size: number): boolean {
+  return 2 * size > 2 * name.length + 16;
+}
+
+/**
+ * Puts `stored` (initializer `name`'s values in a narrower type) in its place, behind a Cast back
+ * to `to` that keeps the name: readers are untouched, and onnxruntime folds the Cast into a
+ * constant at load. The Cast is unnamed, as the quantizer's other storage nodes (see qdq.ts).
+ */
+export function storeNarrower(editor: GraphEditor, name: string, stored: TensorProto, to: DataType): void {
+  editor.removeInitializer(name);
+  const input = editor.addInitializer(stored);
+  editor.insertBefore(undefined, { op_type: 'Cast', name: '', input: [input], output: [name], attribute: [{ name: 'to', type: 2, i: to }] });
 }

@@ -9,6 +9,8 @@ export class GraphEditor {
   readonly initializers = new Map<string, TensorProto>();
   private readonly names = new Set<string>();
   private counter = 0;
+  /** Small constants added by addSharedInitializer, by type, dims and bytes. */
+  private readonly shared = new Map<string, string>();
 
   constructor(readonly model: ModelProto) {
     if (!model.graph) throw new EdgeInferError('E_MODEL_CORRUPT', 'the model has no graph');
@@ -72,6 +74,23 @@ export class GraphEditor {
     const named = { ...t, name };
     this.graph.initializer!.push(named);
     this.initializers.set(name, named);
+    return name;
+  }
+
+  /**
+   * Adds a small constant (up to 256 bytes), or gives the name of an identical one added here
+   * before: the zero points of the weights of one width, and the scales and zero points of
+   * activations with one range (a tensor and its Reshape), are then one initializer each.
+   */
+  addSharedInitializer(t: TensorProto): string {
+    const raw = t.raw_data;
+    if (!raw || raw.length > 256) return this.addInitializer(t);
+    const key = `${t.data_type}:${(t.dims ?? []).join('x')}:${Buffer.from(raw).toString('base64')}`;
+    const known = this.shared.get(key);
+    // A shared constant may since have been removed with its last reader.
+    if (known && this.initializers.has(known)) return known;
+    const name = this.addInitializer(t);
+    this.shared.set(key, name);
     return name;
   }
 

@@ -6,7 +6,8 @@
 // added here go unnamed (ONNX makes a node's name optional): a name of ours said nothing their
 // operator and tensors do not, and a transformer's hundred of them weighed a kilobyte.
 // onnxruntime's messages still give the operator.
-import { DataType, type NodeProto, type TensorProto, type TensorValues, floatTensor, floatValues, makeTensor, tensorDims, tensorSize, tensorValues } from '../onnx';
+import { DataType, type NodeProto, type TensorValues, floatTensor, floatValues, makeTensor, tensorDims, tensorSize, tensorValues } from '../onnx';
+import { narrowerPays, storeNarrower } from './fp16';
 import { type GraphEditor, intAttr } from './graph';
 import { type WeightFormat, quantizeWeight } from './weights';
 
@@ -23,35 +24,12 @@ export interface QuantizedConstant {
   blockSize?: number;
 }
 
-/** Constants up to this many bytes are stored once however many nodes read them (sharedInitializer). */
-const SHARED_MAX_BYTES = 256;
-const sharedByEditor = new WeakMap<GraphEditor, Map<string, string>>();
-
-/**
- * Adds a small constant, or gives the name of an identical one added here before: the zero
- * points of the weights of one width, and the scales and zero points of activations with one
- * range (a tensor and its Reshape), are then one initializer each.
- */
-export function sharedInitializer(editor: GraphEditor, t: TensorProto): string {
-  const raw = t.raw_data;
-  if (!raw || raw.length > SHARED_MAX_BYTES) return editor.addInitializer(t);
-  let shared = sharedByEditor.get(editor);
-  if (!shared) sharedByEditor.set(editor, (shared = new Map()));
-  const key = `${t.data_type}:${(t.dims ?? []).join('x')}:${Buffer.from(raw).toString('base64')}`;
-  const known = shared.get(key);
-  // A shared constant may since have been removed with its last reader.
-  if (known && editor.initializers.has(known)) return known;
-  const name = editor.addInitializer(t);
-  shared.set(key, name);
-  return name;
-}
-
 /** Adds the codes, scales (and zero points) of a quantized constant and returns their names. */
 export function addQuantized(editor: GraphEditor, base: string, q: QuantizedConstant): { codes: string; scale: string; zeroPoint?: string } {
   // addInitializer makes each name unique.
   const codes = editor.addInitializer(makeTensor(`${base}.q`, q.dataType, q.dims, q.data));
-  const scale = sharedInitializer(editor, floatTensor('s', q.scaleDims, q.scale));
-  const zeroPoint = q.zeroPoint ? sharedInitializer(editor, makeTensor('z', q.zeroPointType ?? q.dataType, q.scaleDims, q.zeroPoint)) : undefined;
+  const scale = editor.addSharedInitializer(floatTensor('s', q.scaleDims, q.scale));
+  const zeroPoint = q.zeroPoint ? editor.addSharedInitializer(makeTensor('z', q.zeroPointType ?? q.dataType, q.scaleDims, q.zeroPoint)) : undefined;
   return { codes, scale, zeroPoint };
 }
 
@@ -111,8 +89,8 @@ export function insertQdq(editor: GraphEditor, tensor: string, range: { min: num
   // transformer's graph four times the size of its fp32 graph. Equal scales and zero points are
   // one initializer.
   const base = editor.fresh('qa');
-  const s = sharedInitializer(editor, floatTensor('s', [], [scale]));
-  const zp = sharedInitializer(editor, makeTensor('z', DataType.UINT8, [], Uint8Array.of(zeroPoint)));
+  const s = editor.addSharedInitializer(floatTensor('s', [], [scale]));
+  const zp = editor.addSharedInitializer(makeTensor('z', DataType.UINT8, [], Uint8Array.of(zeroPoint)));
   const quantized = editor.fresh(`${base}.q`);
   const dequantized = editor.fresh(`${base}.d`);
   const q: NodeProto = { op_type: 'QuantizeLinear', name: '', input: [tensor, s, zp], output: [quantized] };
@@ -184,14 +162,12 @@ function isRowLookup(node: NodeProto, table: string): boolean {
 export function narrowInt32Codes(editor: GraphEditor): number {
   let n = 0;
   for (const [name, t] of [...editor.initializers]) {
-    if (t.data_type !== DataType.INT32 || 2 * tensorSize(t) <= 2 * name.length + 16) continue;
+    if (t.data_type !== DataType.INT32 || !narrowerPays(name, tensorSize(t))) continue;
     const users = editor.consumers(name);
     if (users.length === 0 || !users.every((u) => u.op_type === 'DequantizeLinear' && !u.domain && u.input!.indexOf(name) === 0 && u.input!.indexOf(name, 1) === -1)) continue;
     const codes = tensorValues(t) as Int32Array;
     if (codes.some((c) => c < -32768 || c > 32767)) continue;
-    editor.removeInitializer(name);
-    const stored = editor.addInitializer(makeTensor(`${name}16`, DataType.INT16, tensorDims(t), Int16Array.from(codes)));
-    editor.insertBefore(undefined, { op_type: 'Cast', name: '', input: [stored], output: [name], attribute: [{ name: 'to', type: 2, i: DataType.INT32 }] });
+    storeNarrower(editor, name, makeTensor(`${name}16`, DataType.INT16, tensorDims(t), Int16Array.from(codes)), DataType.INT32);
     n++;
   }
   return n;

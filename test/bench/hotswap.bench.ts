@@ -13,7 +13,7 @@ import { bundledModelsDir } from '../../runtime/paths';
 import { quantile } from '../../runtime/stats';
 import type { CommitUnit } from '../../runtime/store';
 import { contentHash, contentOf } from '../../runtime/stream/identity';
-import { startMosquitto } from '../helpers/brokers';
+import { DEBIAN_AUTOSAVE_S, startMosquitto } from '../helpers/brokers';
 import { publish, tempDir, testConfig, waitFor } from '../helpers/gateway';
 import { exampleVariant, updatePayload } from '../helpers/hotswap';
 import { Streamer } from '../helpers/streamer';
@@ -27,7 +27,7 @@ const DEVICES = ['m1', 'm2', 'm3', 'm4'];
 async function main(): Promise<void> {
   // Saving its state as Debian's mosquitto ships (every 1800 s): the test broker's save every
   // second stops its deliveries for tens of milliseconds (BENCHMARKS.md, "Gateway").
-  const broker = await startMosquitto({ autosaveS: 1800 });
+  const broker = await startMosquitto({ autosaveS: DEBIAN_AUTOSAVE_S });
   const modelsDir = tempDir('edge-infer-bench-hotswap-');
   mkdirSync(path.join(modelsDir, MODEL));
   for (const f of [`${MODEL}.fp32.onnx`, `${MODEL}.fp32.model.json`]) copyFileSync(path.join(bundledModelsDir(), MODEL, f), path.join(modelsDir, MODEL, f));

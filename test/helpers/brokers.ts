@@ -90,6 +90,9 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/** Seconds between Mosquitto's saves of its state as Debian's package ships it (the benches' broker). */
+export const DEBIAN_AUTOSAVE_S = 1800;
+
 function mosquittoConfig(port: number, dataDir: string, extra: readonly string[], autosaveS: number): string {
   return [
     `listener ${port} 127.0.0.1`,

@@ -12,7 +12,7 @@ import {
   checkShapes, compactFloatConstants, dequantize, float16ToFloat32, float32ArrayToFp8, fp8ArrayToFloat32, float32ToFloat16, fp16AtLeast, fp16IfExact, parseShapeOption, quantizeDynamic, shortenValueNames, quantizeStatic, quantizeWeight, quantizeWeightsOnly, runQuantizeJob, syntheticHeldOut, windowDims,
 } from '../../runtime/quant';
 import { GraphEditor } from '../../runtime/quant/graph';
-import { narrowInt32Codes, sharedInitializer } from '../../runtime/quant/qdq';
+import { narrowInt32Codes } from '../../runtime/quant/qdq';
 import { ortFailure, ortReason } from '../../runtime/quant/ort-errors';
 import { ANY_MODEL_FIXTURES, fixtureNamed, gaussian } from '../helpers/exporter-fixtures';
 import { caught, thrown } from '../helpers/errors';
@@ -205,13 +205,13 @@ describe('scales and bias codes in fewer bytes', () => {
     const g = new GraphBuilder('shared');
     g.output(g.op1('Relu', [g.input('x', 'float32', ['batch', 4])]), 'float32', ['batch', 4], 'y');
     const editor = new GraphEditor(g.build());
-    const zero = () => sharedInitializer(editor, makeTensor('z', DataType.INT8, [4], new Int8Array(4)));
+    const zero = () => editor.addSharedInitializer(makeTensor('z', DataType.INT8, [4], new Int8Array(4)));
     const first = zero();
     expect(zero()).toBe(first);
-    expect(sharedInitializer(editor, makeTensor('z', DataType.INT8, [4], Int8Array.of(0, 0, 0, 1)))).not.toBe(first);
-    expect(sharedInitializer(editor, makeTensor('z', DataType.UINT8, [4], new Uint8Array(4)))).not.toBe(first);
+    expect(editor.addSharedInitializer(makeTensor('z', DataType.INT8, [4], Int8Array.of(0, 0, 0, 1)))).not.toBe(first);
+    expect(editor.addSharedInitializer(makeTensor('z', DataType.UINT8, [4], new Uint8Array(4)))).not.toBe(first);
     // Large constants are never shared: comparing them costs more than it saves.
-    const big = () => sharedInitializer(editor, makeTensor('w', DataType.INT8, [512], new Int8Array(512)));
+    const big = () => editor.addSharedInitializer(makeTensor('w', DataType.INT8, [512], new Int8Array(512)));
     expect(big()).not.toBe(big());
     editor.removeInitializer(first);
     const again = zero();
